@@ -1,0 +1,83 @@
+namespace Coldstore.Domain;
+
+/// <summary>The life of one archive, as recorded in the ledger.</summary>
+public enum ArchiveState
+{
+    /// <summary>The cutoff is fixed and rows are being copied to the archive store.</summary>
+    Copying,
+
+    /// <summary>The copy was verified against the hot rows and its manifest written; nothing deleted yet.</summary>
+    Verified,
+
+    /// <summary>The bounded deletes of the hot rows were submitted to ClickHouse.</summary>
+    Deleting,
+
+    /// <summary>The archive holds the workspace's events; the hot copies are deleted (or being deleted).</summary>
+    Archived,
+
+    /// <summary>The archive's rows are being inserted back into the hot table.</summary>
+    Restoring,
+
+    /// <summary>The rows are hot again and verified; the archive's objects are gone.</summary>
+    Restored,
+
+    /// <summary>An archive that was rolled back before its hot rows were deleted; its objects are gone.</summary>
+    Abandoned,
+}
+
+/// <summary>Text forms of <see cref="ArchiveState"/> as persisted by every state store.</summary>
+public static class ArchiveStateText
+{
+    /// <summary>The persisted text of a state (its lower-case name).</summary>
+    public static string ToText(this ArchiveState state) => state switch
+    {
+        ArchiveState.Copying => "copying",
+        ArchiveState.Verified => "verified",
+        ArchiveState.Deleting => "deleting",
+        ArchiveState.Archived => "archived",
+        ArchiveState.Restoring => "restoring",
+        ArchiveState.Restored => "restored",
+        ArchiveState.Abandoned => "abandoned",
+        _ => throw new ArgumentOutOfRangeException(nameof(state), state, "Unknown archive state."),
+    };
+
+    /// <summary>Parses a persisted archive state; throws <see cref="FormatException"/> naming the bad value.</summary>
+    public static ArchiveState Parse(string text) => text switch
+    {
+        "copying" => ArchiveState.Copying,
+        "verified" => ArchiveState.Verified,
+        "deleting" => ArchiveState.Deleting,
+        "archived" => ArchiveState.Archived,
+        "restoring" => ArchiveState.Restoring,
+        "restored" => ArchiveState.Restored,
+        "abandoned" => ArchiveState.Abandoned,
+        _ => throw new FormatException($"Unknown archive state '{text}'."),
+    };
+}
+
+/// <summary>One row of the archive ledger: everything needed to verify, resume or restore an archive.</summary>
+/// <param name="ArchiveId">The archive's id; also part of its object prefix.</param>
+/// <param name="WorkspaceId">The workspace whose events it holds.</param>
+/// <param name="State">Where the archive is in its life.</param>
+/// <param name="Cutoff">Rows with <c>processing_time</c> at or before this instant (UTC, millisecond precision) belong to the archive.</param>
+/// <param name="ObjectPrefix">The key prefix in the archive store under which its objects live (ends with '/').</param>
+/// <param name="RowCount">Rows copied, once verified.</param>
+/// <param name="Checksum">Order-independent content checksum of the copied rows, once verified.</param>
+/// <param name="Bytes">Total size of the archive's data objects, once verified.</param>
+/// <param name="InternalEventRows">How many <c>internal_events</c> rows the archived rows regenerate.</param>
+/// <param name="CreatedAt">When the ledger row was created (UTC).</param>
+/// <param name="UpdatedAt">When the ledger row last changed (UTC).</param>
+/// <param name="LastError">The last failure message, free of secrets, or null.</param>
+public sealed record ArchiveRecord(
+    Guid ArchiveId,
+    Guid WorkspaceId,
+    ArchiveState State,
+    DateTime Cutoff,
+    string ObjectPrefix,
+    long? RowCount,
+    ulong? Checksum,
+    long? Bytes,
+    long? InternalEventRows,
+    DateTime CreatedAt,
+    DateTime UpdatedAt,
+    string? LastError);

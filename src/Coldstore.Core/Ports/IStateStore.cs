@@ -1,0 +1,71 @@
+using Coldstore.Domain;
+
+namespace Coldstore.Ports;
+
+/// <summary>
+/// The state-store port: the host application's <c>Workspace</c> table (plus Coldstore's storage column),
+/// Coldstore's archive ledger, and per-workspace leases. Adapters exist for Postgres and SQLite.
+/// Every method is a single transaction; times come from the database's clock.
+/// </summary>
+public interface IStateStore : IAsyncDisposable
+{
+    /// <summary>A human description of the store, free of passwords.</summary>
+    string Description { get; }
+
+    /// <summary>
+    /// Applies Coldstore's versioned migrations. Idempotent and safe to run from several processes at once;
+    /// creates Dittofeed's tables only when absent and never alters their existing columns.
+    /// </summary>
+    Task MigrateAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The migration versions applied, ascending.</summary>
+    Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Creates a workspace (status Active, storage hot). Throws <see cref="Errors.WorkspaceOperationException"/> with kind Conflict when the id or name is taken.</summary>
+    Task<Workspace> CreateWorkspaceAsync(NewWorkspace workspace, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads one workspace, or null when it does not exist.</summary>
+    Task<Workspace?> GetWorkspaceAsync(Guid workspaceId, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists all workspaces ordered by creation time, then id.</summary>
+    Task<IReadOnlyList<Workspace>> ListWorkspacesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Sets the storage column from <paramref name="expected"/> to <paramref name="desired"/> atomically.
+    /// Returns false (and changes nothing) when the current value is not <paramref name="expected"/>.
+    /// </summary>
+    Task<bool> TrySetStorageAsync(Guid workspaceId, StorageState expected, StorageState desired, CancellationToken cancellationToken = default);
+
+    /// <summary>Inserts a new ledger row. Throws when the archive id exists.</summary>
+    Task InsertArchiveAsync(ArchiveRecord archive, CancellationToken cancellationToken = default);
+
+    /// <summary>Replaces the mutable fields of a ledger row (state, counts, checksum, bytes, last error) and stamps <c>UpdatedAt</c>.</summary>
+    Task UpdateArchiveAsync(ArchiveRecord archive, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads one ledger row, or null.</summary>
+    Task<ArchiveRecord?> GetArchiveAsync(Guid archiveId, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists a workspace's ledger rows, oldest first.</summary>
+    Task<IReadOnlyList<ArchiveRecord>> ListArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Takes the workspace's lease for <paramref name="duration"/> when nobody holds it or the holder's lease expired.
+    /// Reports the lease, or who holds it when it is taken.
+    /// </summary>
+    Task<LeaseAttempt> TryAcquireLeaseAsync(Guid workspaceId, string owner, TimeSpan duration, CancellationToken cancellationToken = default);
+
+    /// <summary>Extends a lease still held by its token; returns the renewed lease, or null when it was lost.</summary>
+    Task<WorkspaceLease?> RenewLeaseAsync(WorkspaceLease lease, TimeSpan duration, CancellationToken cancellationToken = default);
+
+    /// <summary>Gives a lease up if still held by its token. Idempotent.</summary>
+    Task ReleaseLeaseAsync(WorkspaceLease lease, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The outcome of <see cref="IStateStore.TryAcquireLeaseAsync"/>: either a lease or who holds it.</summary>
+/// <param name="Lease">The acquired lease, or null.</param>
+/// <param name="Holder">The current holder when not acquired (null if the lease vanished meanwhile).</param>
+public sealed record LeaseAttempt(WorkspaceLease? Lease, LeaseHolder? Holder)
+{
+    /// <summary>True when the lease was acquired.</summary>
+    public bool Acquired => Lease is not null;
+}
