@@ -19,4 +19,14 @@ public interface IClickHouseClient : IAsyncDisposable
 
     /// <summary>Runs a query and returns the first column of its first row, or null when it returned no rows.</summary>
     Task<object?> ScalarAsync(ClickHouseQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Streams rows encoded in a ClickHouse input format into an INSERT. Used for ingestion, where the
+    /// events really do come from the client; archive and restore never use it.
+    /// </summary>
+    /// <param name="insert">The statement without FORMAT or data, e.g. <c>INSERT INTO db.t (a, b)</c>, with its settings.</param>
+    /// <param name="format">The input format of <paramref name="data"/>, e.g. <c>JSONEachRow</c>.</param>
+    /// <param name="data">The encoded rows; read to its end.</param>
+    /// <param name="cancellationToken">Cancels the insert; rows already committed stay.</param>
+    Task InsertAsync(ClickHouseQuery insert, string format, Stream data, CancellationToken cancellationToken = default);
 }
