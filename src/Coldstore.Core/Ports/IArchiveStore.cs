@@ -13,7 +13,14 @@ public sealed record ArchiveObject(string Key, long Size);
 /// </summary>
 /// <param name="Sql">The expression, e.g. <c>s3({cs_url:String}, 'Parquet')</c>.</param>
 /// <param name="Parameters">The parameters the expression references.</param>
-public sealed record TableFunctionExpression(string Sql, IReadOnlyList<ClickHouseParameter> Parameters);
+/// <param name="WriteSettings">
+/// Settings an <c>INSERT INTO FUNCTION</c> through this expression needs so that a rerun replaces the same
+/// objects instead of failing or adding files (e.g. <c>s3_truncate_on_insert = 1</c>).
+/// </param>
+public sealed record TableFunctionExpression(
+    string Sql,
+    IReadOnlyList<ClickHouseParameter> Parameters,
+    IReadOnlyDictionary<string, string> WriteSettings);
 
 /// <summary>
 /// The archive-store port: where cold objects live. Data objects are written and read by ClickHouse through
