@@ -1,0 +1,245 @@
+using Coldstore.Errors;
+using Coldstore.Sql;
+
+namespace Coldstore.Configuration;
+
+/// <summary>Which ClickHouse to use.</summary>
+public abstract record ClickHouseTarget
+{
+    /// <summary>Embedded chDB with its data in <paramref name="Directory"/> (absolute).</summary>
+    public sealed record Embedded(string Directory) : ClickHouseTarget;
+
+    /// <summary>A ClickHouse server over HTTP(S); the URL may carry user, password and database.</summary>
+    public sealed record Server(string Url) : ClickHouseTarget
+    {
+        /// <inheritdoc />
+        public override string ToString() => $"Server {{ Url = {SettingText.MaskUrlPassword(Url)} }}";
+    }
+}
+
+/// <summary>Which state store to use.</summary>
+public abstract record StateTarget
+{
+    /// <summary>A SQLite database file (absolute path).</summary>
+    public sealed record Sqlite(string Path) : StateTarget;
+
+    /// <summary>A Postgres database, as an Npgsql connection string.</summary>
+    public sealed record Postgres(string ConnectionString) : StateTarget
+    {
+        /// <inheritdoc />
+        public override string ToString() => "Postgres { ConnectionString = *** }";
+    }
+}
+
+/// <summary>Which archive store to use.</summary>
+public abstract record ArchiveTarget
+{
+    /// <summary>A local directory (absolute path).</summary>
+    public sealed record LocalDirectory(string Path) : ArchiveTarget;
+
+    /// <summary>An S3 bucket and key prefix (empty for the bucket's root).</summary>
+    public sealed record S3(string Bucket, string Prefix) : ArchiveTarget;
+}
+
+/// <summary>
+/// Coldstore's configuration: where ClickHouse, the state and the archive are. Read from <c>COLDSTORE_*</c>
+/// environment variables (each overridable by a CLI flag) and validated once, with errors that quote the bad
+/// value (passwords masked) and the accepted forms. With nothing set, everything is embedded under
+/// <c>./.coldstore/</c>.
+/// </summary>
+public sealed record ColdstoreSettings
+{
+    /// <summary>ClickHouse: <c>embedded:&lt;dir&gt;</c> or an <c>http(s)://</c> URL.</summary>
+    public const string ClickHouseVariable = "COLDSTORE_CLICKHOUSE";
+
+    /// <summary>The ClickHouse database holding the event tables.</summary>
+    public const string DatabaseVariable = "COLDSTORE_CLICKHOUSE_DATABASE";
+
+    /// <summary>State: <c>sqlite:&lt;file&gt;</c> or a Postgres connection string or URL.</summary>
+    public const string StateVariable = "COLDSTORE_STATE";
+
+    /// <summary>Archive: <c>file:&lt;dir&gt;</c> or <c>s3://bucket/prefix</c>.</summary>
+    public const string ArchiveVariable = "COLDSTORE_ARCHIVE";
+
+    /// <summary>The S3 endpoint Coldstore uses (MinIO, an emulator); unset for AWS.</summary>
+    public const string S3EndpointVariable = "COLDSTORE_S3_ENDPOINT";
+
+    /// <summary>The S3 endpoint as ClickHouse reaches it, when it differs from Coldstore's.</summary>
+    public const string S3EndpointForClickHouseVariable = "COLDSTORE_S3_ENDPOINT_FOR_CLICKHOUSE";
+
+    /// <summary>A ClickHouse named collection holding the S3 credentials, so they never travel with queries.</summary>
+    public const string S3NamedCollectionVariable = "COLDSTORE_S3_NAMED_COLLECTION";
+
+    /// <summary>The folder the embedded defaults live in, relative to the working directory.</summary>
+    public const string DefaultHome = ".coldstore";
+
+    /// <summary>Where ClickHouse is.</summary>
+    public required ClickHouseTarget ClickHouse { get; init; }
+
+    /// <summary>Where Coldstore's state is.</summary>
+    public required StateTarget State { get; init; }
+
+    /// <summary>Where archives go.</summary>
+    public required ArchiveTarget Archive { get; init; }
+
+    /// <summary>The ClickHouse event tables.</summary>
+    public EventTables Tables { get; init; } = new();
+
+    /// <summary>The S3 endpoint for Coldstore's own S3 calls, or null for AWS.</summary>
+    public Uri? S3Endpoint { get; init; }
+
+    /// <summary>The S3 endpoint ClickHouse uses, or null to use <see cref="S3Endpoint"/>.</summary>
+    public Uri? S3EndpointForClickHouse { get; init; }
+
+    /// <summary>The ClickHouse named collection with S3 credentials, or null.</summary>
+    public string? S3NamedCollection { get; init; }
+
+    /// <summary>
+    /// Reads and validates settings. <paramref name="overrides"/> (from CLI flags) win over <paramref name="environment"/>;
+    /// relative paths resolve against <paramref name="workingDirectory"/>.
+    /// </summary>
+    /// <exception cref="ConfigurationException">A value is malformed; the message names the setting and quotes the value.</exception>
+    public static ColdstoreSettings Read(
+        IReadOnlyDictionary<string, string?> environment,
+        IReadOnlyDictionary<string, string?> overrides,
+        string workingDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        ArgumentNullException.ThrowIfNull(overrides);
+        string? Get(string name) =>
+            overrides.TryGetValue(name, out var o) && !string.IsNullOrWhiteSpace(o) ? o.Trim()
+            : environment.TryGetValue(name, out var e) && !string.IsNullOrWhiteSpace(e) ? e.Trim()
+            : null;
+
+        var home = Path.Combine(workingDirectory, DefaultHome);
+        var database = Get(DatabaseVariable) ?? "default";
+        if (!EventTables.IsValidIdentifier(database))
+        {
+            throw new ConfigurationException(DatabaseVariable,
+                $"{DatabaseVariable}='{database}' is not a valid ClickHouse database name: use letters, digits and underscores, starting with a letter or underscore.");
+        }
+
+        var namedCollection = Get(S3NamedCollectionVariable);
+        if (namedCollection is not null && !EventTables.IsValidIdentifier(namedCollection))
+        {
+            throw new ConfigurationException(S3NamedCollectionVariable,
+                $"{S3NamedCollectionVariable}='{namedCollection}' is not a valid named collection name: use letters, digits and underscores.");
+        }
+
+        return new ColdstoreSettings
+        {
+            ClickHouse = ParseClickHouse(Get(ClickHouseVariable), home, workingDirectory),
+            State = ParseState(Get(StateVariable), home, workingDirectory),
+            Archive = ParseArchive(Get(ArchiveVariable), home, workingDirectory),
+            Tables = new EventTables(database),
+            S3Endpoint = ParseEndpoint(S3EndpointVariable, Get(S3EndpointVariable)),
+            S3EndpointForClickHouse = ParseEndpoint(S3EndpointForClickHouseVariable, Get(S3EndpointForClickHouseVariable)),
+            S3NamedCollection = namedCollection,
+        };
+    }
+
+    /// <summary>Reads settings from this process's environment.</summary>
+    public static ColdstoreSettings FromEnvironment(IReadOnlyDictionary<string, string?>? overrides = null, string? workingDirectory = null)
+    {
+        var environment = Environment.GetEnvironmentVariables()
+            .Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
+        return Read(environment, overrides ?? new Dictionary<string, string?>(), workingDirectory ?? Directory.GetCurrentDirectory());
+    }
+
+    internal static ClickHouseTarget ParseClickHouse(string? value, string home, string workingDirectory)
+    {
+        if (value is null)
+        {
+            return new ClickHouseTarget.Embedded(Path.Combine(home, "chdb"));
+        }
+
+        if (value.StartsWith("embedded:", StringComparison.Ordinal) && value.Length > "embedded:".Length)
+        {
+            return new ClickHouseTarget.Embedded(Path.GetFullPath(value["embedded:".Length..], workingDirectory));
+        }
+
+        if (Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && !string.IsNullOrEmpty(uri.Host))
+        {
+            return new ClickHouseTarget.Server(value);
+        }
+
+        throw new ConfigurationException(ClickHouseVariable,
+            $"{ClickHouseVariable}='{SettingText.MaskUrlPassword(value)}' is not valid: use embedded:<directory> for embedded chDB, or http(s)://[user[:password]@]host:port[/database] for a ClickHouse server.");
+    }
+
+    internal static StateTarget ParseState(string? value, string home, string workingDirectory)
+    {
+        if (value is null)
+        {
+            return new StateTarget.Sqlite(Path.Combine(home, "state.db"));
+        }
+
+        if (value.StartsWith("sqlite:", StringComparison.Ordinal) && value.Length > "sqlite:".Length)
+        {
+            return new StateTarget.Sqlite(Path.GetFullPath(value["sqlite:".Length..], workingDirectory));
+        }
+
+        if (value.StartsWith("postgres://", StringComparison.Ordinal) || value.StartsWith("postgresql://", StringComparison.Ordinal))
+        {
+            return new StateTarget.Postgres(SettingText.PostgresUrlToConnectionString(value, StateVariable));
+        }
+
+        if (value.Contains("Host=", StringComparison.OrdinalIgnoreCase) || value.Contains("Server=", StringComparison.OrdinalIgnoreCase))
+        {
+            return new StateTarget.Postgres(value);
+        }
+
+        throw new ConfigurationException(StateVariable,
+            $"{StateVariable}='{SettingText.MaskConnectionString(value)}' is not valid: use sqlite:<file>, a Postgres URL postgres://user:password@host:5432/database, or an Npgsql connection string Host=…;Database=…;Username=….");
+    }
+
+    internal static ArchiveTarget ParseArchive(string? value, string home, string workingDirectory)
+    {
+        if (value is null)
+        {
+            return new ArchiveTarget.LocalDirectory(Path.Combine(home, "archive"));
+        }
+
+        if (value.StartsWith("file:", StringComparison.Ordinal) && value.Length > "file:".Length)
+        {
+            var path = value["file:".Length..];
+            // Accept file:///abs/path as well as file:relative/path.
+            path = path.StartsWith("//", StringComparison.Ordinal) ? path[2..] : path;
+            return new ArchiveTarget.LocalDirectory(Path.GetFullPath(path, workingDirectory));
+        }
+
+        if (value.StartsWith("s3://", StringComparison.Ordinal))
+        {
+            var rest = value["s3://".Length..];
+            var slash = rest.IndexOf('/', StringComparison.Ordinal);
+            var bucket = slash < 0 ? rest : rest[..slash];
+            var prefix = slash < 0 ? string.Empty : rest[(slash + 1)..].Trim('/');
+            if (IsValidBucket(bucket) && !prefix.Contains("//", StringComparison.Ordinal) && !prefix.Split('/').Contains(".."))
+            {
+                return new ArchiveTarget.S3(bucket, prefix.Length == 0 ? string.Empty : prefix + "/");
+            }
+        }
+
+        throw new ConfigurationException(ArchiveVariable,
+            $"{ArchiveVariable}='{value}' is not valid: use file:<directory> for a local directory, or s3://bucket[/prefix] (bucket: 3-63 lower-case letters, digits, dots or hyphens).");
+    }
+
+    private static bool IsValidBucket(string bucket) =>
+        bucket.Length is >= 3 and <= 63
+        && bucket.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '.' or '-')
+        && char.IsAsciiLetterOrDigit(bucket[0]) && char.IsAsciiLetterOrDigit(bucket[^1]);
+
+    private static Uri? ParseEndpoint(string variable, string? value)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        return Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && string.IsNullOrEmpty(uri.UserInfo)
+            ? uri
+            : throw new ConfigurationException(variable,
+                $"{variable}='{SettingText.MaskUrlPassword(value)}' is not valid: use an http(s)://host:port URL without credentials (credentials come from the AWS variables or a named collection).");
+    }
+}

@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Globalization;
+using Coldstore.Domain;
+using Coldstore.Errors;
+using Coldstore.Events;
+using Coldstore.Ports;
+using Coldstore.Sql;
+using Microsoft.Extensions.Logging;
+
+namespace Coldstore.Services;
+
+/// <summary>
+/// The operations of Coldstore, over the three ports. The CLI, the worker and library users all call this one
+/// class, so every surface behaves the same.
+/// </summary>
+public sealed partial class ColdstoreService
+{
+    /// <summary>Rows sent per INSERT when ingesting: large enough for few parts, small enough to bound memory.</summary>
+    public const int IngestBatchRows = 50_000;
+
+    private readonly IClickHouseClient _clickHouse;
+    private readonly IStateStore _state;
+    private readonly IArchiveStore _archive;
+    private readonly EventTables _tables;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates the service over configured adapters.</summary>
+    public ColdstoreService(IClickHouseClient clickHouse, IStateStore state, IArchiveStore archive, EventTables tables, ILogger<ColdstoreService>? logger = null)
+    {
+        _clickHouse = clickHouse ?? throw new ArgumentNullException(nameof(clickHouse));
+        _state = state ?? throw new ArgumentNullException(nameof(state));
+        _archive = archive ?? throw new ArgumentNullException(nameof(archive));
+        _tables = tables ?? throw new ArgumentNullException(nameof(tables));
+        _logger = (ILogger?)logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+    }
+
+    /// <summary>The ClickHouse tables the service works on.</summary>
+    public EventTables Tables => _tables;
+
+    /// <summary>
+    /// Migrates the state store and creates the ClickHouse database, tables and view that are missing.
+    /// Running it again changes nothing; existing tables are never altered, but one that lacks the columns
+    /// Coldstore needs is reported.
+    /// </summary>
+    public async Task<InitResult> InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        await _state.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        var statements = SchemaSql.CreateAll(_tables);
+        foreach (var statement in statements)
+        {
+            await _clickHouse.ExecuteAsync(statement, cancellationToken).ConfigureAwait(false);
+        }
+
+        var missing = await _clickHouse.QueryAsync(SchemaSql.MissingStoredColumns(_tables), cancellationToken).ConfigureAwait(false);
+        if (missing.Count > 0)
+        {
+            var names = string.Join(", ", missing.Select(row => row.GetString("name")));
+            throw new WorkspaceOperationException(
+                null,
+                "init",
+                $"The existing table {_tables.Database}.{_tables.Events} lacks the columns {names} that Coldstore copies; it was left unchanged. Point COLDSTORE_CLICKHOUSE_DATABASE at Dittofeed's database or create the table with Dittofeed's schema.",
+                WorkspaceErrorKind.Failed);
+        }
+
+        var applied = await _state.AppliedMigrationsAsync(cancellationToken).ConfigureAwait(false);
+        LogInitialized(_logger, applied.Count, statements.Count);
+        return new InitResult(applied, statements.Count);
+    }
+
+    /// <summary>Creates a workspace (Active, hot).</summary>
+    public async Task<Workspace> CreateWorkspaceAsync(NewWorkspace workspace, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        if (string.IsNullOrWhiteSpace(workspace.Name))
+        {
+            throw new WorkspaceOperationException(workspace.Id, "create-workspace", "A workspace needs a non-empty name.", WorkspaceErrorKind.InvalidInput);
+        }
+
+        var created = await _state.CreateWorkspaceAsync(workspace, cancellationToken).ConfigureAwait(false);
+        LogWorkspaceCreated(_logger, created.Id, created.Name);
+        return created;
+    }
+
+    /// <summary>Reads a workspace or fails with a not-found error that names it.</summary>
+    public async Task<Workspace> GetWorkspaceAsync(Guid workspaceId, string step, CancellationToken cancellationToken = default)
+    {
+        return await _state.GetWorkspaceAsync(workspaceId, cancellationToken).ConfigureAwait(false)
+            ?? throw new WorkspaceOperationException(
+                workspaceId,
+                step,
+                $"Workspace {workspaceId} does not exist; `coldstore status` lists the workspaces there are.",
+                WorkspaceErrorKind.NotFound);
+    }
+
+    /// <summary>
+    /// Inserts messages for a workspace through the normal insert path (the server sets <c>processing_time</c> and
+    /// derives every other column). Messages are read lazily in batches of <see cref="IngestBatchRows"/>.
+    /// </summary>
+    /// <param name="workspaceId">The workspace; it must exist.</param>
+    /// <param name="messages">The messages; enumerated once.</param>
+    /// <param name="progress">Receives the running row count after each batch.</param>
+    /// <param name="cancellationToken">Stops between batches; committed batches stay.</param>
+    public async Task<IngestResult> IngestAsync(Guid workspaceId, IEnumerable<SegmentMessage> messages, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        await GetWorkspaceAsync(workspaceId, "ingest", cancellationToken).ConfigureAwait(false);
+        var stopwatch = Stopwatch.StartNew();
+        var insert = EventSql.IngestInsert(_tables);
+        var workspaceText = EventSql.WorkspaceIdText(workspaceId);
+        long rows = 0;
+        using var buffer = new MemoryStream();
+        foreach (var batch in messages.Chunk(IngestBatchRows))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            buffer.SetLength(0);
+            JsonEachRowEncoder.Encode(batch, workspaceText, DateTime.UtcNow, buffer);
+            buffer.Position = 0;
+            await _clickHouse.InsertAsync(insert, "JSONEachRow", buffer, cancellationToken).ConfigureAwait(false);
+            rows += batch.Length;
+            progress?.Report(rows);
+        }
+
+        LogIngested(_logger, rows, workspaceId, stopwatch.ElapsedMilliseconds);
+        return new IngestResult(workspaceId, rows, stopwatch.Elapsed);
+    }
+
+    /// <summary>Reports every workspace (or one) with its storage state and hot row count.</summary>
+    /// <param name="workspaceId">One workspace, or null for all.</param>
+    /// <param name="cancellationToken">Cancels the reads.</param>
+    public async Task<IReadOnlyList<WorkspaceReport>> GetStatusAsync(Guid? workspaceId = null, CancellationToken cancellationToken = default)
+    {
+        IReadOnlyList<Workspace> workspaces = workspaceId is { } id
+            ? [await GetWorkspaceAsync(id, "status", cancellationToken).ConfigureAwait(false)]
+            : await _state.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
+        if (workspaces.Count == 0)
+        {
+            return [];
+        }
+
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        var rows = await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, workspaces.Select(w => w.Id).ToArray()), cancellationToken).ConfigureAwait(false);
+        foreach (var row in rows)
+        {
+            counts[row.GetString("workspace_id")] = row.GetInt64("hot_rows");
+        }
+
+        return workspaces
+            .Select(w => new WorkspaceReport(w.Id, w.Name, w.Status, w.Storage, counts.GetValueOrDefault(EventSql.WorkspaceIdText(w.Id))))
+            .ToArray();
+    }
+
+    /// <summary>Parses a workspace id given by a person, with an error that says what a valid one looks like.</summary>
+    public static Guid ParseWorkspaceId(string? text, string step)
+    {
+        return Guid.TryParseExact(text?.Trim(), "D", out var id)
+            ? id
+            : throw new WorkspaceOperationException(
+                null,
+                step,
+                string.Create(CultureInfo.InvariantCulture, $"'{text}' is not a workspace id: expected a UUID such as 0b8e6a4c-1f2d-4c3b-9a7e-5d6f7a8b9c0d."),
+                WorkspaceErrorKind.InvalidInput);
+    }
+
+    [LoggerMessage(EventId = 1000, Level = LogLevel.Information, Message = "Initialized: {Migrations} state migrations applied, {Statements} ClickHouse statements ensured")]
+    private static partial void LogInitialized(ILogger logger, int migrations, int statements);
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Created workspace {WorkspaceId} named {Name}")]
+    private static partial void LogWorkspaceCreated(ILogger logger, Guid workspaceId, string name);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Ingested {Rows} events for workspace {WorkspaceId} in {ElapsedMs} ms")]
+    private static partial void LogIngested(ILogger logger, long rows, Guid workspaceId, long elapsedMs);
+}

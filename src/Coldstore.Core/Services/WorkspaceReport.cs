@@ -1,0 +1,22 @@
+using Coldstore.Domain;
+
+namespace Coldstore.Services;
+
+/// <summary>What <c>coldstore status</c> shows for one workspace.</summary>
+/// <param name="Id">The workspace id.</param>
+/// <param name="Name">Its name.</param>
+/// <param name="Status">Its lifecycle status.</param>
+/// <param name="Storage">Where its events are.</param>
+/// <param name="HotRows">Rows in the hot events table, as they will be once pending deletes apply.</param>
+public sealed record WorkspaceReport(Guid Id, string Name, WorkspaceStatus Status, StorageState Storage, long HotRows);
+
+/// <summary>What an ingestion did.</summary>
+/// <param name="WorkspaceId">The workspace the events went to.</param>
+/// <param name="Rows">Rows inserted.</param>
+/// <param name="Duration">How long it took.</param>
+public sealed record IngestResult(Guid WorkspaceId, long Rows, TimeSpan Duration);
+
+/// <summary>What <c>init</c> did.</summary>
+/// <param name="StateMigrations">State-store migration versions now applied.</param>
+/// <param name="ClickHouseStatements">How many <c>IF NOT EXISTS</c> statements ran.</param>
+public sealed record InitResult(IReadOnlyList<int> StateMigrations, int ClickHouseStatements);

@@ -1,0 +1,55 @@
+using Coldstore.Ports;
+
+namespace Coldstore.Sql;
+
+/// <summary>Statements that ingest and count events.</summary>
+public static class EventSql
+{
+    /// <summary>Settings for every statement that inserts into the events table.</summary>
+    /// <remarks>
+    /// Why UTC: the default of <c>event_time</c> parses <c>timestamp</c> strings without an offset in the session
+    /// time zone, so ingestion and restore must agree on one zone or a restored row would differ from its original.
+    /// Why synchronous inserts: since 26.2 <c>async_insert</c> defaults to on, and an insert that returns before its
+    /// rows are committed would make "ingested N" a lie.
+    /// </remarks>
+    public static readonly IReadOnlyDictionary<string, string> InsertSettings = new Dictionary<string, string>
+    {
+        ["session_timezone"] = "UTC",
+        ["async_insert"] = "0",
+    };
+
+    /// <summary>
+    /// The INSERT (without FORMAT) through which ingestion streams JSONEachRow rows carrying
+    /// <c>message_id</c>, <c>message_raw</c>, <c>workspace_id</c> and <c>server_time</c>; the server fills
+    /// <c>processing_time</c> and every derived column, exactly as Dittofeed's own writes do.
+    /// </summary>
+    public static ClickHouseQuery IngestInsert(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return new ClickHouseQuery($"INSERT INTO {tables.QualifiedEvents} (message_id, message_raw, workspace_id, server_time)")
+            .WithSettings(InsertSettings)
+            .For("ingest events");
+    }
+
+    /// <summary>
+    /// Hot rows per workspace, counted as they will be once pending deletes apply
+    /// (<c>apply_mutations_on_fly</c>), so a workspace being archived does not show rows that are already gone logically.
+    /// </summary>
+    public static ClickHouseQuery CountHotRows(EventTables tables, IReadOnlyCollection<Guid> workspaceIds)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        ArgumentNullException.ThrowIfNull(workspaceIds);
+        return new ClickHouseQuery($"""
+            SELECT workspace_id, count() AS hot_rows
+            FROM {tables.QualifiedEvents}
+            WHERE workspace_id IN {"{workspace_ids:Array(String)}"}
+            GROUP BY workspace_id
+            """)
+            .With("workspace_ids", "Array(String)", workspaceIds.Select(WorkspaceIdText).ToArray())
+            .WithSetting("apply_mutations_on_fly", "1")
+            .For("count hot rows");
+    }
+
+    /// <summary>The text form of a workspace id as stored in <c>workspace_id</c>: lower-case, hyphenated.</summary>
+    public static string WorkspaceIdText(Guid workspaceId) => workspaceId.ToString("D");
+}

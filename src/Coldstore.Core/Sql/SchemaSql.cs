@@ -1,0 +1,137 @@
+using Coldstore.Ports;
+
+namespace Coldstore.Sql;
+
+/// <summary>
+/// DDL for Dittofeed-compatible event tables, written from the facts in Dittofeed's schema.
+/// Every statement is <c>IF NOT EXISTS</c>: <c>init</c> creates what is missing and never alters what exists.
+/// </summary>
+public static class SchemaSql
+{
+    /// <summary>The five columns that carry information; every other column of the events table derives from them.</summary>
+    public static readonly IReadOnlyList<string> StoredColumns =
+        ["message_raw", "processing_time", "workspace_id", "message_id", "server_time"];
+
+    /// <summary>The statements, in order, that create the database, the events table, internal events and the view.</summary>
+    public static IReadOnlyList<ClickHouseQuery> CreateAll(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return
+        [
+            new ClickHouseQuery($"CREATE DATABASE IF NOT EXISTS {tables.QuotedDatabase}").For("create database"),
+            CreateEvents(tables),
+            CreateInternalEvents(tables),
+            CreateInternalEventsView(tables),
+        ];
+    }
+
+    /// <summary>The hot events table. Derived columns recompute from <c>message_raw</c> when a row is inserted with only the stored columns.</summary>
+    public static ClickHouseQuery CreateEvents(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        const string EventTypeEnum = "Enum8('identify' = 1, 'track' = 2, 'page' = 3, 'screen' = 4, 'group' = 5, 'alias' = 6)";
+        return new ClickHouseQuery($"""
+            CREATE TABLE IF NOT EXISTS {tables.QualifiedEvents}
+            (
+                event_type {EventTypeEnum} DEFAULT JSONExtract(message_raw, 'type', '{EventTypeEnum.Replace("'", "\\'", StringComparison.Ordinal)}'),
+                event String DEFAULT JSONExtractString(message_raw, 'event'),
+                event_time DateTime64(3) DEFAULT assumeNotNull(parseDateTime64BestEffortOrNull(JSONExtractString(message_raw, 'timestamp'), 3)),
+                message_id String,
+                user_id String DEFAULT JSONExtractString(message_raw, 'userId'),
+                anonymous_id String DEFAULT JSONExtractString(message_raw, 'anonymousId'),
+                user_or_anonymous_id String DEFAULT if(JSONHas(message_raw, 'userId'), JSONExtractString(message_raw, 'userId'), JSONExtractString(message_raw, 'anonymousId')),
+                properties String DEFAULT if(JSONHas(message_raw, 'traits'), JSONExtractRaw(message_raw, 'traits'), JSONExtractRaw(message_raw, 'properties')),
+                hidden Bool DEFAULT JSONExtractBool(message_raw, 'context', 'hidden'),
+                processing_time DateTime64(3) DEFAULT now64(3),
+                server_time DateTime64(3),
+                message_raw String,
+                workspace_id String,
+                INDEX message_id_idx message_id TYPE bloom_filter(0.01) GRANULARITY 4
+            )
+            ENGINE = MergeTree
+            ORDER BY (workspace_id, processing_time, user_or_anonymous_id, event_time, message_id)
+            """).For("create events table");
+    }
+
+    /// <summary>The derived internal events table, filled only by the materialized view.</summary>
+    public static ClickHouseQuery CreateInternalEvents(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return new ClickHouseQuery($"""
+            CREATE TABLE IF NOT EXISTS {tables.QualifiedInternalEvents}
+            (
+                workspace_id String,
+                user_or_anonymous_id String,
+                user_id String,
+                anonymous_id String,
+                message_id String,
+                event String,
+                event_time DateTime64(3),
+                processing_time DateTime64(3),
+                properties String,
+                template_id String,
+                broadcast_id String,
+                journey_id String,
+                triggering_message_id String,
+                channel_type String,
+                delivery_to String,
+                delivery_from String,
+                origin_message_id String,
+                hidden Bool,
+                INDEX template_id_idx template_id TYPE bloom_filter(0.01) GRANULARITY 4,
+                INDEX broadcast_id_idx broadcast_id TYPE bloom_filter(0.01) GRANULARITY 4,
+                INDEX journey_id_idx journey_id TYPE bloom_filter(0.01) GRANULARITY 4
+            )
+            ENGINE = MergeTree
+            ORDER BY (workspace_id, processing_time, event, user_or_anonymous_id, message_id)
+            """).For("create internal events table");
+    }
+
+    /// <summary>The view that copies Dittofeed's own <c>DF…</c> track events into internal events, extracting ids from properties.</summary>
+    public static ClickHouseQuery CreateInternalEventsView(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return new ClickHouseQuery($"""
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {tables.QualifiedInternalEventsView} TO {tables.QualifiedInternalEvents}
+            AS SELECT
+                workspace_id,
+                user_or_anonymous_id,
+                user_id,
+                anonymous_id,
+                message_id,
+                event,
+                event_time,
+                processing_time,
+                properties,
+                JSONExtractString(properties, 'templateId') AS template_id,
+                JSONExtractString(properties, 'broadcastId') AS broadcast_id,
+                JSONExtractString(properties, 'journeyId') AS journey_id,
+                JSONExtractString(properties, 'triggeringMessageId') AS triggering_message_id,
+                JSONExtractString(properties, 'variant', 'type') AS channel_type,
+                JSONExtractString(properties, 'variant', 'to') AS delivery_to,
+                JSONExtractString(properties, 'variant', 'from') AS delivery_from,
+                JSONExtractString(properties, 'messageId') AS origin_message_id,
+                hidden
+            FROM {tables.QualifiedEvents}
+            WHERE event_type = 'track' AND startsWith(event, 'DF')
+            """).For("create internal events view");
+    }
+
+    /// <summary>
+    /// Which of the stored columns the existing events table lacks. <c>init</c> refuses to go on with an
+    /// events table it did not create and cannot work with, rather than altering it.
+    /// </summary>
+    public static ClickHouseQuery MissingStoredColumns(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return new ClickHouseQuery("""
+            SELECT arrayJoin({required:Array(String)}) AS name
+            WHERE name NOT IN (SELECT name FROM system.columns WHERE database = {database:String} AND table = {table:String})
+            ORDER BY name
+            """)
+            .With("required", "Array(String)", StoredColumns.ToArray())
+            .With("database", "String", tables.Database)
+            .With("table", "String", tables.Events)
+            .For("check events table columns");
+    }
+}
