@@ -1,0 +1,60 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Spectre.Console;
+
+namespace Coldstore.Cli;
+
+/// <summary>
+/// Where a command's output goes: with <c>--json</c>, one JSON document on stdout and nothing else there;
+/// always, human text (tables, progress, errors) on stderr, so pipes stay clean.
+/// </summary>
+internal sealed class CliOutput
+{
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    private readonly TextWriter _stdout;
+
+    public CliOutput(TextWriter stdout, TextWriter stderr, bool json)
+    {
+        _stdout = stdout;
+        IsJson = json;
+        Console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stderr),
+            Interactive = InteractionSupport.Detect,
+        });
+        // Progress bars only make sense for a person watching a terminal.
+        ShowProgress = !json && ReferenceEquals(stderr, System.Console.Error) && !System.Console.IsErrorRedirected;
+    }
+
+    /// <summary>True when the caller asked for JSON on stdout.</summary>
+    public bool IsJson { get; }
+
+    /// <summary>True when progress bars should be drawn.</summary>
+    public bool ShowProgress { get; }
+
+    /// <summary>The human console (stderr).</summary>
+    public IAnsiConsole Console { get; }
+
+    /// <summary>Writes the command's JSON result to stdout.</summary>
+    public void WriteJson<T>(T value) => _stdout.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+
+    /// <summary>Writes the command's main human result: to stdout when not in JSON mode (so it can be captured), else nowhere.</summary>
+    public void WriteResult(string line)
+    {
+        if (!IsJson)
+        {
+            _stdout.WriteLine(line);
+        }
+    }
+
+    /// <summary>Writes a human note to stderr.</summary>
+    public void Info(string markup) => Console.MarkupLine(markup);
+
+    /// <summary>Writes one error line to stderr.</summary>
+    public void Error(string message) => Console.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
+}

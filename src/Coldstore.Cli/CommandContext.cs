@@ -1,0 +1,64 @@
+using System.CommandLine;
+using Coldstore.Configuration;
+using Coldstore.Errors;
+using Microsoft.Extensions.Logging;
+
+namespace Coldstore.Cli;
+
+/// <summary>
+/// What every command shares: reading settings, opening the engines, and turning failures into one clear
+/// line on stderr and an exit code. Commands only say what to do and what to print.
+/// </summary>
+internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, TextWriter stderr)
+{
+    public GlobalOptions Options { get; } = options;
+
+    /// <summary>Runs a command body with the configured runtime.</summary>
+    public async Task<int> RunAsync(ParseResult parseResult, CancellationToken cancellationToken, Func<ColdstoreRuntime, CliOutput, Task<int>> body)
+    {
+        var output = new CliOutput(stdout, stderr, parseResult.GetValue(Options.Json));
+        var verbose = parseResult.GetValue(Options.Verbose);
+        try
+        {
+            var settings = ColdstoreSettings.FromEnvironment(Options.Overrides(parseResult));
+            using var loggerFactory = LoggerFactory.Create(builder => builder
+                .SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning)
+                .AddSimpleConsole(console =>
+                {
+                    console.SingleLine = true;
+                    console.TimestampFormat = "HH:mm:ss.fff ";
+                })
+                .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
+            await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, cancellationToken).ConfigureAwait(false);
+            return await body(runtime, output).ConfigureAwait(false);
+        }
+        catch (Exception error) when (ToExitCode(error) is { } code)
+        {
+            output.Error(Describe(error));
+            if (verbose)
+            {
+                await stderr.WriteLineAsync(error.ToString()).ConfigureAwait(false);
+            }
+
+            return code;
+        }
+    }
+
+    /// <summary>The exit code for a failure, or null for a bug that should surface with its stack trace.</summary>
+    internal static int? ToExitCode(Exception error) => error switch
+    {
+        ConfigurationException or EngineUnavailableException => ExitCodes.UsageOrConfiguration,
+        WorkspaceOperationException { Kind: WorkspaceErrorKind.InvalidInput } => ExitCodes.UsageOrConfiguration,
+        WorkspaceOperationException { Kind: WorkspaceErrorKind.Conflict } => ExitCodes.Conflict,
+        ColdstoreException => ExitCodes.Failed,
+        OperationCanceledException => ExitCodes.Failed,
+        IOException or UnauthorizedAccessException => ExitCodes.Failed,
+        _ => null,
+    };
+
+    private static string Describe(Exception error) => error switch
+    {
+        OperationCanceledException => "Cancelled. Rerun the same command to resume; nothing is lost.",
+        _ => error.Message,
+    };
+}

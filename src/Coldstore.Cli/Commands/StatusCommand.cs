@@ -1,0 +1,53 @@
+using System.CommandLine;
+using Coldstore.Domain;
+using Coldstore.Services;
+using Spectre.Console;
+
+namespace Coldstore.Cli.Commands;
+
+/// <summary><c>coldstore status [ID]</c>: where each workspace's events are.</summary>
+internal static class StatusCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var id = new Argument<string?>("id") { Description = "One workspace id (default: all)", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("status", "Show each workspace's status, storage state and hot row count.") { id };
+        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, cancellationToken, async (runtime, output) =>
+        {
+            var idText = parseResult.GetValue(id);
+            Guid? workspaceId = idText is null ? null : ColdstoreService.ParseWorkspaceId(idText, "status");
+            var reports = await runtime.Service.GetStatusAsync(workspaceId, cancellationToken).ConfigureAwait(false);
+            if (output.IsJson)
+            {
+                // Field names are a contract: later versions add fields, never rename them.
+                output.WriteJson(reports.Select(r => new
+                {
+                    id = r.Id,
+                    name = r.Name,
+                    status = r.Status,
+                    storage = r.Storage.ToText(),
+                    hotRows = r.HotRows,
+                }));
+                return ExitCodes.Ok;
+            }
+
+            var table = new Table().Border(TableBorder.Rounded)
+                .AddColumn("Workspace").AddColumn("Name").AddColumn("Status").AddColumn("Storage").AddColumn(new TableColumn("Hot rows").RightAligned());
+            foreach (var r in reports)
+            {
+                table.AddRow(r.Id.ToString("D"), Markup.Escape(r.Name), r.Status.ToString(), StorageMarkup(r.Storage), r.HotRows.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            output.Console.Write(table);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static string StorageMarkup(StorageState storage) => storage switch
+    {
+        StorageState.Hot => "[red]hot[/]",
+        StorageState.Cold => "[blue]cold[/]",
+        _ => $"[yellow]{storage.ToText()}[/]",
+    };
+}

@@ -1,0 +1,49 @@
+using System.CommandLine;
+using Coldstore.Configuration;
+
+namespace Coldstore.Cli;
+
+/// <summary>Options every command accepts; each setting flag overrides its environment variable.</summary>
+internal sealed class GlobalOptions
+{
+    public Option<string?> ClickHouse { get; } = Setting("--clickhouse", ColdstoreSettings.ClickHouseVariable, "embedded:<dir> or http(s)://[user:password@]host:port[/database]");
+
+    public Option<string?> Database { get; } = Setting("--database", ColdstoreSettings.DatabaseVariable, "ClickHouse database holding user_events_v2 (default: default)");
+
+    public Option<string?> State { get; } = Setting("--state", ColdstoreSettings.StateVariable, "sqlite:<file> or a Postgres URL / connection string");
+
+    public Option<string?> Archive { get; } = Setting("--archive", ColdstoreSettings.ArchiveVariable, "file:<dir> or s3://bucket/prefix");
+
+    public Option<string?> S3Endpoint { get; } = Setting("--s3-endpoint", ColdstoreSettings.S3EndpointVariable, "S3 endpoint Coldstore uses (MinIO, emulator)");
+
+    public Option<string?> S3EndpointForClickHouse { get; } = Setting("--s3-endpoint-for-clickhouse", ColdstoreSettings.S3EndpointForClickHouseVariable, "S3 endpoint as ClickHouse reaches it");
+
+    public Option<string?> S3NamedCollection { get; } = Setting("--s3-named-collection", ColdstoreSettings.S3NamedCollectionVariable, "ClickHouse named collection holding S3 credentials");
+
+    public Option<bool> Json { get; } = new("--json") { Description = "Print machine-readable JSON on stdout", Recursive = true };
+
+    public Option<bool> Verbose { get; } = new("--verbose", "-v") { Description = "Log each step to stderr", Recursive = true };
+
+    public void AddTo(Command root)
+    {
+        foreach (var option in new Option[] { ClickHouse, Database, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, Json, Verbose })
+        {
+            root.Options.Add(option);
+        }
+    }
+
+    /// <summary>The setting overrides given on this command line, keyed by environment variable.</summary>
+    public Dictionary<string, string?> Overrides(ParseResult parseResult) => new(StringComparer.Ordinal)
+    {
+        [ColdstoreSettings.ClickHouseVariable] = parseResult.GetValue(ClickHouse),
+        [ColdstoreSettings.DatabaseVariable] = parseResult.GetValue(Database),
+        [ColdstoreSettings.StateVariable] = parseResult.GetValue(State),
+        [ColdstoreSettings.ArchiveVariable] = parseResult.GetValue(Archive),
+        [ColdstoreSettings.S3EndpointVariable] = parseResult.GetValue(S3Endpoint),
+        [ColdstoreSettings.S3EndpointForClickHouseVariable] = parseResult.GetValue(S3EndpointForClickHouse),
+        [ColdstoreSettings.S3NamedCollectionVariable] = parseResult.GetValue(S3NamedCollection),
+    };
+
+    private static Option<string?> Setting(string name, string variable, string description) =>
+        new(name) { Description = $"{description} [env: {variable}]", Recursive = true, HelpName = "value" };
+}

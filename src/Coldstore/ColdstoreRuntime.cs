@@ -1,0 +1,82 @@
+using Coldstore.Configuration;
+using Coldstore.Ports;
+using Coldstore.Services;
+using Microsoft.Extensions.Logging;
+
+namespace Coldstore;
+
+/// <summary>
+/// The configured engines and the service over them: the one place where settings turn into adapters.
+/// Library users, the CLI and the worker all start here.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var runtime = await ColdstoreRuntime.OpenAsync(ColdstoreSettings.FromEnvironment());
+/// await runtime.Service.InitializeAsync();
+/// </code>
+/// </example>
+public sealed class ColdstoreRuntime : IAsyncDisposable
+{
+    private ColdstoreRuntime(ColdstoreSettings settings, IClickHouseClient clickHouse, IStateStore state, IArchiveStore archive, ColdstoreService service)
+    {
+        Settings = settings;
+        ClickHouse = clickHouse;
+        State = state;
+        Archive = archive;
+        Service = service;
+    }
+
+    /// <summary>The settings the runtime was opened with.</summary>
+    public ColdstoreSettings Settings { get; }
+
+    /// <summary>The ClickHouse adapter.</summary>
+    public IClickHouseClient ClickHouse { get; }
+
+    /// <summary>The state-store adapter.</summary>
+    public IStateStore State { get; }
+
+    /// <summary>The archive-store adapter.</summary>
+    public IArchiveStore Archive { get; }
+
+    /// <summary>The operations.</summary>
+    public ColdstoreService Service { get; }
+
+    /// <summary>
+    /// Opens the adapters the settings name. Nothing is created or migrated here (that is <c>init</c>'s job), but
+    /// each engine is reached once so a wrong setting fails now, naming the setting, rather than mid-operation.
+    /// </summary>
+    public static async Task<ColdstoreRuntime> OpenAsync(ColdstoreSettings settings, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        loggerFactory ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+        var opened = new List<IAsyncDisposable>();
+        try
+        {
+            var state = AdapterFactory.OpenState(settings.State, loggerFactory);
+            opened.Add(state);
+            var clickHouse = AdapterFactory.OpenClickHouse(settings.ClickHouse, loggerFactory);
+            opened.Add(clickHouse);
+            var archive = AdapterFactory.OpenArchive(settings, loggerFactory);
+            await AdapterFactory.ProbeAsync(settings, clickHouse, state, cancellationToken).ConfigureAwait(false);
+            var service = new ColdstoreService(clickHouse, state, archive, settings.Tables, loggerFactory.CreateLogger<ColdstoreService>());
+            return new ColdstoreRuntime(settings, clickHouse, state, archive, service);
+        }
+        catch
+        {
+            foreach (var disposable in opened)
+            {
+                await disposable.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await ClickHouse.DisposeAsync().ConfigureAwait(false);
+        await State.DisposeAsync().ConfigureAwait(false);
+        (Archive as IDisposable)?.Dispose();
+    }
+}
