@@ -17,10 +17,12 @@ internal sealed class CliOutput
     };
 
     private readonly TextWriter _stdout;
+    private readonly TextWriter _stderr;
 
     public CliOutput(TextWriter stdout, TextWriter stderr, bool json)
     {
         _stdout = stdout;
+        _stderr = stderr;
         IsJson = json;
         Console = AnsiConsole.Create(new AnsiConsoleSettings
         {
@@ -29,6 +31,11 @@ internal sealed class CliOutput
         });
         // Progress bars only make sense for a person watching a terminal.
         ShowProgress = !json && ReferenceEquals(stderr, System.Console.Error) && !System.Console.IsErrorRedirected;
+        if (!ShowProgress)
+        {
+            // Redirected output goes to logs and scripts: never wrap a line at an imagined 80 columns.
+            Console.Profile.Width = 4096;
+        }
     }
 
     /// <summary>True when the caller asked for JSON on stdout.</summary>
@@ -55,6 +62,6 @@ internal sealed class CliOutput
     /// <summary>Writes a human note to stderr.</summary>
     public void Info(string markup) => Console.MarkupLine(markup);
 
-    /// <summary>Writes one error line to stderr.</summary>
-    public void Error(string message) => Console.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
+    /// <summary>Writes one error line to stderr, plain so that scripts and logs get it whole.</summary>
+    public void Error(string message) => _stderr.WriteLine($"coldstore: error: {message.ReplaceLineEndings(" ")}");
 }

@@ -14,15 +14,20 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
     public GlobalOptions Options { get; } = options;
 
     /// <summary>Runs a command body with the configured runtime.</summary>
-    public async Task<int> RunAsync(ParseResult parseResult, CancellationToken cancellationToken, Func<ColdstoreRuntime, CliOutput, Task<int>> body)
+    public Task<int> RunAsync(ParseResult parseResult, Func<ColdstoreRuntime, CliOutput, Task<int>> body, CancellationToken cancellationToken) =>
+        RunAsync(parseResult, requireInitialized: true, body, cancellationToken);
+
+    /// <summary>Runs a command body; <paramref name="requireInitialized"/> is false only for <c>init</c> itself.</summary>
+    public async Task<int> RunAsync(ParseResult parseResult, bool requireInitialized, Func<ColdstoreRuntime, CliOutput, Task<int>> body, CancellationToken cancellationToken)
     {
         var output = new CliOutput(stdout, stderr, parseResult.GetValue(Options.Json));
+        // Without --verbose the CLI reports failures itself, in one line; adapters' logs would only repeat them.
         var verbose = parseResult.GetValue(Options.Verbose);
         try
         {
             var settings = ColdstoreSettings.FromEnvironment(Options.Overrides(parseResult));
             using var loggerFactory = LoggerFactory.Create(builder => builder
-                .SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning)
+                .SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.None)
                 .AddSimpleConsole(console =>
                 {
                     console.SingleLine = true;
@@ -30,10 +35,16 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
                 })
                 .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
             await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, cancellationToken).ConfigureAwait(false);
+            if (requireInitialized)
+            {
+                await runtime.Service.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             return await body(runtime, output).ConfigureAwait(false);
         }
-        catch (Exception error) when (ToExitCode(error) is { } code)
+        catch (Exception error)
         {
+            var code = ToExitCode(error);
             output.Error(Describe(error));
             if (verbose)
             {
@@ -44,21 +55,21 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
         }
     }
 
-    /// <summary>The exit code for a failure, or null for a bug that should surface with its stack trace.</summary>
-    internal static int? ToExitCode(Exception error) => error switch
+    /// <summary>The exit code for a failure; anything unforeseen is an operation failure (1).</summary>
+    internal static int ToExitCode(Exception error) => error switch
     {
         ConfigurationException or EngineUnavailableException => ExitCodes.UsageOrConfiguration,
         WorkspaceOperationException { Kind: WorkspaceErrorKind.InvalidInput } => ExitCodes.UsageOrConfiguration,
         WorkspaceOperationException { Kind: WorkspaceErrorKind.Conflict } => ExitCodes.Conflict,
         ColdstoreException => ExitCodes.Failed,
         OperationCanceledException => ExitCodes.Failed,
-        IOException or UnauthorizedAccessException => ExitCodes.Failed,
-        _ => null,
+        _ => ExitCodes.Failed,
     };
 
     private static string Describe(Exception error) => error switch
     {
         OperationCanceledException => "Cancelled. Rerun the same command to resume; nothing is lost.",
-        _ => error.Message,
+        ColdstoreException or IOException or UnauthorizedAccessException => error.Message,
+        _ => $"Unexpected {error.GetType().Name}: {error.Message} Rerun with --verbose for details, and please report it.",
     };
 }

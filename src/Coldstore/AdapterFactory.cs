@@ -27,7 +27,7 @@ internal static class AdapterFactory
         {
             return target switch
             {
-                ClickHouseTarget.Embedded embedded => ChdbClickHouseClient.Open(embedded.Directory, loggerFactory),
+                ClickHouseTarget.Embedded embedded => ChdbClickHouseClient.Open(embedded.Directory, loggerFactory.CreateLogger("Coldstore.ClickHouse.Chdb")),
                 ClickHouseTarget.Server server => HttpClickHouseClient.Create(server.Url, loggerFactory),
                 _ => throw new ArgumentOutOfRangeException(nameof(target), target, "Unknown ClickHouse target."),
             };
@@ -49,13 +49,14 @@ internal static class AdapterFactory
                 ServiceUrl = settings.S3Endpoint,
                 ClickHouseEndpoint = settings.S3EndpointForClickHouse,
                 NamedCollection = settings.S3NamedCollection,
+                Region = settings.S3Region,
             },
             loggerFactory),
         _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Archive, "Unknown archive target."),
     };
 
     /// <summary>Reaches ClickHouse and the state store once, so a wrong setting fails at start with the setting's name.</summary>
-    public static async Task ProbeAsync(ColdstoreSettings settings, IClickHouseClient clickHouse, IStateStore state, CancellationToken cancellationToken)
+    public static async Task ProbeAsync(IClickHouseClient clickHouse, IStateStore state, CancellationToken cancellationToken)
     {
         try
         {
@@ -69,6 +70,5 @@ internal static class AdapterFactory
 
         // Listing migrations reads the database, which proves it is reachable without changing anything.
         await state.AppliedMigrationsAsync(cancellationToken).ConfigureAwait(false);
-        _ = settings;
     }
 }

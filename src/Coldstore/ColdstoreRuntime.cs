@@ -57,7 +57,7 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
             var clickHouse = AdapterFactory.OpenClickHouse(settings.ClickHouse, loggerFactory);
             opened.Add(clickHouse);
             var archive = AdapterFactory.OpenArchive(settings, loggerFactory);
-            await AdapterFactory.ProbeAsync(settings, clickHouse, state, cancellationToken).ConfigureAwait(false);
+            await AdapterFactory.ProbeAsync(clickHouse, state, cancellationToken).ConfigureAwait(false);
             var service = new ColdstoreService(clickHouse, state, archive, settings.Tables, loggerFactory.CreateLogger<ColdstoreService>());
             return new ColdstoreRuntime(settings, clickHouse, state, archive, service);
         }

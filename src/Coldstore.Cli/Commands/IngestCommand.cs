@@ -29,7 +29,7 @@ internal static class IngestCommand
                 result.AddError($"--generate must be zero or more, not {count}.");
             }
         });
-        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, cancellationToken, async (runtime, output) =>
+        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, async (runtime, output) =>
         {
             var workspaceId = ColdstoreService.ParseWorkspaceId(parseResult.GetValue(workspace), "ingest");
             var path = parseResult.GetValue(file);
@@ -64,7 +64,7 @@ internal static class IngestCommand
             }
 
             return ExitCodes.Ok;
-        }));
+        }, cancellationToken));
         return command;
     }
 

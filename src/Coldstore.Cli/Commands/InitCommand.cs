@@ -8,7 +8,7 @@ internal static class InitCommand
     public static Command Create(CommandContext context)
     {
         var command = new Command("init", "Create the state schema and the ClickHouse tables that are missing (safe to rerun).");
-        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, cancellationToken, async (runtime, output) =>
+        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, requireInitialized: false, async (runtime, output) =>
         {
             var result = await runtime.Service.InitializeAsync(cancellationToken).ConfigureAwait(false);
             if (output.IsJson)
@@ -30,7 +30,7 @@ internal static class InitCommand
             }
 
             return ExitCodes.Ok;
-        }));
+        }, cancellationToken));
         return command;
     }
 }

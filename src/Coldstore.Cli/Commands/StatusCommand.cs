@@ -12,7 +12,7 @@ internal static class StatusCommand
     {
         var id = new Argument<string?>("id") { Description = "One workspace id (default: all)", Arity = ArgumentArity.ZeroOrOne };
         var command = new Command("status", "Show each workspace's status, storage state and hot row count.") { id };
-        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, cancellationToken, async (runtime, output) =>
+        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, async (runtime, output) =>
         {
             var idText = parseResult.GetValue(id);
             Guid? workspaceId = idText is null ? null : ColdstoreService.ParseWorkspaceId(idText, "status");
@@ -40,7 +40,7 @@ internal static class StatusCommand
 
             output.Console.Write(table);
             return ExitCodes.Ok;
-        }));
+        }, cancellationToken));
         return command;
     }
 

@@ -20,7 +20,7 @@ internal static class WorkspaceCommands
         var id = new Option<string?>("--id") { Description = "A UUID to use instead of a random one" };
         var externalId = new Option<string?>("--external-id") { Description = "The host application's own id" };
         var command = new Command("create", "Create a workspace (Active, events hot) and print its id.") { name, id, externalId };
-        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, cancellationToken, async (runtime, output) =>
+        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, async (runtime, output) =>
         {
             var idText = parseResult.GetValue(id);
             Guid? chosenId = idText is null ? null : ColdstoreService.ParseWorkspaceId(idText, "create-workspace");
@@ -37,7 +37,7 @@ internal static class WorkspaceCommands
             }
 
             return ExitCodes.Ok;
-        }));
+        }, cancellationToken));
         return command;
     }
 }

@@ -94,6 +94,9 @@ public sealed record ColdstoreSettings
     /// <summary>The ClickHouse named collection with S3 credentials, or null.</summary>
     public string? S3NamedCollection { get; init; }
 
+    /// <summary>The S3 region (from <c>AWS_REGION</c> or <c>AWS_DEFAULT_REGION</c>; default <c>us-east-1</c>).</summary>
+    public string S3Region { get; init; } = "us-east-1";
+
     /// <summary>
     /// Reads and validates settings. <paramref name="overrides"/> (from CLI flags) win over <paramref name="environment"/>;
     /// relative paths resolve against <paramref name="workingDirectory"/>.
@@ -135,6 +138,7 @@ public sealed record ColdstoreSettings
             S3Endpoint = ParseEndpoint(S3EndpointVariable, Get(S3EndpointVariable)),
             S3EndpointForClickHouse = ParseEndpoint(S3EndpointForClickHouseVariable, Get(S3EndpointForClickHouseVariable)),
             S3NamedCollection = namedCollection,
+            S3Region = Get("AWS_REGION") ?? Get("AWS_DEFAULT_REGION") ?? "us-east-1",
         };
     }
 

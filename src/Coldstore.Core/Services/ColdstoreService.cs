@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Coldstore.Configuration;
 using Coldstore.Domain;
 using Coldstore.Errors;
 using Coldstore.Events;
@@ -65,6 +66,27 @@ public sealed partial class ColdstoreService
         var applied = await _state.AppliedMigrationsAsync(cancellationToken).ConfigureAwait(false);
         LogInitialized(_logger, applied.Count, statements.Count);
         return new InitResult(applied, statements.Count);
+    }
+
+    /// <summary>
+    /// Fails with a clear "run init" error when the state store or the ClickHouse tables were never initialized,
+    /// instead of letting the first statement fail with an engine's "table does not exist".
+    /// </summary>
+    public async Task EnsureInitializedAsync(CancellationToken cancellationToken = default)
+    {
+        var applied = await _state.AppliedMigrationsAsync(cancellationToken).ConfigureAwait(false);
+        if (applied.Count == 0)
+        {
+            throw new ConfigurationException(ColdstoreSettings.StateVariable,
+                $"The state store {_state.Description} is not initialized; run `coldstore init` first.");
+        }
+
+        var exists = await _clickHouse.ScalarAsync(SchemaSql.EventsTableExists(_tables), cancellationToken).ConfigureAwait(false);
+        if (Convert.ToInt64(exists, CultureInfo.InvariantCulture) == 0)
+        {
+            throw new ConfigurationException(ColdstoreSettings.ClickHouseVariable,
+                $"ClickHouse has no table {_tables.Database}.{_tables.Events}; run `coldstore init` first (or set {ColdstoreSettings.DatabaseVariable} to the database that holds it).");
+        }
     }
 
     /// <summary>Creates a workspace (Active, hot).</summary>

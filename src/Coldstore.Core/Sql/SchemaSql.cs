@@ -117,6 +117,16 @@ public static class SchemaSql
             """).For("create internal events view");
     }
 
+    /// <summary>1 when the events table exists, else 0.</summary>
+    public static ClickHouseQuery EventsTableExists(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return new ClickHouseQuery("SELECT count() FROM system.tables WHERE database = {database:String} AND name = {table:String}")
+            .With("database", "String", tables.Database)
+            .With("table", "String", tables.Events)
+            .For("check events table exists");
+    }
+
     /// <summary>
     /// Which of the stored columns the existing events table lacks. <c>init</c> refuses to go on with an
     /// events table it did not create and cannot work with, rather than altering it.

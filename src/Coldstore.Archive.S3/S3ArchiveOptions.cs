@@ -1,0 +1,315 @@
+using System.Text.RegularExpressions;
+using Coldstore.Errors;
+
+namespace Coldstore.Archive.S3;
+
+/// <summary>
+/// Where an S3 archive lives and how Coldstore and ClickHouse reach it. Validated once by
+/// <see cref="S3ArchiveStore.Create"/>; every message quotes the bad value and names its setting, never a secret.
+/// </summary>
+/// <remarks>
+/// Credentials, in order: <see cref="Anonymous"/> (nobody signs), explicit <see cref="Credentials"/>, otherwise the
+/// AWS SDK's default chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE and the
+/// shared files, container and instance roles). ClickHouse gets the same credentials as secret query parameters,
+/// unless <see cref="NamedCollection"/> names a collection that holds its own.
+/// </remarks>
+public sealed partial class S3ArchiveOptions
+{
+    /// <summary>The setting holding <c>s3://bucket/prefix</c>.</summary>
+    public const string ArchiveSetting = "COLDSTORE_ARCHIVE";
+
+    /// <summary>The setting holding the S3 endpoint Coldstore uses; unset means AWS.</summary>
+    public const string EndpointSetting = "COLDSTORE_S3_ENDPOINT";
+
+    /// <summary>The setting holding the S3 endpoint as ClickHouse reaches it; unset means the same as Coldstore's.</summary>
+    public const string ClickHouseEndpointSetting = "COLDSTORE_S3_ENDPOINT_FOR_CLICKHOUSE";
+
+    /// <summary>The setting holding the name of a ClickHouse named collection with the S3 credentials.</summary>
+    public const string NamedCollectionSetting = "COLDSTORE_S3_NAMED_COLLECTION";
+
+    /// <summary>The setting holding the AWS region.</summary>
+    public const string RegionSetting = "AWS_REGION";
+
+    /// <summary>The setting Coldstore names when credentials are missing or refused.</summary>
+    public const string CredentialsSetting = "AWS_ACCESS_KEY_ID";
+
+    private const string Scheme = "s3://";
+
+    private const string AcceptedForms =
+        "Accepted forms: s3://bucket or s3://bucket/prefix for S3 (with COLDSTORE_S3_ENDPOINT for an S3-compatible "
+        + "service); file:/absolute/dir, file:///absolute/dir or file:relative/dir for a local directory.";
+
+    /// <summary>The bucket's name.</summary>
+    public required string Bucket { get; init; }
+
+    /// <summary>The store's root inside the bucket (e.g. <c>coldstore/prod</c>); empty for the whole bucket.</summary>
+    public string Prefix { get; init; } = "";
+
+    /// <summary>The S3 endpoint Coldstore's SDK uses (e.g. <c>http://localhost:9010</c>), or null for AWS itself.</summary>
+    public Uri? ServiceUrl { get; init; }
+
+    /// <summary>
+    /// The S3 endpoint as ClickHouse reaches it (e.g. <c>http://minio:9000</c> when ClickHouse runs in a container),
+    /// or null for the same as <see cref="ServiceUrl"/>.
+    /// </summary>
+    public Uri? ClickHouseEndpoint { get; init; }
+
+    /// <summary>The AWS region (signing region for other endpoints); <c>us-east-1</c> unless set.</summary>
+    public string Region { get; init; } = "us-east-1";
+
+    /// <summary>
+    /// A ClickHouse named collection holding the credentials ClickHouse uses (created by an administrator with
+    /// <c>CREATE NAMED COLLECTION name AS access_key_id = '…', secret_access_key = '…'</c>). When set, no secret
+    /// travels in queries, and none is stored in <c>system.mutations</c> by a DELETE that reads the archive.
+    /// </summary>
+    public string? NamedCollection { get; init; }
+
+    /// <summary>Explicit credentials; null means the AWS SDK's default chain.</summary>
+    public S3Credentials? Credentials { get; init; }
+
+    /// <summary>Sends unsigned requests (a public bucket, or an emulator without authentication); ClickHouse uses NOSIGN.</summary>
+    public bool Anonymous { get; init; }
+
+    /// <summary>The prefix normalized to end with <c>/</c>, or empty.</summary>
+    internal string NormalizedPrefix => Prefix.Length == 0 || Prefix.EndsWith('/') ? Prefix : Prefix + "/";
+
+    /// <summary>Where ClickHouse reaches S3, or null for AWS.</summary>
+    internal Uri? EffectiveClickHouseEndpoint => ClickHouseEndpoint ?? ServiceUrl;
+
+    /// <summary>
+    /// Parses <c>s3://bucket</c> or <c>s3://bucket/prefix</c> into its bucket and prefix (without a trailing slash).
+    /// Pure: reaches no service.
+    /// </summary>
+    /// <exception cref="ConfigurationException">The value is not of that form; the message lists the accepted forms.</exception>
+    public static (string Bucket, string Prefix) ParseArchiveUri(string value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            throw new ConfigurationException(ArchiveSetting, $"{ArchiveSetting} is empty. {AcceptedForms}");
+        }
+
+        if (!value.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            throw InvalidUri(value, "it does not start with 's3://'");
+        }
+
+        var rest = value[Scheme.Length..];
+        if (rest.Contains('?', StringComparison.Ordinal) || rest.Contains('#', StringComparison.Ordinal))
+        {
+            throw InvalidUri(value, "it must not contain '?' or '#'");
+        }
+
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        var bucket = slash < 0 ? rest : rest[..slash];
+        var prefix = slash < 0 ? "" : rest[(slash + 1)..].TrimEnd('/');
+        if (BucketProblem(bucket) is { } bucketProblem)
+        {
+            throw InvalidUri(value, bucketProblem);
+        }
+
+        if (PrefixProblem(prefix) is { } prefixProblem)
+        {
+            throw InvalidUri(value, prefixProblem);
+        }
+
+        return (bucket, prefix);
+    }
+
+    /// <summary>
+    /// Builds options from settings: <c>COLDSTORE_ARCHIVE</c> (<c>s3://bucket/prefix</c>), <c>COLDSTORE_S3_ENDPOINT</c>,
+    /// <c>COLDSTORE_S3_ENDPOINT_FOR_CLICKHOUSE</c>, <c>AWS_REGION</c> and <c>COLDSTORE_S3_NAMED_COLLECTION</c>.
+    /// Credentials are left to the AWS SDK's default chain, which reads its own variables.
+    /// </summary>
+    /// <param name="getSetting">Reads a setting; the process environment when null.</param>
+    /// <exception cref="ConfigurationException">A setting is missing or malformed.</exception>
+    public static S3ArchiveOptions FromSettings(Func<string, string?>? getSetting = null)
+    {
+        getSetting ??= Environment.GetEnvironmentVariable;
+        var (bucket, prefix) = ParseArchiveUri(getSetting(ArchiveSetting) ?? "");
+        var options = new S3ArchiveOptions
+        {
+            Bucket = bucket,
+            Prefix = prefix,
+            ServiceUrl = ParseEndpoint(EndpointSetting, NullIfBlank(getSetting(EndpointSetting))),
+            ClickHouseEndpoint = ParseEndpoint(ClickHouseEndpointSetting, NullIfBlank(getSetting(ClickHouseEndpointSetting))),
+            Region = NullIfBlank(getSetting(RegionSetting)) ?? "us-east-1",
+            NamedCollection = NullIfBlank(getSetting(NamedCollectionSetting)),
+        };
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>Checks every option; throws on the first bad one with its setting's name and the value (never a secret).</summary>
+    /// <exception cref="ConfigurationException">An option is invalid.</exception>
+    public void Validate()
+    {
+        if (BucketProblem(Bucket) is { } bucketProblem)
+        {
+            throw new ConfigurationException(ArchiveSetting, $"Bucket '{Bucket}' is not a valid S3 bucket name: {bucketProblem}.");
+        }
+
+        if (PrefixProblem(Prefix) is { } prefixProblem)
+        {
+            throw new ConfigurationException(ArchiveSetting, $"Prefix '{Prefix}' is not a valid archive prefix: {prefixProblem}.");
+        }
+
+        CheckEndpoint(EndpointSetting, ServiceUrl);
+        CheckEndpoint(ClickHouseEndpointSetting, ClickHouseEndpoint);
+        if (ClickHouseEndpoint is not null && ServiceUrl is null)
+        {
+            throw new ConfigurationException(ClickHouseEndpointSetting,
+                $"{ClickHouseEndpointSetting} is '{ClickHouseEndpoint}' but {EndpointSetting} is unset: set both for an S3-compatible service, or neither for AWS.");
+        }
+
+        if (string.IsNullOrWhiteSpace(Region) || !RegionPattern().IsMatch(Region))
+        {
+            throw new ConfigurationException(RegionSetting,
+                $"{RegionSetting} '{Region}' is not a region name (lowercase letters, digits and '-', e.g. us-east-1).");
+        }
+
+        if (NamedCollection is not null && !IdentifierPattern().IsMatch(NamedCollection))
+        {
+            throw new ConfigurationException(NamedCollectionSetting,
+                $"{NamedCollectionSetting} '{NamedCollection}' is not a ClickHouse identifier (a letter or '_', then letters, digits or '_').");
+        }
+
+        if (Credentials is not null)
+        {
+            if (Anonymous)
+            {
+                throw new ConfigurationException(CredentialsSetting, "Both explicit credentials and Anonymous are set; choose one.");
+            }
+
+            // The access key id is quoted nowhere either: it identifies an account and is as sensitive as a user name.
+            if (string.IsNullOrWhiteSpace(Credentials.AccessKeyId) || string.IsNullOrWhiteSpace(Credentials.SecretAccessKey))
+            {
+                throw new ConfigurationException(CredentialsSetting, "Explicit S3 credentials need both an access key id and a secret access key.");
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"s3://{Bucket}/{NormalizedPrefix}" + (ServiceUrl is null ? $" (AWS {Region})" : $" at {ServiceUrl}");
+
+    internal static Uri? ParseEndpoint(string setting, string? value)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri))
+        {
+            // Not quoted: a malformed endpoint may be a URL with user:password in it.
+            throw new ConfigurationException(setting, $"{setting} is not an absolute URL; expected e.g. http://localhost:9000.");
+        }
+
+        CheckEndpoint(setting, uri);
+        return uri;
+    }
+
+    private static void CheckEndpoint(string setting, Uri? endpoint)
+    {
+        if (endpoint is null)
+        {
+            return;
+        }
+
+        if (!endpoint.IsAbsoluteUri)
+        {
+            throw new ConfigurationException(setting, $"{setting} '{endpoint}' is not an absolute URL; expected e.g. http://localhost:9000.");
+        }
+
+        if (endpoint.UserInfo.Length > 0)
+        {
+            throw new ConfigurationException(setting, $"{setting} holds a user name or password; give credentials through AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead.");
+        }
+
+        if (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps)
+        {
+            throw new ConfigurationException(setting, $"{setting} '{endpoint}' must use http or https.");
+        }
+
+        if (endpoint.AbsolutePath != "/" || endpoint.Query.Length > 0 || endpoint.Fragment.Length > 0)
+        {
+            throw new ConfigurationException(setting,
+                $"{setting} '{endpoint}' must be scheme, host and port only (e.g. http://localhost:9000); the bucket goes in {ArchiveSetting}.");
+        }
+    }
+
+    private static string? BucketProblem(string? bucket)
+    {
+        if (string.IsNullOrEmpty(bucket))
+        {
+            return "the bucket name is missing";
+        }
+
+        // S3's own rules (3–63 of a-z, 0-9, '.', '-', starting and ending with a letter or digit); refusing here
+        // turns a confusing signature or DNS error later into a message about the name.
+        return BucketPattern().IsMatch(bucket) && !bucket.Contains("..", StringComparison.Ordinal)
+            ? null
+            : $"bucket '{bucket}' must be 3 to 63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit";
+    }
+
+    private static string? PrefixProblem(string prefix)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        if (prefix.Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            ArchiveKeys.ValidatePrefix(prefix);
+        }
+        catch (ArgumentException e)
+        {
+            var cut = e.Message.IndexOf(" (Parameter", StringComparison.Ordinal);
+            return cut < 0 ? e.Message : e.Message[..cut];
+        }
+
+        // The prefix is part of every URL ClickHouse expands, where these would be globs.
+        var glob = prefix.AsSpan().IndexOfAny(ArchiveKeys.GlobCharacters);
+        return glob >= 0 ? $"prefix '{prefix}' contains '{prefix[glob]}', which ClickHouse reads as a glob" : null;
+    }
+
+    private static ConfigurationException InvalidUri(string value, string reason) =>
+        new(ArchiveSetting, $"{ArchiveSetting} '{value}' is not a valid S3 archive location: {reason}. {AcceptedForms}");
+
+    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", RegexOptions.CultureInvariant)]
+    private static partial Regex BucketPattern();
+
+    [GeneratedRegex("^[a-z0-9]+(-[a-z0-9]+)*$", RegexOptions.CultureInvariant)]
+    private static partial Regex RegionPattern();
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex IdentifierPattern();
+}
+
+/// <summary>Explicit S3 credentials. <see cref="ToString"/> never prints them.</summary>
+public sealed class S3Credentials
+{
+    /// <summary>Creates credentials; <paramref name="sessionToken"/> is for temporary (STS) credentials.</summary>
+    public S3Credentials(string accessKeyId, string secretAccessKey, string? sessionToken = null)
+    {
+        AccessKeyId = accessKeyId;
+        SecretAccessKey = secretAccessKey;
+        SessionToken = sessionToken;
+    }
+
+    /// <summary>The access key id.</summary>
+    public string AccessKeyId { get; }
+
+    /// <summary>The secret access key.</summary>
+    public string SecretAccessKey { get; }
+
+    /// <summary>The session token of temporary credentials, or null.</summary>
+    public string? SessionToken { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => "S3Credentials(***)";
+}

@@ -1,0 +1,22 @@
+using Microsoft.Extensions.Logging;
+
+namespace Coldstore.ClickHouse.Http;
+
+/// <summary>
+/// The adapter's log events (ids 2100–2199). The statement text comes from <see cref="Ports.ClickHouseQuery.ToString"/>,
+/// which masks secret parameters; values never appear any other way.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 2100, Level = LogLevel.Debug, Message = "ClickHouse {Purpose}: {Statement}")]
+    public static partial void Running(ILogger logger, string purpose, Ports.ClickHouseQuery statement);
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Debug, Message = "ClickHouse {Purpose} finished in {ElapsedMs} ms")]
+    public static partial void Finished(ILogger logger, string purpose, long elapsedMs);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "ClickHouse {Purpose} failed after {ElapsedMs} ms with code {Code} {CodeName} (transient: {IsTransient})")]
+    public static partial void Failed(ILogger logger, string purpose, long elapsedMs, int code, string? codeName, bool isTransient, Exception exception);
+
+    [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "ClickHouse unreachable during {Purpose} after {ElapsedMs} ms")]
+    public static partial void Unreachable(ILogger logger, string purpose, long elapsedMs, Exception exception);
+}

@@ -1,0 +1,136 @@
+namespace Coldstore.State.Postgres;
+
+/// <summary>One statement of a migration, optionally skipped when a probe says its object already exists.</summary>
+/// <param name="Sql">The statement.</param>
+/// <param name="SkipWhen">A query returning one boolean; when true the statement is not run. Null to always run.</param>
+internal sealed record PostgresMigrationStep(string Sql, string? SkipWhen = null);
+
+/// <summary>A versioned schema change, applied once in its own transaction.</summary>
+/// <param name="Version">The version; versions ascend without gaps from 1.</param>
+/// <param name="Name">A short kebab-case name, recorded with the version.</param>
+/// <param name="Steps">The statements, in order.</param>
+internal sealed record PostgresMigration(int Version, string Name, IReadOnlyList<PostgresMigrationStep> Steps);
+
+/// <summary>
+/// Coldstore's Postgres migrations, as data. Never edit a shipped migration: add a new version.
+/// </summary>
+/// <remarks>
+/// Dittofeed owns the <c>Workspace</c> table. Migration 1 creates it (and its enums) only when absent, so an embedded
+/// or test setup works, and otherwise leaves it exactly as Dittofeed made it: no index or constraint is added to an
+/// existing table, because one Dittofeed did not make could reject Dittofeed's own writes.
+/// A later migration may add a trigger that calls <c>pg_notify</c> when <c>status</c> changes, so a worker learns of
+/// pauses and tombstones at once; the store keeps its data source so a listening connection can be opened then.
+/// </remarks>
+internal static class PostgresMigrations
+{
+    /// <summary>The states in which an archive is still in flight; a workspace may have at most one such archive.</summary>
+    public const string NonFinalArchiveStates = "'copying', 'verified', 'deleting', 'restoring'";
+
+    /// <summary>All migrations, ascending.</summary>
+    public static IReadOnlyList<PostgresMigration> All { get; } =
+    [
+        new(1, "dittofeed-workspace",
+        [
+            new("""CREATE TYPE "WorkspaceType" AS ENUM ('Root', 'Child', 'Parent')""",
+                SkipWhen: """SELECT to_regtype('"WorkspaceType"') IS NOT NULL"""),
+            new("""CREATE TYPE "WorkspaceStatus" AS ENUM ('Active', 'Tombstoned', 'Paused')""",
+                SkipWhen: """SELECT to_regtype('"WorkspaceStatus"') IS NOT NULL"""),
+            new("""
+                CREATE TABLE "Workspace" (
+                    "id" uuid NOT NULL DEFAULT gen_random_uuid(),
+                    "name" text NOT NULL,
+                    "createdAt" timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                    "updatedAt" timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                    "domain" text,
+                    "type" "WorkspaceType" DEFAULT 'Root',
+                    "externalId" text,
+                    "parentWorkspaceId" uuid,
+                    "status" "WorkspaceStatus" NOT NULL DEFAULT 'Active',
+                    CONSTRAINT "Workspace_pkey" PRIMARY KEY ("id"),
+                    CONSTRAINT "Workspace_parentWorkspaceId_fkey" FOREIGN KEY ("parentWorkspaceId")
+                        REFERENCES "Workspace" ("id") ON DELETE CASCADE ON UPDATE CASCADE
+                );
+                CREATE UNIQUE INDEX "Workspace_parentWorkspaceId_externalId_key"
+                    ON "Workspace" ("parentWorkspaceId", "externalId");
+                CREATE UNIQUE INDEX "Workspace_parentWorkspaceId_name_key"
+                    ON "Workspace" ("parentWorkspaceId", "name") NULLS NOT DISTINCT;
+                """,
+                SkipWhen: """SELECT to_regclass('"Workspace"') IS NOT NULL"""),
+        ]),
+
+        new(2, "workspace-storage-column",
+        [
+            // Why a probe instead of ADD COLUMN IF NOT EXISTS: with IF NOT EXISTS, older servers still attached the
+            // inline CHECK when the column existed; the probe makes "only if missing" explicit on every version.
+            // Adding a column with a constant default does not rewrite the table (Postgres 11+).
+            new("""
+                ALTER TABLE "Workspace" ADD COLUMN "coldstoreStorage" text NOT NULL DEFAULT 'hot'
+                    CONSTRAINT "Workspace_coldstoreStorage_check"
+                    CHECK ("coldstoreStorage" IN ('hot', 'archiving', 'cold', 'restoring'))
+                """,
+                SkipWhen: """
+                    SELECT EXISTS (
+                        SELECT 1 FROM pg_attribute
+                        WHERE attrelid = '"Workspace"'::regclass AND attname = 'coldstoreStorage' AND NOT attisdropped)
+                    """),
+        ]),
+
+        new(3, "archive-ledger",
+        [
+            // Why ON DELETE RESTRICT: a ledger row is the only record of where a workspace's archived events are.
+            // Deleting the workspace row must fail loudly rather than orphan objects in the archive store.
+            // Why numeric(20,0) for the checksum: it is a UInt64 and bigint is signed; numeric holds all 2^64 values exactly.
+            // Why timestamptz here (Dittofeed's table uses timestamp): these are Coldstore's own columns, and an
+            // instant with a zone cannot be misread by a session whose TimeZone is not UTC.
+            new($"""
+                CREATE TABLE IF NOT EXISTS "ColdstoreArchive" (
+                    "archiveId" uuid NOT NULL,
+                    "workspaceId" uuid NOT NULL,
+                    "state" text NOT NULL,
+                    "cutoff" timestamptz(3) NOT NULL,
+                    "objectPrefix" text NOT NULL,
+                    "rowCount" bigint,
+                    "checksum" numeric(20,0),
+                    "bytes" bigint,
+                    "internalEventRows" bigint,
+                    "createdAt" timestamptz(3) NOT NULL DEFAULT now(),
+                    "updatedAt" timestamptz(3) NOT NULL DEFAULT now(),
+                    "lastError" text,
+                    "seq" bigint GENERATED BY DEFAULT AS IDENTITY,
+                    CONSTRAINT "ColdstoreArchive_pkey" PRIMARY KEY ("archiveId"),
+                    CONSTRAINT "ColdstoreArchive_workspaceId_fkey" FOREIGN KEY ("workspaceId")
+                        REFERENCES "Workspace" ("id") ON DELETE RESTRICT ON UPDATE CASCADE,
+                    CONSTRAINT "ColdstoreArchive_state_check"
+                        CHECK ("state" IN ('copying', 'verified', 'deleting', 'archived', 'restoring', 'restored', 'abandoned')),
+                    CONSTRAINT "ColdstoreArchive_checksum_check"
+                        CHECK ("checksum" >= 0 AND "checksum" <= 18446744073709551615),
+                    CONSTRAINT "ColdstoreArchive_counts_check"
+                        CHECK ("rowCount" >= 0 AND "bytes" >= 0 AND "internalEventRows" >= 0)
+                );
+                CREATE INDEX IF NOT EXISTS "ColdstoreArchive_workspaceId_createdAt_idx"
+                    ON "ColdstoreArchive" ("workspaceId", "createdAt", "seq");
+                CREATE INDEX IF NOT EXISTS "ColdstoreArchive_createdAt_idx"
+                    ON "ColdstoreArchive" ("createdAt");
+                CREATE UNIQUE INDEX IF NOT EXISTS "ColdstoreArchive_one_in_flight_key"
+                    ON "ColdstoreArchive" ("workspaceId") WHERE "state" IN ({NonFinalArchiveStates});
+                """),
+        ]),
+
+        new(4, "workspace-lease",
+        [
+            // A lease of a deleted workspace protects nothing, so it goes with the workspace.
+            new("""
+                CREATE TABLE IF NOT EXISTS "ColdstoreLease" (
+                    "workspaceId" uuid NOT NULL,
+                    "owner" text NOT NULL,
+                    "token" uuid NOT NULL,
+                    "acquiredAt" timestamptz(3) NOT NULL,
+                    "expiresAt" timestamptz(3) NOT NULL,
+                    CONSTRAINT "ColdstoreLease_pkey" PRIMARY KEY ("workspaceId"),
+                    CONSTRAINT "ColdstoreLease_workspaceId_fkey" FOREIGN KEY ("workspaceId")
+                        REFERENCES "Workspace" ("id") ON DELETE CASCADE ON UPDATE CASCADE
+                )
+                """),
+        ]),
+    ];
+}

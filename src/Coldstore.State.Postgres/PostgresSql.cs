@@ -1,0 +1,140 @@
+namespace Coldstore.State.Postgres;
+
+/// <summary>
+/// Every statement the Postgres state store runs, as text. Nothing here touches a connection: <see cref="PostgresStore"/>
+/// executes these with bound parameters, and the tests check their shape.
+/// </summary>
+/// <remarks>
+/// Names are unqualified on purpose: the connection's search path decides the schema, so Dittofeed's own
+/// <c>public."Workspace"</c> is found as-is and tests can isolate themselves in a schema of their own.
+/// Identifiers are quoted camelCase to match Dittofeed's Prisma-made tables.
+/// </remarks>
+internal static class PostgresSql
+{
+    /// <summary>
+    /// Serialises migrators for the schema the search path points at, until the transaction ends.
+    /// Why the schema in the key: two test schemas in one database need not wait for each other, while two
+    /// processes migrating the same schema must. <c>coalesce</c> because a strict function given NULL returns NULL
+    /// without locking anything.
+    /// </summary>
+    public const string LockMigrations =
+        "SELECT pg_advisory_xact_lock(1131375716, hashtext(coalesce(current_schema(), '')))";
+
+    /// <summary>The table of applied migration versions.</summary>
+    public const string CreateMigrationTable = """
+        CREATE TABLE IF NOT EXISTS "ColdstoreMigration" (
+            "version" integer PRIMARY KEY,
+            "name" text NOT NULL,
+            "appliedAt" timestamptz(3) NOT NULL DEFAULT now()
+        )
+        """;
+
+    /// <summary>True when the migration table exists (reading it before the first migration must not fail).</summary>
+    public const string MigrationTableExists = """SELECT to_regclass('"ColdstoreMigration"') IS NOT NULL""";
+
+    /// <summary>True when the migration <c>@version</c> is recorded.</summary>
+    public const string IsMigrationApplied = """SELECT EXISTS (SELECT 1 FROM "ColdstoreMigration" WHERE "version" = @version)""";
+
+    /// <summary>Records the migration <c>@version</c> named <c>@name</c>.</summary>
+    public const string RecordMigration = """INSERT INTO "ColdstoreMigration" ("version", "name") VALUES (@version, @name)""";
+
+    /// <summary>The applied versions, ascending.</summary>
+    public const string AppliedMigrations = """SELECT "version" FROM "ColdstoreMigration" ORDER BY "version" """;
+
+    /// <summary>
+    /// The workspace columns in the order <see cref="PostgresStore"/> reads them. The status enum is read as text
+    /// so no enum type mapping is needed on the data source.
+    /// </summary>
+    public const string WorkspaceColumns = """
+        "id", "name", "status"::text, "coldstoreStorage", "externalId", "parentWorkspaceId", "createdAt", "updatedAt"
+        """;
+
+    /// <summary>
+    /// Creates a workspace, Active and hot. <c>@id</c> may be NULL for a random one.
+    /// Why <c>now() AT TIME ZONE 'UTC'</c>: Dittofeed's timestamps are <c>timestamp</c> without zone and hold UTC;
+    /// the column default would store the session's local time instead.
+    /// </summary>
+    public const string InsertWorkspace = $"""
+        INSERT INTO "Workspace" ("id", "name", "externalId", "parentWorkspaceId", "type", "status", "coldstoreStorage", "createdAt", "updatedAt")
+        VALUES (coalesce(@id, gen_random_uuid()), @name, @externalId, @parentWorkspaceId,
+                (CASE WHEN @parentWorkspaceId IS NULL THEN 'Root' ELSE 'Child' END)::"WorkspaceType",
+                'Active', 'hot', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+        RETURNING {WorkspaceColumns}
+        """;
+
+    /// <summary>One workspace by <c>@id</c>.</summary>
+    public const string SelectWorkspace = $"""SELECT {WorkspaceColumns} FROM "Workspace" WHERE "id" = @id""";
+
+    /// <summary>All workspaces, oldest first.</summary>
+    public const string SelectWorkspaces = $"""SELECT {WorkspaceColumns} FROM "Workspace" ORDER BY "createdAt", "id" """;
+
+    /// <summary>
+    /// Compare-and-set of the storage column. Leaves Dittofeed's <c>updatedAt</c> alone: that column tells users when
+    /// they changed the workspace, and Coldstore moving events is not such a change.
+    /// </summary>
+    public const string SetStorage = """
+        UPDATE "Workspace" SET "coldstoreStorage" = @desired
+        WHERE "id" = @id AND "coldstoreStorage" = @expected
+        """;
+
+    /// <summary>The ledger columns in the order <see cref="PostgresStore"/> reads them.</summary>
+    public const string ArchiveColumns = """
+        "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError"
+        """;
+
+    /// <summary>Inserts a ledger row; both timestamps come from the database clock.</summary>
+    public const string InsertArchive = $"""
+        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError")
+        VALUES (@archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, now(), now(), @lastError)
+        RETURNING {ArchiveColumns}
+        """;
+
+    /// <summary>Replaces a ledger row's mutable fields; the id, workspace, cutoff, prefix and creation time never change.</summary>
+    public const string UpdateArchive = """
+        UPDATE "ColdstoreArchive"
+        SET "state" = @state, "rowCount" = @rowCount, "checksum" = @checksum, "bytes" = @bytes,
+            "internalEventRows" = @internalEventRows, "lastError" = @lastError, "updatedAt" = now()
+        WHERE "archiveId" = @archiveId AND "workspaceId" = @workspaceId
+        """;
+
+    /// <summary>One ledger row by <c>@archiveId</c>.</summary>
+    public const string SelectArchive = $"""SELECT {ArchiveColumns} FROM "ColdstoreArchive" WHERE "archiveId" = @archiveId""";
+
+    /// <summary>A workspace's ledger rows in insertion order (<c>seq</c> breaks ties within a millisecond).</summary>
+    public const string SelectArchives = $"""
+        SELECT {ArchiveColumns} FROM "ColdstoreArchive"
+        WHERE "workspaceId" = @workspaceId
+        ORDER BY "createdAt", "seq"
+        """;
+
+    /// <summary>
+    /// Takes the lease in one statement: inserts it when absent, or overwrites it only when the holder's lease
+    /// expired on the database clock. Returns a row only when taken. Why one upsert: a read-then-write would let two
+    /// racers both see "free"; the conflict arbiter on the primary key serialises them instead.
+    /// </summary>
+    public const string AcquireLease = """
+        INSERT INTO "ColdstoreLease" AS l ("workspaceId", "owner", "token", "acquiredAt", "expiresAt")
+        VALUES (@workspaceId, @owner, @token, now(), now() + @duration)
+        ON CONFLICT ("workspaceId") DO UPDATE
+            SET "owner" = EXCLUDED."owner", "token" = EXCLUDED."token",
+                "acquiredAt" = EXCLUDED."acquiredAt", "expiresAt" = EXCLUDED."expiresAt"
+            WHERE l."expiresAt" < now()
+        RETURNING "workspaceId", "owner", "token", "expiresAt"
+        """;
+
+    /// <summary>Who holds the lease of <c>@workspaceId</c>.</summary>
+    public const string SelectLeaseHolder = """SELECT "workspaceId", "owner", "expiresAt" FROM "ColdstoreLease" WHERE "workspaceId" = @workspaceId""";
+
+    /// <summary>
+    /// Extends a lease only while its token is current (fencing). A holder whose lease lapsed but was not taken over
+    /// may renew: nobody else held the workspace in between.
+    /// </summary>
+    public const string RenewLease = """
+        UPDATE "ColdstoreLease" SET "expiresAt" = now() + @duration
+        WHERE "workspaceId" = @workspaceId AND "token" = @token
+        RETURNING "workspaceId", "owner", "token", "expiresAt"
+        """;
+
+    /// <summary>Deletes a lease only while its token is current, so a late release cannot free a successor's lease.</summary>
+    public const string ReleaseLease = """DELETE FROM "ColdstoreLease" WHERE "workspaceId" = @workspaceId AND "token" = @token""";
+}

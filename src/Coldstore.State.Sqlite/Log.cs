@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace Coldstore.State.Sqlite;
+
+/// <summary>The SQLite state store's log messages. Event ids 3100-3199 are stable; never reuse one.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "Applied state migration {Version} ({Name}) to {Store}")]
+    public static partial void MigrationApplied(ILogger logger, int version, string name, string store);
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Debug, Message = "State migrations of {Store} are current at version {Version}")]
+    public static partial void MigrationsCurrent(ILogger logger, string store, int version);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Debug, Message = "Lease of workspace {WorkspaceId} acquired by {Owner} until {ExpiresAt:o}")]
+    public static partial void LeaseAcquired(ILogger logger, Guid workspaceId, string owner, DateTime expiresAt);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Debug, Message = "Lease of workspace {WorkspaceId} refused to {Owner}: held by {Holder}")]
+    public static partial void LeaseRefused(ILogger logger, Guid workspaceId, string owner, string? holder);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Warning, Message = "Lease of workspace {WorkspaceId} held by {Owner} was lost before renewal")]
+    public static partial void LeaseLost(ILogger logger, Guid workspaceId, string owner);
+
+    [LoggerMessage(EventId = 3105, Level = LogLevel.Error, Message = "State store {Store} is unavailable")]
+    public static partial void Unavailable(ILogger logger, string store, Exception exception);
+}

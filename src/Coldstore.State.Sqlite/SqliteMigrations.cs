@@ -1,0 +1,107 @@
+namespace Coldstore.State.Sqlite;
+
+/// <summary>One statement of a migration, optionally skipped when a probe says its object already exists.</summary>
+/// <param name="Sql">The statement (several, separated by semicolons, are allowed).</param>
+/// <param name="SkipWhen">A query returning one boolean (0/1); when true the statement is not run. Null to always run.</param>
+internal sealed record SqliteMigrationStep(string Sql, string? SkipWhen = null);
+
+/// <summary>A versioned schema change, applied once in its own <c>BEGIN IMMEDIATE</c> transaction.</summary>
+/// <param name="Version">The version; versions ascend without gaps from 1 and match the Postgres store's.</param>
+/// <param name="Name">A short kebab-case name, recorded with the version.</param>
+/// <param name="Steps">The statements, in order.</param>
+internal sealed record SqliteMigration(int Version, string Name, IReadOnlyList<SqliteMigrationStep> Steps);
+
+/// <summary>
+/// Coldstore's SQLite migrations: the Postgres schema in SQLite's terms. Enums become TEXT with CHECK constraints;
+/// uuid becomes TEXT; timestamps become fixed-width UTC TEXT. Never edit a shipped migration: add a new version.
+/// </summary>
+internal static class SqliteMigrations
+{
+    private const string Now = SqliteSql.Now;
+
+    /// <summary>All migrations, ascending.</summary>
+    public static IReadOnlyList<SqliteMigration> All { get; } =
+    [
+        new(1, "dittofeed-workspace",
+        [
+            // SQLite has no NULLS NOT DISTINCT: two root workspaces (parent NULL) would never collide on a plain
+            // (parentWorkspaceId, name) index, so the name index is on ifnull(parentWorkspaceId, '') instead.
+            // The external-id index keeps Dittofeed's NULLs-distinct meaning.
+            new($"""
+                CREATE TABLE "Workspace" (
+                    "id" TEXT NOT NULL PRIMARY KEY CHECK (length("id") = 36),
+                    "name" TEXT NOT NULL,
+                    "createdAt" TEXT NOT NULL DEFAULT ({Now}),
+                    "updatedAt" TEXT NOT NULL DEFAULT ({Now}),
+                    "domain" TEXT,
+                    "type" TEXT DEFAULT 'Root' CHECK ("type" IN ('Root', 'Child', 'Parent')),
+                    "externalId" TEXT,
+                    "parentWorkspaceId" TEXT REFERENCES "Workspace" ("id") ON DELETE CASCADE ON UPDATE CASCADE,
+                    "status" TEXT NOT NULL DEFAULT 'Active' CHECK ("status" IN ('Active', 'Tombstoned', 'Paused'))
+                );
+                CREATE UNIQUE INDEX "Workspace_parentWorkspaceId_externalId_key"
+                    ON "Workspace" ("parentWorkspaceId", "externalId");
+                CREATE UNIQUE INDEX "Workspace_parentWorkspaceId_name_key"
+                    ON "Workspace" (ifnull("parentWorkspaceId", ''), "name");
+                """,
+                SkipWhen: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'Workspace')"),
+        ]),
+
+        new(2, "workspace-storage-column",
+        [
+            // ADD COLUMN with a constant default does not rewrite the rows: existing ones read as 'hot'.
+            new("""
+                ALTER TABLE "Workspace" ADD COLUMN "coldstoreStorage" TEXT NOT NULL DEFAULT 'hot'
+                    CHECK ("coldstoreStorage" IN ('hot', 'archiving', 'cold', 'restoring'))
+                """,
+                SkipWhen: "SELECT EXISTS (SELECT 1 FROM pragma_table_info('Workspace') WHERE name = 'coldstoreStorage')"),
+        ]),
+
+        new(3, "archive-ledger",
+        [
+            // ON DELETE RESTRICT: the ledger is the only record of where archived events are; see the Postgres store.
+            // The checksum is a UInt64 kept as its decimal text: exact for all 2^64 values and readable in the sqlite3
+            // shell. The CHECK admits only 1-20 digits not above 18446744073709551615 (equal-length texts compare as numbers).
+            new("""
+                CREATE TABLE IF NOT EXISTS "ColdstoreArchive" (
+                    "archiveId" TEXT NOT NULL PRIMARY KEY,
+                    "workspaceId" TEXT NOT NULL REFERENCES "Workspace" ("id") ON DELETE RESTRICT ON UPDATE CASCADE,
+                    "state" TEXT NOT NULL
+                        CHECK ("state" IN ('copying', 'verified', 'deleting', 'archived', 'restoring', 'restored', 'abandoned')),
+                    "cutoff" TEXT NOT NULL,
+                    "objectPrefix" TEXT NOT NULL,
+                    "rowCount" INTEGER CHECK ("rowCount" >= 0),
+                    "checksum" TEXT CHECK ("checksum" IS NULL OR (
+                        typeof("checksum") = 'text'
+                        AND length("checksum") BETWEEN 1 AND 20
+                        AND "checksum" NOT GLOB '*[^0-9]*'
+                        AND (length("checksum") < 20 OR "checksum" <= '18446744073709551615'))),
+                    "bytes" INTEGER CHECK ("bytes" >= 0),
+                    "internalEventRows" INTEGER CHECK ("internalEventRows" >= 0),
+                    "createdAt" TEXT NOT NULL,
+                    "updatedAt" TEXT NOT NULL,
+                    "lastError" TEXT
+                );
+                CREATE INDEX IF NOT EXISTS "ColdstoreArchive_workspaceId_createdAt_idx"
+                    ON "ColdstoreArchive" ("workspaceId", "createdAt");
+                CREATE INDEX IF NOT EXISTS "ColdstoreArchive_createdAt_idx"
+                    ON "ColdstoreArchive" ("createdAt");
+                CREATE UNIQUE INDEX IF NOT EXISTS "ColdstoreArchive_one_in_flight_key"
+                    ON "ColdstoreArchive" ("workspaceId") WHERE "state" IN ('copying', 'verified', 'deleting', 'restoring');
+                """),
+        ]),
+
+        new(4, "workspace-lease",
+        [
+            new("""
+                CREATE TABLE IF NOT EXISTS "ColdstoreLease" (
+                    "workspaceId" TEXT NOT NULL PRIMARY KEY REFERENCES "Workspace" ("id") ON DELETE CASCADE ON UPDATE CASCADE,
+                    "owner" TEXT NOT NULL,
+                    "token" TEXT NOT NULL,
+                    "acquiredAt" TEXT NOT NULL,
+                    "expiresAt" TEXT NOT NULL
+                )
+                """),
+        ]),
+    ];
+}

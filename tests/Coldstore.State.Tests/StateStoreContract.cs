@@ -1,0 +1,719 @@
+using Coldstore.Domain;
+using Coldstore.Errors;
+using Coldstore.Ports;
+
+namespace Coldstore.State.Tests;
+
+/// <summary>
+/// What every <see cref="IStateStore"/> must do, run once per adapter. Each test gets an empty database of its own
+/// (a Postgres schema or a SQLite file) from the subclass.
+/// </summary>
+public abstract class StateStoreContract : IAsyncLifetime
+{
+    private readonly List<IStateStore> _stores = [];
+
+    /// <summary>The store under test, migrated.</summary>
+    protected IStateStore Store { get; private set; } = null!;
+
+    // ---- what each adapter supplies ----
+
+    /// <summary>Makes the test's empty database.</summary>
+    protected abstract Task CreateDatabaseAsync();
+
+    /// <summary>Drops the test's database.</summary>
+    protected abstract Task DropDatabaseAsync();
+
+    /// <summary>A new store instance over the test's database, as a separate process would open it.</summary>
+    protected abstract IStateStore OpenStore();
+
+    /// <summary>Runs raw SQL on the test's database.</summary>
+    protected abstract Task ExecuteAsync(string sql);
+
+    /// <summary>Runs a raw query returning one value.</summary>
+    protected abstract Task<object?> ScalarAsync(string sql);
+
+    /// <summary>Every table, column, index, constraint and type of the test's database, as comparable text.</summary>
+    protected abstract Task<string> DescribeSchemaAsync();
+
+    /// <summary>The Workspace table's columns as <c>name type nullability default</c> lines.</summary>
+    protected abstract Task<IReadOnlyList<string>> WorkspaceColumnsAsync();
+
+    /// <summary>
+    /// Creates a Workspace table as Dittofeed made it, plus an extra column <c>"writeKeyHint"</c>, holding a Paused
+    /// workspace <paramref name="paused"/> named Acme (hint 'acme-hint') and an Active one <paramref name="active"/> named Beta.
+    /// </summary>
+    protected abstract Task CreateDittofeedWorkspaceTableAsync(Guid paused, Guid active);
+
+    /// <summary>The expected applied versions after migrating.</summary>
+    private static readonly int[] AllVersions = [1, 2, 3, 4];
+
+    public async Task InitializeAsync()
+    {
+        await CreateDatabaseAsync();
+        Store = Track(OpenStore());
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var store in _stores)
+        {
+            await store.DisposeAsync();
+        }
+
+        await DropDatabaseAsync();
+    }
+
+    private IStateStore Track(IStateStore store)
+    {
+        lock (_stores)
+        {
+            _stores.Add(store);
+        }
+
+        return store;
+    }
+
+    private async Task<IStateStore> MigratedAsync()
+    {
+        await Store.MigrateAsync();
+        return Store;
+    }
+
+    // ---- migrations ----
+
+    [Fact]
+    public async Task No_migration_is_applied_before_the_first_migrate()
+    {
+        Assert.Empty(await Store.AppliedMigrationsAsync());
+    }
+
+    [Fact]
+    public async Task Migrating_applies_every_version_in_order()
+    {
+        await Store.MigrateAsync();
+
+        Assert.Equal(AllVersions, await Store.AppliedMigrationsAsync());
+    }
+
+    [Fact]
+    public async Task Migrating_twice_changes_neither_the_versions_nor_the_schema()
+    {
+        await Store.MigrateAsync();
+        var versions = await Store.AppliedMigrationsAsync();
+        var schema = await DescribeSchemaAsync();
+
+        await Store.MigrateAsync();
+
+        Assert.Equal(versions, await Store.AppliedMigrationsAsync());
+        Assert.Equal(schema, await DescribeSchemaAsync());
+    }
+
+    [Fact]
+    public async Task Migrating_from_several_processes_at_once_applies_each_version_once()
+    {
+        var stores = Enumerable.Range(0, 6).Select(_ => Track(OpenStore())).ToList();
+        var start = new TaskCompletionSource();
+
+        var migrations = stores.Select(async store =>
+        {
+            await start.Task;
+            await store.MigrateAsync();
+        }).ToList();
+        start.SetResult();
+        await Task.WhenAll(migrations);
+
+        Assert.Equal(AllVersions, await Store.AppliedMigrationsAsync());
+        var created = await Store.CreateWorkspaceAsync(new NewWorkspace("after-race"));
+        Assert.Equal(StorageState.Hot, created.Storage);
+    }
+
+    [Fact]
+    public async Task Migrating_an_existing_Dittofeed_database_keeps_its_rows_and_columns_and_makes_them_hot()
+    {
+        var paused = Guid.NewGuid();
+        var active = Guid.NewGuid();
+        await CreateDittofeedWorkspaceTableAsync(paused, active);
+        var columnsBefore = await WorkspaceColumnsAsync();
+
+        await Store.MigrateAsync();
+
+        var columnsAfter = await WorkspaceColumnsAsync();
+        Assert.Equal(columnsBefore, columnsAfter.Where(c => !c.StartsWith("coldstoreStorage ", StringComparison.Ordinal)));
+        Assert.Single(columnsAfter, c => c.StartsWith("coldstoreStorage ", StringComparison.Ordinal));
+
+        var acme = await Store.GetWorkspaceAsync(paused);
+        Assert.NotNull(acme);
+        Assert.Equal("Acme", acme.Name);
+        Assert.Equal(WorkspaceStatus.Paused, acme.Status);
+        Assert.Equal(StorageState.Hot, acme.Storage);
+        var beta = await Store.GetWorkspaceAsync(active);
+        Assert.Equal(WorkspaceStatus.Active, beta?.Status);
+        Assert.Equal(StorageState.Hot, beta?.Storage);
+        Assert.Equal("acme-hint", await ScalarAsync($"""SELECT "writeKeyHint" FROM "Workspace" WHERE "id" = '{paused}'"""));
+
+        // The store works normally on the existing table, ledger and leases included.
+        Assert.True(await Store.TrySetStorageAsync(paused, StorageState.Hot, StorageState.Archiving));
+        await Store.InsertArchiveAsync(NewArchive(paused));
+        Assert.True((await Store.TryAcquireLeaseAsync(paused, "worker", TimeSpan.FromMinutes(1))).Acquired);
+    }
+
+    // ---- workspaces ----
+
+    [Fact]
+    public async Task A_created_workspace_is_active_and_hot_and_reads_back_the_same()
+    {
+        var store = await MigratedAsync();
+        var id = Guid.NewGuid();
+
+        var created = await store.CreateWorkspaceAsync(new NewWorkspace("Acme", id, "ext-1"));
+        var read = await store.GetWorkspaceAsync(id);
+
+        Assert.Equal(id, created.Id);
+        Assert.Equal("Acme", created.Name);
+        Assert.Equal("ext-1", created.ExternalId);
+        Assert.Null(created.ParentWorkspaceId);
+        Assert.Equal(WorkspaceStatus.Active, created.Status);
+        Assert.Equal(StorageState.Hot, created.Storage);
+        Assert.Equal(DateTimeKind.Utc, created.CreatedAt.Kind);
+        Assert.InRange(created.CreatedAt, DateTime.UtcNow.AddMinutes(-5), DateTime.UtcNow.AddMinutes(5));
+        Assert.Equal(created, read);
+    }
+
+    [Fact]
+    public async Task A_workspace_created_without_an_id_gets_a_fresh_one()
+    {
+        var store = await MigratedAsync();
+
+        var first = await store.CreateWorkspaceAsync(new NewWorkspace("one"));
+        var second = await store.CreateWorkspaceAsync(new NewWorkspace("two"));
+
+        Assert.NotEqual(Guid.Empty, first.Id);
+        Assert.NotEqual(first.Id, second.Id);
+    }
+
+    [Fact]
+    public async Task A_missing_workspace_reads_as_null()
+    {
+        var store = await MigratedAsync();
+
+        Assert.Null(await store.GetWorkspaceAsync(Guid.NewGuid()));
+    }
+
+    [Fact]
+    public async Task Workspaces_are_listed_oldest_first_with_children()
+    {
+        var store = await MigratedAsync();
+        var parent = await store.CreateWorkspaceAsync(new NewWorkspace("parent"));
+        await Task.Delay(5);
+        var child = await store.CreateWorkspaceAsync(new NewWorkspace("child", ParentWorkspaceId: parent.Id));
+        await Task.Delay(5);
+        var last = await store.CreateWorkspaceAsync(new NewWorkspace("last"));
+
+        var listed = await store.ListWorkspacesAsync();
+
+        Assert.Equal([parent.Id, child.Id, last.Id], listed.Select(w => w.Id));
+        Assert.Equal(parent.Id, listed[1].ParentWorkspaceId);
+    }
+
+    [Fact]
+    public async Task Creating_a_workspace_with_a_taken_id_is_a_conflict_naming_the_workspace_and_the_rule()
+    {
+        var store = await MigratedAsync();
+        var id = Guid.NewGuid();
+        await store.CreateWorkspaceAsync(new NewWorkspace("first", id));
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.CreateWorkspaceAsync(new NewWorkspace("second", id)));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Equal(id, e.WorkspaceId);
+        Assert.Contains(id.ToString(), e.Message, StringComparison.Ordinal);
+        Assert.Contains("id is taken", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Two_root_workspaces_may_not_share_a_name()
+    {
+        var store = await MigratedAsync();
+        await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.CreateWorkspaceAsync(new NewWorkspace("Acme")));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Contains("'Acme'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("(parentWorkspaceId, name)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Children_of_different_parents_may_share_a_name_but_siblings_may_not()
+    {
+        var store = await MigratedAsync();
+        var one = await store.CreateWorkspaceAsync(new NewWorkspace("one"));
+        var two = await store.CreateWorkspaceAsync(new NewWorkspace("two"));
+        await store.CreateWorkspaceAsync(new NewWorkspace("shared", ParentWorkspaceId: one.Id));
+        await store.CreateWorkspaceAsync(new NewWorkspace("shared", ParentWorkspaceId: two.Id));
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(
+            () => store.CreateWorkspaceAsync(new NewWorkspace("shared", ParentWorkspaceId: one.Id)));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Contains("(parentWorkspaceId, name)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Siblings_may_not_share_an_external_id()
+    {
+        var store = await MigratedAsync();
+        var parent = await store.CreateWorkspaceAsync(new NewWorkspace("parent"));
+        await store.CreateWorkspaceAsync(new NewWorkspace("a", ExternalId: "ext", ParentWorkspaceId: parent.Id));
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(
+            () => store.CreateWorkspaceAsync(new NewWorkspace("b", ExternalId: "ext", ParentWorkspaceId: parent.Id)));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Contains("'b'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("(parentWorkspaceId, externalId)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_child_of_a_missing_parent_is_not_found()
+    {
+        var store = await MigratedAsync();
+        var parent = Guid.NewGuid();
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(
+            () => store.CreateWorkspaceAsync(new NewWorkspace("orphan", ParentWorkspaceId: parent)));
+
+        Assert.Equal(WorkspaceErrorKind.NotFound, e.Kind);
+        Assert.Contains(parent.ToString(), e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_empty_name_is_invalid_input()
+    {
+        var store = await MigratedAsync();
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.CreateWorkspaceAsync(new NewWorkspace("  ")));
+
+        Assert.Equal(WorkspaceErrorKind.InvalidInput, e.Kind);
+    }
+
+    [Fact]
+    public async Task Setting_storage_succeeds_only_from_the_expected_state()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+
+        Assert.True(await store.TrySetStorageAsync(workspace.Id, StorageState.Hot, StorageState.Archiving));
+        Assert.False(await store.TrySetStorageAsync(workspace.Id, StorageState.Hot, StorageState.Restoring));
+        Assert.Equal(StorageState.Archiving, (await store.GetWorkspaceAsync(workspace.Id))?.Storage);
+        Assert.True(await store.TrySetStorageAsync(workspace.Id, StorageState.Archiving, StorageState.Cold));
+        Assert.Equal(StorageState.Cold, (await store.GetWorkspaceAsync(workspace.Id))?.Storage);
+    }
+
+    [Fact]
+    public async Task Racing_storage_changes_from_the_same_state_let_exactly_one_win()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 10)
+            .Select(_ => Task.Run(() => store.TrySetStorageAsync(workspace.Id, StorageState.Hot, StorageState.Archiving))));
+
+        Assert.Single(results, won => won);
+    }
+
+    [Fact]
+    public async Task Setting_storage_of_a_missing_workspace_changes_nothing()
+    {
+        var store = await MigratedAsync();
+
+        Assert.False(await store.TrySetStorageAsync(Guid.NewGuid(), StorageState.Hot, StorageState.Archiving));
+    }
+
+    // ---- the archive ledger ----
+
+    private static ArchiveRecord NewArchive(Guid workspaceId, ArchiveState state = ArchiveState.Copying) => new(
+        ArchiveId: Guid.NewGuid(),
+        WorkspaceId: workspaceId,
+        State: state,
+        Cutoff: new DateTime(2025, 3, 14, 15, 9, 26, 535, DateTimeKind.Utc),
+        ObjectPrefix: $"workspaces/{workspaceId}/archives/x/",
+        RowCount: null,
+        Checksum: null,
+        Bytes: null,
+        InternalEventRows: null,
+        CreatedAt: default,
+        UpdatedAt: default,
+        LastError: null);
+
+    [Fact]
+    public async Task A_ledger_row_with_the_largest_checksum_reads_back_exactly()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var archive = NewArchive(workspace.Id, ArchiveState.Archived) with
+        {
+            RowCount = long.MaxValue,
+            Checksum = ulong.MaxValue,
+            Bytes = 123_456_789_012,
+            InternalEventRows = 0,
+            LastError = "copy failed once: timeout",
+        };
+
+        await store.InsertArchiveAsync(archive);
+        var read = await store.GetArchiveAsync(archive.ArchiveId);
+
+        Assert.NotNull(read);
+        Assert.Equal(archive with { CreatedAt = read.CreatedAt, UpdatedAt = read.UpdatedAt }, read);
+        Assert.Equal(ulong.MaxValue, read.Checksum);
+        Assert.Equal(DateTimeKind.Utc, read.Cutoff.Kind);
+        Assert.Equal(DateTimeKind.Utc, read.CreatedAt.Kind);
+        Assert.InRange(read.CreatedAt, DateTime.UtcNow.AddMinutes(-5), DateTime.UtcNow.AddMinutes(5));
+        Assert.Equal(read.CreatedAt, read.UpdatedAt);
+    }
+
+    [Theory]
+    [InlineData(0UL)]
+    [InlineData(1UL)]
+    [InlineData(9_223_372_036_854_775_807UL)]
+    [InlineData(9_223_372_036_854_775_808UL)]
+    [InlineData(18_446_744_073_709_551_614UL)]
+    public async Task Checksums_on_both_sides_of_the_signed_limit_read_back_exactly(ulong checksum)
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var archive = NewArchive(workspace.Id) with { Checksum = checksum };
+
+        await store.InsertArchiveAsync(archive);
+
+        Assert.Equal(checksum, (await store.GetArchiveAsync(archive.ArchiveId))?.Checksum);
+    }
+
+    [Fact]
+    public async Task A_ledger_row_with_null_fields_reads_back_with_nulls()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var archive = NewArchive(workspace.Id);
+
+        await store.InsertArchiveAsync(archive);
+        var read = await store.GetArchiveAsync(archive.ArchiveId);
+
+        Assert.NotNull(read);
+        Assert.Null(read.RowCount);
+        Assert.Null(read.Checksum);
+        Assert.Null(read.Bytes);
+        Assert.Null(read.InternalEventRows);
+        Assert.Null(read.LastError);
+        Assert.Equal(archive.Cutoff, read.Cutoff);
+    }
+
+    [Fact]
+    public async Task A_cutoff_is_kept_to_the_millisecond()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var cutoff = new DateTime(2025, 1, 2, 3, 4, 5, 678, DateTimeKind.Utc).AddTicks(9_999);
+        var archive = NewArchive(workspace.Id) with { Cutoff = cutoff };
+
+        await store.InsertArchiveAsync(archive);
+
+        Assert.Equal(new DateTime(2025, 1, 2, 3, 4, 5, 678, DateTimeKind.Utc), (await store.GetArchiveAsync(archive.ArchiveId))?.Cutoff);
+    }
+
+    [Fact]
+    public async Task A_missing_ledger_row_reads_as_null()
+    {
+        var store = await MigratedAsync();
+
+        Assert.Null(await store.GetArchiveAsync(Guid.NewGuid()));
+    }
+
+    [Fact]
+    public async Task Updating_a_ledger_row_replaces_its_mutable_fields_and_stamps_the_update_time()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var archive = NewArchive(workspace.Id) with { LastError = "first try failed" };
+        await store.InsertArchiveAsync(archive);
+        var inserted = (await store.GetArchiveAsync(archive.ArchiveId))!;
+        await Task.Delay(20);
+
+        var verified = inserted with
+        {
+            State = ArchiveState.Verified,
+            RowCount = 42,
+            Checksum = ulong.MaxValue - 1,
+            Bytes = 4096,
+            InternalEventRows = 7,
+            LastError = null,
+        };
+        await store.UpdateArchiveAsync(verified);
+        var read = (await store.GetArchiveAsync(archive.ArchiveId))!;
+
+        Assert.Equal(verified with { UpdatedAt = read.UpdatedAt }, read);
+        Assert.True(read.UpdatedAt > inserted.UpdatedAt, $"{read.UpdatedAt:o} should be after {inserted.UpdatedAt:o}");
+        Assert.Equal(inserted.CreatedAt, read.CreatedAt);
+    }
+
+    [Fact]
+    public async Task Updating_a_missing_ledger_row_is_not_found()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.UpdateArchiveAsync(NewArchive(workspace.Id)));
+
+        Assert.Equal(WorkspaceErrorKind.NotFound, e.Kind);
+    }
+
+    [Fact]
+    public async Task Inserting_a_ledger_row_twice_is_a_conflict()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var archive = NewArchive(workspace.Id, ArchiveState.Archived);
+        await store.InsertArchiveAsync(archive);
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.InsertArchiveAsync(archive));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Contains(archive.ArchiveId.ToString(), e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Recording_an_archive_of_a_missing_workspace_is_not_found()
+    {
+        var store = await MigratedAsync();
+        var missing = Guid.NewGuid();
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.InsertArchiveAsync(NewArchive(missing)));
+
+        Assert.Equal(WorkspaceErrorKind.NotFound, e.Kind);
+        Assert.Equal(missing, e.WorkspaceId);
+    }
+
+    [Theory]
+    [InlineData(ArchiveState.Copying)]
+    [InlineData(ArchiveState.Verified)]
+    [InlineData(ArchiveState.Deleting)]
+    [InlineData(ArchiveState.Restoring)]
+    public async Task A_workspace_may_have_only_one_archive_in_flight(ArchiveState inFlight)
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var other = await store.CreateWorkspaceAsync(new NewWorkspace("Other"));
+        await store.InsertArchiveAsync(NewArchive(workspace.Id, inFlight));
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.InsertArchiveAsync(NewArchive(workspace.Id)));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Equal(workspace.Id, e.WorkspaceId);
+        Assert.Contains("in flight", e.Message, StringComparison.Ordinal);
+        await store.InsertArchiveAsync(NewArchive(other.Id)); // Other workspaces are not held up.
+        await store.InsertArchiveAsync(NewArchive(workspace.Id, ArchiveState.Archived)); // Finished ones may pile up.
+    }
+
+    [Fact]
+    public async Task A_finished_archive_makes_room_for_the_next_but_cannot_return_to_flight_beside_it()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var first = NewArchive(workspace.Id);
+        await store.InsertArchiveAsync(first);
+        await store.UpdateArchiveAsync(first with { State = ArchiveState.Archived });
+        var second = NewArchive(workspace.Id);
+        await store.InsertArchiveAsync(second);
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(
+            () => store.UpdateArchiveAsync(first with { State = ArchiveState.Restoring }));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Equal(ArchiveState.Archived, (await store.GetArchiveAsync(first.ArchiveId))?.State);
+    }
+
+    [Fact]
+    public async Task A_workspaces_archives_are_listed_oldest_first_and_only_its_own()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var other = await store.CreateWorkspaceAsync(new NewWorkspace("Other"));
+        var ids = new List<Guid>();
+        for (var i = 0; i < 5; i++)
+        {
+            var archive = NewArchive(workspace.Id, ArchiveState.Restored);
+            await store.InsertArchiveAsync(archive);
+            ids.Add(archive.ArchiveId);
+        }
+
+        await store.InsertArchiveAsync(NewArchive(other.Id, ArchiveState.Archived));
+
+        Assert.Equal(ids, (await store.ListArchivesAsync(workspace.Id)).Select(a => a.ArchiveId));
+        Assert.Empty(await store.ListArchivesAsync(Guid.NewGuid()));
+    }
+
+    [Fact]
+    public async Task Deleting_a_workspace_that_has_archives_is_refused()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        await store.InsertArchiveAsync(NewArchive(workspace.Id, ArchiveState.Archived));
+
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(
+            () => ExecuteAsync($"""DELETE FROM "Workspace" WHERE "id" = '{workspace.Id}'"""));
+
+        Assert.NotNull(await store.GetWorkspaceAsync(workspace.Id));
+        Assert.Single(await store.ListArchivesAsync(workspace.Id));
+    }
+
+    // ---- leases ----
+
+    [Fact]
+    public async Task Exactly_one_of_many_racing_owners_acquires_a_lease()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        // Several store instances stand in for several processes; several tasks per instance race on its pool too.
+        var stores = Enumerable.Range(0, 4).Select(_ => Track(OpenStore())).ToList();
+        var start = new TaskCompletionSource();
+
+        var attempts = Enumerable.Range(0, 24).Select(i => Task.Run(async () =>
+        {
+            await start.Task;
+            return await stores[i % stores.Count].TryAcquireLeaseAsync(workspace.Id, $"owner-{i}", TimeSpan.FromMinutes(5));
+        })).ToList();
+        start.SetResult();
+        var results = await Task.WhenAll(attempts);
+
+        var winner = Assert.Single(results, r => r.Acquired).Lease!;
+        Assert.All(results.Where(r => !r.Acquired), r =>
+        {
+            Assert.NotNull(r.Holder);
+            Assert.Equal(winner.Owner, r.Holder.Owner);
+            Assert.Equal(winner.ExpiresAt, r.Holder.ExpiresAt);
+        });
+    }
+
+    [Fact]
+    public async Task A_held_lease_is_refused_and_names_its_holder()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+
+        var first = await store.TryAcquireLeaseAsync(workspace.Id, "host-a:1", TimeSpan.FromMinutes(5));
+        var second = await store.TryAcquireLeaseAsync(workspace.Id, "host-b:2", TimeSpan.FromMinutes(5));
+
+        Assert.True(first.Acquired);
+        Assert.Equal(workspace.Id, first.Lease!.WorkspaceId);
+        Assert.Equal("host-a:1", first.Lease.Owner);
+        Assert.Equal(DateTimeKind.Utc, first.Lease.ExpiresAt.Kind);
+        Assert.InRange(first.Lease.ExpiresAt, DateTime.UtcNow.AddMinutes(4), DateTime.UtcNow.AddMinutes(6));
+        Assert.False(second.Acquired);
+        Assert.Equal(new LeaseHolder(workspace.Id, "host-a:1", first.Lease.ExpiresAt), second.Holder);
+    }
+
+    [Fact]
+    public async Task Leases_of_different_workspaces_do_not_interfere()
+    {
+        var store = await MigratedAsync();
+        var one = await store.CreateWorkspaceAsync(new NewWorkspace("one"));
+        var two = await store.CreateWorkspaceAsync(new NewWorkspace("two"));
+
+        Assert.True((await store.TryAcquireLeaseAsync(one.Id, "a", TimeSpan.FromMinutes(1))).Acquired);
+        Assert.True((await store.TryAcquireLeaseAsync(two.Id, "b", TimeSpan.FromMinutes(1))).Acquired);
+    }
+
+    [Fact]
+    public async Task An_expired_lease_is_taken_over_with_a_new_token()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var old = (await store.TryAcquireLeaseAsync(workspace.Id, "crashed", TimeSpan.FromMilliseconds(200))).Lease!;
+
+        await Task.Delay(500);
+        var taken = await store.TryAcquireLeaseAsync(workspace.Id, "successor", TimeSpan.FromMinutes(5));
+
+        Assert.True(taken.Acquired);
+        Assert.Equal("successor", taken.Lease!.Owner);
+        Assert.NotEqual(old.Token, taken.Lease.Token);
+        Assert.True(taken.Lease.ExpiresAt > old.ExpiresAt);
+    }
+
+    [Fact]
+    public async Task A_stale_token_can_neither_renew_nor_release_the_successors_lease()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var stale = (await store.TryAcquireLeaseAsync(workspace.Id, "slow", TimeSpan.FromMilliseconds(200))).Lease!;
+        await Task.Delay(500);
+        var current = (await store.TryAcquireLeaseAsync(workspace.Id, "fast", TimeSpan.FromMinutes(5))).Lease!;
+
+        Assert.Null(await store.RenewLeaseAsync(stale, TimeSpan.FromMinutes(5)));
+        await store.ReleaseLeaseAsync(stale);
+
+        var attempt = await store.TryAcquireLeaseAsync(workspace.Id, "third", TimeSpan.FromMinutes(5));
+        Assert.False(attempt.Acquired);
+        Assert.Equal(current.Owner, attempt.Holder?.Owner);
+        Assert.Equal(current.ExpiresAt, attempt.Holder?.ExpiresAt);
+    }
+
+    [Fact]
+    public async Task Renewing_a_current_lease_extends_it_and_keeps_its_token()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var lease = (await store.TryAcquireLeaseAsync(workspace.Id, "worker", TimeSpan.FromSeconds(30))).Lease!;
+
+        var renewed = await store.RenewLeaseAsync(lease, TimeSpan.FromMinutes(10));
+
+        Assert.NotNull(renewed);
+        Assert.Equal(lease.Token, renewed.Token);
+        Assert.Equal(lease.Owner, renewed.Owner);
+        Assert.True(renewed.ExpiresAt > lease.ExpiresAt.AddMinutes(5));
+    }
+
+    [Fact]
+    public async Task A_released_lease_can_be_acquired_again_and_releasing_twice_is_harmless()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var lease = (await store.TryAcquireLeaseAsync(workspace.Id, "first", TimeSpan.FromMinutes(5))).Lease!;
+
+        await store.ReleaseLeaseAsync(lease);
+        await store.ReleaseLeaseAsync(lease);
+        var next = await store.TryAcquireLeaseAsync(workspace.Id, "second", TimeSpan.FromMinutes(5));
+
+        Assert.True(next.Acquired);
+        Assert.Null(await store.RenewLeaseAsync(lease, TimeSpan.FromMinutes(5)));
+    }
+
+    [Fact]
+    public async Task Leasing_a_missing_workspace_is_not_found()
+    {
+        var store = await MigratedAsync();
+        var missing = Guid.NewGuid();
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(
+            () => store.TryAcquireLeaseAsync(missing, "worker", TimeSpan.FromMinutes(1)));
+
+        Assert.Equal(WorkspaceErrorKind.NotFound, e.Kind);
+        Assert.Equal(missing, e.WorkspaceId);
+    }
+
+    [Fact]
+    public async Task A_lease_needs_an_owner_and_a_positive_duration()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => store.TryAcquireLeaseAsync(workspace.Id, " ", TimeSpan.FromMinutes(1)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.TryAcquireLeaseAsync(workspace.Id, "worker", TimeSpan.Zero));
+    }
+
+    [Fact]
+    public async Task The_description_names_the_store()
+    {
+        Assert.False(string.IsNullOrWhiteSpace(Store.Description));
+        await Task.CompletedTask;
+    }
+}
