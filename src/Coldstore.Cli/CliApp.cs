@@ -17,6 +17,10 @@ internal static class CliApp
         root.Subcommands.Add(WorkspaceCommands.Create(context));
         root.Subcommands.Add(IngestCommand.Create(context));
         root.Subcommands.Add(StatusCommand.Create(context));
+        root.Subcommands.Add(ArchiveCommands.Archive(context));
+        root.Subcommands.Add(ArchiveCommands.Restore(context));
+        root.Subcommands.Add(ArchiveCommands.Verify(context));
+        root.Subcommands.Add(ArchiveCommands.Checksum(context));
 
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0)

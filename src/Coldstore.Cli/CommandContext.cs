@@ -34,7 +34,19 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
                     console.TimestampFormat = "HH:mm:ss.fff ";
                 })
                 .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
-            await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, cancellationToken).ConfigureAwait(false);
+            var wait = parseResult.GetValue(Options.WaitSeconds);
+            if (wait is < 0 or > 86_400 || double.IsNaN(wait))
+            {
+                throw new ConfigurationException("--wait", $"--wait {wait} is not valid: use a number of seconds from 0 to 86400.");
+            }
+
+            var options = new Services.ColdstoreOptions
+            {
+                SettleWindow = settings.SettleWindow,
+                LeaseWait = TimeSpan.FromSeconds(wait),
+                StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),
+            };
+            await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, options, cancellationToken).ConfigureAwait(false);
             if (requireInitialized)
             {
                 await runtime.Service.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);

@@ -20,13 +20,23 @@ internal sealed class GlobalOptions
 
     public Option<string?> S3NamedCollection { get; } = Setting("--s3-named-collection", ColdstoreSettings.S3NamedCollectionVariable, "ClickHouse named collection holding S3 credentials");
 
+    public Option<string?> SettleSeconds { get; } = Setting("--settle-seconds", ColdstoreSettings.SettleWindowVariable, "seconds an archive lets in-flight inserts commit after its cutoff (default 2)");
+
+    public Option<double> WaitSeconds { get; } = new("--wait")
+    {
+        Description = "Seconds to wait for another operation on the same workspace before giving up with exit code 3 (default 0: fail at once)",
+        Recursive = true,
+        HelpName = "seconds",
+        DefaultValueFactory = _ => 0,
+    };
+
     public Option<bool> Json { get; } = new("--json") { Description = "Print machine-readable JSON on stdout", Recursive = true };
 
     public Option<bool> Verbose { get; } = new("--verbose", "-v") { Description = "Log each step to stderr", Recursive = true };
 
     public void AddTo(Command root)
     {
-        foreach (var option in new Option[] { ClickHouse, Database, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, Json, Verbose })
+        foreach (var option in new Option[] { ClickHouse, Database, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, SettleSeconds, WaitSeconds, Json, Verbose })
         {
             root.Options.Add(option);
         }
@@ -42,6 +52,7 @@ internal sealed class GlobalOptions
         [ColdstoreSettings.S3EndpointVariable] = parseResult.GetValue(S3Endpoint),
         [ColdstoreSettings.S3EndpointForClickHouseVariable] = parseResult.GetValue(S3EndpointForClickHouse),
         [ColdstoreSettings.S3NamedCollectionVariable] = parseResult.GetValue(S3NamedCollection),
+        [ColdstoreSettings.SettleWindowVariable] = parseResult.GetValue(SettleSeconds),
     };
 
     private static Option<string?> Setting(string name, string variable, string description) =>

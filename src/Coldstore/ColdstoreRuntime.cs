@@ -45,9 +45,19 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
     /// Opens the adapters the settings name. Nothing is created or migrated here (that is <c>init</c>'s job), but
     /// each engine is reached once so a wrong setting fails now, naming the setting, rather than mid-operation.
     /// </summary>
-    public static async Task<ColdstoreRuntime> OpenAsync(ColdstoreSettings settings, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    /// <param name="settings">Where the engines are.</param>
+    /// <param name="loggerFactory">Logging; none by default.</param>
+    /// <param name="options">How archive and restore behave; by default from <paramref name="settings"/> and <c>COLDSTORE_FAILPOINT</c>.</param>
+    /// <param name="cancellationToken">Cancels opening.</param>
+    public static async Task<ColdstoreRuntime> OpenAsync(
+        ColdstoreSettings settings, ILoggerFactory? loggerFactory = null, ColdstoreOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        options ??= new ColdstoreOptions
+        {
+            SettleWindow = settings.SettleWindow,
+            StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),
+        };
         loggerFactory ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         var opened = new List<IAsyncDisposable>();
         try
@@ -57,8 +67,12 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
             var clickHouse = AdapterFactory.OpenClickHouse(settings.ClickHouse, loggerFactory);
             opened.Add(clickHouse);
             var archive = AdapterFactory.OpenArchive(settings, loggerFactory);
+            if (archive is IAsyncDisposable disposableArchive)
+            {
+                opened.Add(disposableArchive);
+            }
             await AdapterFactory.ProbeAsync(clickHouse, state, cancellationToken).ConfigureAwait(false);
-            var service = new ColdstoreService(clickHouse, state, archive, settings.Tables, loggerFactory.CreateLogger<ColdstoreService>());
+            var service = new ColdstoreService(clickHouse, state, archive, settings.Tables, options, loggerFactory.CreateLogger<ColdstoreService>());
             return new ColdstoreRuntime(settings, clickHouse, state, archive, service);
         }
         catch
@@ -77,6 +91,14 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
     {
         await ClickHouse.DisposeAsync().ConfigureAwait(false);
         await State.DisposeAsync().ConfigureAwait(false);
-        (Archive as IDisposable)?.Dispose();
+        switch (Archive)
+        {
+            case IAsyncDisposable asyncDisposable:
+                await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+                break;
+            case IDisposable disposable:
+                disposable.Dispose();
+                break;
+        }
     }
 }

@@ -27,15 +27,25 @@ internal static class StatusCommand
                     status = r.Status,
                     storage = r.Storage.ToText(),
                     hotRows = r.HotRows,
+                    archives = r.Archives,
+                    archivedRows = r.ArchivedRows,
+                    archivedBytes = r.ArchivedBytes,
+                    pendingDeletes = r.PendingDeletes,
                 }));
                 return ExitCodes.Ok;
             }
 
             var table = new Table().Border(TableBorder.Rounded)
-                .AddColumn("Workspace").AddColumn("Name").AddColumn("Status").AddColumn("Storage").AddColumn(new TableColumn("Hot rows").RightAligned());
+                .AddColumn("Workspace").AddColumn("Name").AddColumn("Status").AddColumn("Storage").AddColumn(new TableColumn("Hot rows").RightAligned())
+                .AddColumn(new TableColumn("Archives").RightAligned()).AddColumn(new TableColumn("Archived rows").RightAligned())
+                .AddColumn(new TableColumn("Archived bytes").RightAligned()).AddColumn(new TableColumn("Pending deletes").RightAligned());
             foreach (var r in reports)
             {
-                table.AddRow(r.Id.ToString("D"), Markup.Escape(r.Name), r.Status.ToString(), StorageMarkup(r.Storage), r.HotRows.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+                var culture = System.Globalization.CultureInfo.InvariantCulture;
+                table.AddRow(
+                    r.Id.ToString("D"), Markup.Escape(r.Name), r.Status.ToString(), StorageMarkup(r.Storage),
+                    r.HotRows.ToString("N0", culture), r.Archives.ToString(culture), r.ArchivedRows.ToString("N0", culture),
+                    r.ArchivedBytes.ToString("N0", culture), r.PendingDeletes.ToString(culture));
             }
 
             output.Console.Write(table);

@@ -29,7 +29,7 @@ internal static class WorkspaceCommands
                 cancellationToken).ConfigureAwait(false);
             if (output.IsJson)
             {
-                output.WriteJson(new { id = created.Id, name = created.Name, status = created.Status, storage = created.Storage });
+                output.WriteJson(new { id = created.Id, name = created.Name, status = created.Status, storage = created.Storage.ToText() });
             }
             else
             {

@@ -70,6 +70,9 @@ public sealed record ColdstoreSettings
     /// <summary>A ClickHouse named collection holding the S3 credentials, so they never travel with queries.</summary>
     public const string S3NamedCollectionVariable = "COLDSTORE_S3_NAMED_COLLECTION";
 
+    /// <summary>Seconds to let in-flight inserts commit after an archive's cutoff is taken (decimal).</summary>
+    public const string SettleWindowVariable = "COLDSTORE_SETTLE_SECONDS";
+
     /// <summary>The folder the embedded defaults live in, relative to the working directory.</summary>
     public const string DefaultHome = ".coldstore";
 
@@ -93,6 +96,9 @@ public sealed record ColdstoreSettings
 
     /// <summary>The ClickHouse named collection with S3 credentials, or null.</summary>
     public string? S3NamedCollection { get; init; }
+
+    /// <summary>How long an archive lets in-flight inserts commit after taking its cutoff.</summary>
+    public TimeSpan SettleWindow { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>The S3 region (from <c>AWS_REGION</c> or <c>AWS_DEFAULT_REGION</c>; default <c>us-east-1</c>).</summary>
     public string S3Region { get; init; } = "us-east-1";
@@ -139,6 +145,7 @@ public sealed record ColdstoreSettings
             S3EndpointForClickHouse = ParseEndpoint(S3EndpointForClickHouseVariable, Get(S3EndpointForClickHouseVariable)),
             S3NamedCollection = namedCollection,
             S3Region = Get("AWS_REGION") ?? Get("AWS_DEFAULT_REGION") ?? "us-east-1",
+            SettleWindow = ParseSeconds(SettleWindowVariable, Get(SettleWindowVariable), TimeSpan.FromSeconds(2)),
         };
     }
 
@@ -227,6 +234,19 @@ public sealed record ColdstoreSettings
 
         throw new ConfigurationException(ArchiveVariable,
             $"{ArchiveVariable}='{value}' is not valid: use file:<directory> for a local directory, or s3://bucket[/prefix] (bucket: 3-63 lower-case letters, digits, dots or hyphens).");
+    }
+
+    private static TimeSpan ParseSeconds(string variable, string? value, TimeSpan fallback)
+    {
+        if (value is null)
+        {
+            return fallback;
+        }
+
+        return double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            && seconds is >= 0 and <= 3600
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new ConfigurationException(variable, $"{variable}='{value}' is not valid: use a number of seconds from 0 to 3600, e.g. 2 or 0.5.");
     }
 
     private static bool IsValidBucket(string bucket) =>

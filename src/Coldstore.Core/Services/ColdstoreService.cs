@@ -24,16 +24,70 @@ public sealed partial class ColdstoreService
     private readonly IArchiveStore _archive;
     private readonly EventTables _tables;
     private readonly ILogger _logger;
+    private readonly WorkspaceArchiver _archiver;
 
     /// <summary>Creates the service over configured adapters.</summary>
-    public ColdstoreService(IClickHouseClient clickHouse, IStateStore state, IArchiveStore archive, EventTables tables, ILogger<ColdstoreService>? logger = null)
+    public ColdstoreService(
+        IClickHouseClient clickHouse,
+        IStateStore state,
+        IArchiveStore archive,
+        EventTables tables,
+        ColdstoreOptions? options = null,
+        ILogger<ColdstoreService>? logger = null)
     {
         _clickHouse = clickHouse ?? throw new ArgumentNullException(nameof(clickHouse));
         _state = state ?? throw new ArgumentNullException(nameof(state));
         _archive = archive ?? throw new ArgumentNullException(nameof(archive));
         _tables = tables ?? throw new ArgumentNullException(nameof(tables));
+        Options = options ?? new ColdstoreOptions();
+        Options.Validate();
         _logger = (ILogger?)logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _archiver = new WorkspaceArchiver(_clickHouse, _state, _archive, _tables, Options, _logger);
     }
+
+    /// <summary>How archive and restore behave.</summary>
+    public ColdstoreOptions Options { get; }
+
+    /// <summary>
+    /// Moves the workspace's hot events up to a cutoff on ClickHouse's clock into a new archive: copy as Parquet,
+    /// verify count and checksum against the hot rows, write the manifest, then delete exactly the archived rows
+    /// and their internal events in the background. Resumes an interrupted archive (or first finishes an
+    /// interrupted restore). A workspace with no hot events is a no-op that leaves it marked cold.
+    /// </summary>
+    /// <param name="workspaceId">The workspace.</param>
+    /// <param name="progress">Receives each step as it completes.</param>
+    /// <param name="cancellationToken">Stops between steps; rerunning resumes.</param>
+    public Task<OperationResult> ColdStoreWorkspaceEventsAsync(Guid workspaceId, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        _archiver.ArchiveAsync(workspaceId, progress, cancellationToken);
+
+    /// <summary>
+    /// Brings every archive of the workspace back into the hot table: waits for earlier deletes, checks the
+    /// archive against its manifest and the ledger, removes rows an interrupted restore left, inserts the stored
+    /// columns (every other column and <c>internal_events</c> are recomputed), verifies, and only then deletes the
+    /// archive's objects. A half-finished archive is first rolled back (if it deleted nothing) or finished.
+    /// A workspace with no archive is a no-op that leaves it marked hot.
+    /// </summary>
+    /// <param name="workspaceId">The workspace.</param>
+    /// <param name="progress">Receives each step as it completes.</param>
+    /// <param name="cancellationToken">Stops between steps; rerunning resumes.</param>
+    public Task<OperationResult> RestoreWorkspaceEventsAsync(Guid workspaceId, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        _archiver.RestoreAsync(workspaceId, progress, cancellationToken);
+
+    /// <summary>Re-reads every archive of the workspace and compares it with its manifest and ledger row. Changes nothing.</summary>
+    public Task<IReadOnlyList<ArchiveCheck>> VerifyWorkspaceArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
+        _archiver.VerifyAsync(workspaceId, cancellationToken);
+
+    /// <summary>Full-row checksums of a workspace in both event tables, for proving a round trip exact.</summary>
+    public async Task<WorkspaceChecksums> GetWorkspaceChecksumsAsync(Guid workspaceId, CancellationToken cancellationToken = default)
+    {
+        await GetWorkspaceAsync(workspaceId, "checksum", cancellationToken).ConfigureAwait(false);
+        var row = (await _clickHouse.QueryAsync(ArchiveSql.WorkspaceChecksums(_tables, workspaceId), cancellationToken).ConfigureAwait(false)).Single();
+        return new WorkspaceChecksums(workspaceId, row.GetInt64("event_rows"), row.GetUInt64("event_checksum"), row.GetInt64("internal_rows"), row.GetUInt64("internal_checksum"));
+    }
+
+    /// <summary>The ledger rows of a workspace, oldest first.</summary>
+    public Task<IReadOnlyList<ArchiveRecord>> ListArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
+        _state.ListArchivesAsync(workspaceId, cancellationToken);
 
     /// <summary>The ClickHouse tables the service works on.</summary>
     public EventTables Tables => _tables;
@@ -166,9 +220,23 @@ public sealed partial class ColdstoreService
             counts[row.GetString("workspace_id")] = row.GetInt64("hot_rows");
         }
 
-        return workspaces
-            .Select(w => new WorkspaceReport(w.Id, w.Name, w.Status, w.Storage, counts.GetValueOrDefault(EventSql.WorkspaceIdText(w.Id))))
-            .ToArray();
+        var reports = new List<WorkspaceReport>(workspaces.Count);
+        foreach (var w in workspaces)
+        {
+            var archives = (await _state.ListArchivesAsync(w.Id, cancellationToken).ConfigureAwait(false))
+                .Where(a => a.State is ArchiveState.Archived or ArchiveState.Restoring or ArchiveState.Deleting)
+                .ToList();
+            var pending = (await _clickHouse.QueryAsync(ArchiveSql.PendingDeletes(_tables, w.Id), cancellationToken).ConfigureAwait(false)).Single();
+            reports.Add(new WorkspaceReport(
+                w.Id, w.Name, w.Status, w.Storage,
+                counts.GetValueOrDefault(EventSql.WorkspaceIdText(w.Id)),
+                archives.Count,
+                archives.Sum(a => a.RowCount ?? 0),
+                archives.Sum(a => a.Bytes ?? 0),
+                pending.GetInt64("pending")));
+        }
+
+        return reports;
     }
 
     /// <summary>Parses a workspace id given by a person, with an error that says what a valid one looks like.</summary>

@@ -8,7 +8,12 @@ namespace Coldstore.Services;
 /// <param name="Status">Its lifecycle status.</param>
 /// <param name="Storage">Where its events are.</param>
 /// <param name="HotRows">Rows in the hot events table, as they will be once pending deletes apply.</param>
-public sealed record WorkspaceReport(Guid Id, string Name, WorkspaceStatus Status, StorageState Storage, long HotRows);
+/// <param name="Archives">Archives holding its events (archived, or being restored).</param>
+/// <param name="ArchivedRows">Rows in those archives.</param>
+/// <param name="ArchivedBytes">Bytes of those archives' data objects.</param>
+/// <param name="PendingDeletes">Background deletes of its rows that ClickHouse has not finished yet.</param>
+public sealed record WorkspaceReport(
+    Guid Id, string Name, WorkspaceStatus Status, StorageState Storage, long HotRows, int Archives, long ArchivedRows, long ArchivedBytes, long PendingDeletes);
 
 /// <summary>What an ingestion did.</summary>
 /// <param name="WorkspaceId">The workspace the events went to.</param>

@@ -1,0 +1,110 @@
+namespace Coldstore.Services;
+
+/// <summary>How archive and restore behave. The defaults suit production; tests shorten the waits.</summary>
+public sealed record ColdstoreOptions
+{
+    /// <summary>
+    /// How long to let in-flight inserts commit after taking the cutoff, before copying. A row whose
+    /// <c>processing_time</c> is at or before the cutoff but commits later than this is not lost: it is not in the
+    /// archive's keys, so no delete touches it and it stays hot.
+    /// </summary>
+    public TimeSpan SettleWindow { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long an operation waits for another operation on the same workspace; zero fails at once with a conflict.</summary>
+    public TimeSpan LeaseWait { get; init; } = TimeSpan.Zero;
+
+    /// <summary>How long a lease lasts without renewal; a crashed holder's lease lapses after this.</summary>
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The longest a single copy, read-back or restore statement may run (ClickHouse's <c>max_execution_time</c>).</summary>
+    public TimeSpan StatementTimeout { get; init; } = TimeSpan.FromHours(2);
+
+    /// <summary>How long to wait for earlier background deletes of the workspace to finish.</summary>
+    public TimeSpan DeleteWaitTimeout { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>How many times a copy that does not match the hot rows is retried before the archive fails.</summary>
+    public int CopyAttempts { get; init; } = 3;
+
+    /// <summary>Who this process is, recorded with its leases (host name and process id by default).</summary>
+    public string Owner { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}";
+
+    /// <summary>
+    /// Called after each named step completes (see <see cref="Steps"/>); the fault-injection hook
+    /// (<c>COLDSTORE_FAILPOINT</c>) kills the process here.
+    /// </summary>
+    public Action<string>? StepCompleted { get; init; }
+
+    /// <summary>Throws when a value is out of range, quoting it.</summary>
+    public void Validate()
+    {
+        static void Require(bool ok, string message)
+        {
+            if (!ok)
+            {
+                throw new ArgumentOutOfRangeException(null, message);
+            }
+        }
+
+        Require(SettleWindow >= TimeSpan.Zero, $"SettleWindow must not be negative, not {SettleWindow}.");
+        Require(LeaseWait >= TimeSpan.Zero, $"LeaseWait must not be negative, not {LeaseWait}.");
+        Require(LeaseDuration >= TimeSpan.FromSeconds(1), $"LeaseDuration must be at least one second, not {LeaseDuration}.");
+        Require(StatementTimeout >= TimeSpan.FromSeconds(1), $"StatementTimeout must be at least one second, not {StatementTimeout}.");
+        Require(CopyAttempts >= 1, $"CopyAttempts must be at least 1, not {CopyAttempts}.");
+    }
+}
+
+/// <summary>
+/// The names of the steps of archive and restore, reported in results and progress, and accepted by
+/// <c>COLDSTORE_FAILPOINT</c> to kill the process right after the step.
+/// </summary>
+public static class Steps
+{
+    /// <summary>Archive: the ledger row exists and the storage column says archiving; nothing copied yet.</summary>
+    public const string ArchiveStarted = "archive:started";
+
+    /// <summary>Archive: the rows are copied to the archive store (not yet verified).</summary>
+    public const string ArchiveCopied = "archive:copied";
+
+    /// <summary>Archive: the hashes of the archived rows are recorded from the objects as read back.</summary>
+    public const string ArchiveKeysRecorded = "archive:keys-recorded";
+
+    /// <summary>Archive: count and checksum of the copy equal the hot rows; the manifest is written; ledger says verified.</summary>
+    public const string ArchiveVerified = "archive:verified";
+
+    /// <summary>Archive: the delete of the archived hot rows was submitted.</summary>
+    public const string ArchiveEventsDeleteSubmitted = "archive:events-delete-submitted";
+
+    /// <summary>Archive: the delete of the derived internal events was submitted; ledger says archived.</summary>
+    public const string ArchiveDeletesSubmitted = "archive:deletes-submitted";
+
+    /// <summary>Archive: the storage column says cold.</summary>
+    public const string ArchiveDone = "archive:done";
+
+    /// <summary>Restore: ledger says restoring; nothing inserted yet.</summary>
+    public const string RestoreStarted = "restore:started";
+
+    /// <summary>Restore: the manifest and the objects were checked against the ledger and read back.</summary>
+    public const string RestoreArchiveVerified = "restore:archive-verified";
+
+    /// <summary>Restore: rows of this archive left hot by an interrupted restore were removed.</summary>
+    public const string RestoreLeftoversRemoved = "restore:leftovers-removed";
+
+    /// <summary>Restore: the archive's rows were inserted back.</summary>
+    public const string RestoreInserted = "restore:inserted";
+
+    /// <summary>Restore: the hot rows and internal events match the manifest; ledger says restored.</summary>
+    public const string RestoreVerified = "restore:verified";
+
+    /// <summary>Restore: the archive's objects were deleted.</summary>
+    public const string RestoreObjectsDeleted = "restore:objects-deleted";
+
+    /// <summary>Restore: the storage column says hot.</summary>
+    public const string RestoreDone = "restore:done";
+
+    /// <summary>Every step name, in the order they run.</summary>
+    public static readonly IReadOnlyList<string> All =
+    [
+        ArchiveStarted, ArchiveCopied, ArchiveKeysRecorded, ArchiveVerified, ArchiveEventsDeleteSubmitted, ArchiveDeletesSubmitted, ArchiveDone,
+        RestoreStarted, RestoreArchiveVerified, RestoreLeftoversRemoved, RestoreInserted, RestoreVerified, RestoreObjectsDeleted, RestoreDone,
+    ];
+}

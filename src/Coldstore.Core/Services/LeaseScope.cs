@@ -1,0 +1,127 @@
+using System.Globalization;
+using Coldstore.Domain;
+using Coldstore.Errors;
+using Coldstore.Ports;
+using Microsoft.Extensions.Logging;
+
+namespace Coldstore.Services;
+
+/// <summary>
+/// Holds a workspace's lease for the length of an operation: acquires it (waiting up to a limit), renews it in
+/// the background at a third of its duration, and releases it at the end. If a renewal finds the lease lost
+/// (this process stalled past the expiry and another took over), <see cref="Lost"/> is cancelled so the
+/// operation stops at its next step; the ledger lets whoever holds the lease now resume cleanly.
+/// </summary>
+internal sealed partial class LeaseScope : IAsyncDisposable
+{
+    private readonly IStateStore _state;
+    private readonly TimeSpan _duration;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _lost = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _renewal;
+    private WorkspaceLease _lease;
+
+    private LeaseScope(IStateStore state, WorkspaceLease lease, TimeSpan duration, ILogger logger)
+    {
+        _state = state;
+        _lease = lease;
+        _duration = duration;
+        _logger = logger;
+        _renewal = Task.Run(RenewLoopAsync);
+    }
+
+    /// <summary>Cancelled when the lease is lost.</summary>
+    public CancellationToken Lost => _lost.Token;
+
+    public static async Task<LeaseScope> AcquireAsync(
+        IStateStore state, Guid workspaceId, string step, ColdstoreOptions options, ILogger logger, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + options.LeaseWait;
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            var attempt = await state.TryAcquireLeaseAsync(workspaceId, options.Owner, options.LeaseDuration, cancellationToken).ConfigureAwait(false);
+            if (attempt.Lease is { } lease)
+            {
+                return new LeaseScope(state, lease, options.LeaseDuration, logger);
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                var holder = attempt.Holder;
+                var who = holder is null
+                    ? "another operation"
+                    : string.Create(CultureInfo.InvariantCulture, $"{holder.Owner} (lease until {holder.ExpiresAt:yyyy-MM-dd HH:mm:ss} UTC)");
+                throw new WorkspaceOperationException(
+                    workspaceId,
+                    step,
+                    $"Workspace {workspaceId} is busy: {who} is working on it. Wait for it to finish, or retry with a longer --wait; a crashed holder's lease lapses by itself.",
+                    WorkspaceErrorKind.Conflict);
+            }
+
+            // Jitter keeps several waiters from polling the state store in lockstep.
+            await Task.Delay(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(50)), cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1_000));
+        }
+    }
+
+    private async Task RenewLoopAsync()
+    {
+        var interval = _duration / 3;
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                await Task.Delay(interval, _stop.Token).ConfigureAwait(false);
+                try
+                {
+                    var renewed = await _state.RenewLeaseAsync(_lease, _duration, _stop.Token).ConfigureAwait(false);
+                    if (renewed is null)
+                    {
+                        LogLeaseLost(_logger, _lease.WorkspaceId);
+                        await _lost.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
+
+                    _lease = renewed;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // A failed renewal is retried at the next tick; the lease only lapses after a full duration.
+                    LogRenewalFailed(_logger, _lease.WorkspaceId, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _renewal.ConfigureAwait(false);
+        try
+        {
+            await _state.ReleaseLeaseAsync(_lease, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ColdstoreException or TimeoutException or IOException)
+        {
+            // Not releasing only delays the next operation until the lease lapses.
+            LogReleaseFailed(_logger, _lease.WorkspaceId, e.Message);
+        }
+
+        _stop.Dispose();
+        _lost.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1100, Level = LogLevel.Error, Message = "Lease on workspace {WorkspaceId} was lost; stopping the operation")]
+    private static partial void LogLeaseLost(ILogger logger, Guid workspaceId);
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "Renewing the lease on workspace {WorkspaceId} failed: {Reason}")]
+    private static partial void LogRenewalFailed(ILogger logger, Guid workspaceId, string reason);
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "Releasing the lease on workspace {WorkspaceId} failed: {Reason}")]
+    private static partial void LogReleaseFailed(ILogger logger, Guid workspaceId, string reason);
+}

@@ -1,0 +1,64 @@
+using Coldstore.Domain;
+
+namespace Coldstore.Services;
+
+/// <summary>One step of an operation, as it ran.</summary>
+/// <param name="Name">The step's name (see <see cref="Steps"/>), or a descriptive name for steps that are not failpoints.</param>
+/// <param name="Duration">How long it took.</param>
+/// <param name="Detail">What it did, for people (counts, keys).</param>
+public sealed record StepReport(string Name, TimeSpan Duration, string? Detail);
+
+/// <summary>One archive touched by an operation.</summary>
+/// <param name="ArchiveId">The archive.</param>
+/// <param name="State">Its state after the operation.</param>
+/// <param name="Cutoff">Its cutoff (UTC).</param>
+/// <param name="Rows">Rows it holds (or held).</param>
+/// <param name="Bytes">Bytes of its data objects.</param>
+/// <param name="Checksum">Its content checksum.</param>
+/// <param name="InternalEventRows">Internal events its rows derive.</param>
+/// <param name="ObjectPrefix">Where its objects live in the archive store.</param>
+public sealed record ArchiveOutcome(Guid ArchiveId, ArchiveState State, DateTime Cutoff, long Rows, long Bytes, ulong Checksum, long InternalEventRows, string ObjectPrefix);
+
+/// <summary>What an archive or restore did, step by step.</summary>
+/// <param name="WorkspaceId">The workspace.</param>
+/// <param name="Operation"><c>archive</c> or <c>restore</c>.</param>
+/// <param name="Storage">The workspace's storage state afterwards.</param>
+/// <param name="Rows">Rows moved (archived or restored) by this operation.</param>
+/// <param name="Bytes">Archive bytes written or read.</param>
+/// <param name="Checksum">Sum (wrapping) of the checksums of the archives moved.</param>
+/// <param name="Archives">The archives touched.</param>
+/// <param name="Steps">The steps in order, with timings.</param>
+/// <param name="Duration">The whole operation's duration.</param>
+public sealed record OperationResult(
+    Guid WorkspaceId,
+    string Operation,
+    StorageState Storage,
+    long Rows,
+    long Bytes,
+    ulong Checksum,
+    IReadOnlyList<ArchiveOutcome> Archives,
+    IReadOnlyList<StepReport> Steps,
+    TimeSpan Duration);
+
+/// <summary>Progress of a running operation.</summary>
+/// <param name="WorkspaceId">The workspace.</param>
+/// <param name="Step">The step running or just finished.</param>
+/// <param name="Detail">What is happening, for people.</param>
+public sealed record OperationProgress(Guid WorkspaceId, string Step, string? Detail);
+
+/// <summary>The result of checking one archive against its manifest and ledger row.</summary>
+/// <param name="ArchiveId">The archive.</param>
+/// <param name="State">Its ledger state.</param>
+/// <param name="Rows">Rows the ledger says it holds.</param>
+/// <param name="Bytes">Bytes of its objects.</param>
+/// <param name="Ok">True when manifest, objects and content all match.</param>
+/// <param name="Problem">What does not match, or null.</param>
+public sealed record ArchiveCheck(Guid ArchiveId, ArchiveState State, long Rows, long Bytes, bool Ok, string? Problem);
+
+/// <summary>Full-row checksums of one workspace in both event tables.</summary>
+/// <param name="WorkspaceId">The workspace.</param>
+/// <param name="EventRows">Rows in the events table.</param>
+/// <param name="EventChecksum">Sum of full-row hashes over every column of the events table.</param>
+/// <param name="InternalEventRows">Rows in internal events.</param>
+/// <param name="InternalEventChecksum">Sum of full-row hashes over every column of internal events.</param>
+public sealed record WorkspaceChecksums(Guid WorkspaceId, long EventRows, ulong EventChecksum, long InternalEventRows, ulong InternalEventChecksum);

@@ -1,0 +1,565 @@
+using System.Globalization;
+using Coldstore.Domain;
+using Coldstore.Errors;
+using Coldstore.Ports;
+using Coldstore.Sql;
+using Microsoft.Extensions.Logging;
+
+namespace Coldstore.Services;
+
+/// <summary>
+/// Archive and restore of one workspace's events. Every step is recorded in the ledger before the next begins,
+/// so running the same operation again after a crash at any instant resumes where it stopped:
+/// <list type="bullet">
+/// <item>archive: copying → verified → deleting → archived (storage: archiving → cold);</item>
+/// <item>restore: archived → restoring → restored (storage: restoring → hot).</item>
+/// </list>
+/// Deletes are bounded by the hashes of the rows read back from the archive, so no row that is not in an archive
+/// is ever deleted, and a restore first removes any rows an interrupted restore left, so no row is ever doubled.
+/// </summary>
+internal sealed partial class WorkspaceArchiver(
+    IClickHouseClient clickHouse,
+    IStateStore state,
+    IArchiveStore store,
+    EventTables tables,
+    ColdstoreOptions options,
+    ILogger logger)
+{
+    private const string DataFormat = "Parquet";
+    private const string DataObjectPattern = "month={_partition_id}.parquet";
+    private const string DataObjectGlob = "*.parquet";
+
+    /// <summary>The prefix of one archive's objects: per workspace, then per archive, so no glob can reach another's.</summary>
+    public static string ArchivePrefix(Guid workspaceId, Guid archiveId) =>
+        $"workspace_id={EventSql.WorkspaceIdText(workspaceId)}/archive={ArchiveSql.ArchiveIdText(archiveId)}/";
+
+    public async Task<OperationResult> ArchiveAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
+    {
+        const string Operation = "archive";
+        var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        await RequireWorkspaceAsync(workspaceId, Operation, cancellationToken).ConfigureAwait(false);
+        await using var lease = await LeaseScope.AcquireAsync(state, workspaceId, Operation, options, logger, cancellationToken).ConfigureAwait(false);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
+        var ct = linked.Token;
+        await clickHouse.ExecuteAsync(ArchiveSql.CreateKeysTable(tables), ct).ConfigureAwait(false);
+
+        var open = await OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
+        if (open is { State: ArchiveState.Restoring })
+        {
+            // A restore died half-way: finish it first, so the new archive starts from an exact hot table.
+            run.Starting("finishing an interrupted restore");
+            await RestoreArchiveAsync(open, run, ct).ConfigureAwait(false);
+            open = null;
+        }
+
+        var record = open;
+        if (record is null)
+        {
+            run.Starting("waiting for earlier deletes");
+            await WaitForDeletesAsync(workspaceId, Operation, ct).ConfigureAwait(false);
+            var cutoff = await ServerNowAsync(ct).ConfigureAwait(false);
+            run.Starting("letting in-flight inserts settle");
+            await Task.Delay(options.SettleWindow, ct).ConfigureAwait(false);
+            var hot = await HotSummaryAsync(workspaceId, cutoff, ct).ConfigureAwait(false);
+            if (hot.Rows == 0)
+            {
+                // Nothing to archive: no ledger row, no objects. The storage still follows the request, so a
+                // paused workspace without events reads as cold and a later restore is a no-op too.
+                var storage = await SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
+                run.Completed(Steps.ArchiveDone, "no hot rows up to the cutoff; nothing to archive");
+                return new OperationResult(workspaceId, Operation, storage, 0, 0, 0, [], run.Steps, run.Elapsed);
+            }
+
+            var archiveId = Guid.NewGuid();
+            await SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
+            record = new ArchiveRecord(archiveId, workspaceId, ArchiveState.Copying, cutoff, ArchivePrefix(workspaceId, archiveId),
+                null, null, null, null, DateTime.UtcNow, DateTime.UtcNow, null);
+            await state.InsertArchiveAsync(record, ct).ConfigureAwait(false);
+            run.Completed(Steps.ArchiveStarted, string.Create(CultureInfo.InvariantCulture, $"archive {archiveId}, cutoff {cutoff:O}, {hot.Rows} hot rows"));
+        }
+        else
+        {
+            await SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
+            run.Starting($"resuming archive {record.ArchiveId} from {record.State.ToText()}");
+        }
+
+        try
+        {
+            record = await AdvanceArchiveAsync(record, run, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ColdstoreException && !ct.IsCancellationRequested)
+        {
+            await RecordErrorAsync(record, e.Message).ConfigureAwait(false);
+            throw;
+        }
+
+        var final = await SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
+        run.Completed(Steps.ArchiveDone);
+        var outcome = Outcome(record);
+        LogArchived(logger, workspaceId, record.ArchiveId, outcome.Rows, outcome.Bytes);
+        return new OperationResult(workspaceId, Operation, final, outcome.Rows, outcome.Bytes, outcome.Checksum, [outcome], run.Steps, run.Elapsed);
+    }
+
+    public async Task<OperationResult> RestoreAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
+    {
+        const string Operation = "restore";
+        var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        await RequireWorkspaceAsync(workspaceId, Operation, cancellationToken).ConfigureAwait(false);
+        await using var lease = await LeaseScope.AcquireAsync(state, workspaceId, Operation, options, logger, cancellationToken).ConfigureAwait(false);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
+        var ct = linked.Token;
+        await clickHouse.ExecuteAsync(ArchiveSql.CreateKeysTable(tables), ct).ConfigureAwait(false);
+
+        var open = await OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
+        if (open is { State: ArchiveState.Copying or ArchiveState.Verified })
+        {
+            // An archive that never deleted anything is rolled back: its rows are all still hot.
+            await store.DeletePrefixAsync(open.ObjectPrefix, ct).ConfigureAwait(false);
+            await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, open.ArchiveId), ct).ConfigureAwait(false);
+            await state.UpdateArchiveAsync(open with { State = ArchiveState.Abandoned, LastError = null }, ct).ConfigureAwait(false);
+            run.Completed("archive:rolled-back", $"archive {open.ArchiveId} had not deleted anything; its objects were removed");
+        }
+        else if (open is { State: ArchiveState.Deleting })
+        {
+            // Deletes may have been submitted already: the only safe direction is forward, then restore it.
+            await SubmitDeletesAsync(open, run, ct).ConfigureAwait(false);
+        }
+
+        await CleanUpFinishedArchivesAsync(workspaceId, ct).ConfigureAwait(false);
+        var pending = (await state.ListArchivesAsync(workspaceId, ct).ConfigureAwait(false))
+            .Where(a => a.State is ArchiveState.Archived or ArchiveState.Restoring)
+            .ToList();
+        if (pending.Count == 0)
+        {
+            var storage = await SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
+            run.Completed(Steps.RestoreDone, "no archive to restore");
+            return new OperationResult(workspaceId, Operation, storage, 0, 0, 0, [], run.Steps, run.Elapsed);
+        }
+
+        await SetStorageAsync(workspaceId, StorageState.Restoring, ct).ConfigureAwait(false);
+        var outcomes = new List<ArchiveOutcome>();
+        foreach (var archive in pending)
+        {
+            try
+            {
+                outcomes.Add(Outcome(await RestoreArchiveAsync(archive, run, ct).ConfigureAwait(false)));
+            }
+            catch (WorkspaceOperationException) when (!ct.IsCancellationRequested)
+            {
+                // The archive stays archived and the workspace cold for what was not restored.
+                await SetStorageAsync(workspaceId, StorageState.Cold, CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        var final = await SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
+        run.Completed(Steps.RestoreDone);
+        var rows = outcomes.Sum(o => o.Rows);
+        LogRestored(logger, workspaceId, outcomes.Count, rows);
+        return new OperationResult(workspaceId, Operation, final, rows, outcomes.Sum(o => o.Bytes),
+            outcomes.Aggregate(0UL, (sum, o) => unchecked(sum + o.Checksum)), outcomes, run.Steps, run.Elapsed);
+    }
+
+    public async Task<IReadOnlyList<ArchiveCheck>> VerifyAsync(Guid workspaceId, CancellationToken cancellationToken)
+    {
+        await RequireWorkspaceAsync(workspaceId, "verify", cancellationToken).ConfigureAwait(false);
+        var checks = new List<ArchiveCheck>();
+        foreach (var archive in await state.ListArchivesAsync(workspaceId, cancellationToken).ConfigureAwait(false))
+        {
+            if (archive.State is not (ArchiveState.Archived or ArchiveState.Restoring))
+            {
+                continue;
+            }
+
+            try
+            {
+                var manifest = await CheckArchiveAsync(archive, cancellationToken).ConfigureAwait(false);
+                checks.Add(new ArchiveCheck(archive.ArchiveId, archive.State, manifest.RowCount, manifest.Bytes, true, null));
+            }
+            catch (WorkspaceOperationException e)
+            {
+                checks.Add(new ArchiveCheck(archive.ArchiveId, archive.State, archive.RowCount ?? 0, archive.Bytes ?? 0, false, e.Message));
+            }
+        }
+
+        return checks;
+    }
+
+    private async Task<ArchiveRecord> AdvanceArchiveAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
+    {
+        if (record.State == ArchiveState.Copying)
+        {
+            record = await CopyAndVerifyAsync(record, run, ct).ConfigureAwait(false);
+        }
+
+        if (record.State == ArchiveState.Verified)
+        {
+            // The keys bound the deletes; make sure they are exactly the verified archive's before relying on them.
+            await EnsureKeysAsync(record, record.RowCount!.Value, record.Checksum!.Value, ct).ConfigureAwait(false);
+            record = record with { State = ArchiveState.Deleting, LastError = null };
+            await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+        }
+
+        if (record.State == ArchiveState.Deleting)
+        {
+            record = await SubmitDeletesAsync(record, run, ct).ConfigureAwait(false);
+        }
+
+        return record;
+    }
+
+    private async Task<ArchiveRecord> CopyAndVerifyAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
+    {
+        var writeTarget = store.TableFunction(record.ObjectPrefix + DataObjectPattern, DataFormat, "archive");
+        var readSource = store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive");
+        for (var attempt = 1; ; attempt++)
+        {
+            // Whatever an interrupted attempt left is discarded: nothing was deleted on its strength.
+            await store.DeletePrefixAsync(record.ObjectPrefix, ct).ConfigureAwait(false);
+            run.Starting($"copying rows to {record.ObjectPrefix}");
+            await clickHouse.ExecuteAsync(ArchiveSql.CopyToArchive(tables, record.WorkspaceId, record.Cutoff, writeTarget, options.StatementTimeout), ct).ConfigureAwait(false);
+            run.Completed(Steps.ArchiveCopied, record.ObjectPrefix);
+
+            run.Starting("reading the archive back");
+            await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, record.ArchiveId), ct).ConfigureAwait(false);
+            await clickHouse.ExecuteAsync(ArchiveSql.FillKeys(tables, record.ArchiveId, readSource, options.StatementTimeout), ct).ConfigureAwait(false);
+            var archived = await KeysSummaryAsync(record.ArchiveId, ct).ConfigureAwait(false);
+            run.Completed(Steps.ArchiveKeysRecorded, string.Create(CultureInfo.InvariantCulture, $"{archived.Rows} rows read back"));
+
+            var hot = await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
+            if (hot.Rows == archived.Rows && hot.Checksum == archived.Checksum)
+            {
+                var objects = (await store.ListAsync(record.ObjectPrefix, ct).ConfigureAwait(false))
+                    .Where(o => o.Key.EndsWith(".parquet", StringComparison.Ordinal))
+                    .Select(o => new ManifestObject(o.Key[record.ObjectPrefix.Length..], o.Size))
+                    .ToArray();
+                var manifest = new ArchiveManifest
+                {
+                    FormatVersion = ArchiveManifest.CurrentFormatVersion,
+                    WorkspaceId = record.WorkspaceId,
+                    ArchiveId = record.ArchiveId,
+                    Cutoff = record.Cutoff,
+                    SourceTable = $"{tables.Database}.{tables.Events}",
+                    Columns = SchemaSql.StoredColumns,
+                    Format = DataFormat,
+                    Objects = objects,
+                    RowCount = hot.Rows,
+                    Checksum = hot.Checksum.ToString(CultureInfo.InvariantCulture),
+                    ChecksumExpression = $"sum({ArchiveSql.RowHash})",
+                    InternalEventRows = hot.DerivedRows,
+                    CreatedAt = DateTime.UtcNow,
+                };
+                await store.WriteAsync(record.ObjectPrefix + ArchiveManifest.FileName, manifest.ToJson(), ct).ConfigureAwait(false);
+                record = record with
+                {
+                    State = ArchiveState.Verified,
+                    RowCount = hot.Rows,
+                    Checksum = hot.Checksum,
+                    Bytes = manifest.Bytes,
+                    InternalEventRows = hot.DerivedRows,
+                    LastError = null,
+                };
+                await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+                run.Completed(Steps.ArchiveVerified, string.Create(CultureInfo.InvariantCulture,
+                    $"{hot.Rows} rows, checksum {hot.Checksum}, {manifest.Bytes} bytes in {objects.Length} objects"));
+                return record;
+            }
+
+            if (attempt >= options.CopyAttempts)
+            {
+                throw Failed(record.WorkspaceId, Steps.ArchiveVerified, string.Create(CultureInfo.InvariantCulture,
+                    $"The archive copy of workspace {record.WorkspaceId} does not match its hot rows after {attempt} attempts (hot: {hot.Rows} rows, checksum {hot.Checksum}; archive: {archived.Rows} rows, checksum {archived.Checksum}). Nothing was deleted; rerun the archive, and if it keeps failing check that nothing rewrites old events."));
+            }
+
+            // Rows at or before the cutoff committed after the copy (an insert slower than the settle window): copy again.
+            LogCopyMismatch(logger, record.WorkspaceId, attempt, hot.Rows, archived.Rows);
+        }
+    }
+
+    private async Task<ArchiveRecord> SubmitDeletesAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
+    {
+        await EnsureKeysAsync(record, record.RowCount!.Value, record.Checksum!.Value, ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId), ct).ConfigureAwait(false);
+        run.Completed(Steps.ArchiveEventsDeleteSubmitted);
+        await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedInternalEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId), ct).ConfigureAwait(false);
+        record = record with { State = ArchiveState.Archived, LastError = null };
+        await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+        run.Completed(Steps.ArchiveDeletesSubmitted, "background deletes of the archived rows and their internal events submitted");
+        return record;
+    }
+
+    private async Task<ArchiveRecord> RestoreArchiveAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
+    {
+        if (record.State != ArchiveState.Restoring)
+        {
+            record = record with { State = ArchiveState.Restoring, LastError = null };
+            await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+        }
+
+        run.Completed(Steps.RestoreStarted, $"archive {record.ArchiveId}");
+        run.Starting("waiting for earlier deletes");
+        await WaitForDeletesAsync(record.WorkspaceId, "restore", ct).ConfigureAwait(false);
+
+        ArchiveManifest manifest;
+        try
+        {
+            run.Starting($"checking archive {record.ArchiveId}");
+            manifest = await CheckArchiveAsync(record, ct).ConfigureAwait(false);
+            await EnsureKeysAsync(record, manifest.RowCount, manifest.ChecksumValue, ct).ConfigureAwait(false);
+        }
+        catch (WorkspaceOperationException e) when (!ct.IsCancellationRequested)
+        {
+            await RemoveLeftoversAsync(record, ct).ConfigureAwait(false);
+            await state.UpdateArchiveAsync(record with { State = ArchiveState.Archived, LastError = e.Message }, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        run.Completed(Steps.RestoreArchiveVerified, string.Create(CultureInfo.InvariantCulture, $"{manifest.RowCount} rows in {manifest.Objects.Count} objects"));
+
+        var removed = await RemoveLeftoversAsync(record, ct).ConfigureAwait(false);
+        run.Completed(Steps.RestoreLeftoversRemoved, string.Create(CultureInfo.InvariantCulture, $"{removed} rows of an interrupted restore removed"));
+
+        run.Starting($"inserting {manifest.RowCount} rows");
+        var source = store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive");
+        await clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, source, options.StatementTimeout), ct).ConfigureAwait(false);
+        run.Completed(Steps.RestoreInserted);
+
+        var restored = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
+        if (restored.Rows != manifest.RowCount || restored.Checksum != manifest.ChecksumValue || restored.DerivedRows != manifest.InternalEventRows)
+        {
+            var message = string.Create(CultureInfo.InvariantCulture,
+                $"Restoring archive {record.ArchiveId} of workspace {record.WorkspaceId} did not reproduce it (expected {manifest.RowCount} rows, checksum {manifest.ChecksumValue}, {manifest.InternalEventRows} internal events; found {restored.Rows}, {restored.Checksum}, {restored.DerivedRows}). The inserted rows were removed and the archive kept; rerun the restore.");
+            await RemoveLeftoversAsync(record, ct).ConfigureAwait(false);
+            await state.UpdateArchiveAsync(record with { State = ArchiveState.Archived, LastError = message }, CancellationToken.None).ConfigureAwait(false);
+            throw Failed(record.WorkspaceId, Steps.RestoreVerified, message);
+        }
+
+        // Mark restored before deleting objects: a crash in between leaves only garbage, which the next run removes.
+        record = record with { State = ArchiveState.Restored, LastError = null };
+        await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+        run.Completed(Steps.RestoreVerified, string.Create(CultureInfo.InvariantCulture, $"{restored.Rows} rows, checksum {restored.Checksum}"));
+
+        await store.DeletePrefixAsync(record.ObjectPrefix, ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, record.ArchiveId), ct).ConfigureAwait(false);
+        run.Completed(Steps.RestoreObjectsDeleted, record.ObjectPrefix);
+        return record;
+    }
+
+    /// <summary>
+    /// Checks an archive before trusting it: the manifest exists and agrees with the ledger, the objects listed
+    /// are exactly the manifest's (same keys, same sizes), and their content reads back to the same count and checksum.
+    /// </summary>
+    private async Task<ArchiveManifest> CheckArchiveAsync(ArchiveRecord record, CancellationToken ct)
+    {
+        const string Step = Steps.RestoreArchiveVerified;
+        var bytes = await store.ReadAsync(record.ObjectPrefix + ArchiveManifest.FileName, ct).ConfigureAwait(false)
+            ?? throw Failed(record.WorkspaceId, Step, Refusal(record, "its manifest is missing"));
+        ArchiveManifest manifest;
+        try
+        {
+            manifest = ArchiveManifest.Parse(bytes);
+        }
+        catch (FormatException e)
+        {
+            throw Failed(record.WorkspaceId, Step, Refusal(record, $"its manifest is unreadable: {e.Message}"));
+        }
+
+        if (manifest.WorkspaceId != record.WorkspaceId || manifest.ArchiveId != record.ArchiveId || manifest.Cutoff != record.Cutoff
+            || manifest.RowCount != record.RowCount || manifest.ChecksumValue != record.Checksum || manifest.InternalEventRows != record.InternalEventRows)
+        {
+            throw Failed(record.WorkspaceId, Step, Refusal(record, "its manifest does not match the ledger (workspace, archive id, cutoff, row count, checksum or internal events differ)"));
+        }
+
+        var listed = (await store.ListAsync(record.ObjectPrefix, ct).ConfigureAwait(false))
+            .Where(o => o.Key.EndsWith(".parquet", StringComparison.Ordinal))
+            .Select(o => new ManifestObject(o.Key[record.ObjectPrefix.Length..], o.Size))
+            .ToHashSet();
+        var expected = manifest.Objects.ToHashSet();
+        if (!listed.SetEquals(expected))
+        {
+            var missing = expected.Except(listed).Select(o => o.Key).ToList();
+            var extra = listed.Except(expected).Select(o => o.Key).ToList();
+            throw Failed(record.WorkspaceId, Step, Refusal(record,
+                $"its objects differ from the manifest (missing or resized: {Names(missing)}; unexpected or resized: {Names(extra)})"));
+        }
+
+        Summary archived;
+        try
+        {
+            var source = store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive");
+            var row = (await clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(source, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
+            archived = new Summary(row.GetInt64("rows"), row.GetUInt64("checksum"), 0);
+        }
+        catch (ClickHouseException e) when (!e.IsTransient)
+        {
+            throw Failed(record.WorkspaceId, Step, Refusal(record, $"its objects cannot be read ({e.EngineMessage})"));
+        }
+
+        if (archived.Rows != manifest.RowCount || archived.Checksum != manifest.ChecksumValue)
+        {
+            throw Failed(record.WorkspaceId, Step, Refusal(record, string.Create(CultureInfo.InvariantCulture,
+                $"its content does not match the manifest (manifest: {manifest.RowCount} rows, checksum {manifest.ChecksumValue}; objects: {archived.Rows} rows, checksum {archived.Checksum})")));
+        }
+
+        return manifest;
+
+        static string Names(List<string> keys) => keys.Count == 0 ? "none" : string.Join(", ", keys);
+    }
+
+    private static string Refusal(ArchiveRecord record, string problem) =>
+        $"Archive {record.ArchiveId} of workspace {record.WorkspaceId} at {record.ObjectPrefix} cannot be restored: {problem}. Nothing was inserted and the workspace stays cold; restore the archive's objects from a backup or versioning, then rerun.";
+
+    /// <summary>Makes the keys table hold exactly the archive's row hashes, refilling it from the objects if not.</summary>
+    private async Task EnsureKeysAsync(ArchiveRecord record, long rows, ulong checksum, CancellationToken ct)
+    {
+        var keys = await KeysSummaryAsync(record.ArchiveId, ct).ConfigureAwait(false);
+        if (keys.Rows == rows && keys.Checksum == checksum)
+        {
+            return;
+        }
+
+        var source = store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive");
+        await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, record.ArchiveId), ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.FillKeys(tables, record.ArchiveId, source, options.StatementTimeout), ct).ConfigureAwait(false);
+        keys = await KeysSummaryAsync(record.ArchiveId, ct).ConfigureAwait(false);
+        if (keys.Rows != rows || keys.Checksum != checksum)
+        {
+            throw Failed(record.WorkspaceId, "record-keys", Refusal(record, string.Create(CultureInfo.InvariantCulture,
+                $"its objects no longer hold the verified rows ({keys.Rows} rows, checksum {keys.Checksum}; expected {rows}, {checksum})")));
+        }
+    }
+
+    /// <summary>Synchronously deletes hot rows (and internal events) of this archive; returns how many events rows there were.</summary>
+    private async Task<long> RemoveLeftoversAsync(ArchiveRecord record, CancellationToken ct)
+    {
+        var keys = await KeysSummaryAsync(record.ArchiveId, ct).ConfigureAwait(false);
+        if (keys.Rows == 0)
+        {
+            return 0;
+        }
+
+        var leftovers = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
+        if (leftovers.Rows > 0)
+        {
+            await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId, synchronous: true), ct).ConfigureAwait(false);
+        }
+
+        if (leftovers.DerivedRows > 0)
+        {
+            await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedInternalEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId, synchronous: true), ct).ConfigureAwait(false);
+        }
+
+        return leftovers.Rows;
+    }
+
+    /// <summary>Removes objects that restored or abandoned archives may have left after a crash.</summary>
+    private async Task CleanUpFinishedArchivesAsync(Guid workspaceId, CancellationToken ct)
+    {
+        foreach (var archive in await state.ListArchivesAsync(workspaceId, ct).ConfigureAwait(false))
+        {
+            if (archive.State is ArchiveState.Restored or ArchiveState.Abandoned)
+            {
+                await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task WaitForDeletesAsync(Guid workspaceId, string step, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + options.DeleteWaitTimeout;
+        var delay = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            var row = (await clickHouse.QueryAsync(ArchiveSql.PendingDeletes(tables, workspaceId), ct).ConfigureAwait(false)).Single();
+            var pending = row.GetInt64("pending");
+            if (pending == 0)
+            {
+                return;
+            }
+
+            var reason = row.IsNull("fail_reason") ? string.Empty : row.GetString("fail_reason");
+            if (DateTime.UtcNow >= deadline || reason.Length > 0)
+            {
+                throw Failed(workspaceId, step, string.Create(CultureInfo.InvariantCulture,
+                    $"{pending} background deletes of workspace {workspaceId} have not finished{(reason.Length > 0 ? $" (ClickHouse reports: {reason})" : $" within {options.DeleteWaitTimeout}")}. Nothing was changed; check system.mutations and rerun."));
+            }
+
+            await Task.Delay(delay, ct).ConfigureAwait(false);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1_000));
+        }
+    }
+
+    private async Task<ArchiveRecord?> OpenArchiveAsync(Guid workspaceId, CancellationToken ct) =>
+        (await state.ListArchivesAsync(workspaceId, ct).ConfigureAwait(false))
+            .SingleOrDefault(a => a.State is ArchiveState.Copying or ArchiveState.Verified or ArchiveState.Deleting or ArchiveState.Restoring);
+
+    private async Task<StorageState> SetStorageAsync(Guid workspaceId, StorageState desired, CancellationToken ct)
+    {
+        // The lease makes this process the only writer; the loop only absorbs a stale read.
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var workspace = await RequireWorkspaceAsync(workspaceId, "set-storage", ct).ConfigureAwait(false);
+            if (workspace.Storage == desired || await state.TrySetStorageAsync(workspaceId, workspace.Storage, desired, ct).ConfigureAwait(false))
+            {
+                return desired;
+            }
+        }
+
+        throw Failed(workspaceId, "set-storage", $"The storage state of workspace {workspaceId} keeps changing under this operation; is something else writing coldstoreStorage?");
+    }
+
+    private async Task<Workspace> RequireWorkspaceAsync(Guid workspaceId, string step, CancellationToken ct) =>
+        await state.GetWorkspaceAsync(workspaceId, ct).ConfigureAwait(false)
+        ?? throw new WorkspaceOperationException(workspaceId, step,
+            $"Workspace {workspaceId} does not exist; `coldstore status` lists the workspaces there are.", WorkspaceErrorKind.NotFound);
+
+    private async Task RecordErrorAsync(ArchiveRecord record, string message)
+    {
+        var current = await state.GetArchiveAsync(record.ArchiveId, CancellationToken.None).ConfigureAwait(false);
+        if (current is not null)
+        {
+            await state.UpdateArchiveAsync(current with { LastError = message }, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<DateTime> ServerNowAsync(CancellationToken ct)
+    {
+        var milliseconds = Convert.ToInt64(await clickHouse.ScalarAsync(ArchiveSql.ServerNow(), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+        return DateTime.UnixEpoch.AddMilliseconds(milliseconds);
+    }
+
+    private async Task<Summary> HotSummaryAsync(Guid workspaceId, DateTime cutoff, CancellationToken ct)
+    {
+        var row = (await clickHouse.QueryAsync(ArchiveSql.HotSummary(tables, workspaceId, cutoff), ct).ConfigureAwait(false)).Single();
+        return new Summary(row.GetInt64("rows"), row.GetUInt64("checksum"), row.GetInt64("derived_rows"));
+    }
+
+    private async Task<Summary> KeysSummaryAsync(Guid archiveId, CancellationToken ct)
+    {
+        var row = (await clickHouse.QueryAsync(ArchiveSql.KeysSummary(tables, archiveId), ct).ConfigureAwait(false)).Single();
+        return new Summary(row.GetInt64("rows"), row.GetUInt64("checksum"), 0);
+    }
+
+    private async Task<Summary> RestoredSummaryAsync(ArchiveRecord record, CancellationToken ct)
+    {
+        var row = (await clickHouse.QueryAsync(ArchiveSql.RestoredSummary(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId), ct).ConfigureAwait(false)).Single();
+        return new Summary(row.GetInt64("rows"), row.IsNull("checksum") ? 0 : row.GetUInt64("checksum"), row.GetInt64("derived_rows"));
+    }
+
+    private static ArchiveOutcome Outcome(ArchiveRecord record) => new(
+        record.ArchiveId, record.State, record.Cutoff, record.RowCount ?? 0, record.Bytes ?? 0, record.Checksum ?? 0, record.InternalEventRows ?? 0, record.ObjectPrefix);
+
+    private static WorkspaceOperationException Failed(Guid workspaceId, string step, string message) =>
+        new(workspaceId, step, message, WorkspaceErrorKind.Failed);
+
+    private readonly record struct Summary(long Rows, ulong Checksum, long DerivedRows);
+
+    [LoggerMessage(EventId = 1200, Level = LogLevel.Information, Message = "Archived workspace {WorkspaceId} as {ArchiveId}: {Rows} rows, {Bytes} bytes")]
+    private static partial void LogArchived(ILogger logger, Guid workspaceId, Guid archiveId, long rows, long bytes);
+
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Restored workspace {WorkspaceId}: {Archives} archives, {Rows} rows")]
+    private static partial void LogRestored(ILogger logger, Guid workspaceId, int archives, long rows);
+
+    [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "Archive copy of workspace {WorkspaceId} did not match on attempt {Attempt} (hot {HotRows} rows, archive {ArchiveRows}); copying again")]
+    private static partial void LogCopyMismatch(ILogger logger, Guid workspaceId, int attempt, long hotRows, long archiveRows);
+}
