@@ -1,0 +1,166 @@
+using Coldstore.Domain;
+using Coldstore.Ports;
+using Coldstore.Sql;
+
+namespace Coldstore.Core.Tests;
+
+public sealed class ArchiveSqlTests
+{
+    private static readonly EventTables Tables = new("dittofeed");
+    private static readonly Guid Workspace = Guid.Parse("11111111-2222-4333-8444-555555555555");
+    private static readonly Guid Archive = Guid.Parse("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
+    private static readonly DateTime Cutoff = new(2024, 3, 4, 5, 6, 7, 890, DateTimeKind.Utc);
+
+    private static readonly TableFunctionExpression Store = new(
+        "s3({archive_url:String}, {archive_key:String}, {archive_secret:String}, 'Parquet')",
+        [new("archive_url", "String", "http://s3/bucket/x"), new("archive_key", "String", "AKIA", true), new("archive_secret", "String", "very-secret", true)],
+        new Dictionary<string, string> { ["s3_truncate_on_insert"] = "1" });
+
+    [Fact]
+    public void The_copy_writes_only_the_five_stored_columns_up_to_the_cutoff_one_object_per_month()
+    {
+        var query = ArchiveSql.CopyToArchive(Tables, Workspace, Cutoff, Store, TimeSpan.FromMinutes(5));
+
+        Assert.StartsWith("INSERT INTO FUNCTION s3(", query.Sql, StringComparison.Ordinal);
+        Assert.Contains("PARTITION BY toYYYYMM(processing_time)", query.Sql, StringComparison.Ordinal);
+        Assert.Contains("SELECT message_raw, processing_time, workspace_id, message_id, server_time", query.Sql, StringComparison.Ordinal);
+        Assert.Contains("processing_time <= {cutoff:DateTime64(3, 'UTC')}", query.Sql, StringComparison.Ordinal);
+        Assert.Equal("zstd", query.Settings["output_format_parquet_compression_method"]);
+        Assert.Equal("1", query.Settings["s3_truncate_on_insert"]);
+        Assert.Equal("300", query.Settings["max_execution_time"]);
+        Assert.Equal(Cutoff, query.Parameters.Single(p => p.Name == "cutoff").Value);
+    }
+
+    [Fact]
+    public void No_statement_carries_a_value_or_a_secret_in_its_text()
+    {
+        var statements = new[]
+        {
+            ArchiveSql.CopyToArchive(Tables, Workspace, Cutoff, Store, TimeSpan.FromMinutes(1)),
+            ArchiveSql.ArchiveSummary(Store, TimeSpan.FromMinutes(1)),
+            ArchiveSql.FillKeys(Tables, Archive, Store, TimeSpan.FromMinutes(1)),
+            ArchiveSql.RestoreInsert(Tables, Store, TimeSpan.FromMinutes(1)),
+            ArchiveSql.DeleteArchivedEvents(Tables, Workspace, Cutoff, Archive),
+            ArchiveSql.DeleteArchivedInternalEvents(Tables, Workspace, Cutoff, Archive),
+            ArchiveSql.RestoredSummary(Tables, Workspace, Cutoff, Archive),
+            ArchiveSql.HotSummary(Tables, Workspace, Cutoff),
+            ArchiveSql.PendingDeletes(Tables, Workspace),
+            ArchiveSql.WorkspaceChecksums(Tables, Workspace),
+        };
+
+        foreach (var statement in statements)
+        {
+            Assert.DoesNotContain(Workspace.ToString(), statement.Sql, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(Archive.ToString(), statement.Sql, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("very-secret", statement.Sql, StringComparison.Ordinal);
+            Assert.DoesNotContain("very-secret", statement.ToString(), StringComparison.Ordinal);
+            Assert.NotNull(statement.Purpose);
+        }
+    }
+
+    [Fact]
+    public void Background_deletes_are_asynchronous_and_bounded_by_the_archived_keys_never_by_the_archive_itself()
+    {
+        var events = ArchiveSql.DeleteArchivedEvents(Tables, Workspace, Cutoff, Archive);
+        var internalEvents = ArchiveSql.DeleteArchivedInternalEvents(Tables, Workspace, Cutoff, Archive);
+
+        foreach (var delete in new[] { events, internalEvents })
+        {
+            Assert.Equal("0", delete.Settings["mutations_sync"]);
+            Assert.Equal("0", delete.Settings["lightweight_deletes_sync"]);
+            Assert.Contains("`dittofeed`.`coldstore_archive_keys`", delete.Sql, StringComparison.Ordinal);
+            // A mutation's text is stored verbatim: it must never read s3() (and so never hold credentials).
+            Assert.DoesNotContain("s3(", delete.Sql, StringComparison.Ordinal);
+            Assert.Contains("workspace_id = {workspace_id:String}", delete.Sql, StringComparison.Ordinal);
+        }
+
+        Assert.StartsWith("DELETE FROM `dittofeed`.`user_events_v2`", events.Sql, StringComparison.Ordinal);
+        Assert.StartsWith("DELETE FROM `dittofeed`.`internal_events`", internalEvents.Sql, StringComparison.Ordinal);
+        Assert.Equal("2", ArchiveSql.DeleteArchivedEvents(Tables, Workspace, Cutoff, Archive, synchronous: true).Settings["lightweight_deletes_sync"]);
+    }
+
+    [Fact]
+    public void The_restore_inserts_stored_columns_in_utc_without_deduplication_and_without_hive_partitioning()
+    {
+        var restore = ArchiveSql.RestoreInsert(Tables, Store, TimeSpan.FromHours(1));
+
+        Assert.StartsWith("INSERT INTO `dittofeed`.`user_events_v2` (message_raw, processing_time, workspace_id, message_id, server_time)", restore.Sql, StringComparison.Ordinal);
+        Assert.Equal("UTC", restore.Settings["session_timezone"]);
+        Assert.Equal("0", restore.Settings["insert_deduplicate"]);
+        Assert.Equal("0", restore.Settings["use_hive_partitioning"]);
+        Assert.Equal("0", ArchiveSql.ArchiveSummary(Store, TimeSpan.FromHours(1)).Settings["use_hive_partitioning"]);
+    }
+
+    [Theory]
+    [InlineData(0.2, "1")]
+    [InlineData(1, "1")]
+    [InlineData(90.5, "91")]
+    public void Statement_timeouts_are_whole_seconds_and_never_zero(double seconds, string expected)
+    {
+        Assert.Equal(expected, ArchiveSql.RestoreInsert(Tables, Store, TimeSpan.FromSeconds(seconds)).Settings["max_execution_time"]);
+    }
+
+    [Fact]
+    public void The_checksum_sums_a_hash_so_duplicates_change_it()
+    {
+        Assert.Contains("sum(", ArchiveSql.HotSummary(Tables, Workspace, Cutoff).Sql, StringComparison.Ordinal);
+        Assert.DoesNotContain("groupBitXor", ArchiveSql.HotSummary(Tables, Workspace, Cutoff).Sql, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_manifest_round_trips_exactly_including_a_checksum_above_two_to_the_sixty_three()
+    {
+        var manifest = SampleManifest();
+
+        var parsed = ArchiveManifest.Parse(manifest.ToJson());
+
+        Assert.Equal(manifest.Checksum, parsed.Checksum);
+        Assert.Equal(ulong.MaxValue, parsed.ChecksumValue);
+        Assert.Equal(manifest.Objects, parsed.Objects);
+        Assert.Equal(Cutoff, parsed.Cutoff);
+        Assert.Equal(DateTimeKind.Utc, parsed.Cutoff.Kind);
+        Assert.Equal(1234, parsed.Bytes);
+    }
+
+    [Fact]
+    public void A_manifest_from_a_newer_coldstore_is_refused()
+    {
+        var error = Assert.Throws<FormatException>(() => ArchiveManifest.Parse((SampleManifest() with { FormatVersion = 2 }).ToJson()));
+        Assert.Contains("format version 2", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_manifest_with_a_checksum_that_is_not_a_number_is_refused()
+    {
+        var error = Assert.Throws<FormatException>(() => ArchiveManifest.Parse((SampleManifest() with { Checksum = "-1" }).ToJson()));
+        Assert.Contains("'-1'", error.Message, StringComparison.Ordinal);
+    }
+
+    private static ArchiveManifest SampleManifest() =>
+        new()
+        {
+            FormatVersion = 1,
+            WorkspaceId = Workspace,
+            ArchiveId = Archive,
+            Cutoff = Cutoff,
+            SourceTable = "dittofeed.user_events_v2",
+            Columns = ["message_raw", "processing_time", "workspace_id", "message_id", "server_time"],
+            Format = "Parquet",
+            Objects = [new ManifestObject("month=202403.parquet", 1234)],
+            RowCount = 42,
+            Checksum = ulong.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ChecksumExpression = $"sum({ArchiveSql.RowHash})",
+            InternalEventRows = 7,
+            CreatedAt = Cutoff.AddMinutes(1),
+        };
+
+    [Theory]
+    [InlineData("not json", "not valid JSON")]
+    [InlineData("""{"formatVersion": 1}""", "not valid JSON")]
+    [InlineData("null", "empty")]
+    public void A_broken_manifest_is_refused_with_a_reason(string json, string reason)
+    {
+        var error = Assert.Throws<FormatException>(() => ArchiveManifest.Parse(System.Text.Encoding.UTF8.GetBytes(json)));
+        Assert.Contains(reason, error.Message, StringComparison.Ordinal);
+    }
+}
