@@ -45,7 +45,7 @@ public sealed class ArchiveSqlTests
             ArchiveSql.RestoredSummary(Tables, Workspace, Cutoff, Archive),
             ArchiveSql.HotSummary(Tables, Workspace, Cutoff),
             ArchiveSql.PendingDeletes(Tables, Workspace),
-            ArchiveSql.WorkspaceChecksums(Tables, Workspace),
+            ArchiveSql.WorkspaceChecksums(Tables, Workspace, [Archive]),
         };
 
         foreach (var statement in statements)

@@ -81,7 +81,9 @@ public sealed partial class ColdstoreService
     public async Task<WorkspaceChecksums> GetWorkspaceChecksumsAsync(Guid workspaceId, CancellationToken cancellationToken = default)
     {
         await GetWorkspaceAsync(workspaceId, "checksum", cancellationToken).ConfigureAwait(false);
-        var row = (await _clickHouse.QueryAsync(ArchiveSql.WorkspaceChecksums(_tables, workspaceId), cancellationToken).ConfigureAwait(false)).Single();
+        var deleted = (await _state.ListArchivesAsync(workspaceId, cancellationToken).ConfigureAwait(false))
+            .Where(IsDeletedFromHot).Select(a => a.ArchiveId).ToArray();
+        var row = (await _clickHouse.QueryAsync(ArchiveSql.WorkspaceChecksums(_tables, workspaceId, deleted), cancellationToken).ConfigureAwait(false)).Single();
         return new WorkspaceChecksums(workspaceId, row.GetInt64("event_rows"), row.GetUInt64("event_checksum"), row.GetInt64("internal_rows"), row.GetUInt64("internal_checksum"));
     }
 
@@ -100,26 +102,35 @@ public sealed partial class ColdstoreService
     public async Task<InitResult> InitializeAsync(CancellationToken cancellationToken = default)
     {
         await _state.MigrateAsync(cancellationToken).ConfigureAwait(false);
-        var statements = SchemaSql.CreateAll(_tables);
-        foreach (var statement in statements)
+        foreach (var statement in SchemaSql.CreateDatabaseAndEvents(_tables))
         {
             await _clickHouse.ExecuteAsync(statement, cancellationToken).ConfigureAwait(false);
         }
 
-        var missing = await _clickHouse.QueryAsync(SchemaSql.MissingStoredColumns(_tables), cancellationToken).ConfigureAwait(false);
+        // Check an events table that existed before creating anything that depends on it, so a foreign table is
+        // reported plainly and nothing is left half-created beside it.
+        var missing = await _clickHouse.QueryAsync(SchemaSql.MissingColumns(_tables), cancellationToken).ConfigureAwait(false);
         if (missing.Count > 0)
         {
             var names = string.Join(", ", missing.Select(row => row.GetString("name")));
             throw new WorkspaceOperationException(
                 null,
                 "init",
-                $"The existing table {_tables.Database}.{_tables.Events} lacks the columns {names} that Coldstore copies; it was left unchanged. Point COLDSTORE_CLICKHOUSE_DATABASE at Dittofeed's database or create the table with Dittofeed's schema.",
+                $"The existing table {_tables.Database}.{_tables.Events} lacks the columns {names} that Coldstore copies or internal_events_mv reads; nothing was created or changed. Point COLDSTORE_CLICKHOUSE_DATABASE at Dittofeed's database or create the table with Dittofeed's schema.",
                 WorkspaceErrorKind.Failed);
         }
 
+        var derived = SchemaSql.CreateDerived(_tables);
+        foreach (var statement in derived)
+        {
+            await _clickHouse.ExecuteAsync(statement, cancellationToken).ConfigureAwait(false);
+        }
+
+        var statementCount = SchemaSql.CreateDatabaseAndEvents(_tables).Count + derived.Count;
+
         var applied = await _state.AppliedMigrationsAsync(cancellationToken).ConfigureAwait(false);
-        LogInitialized(_logger, applied.Count, statements.Count);
-        return new InitResult(applied, statements.Count);
+        LogInitialized(_logger, applied.Count, statementCount);
+        return new InitResult(applied, statementCount);
     }
 
     /// <summary>
@@ -213,8 +224,15 @@ public sealed partial class ColdstoreService
             return [];
         }
 
+        var archivesByWorkspace = new Dictionary<Guid, IReadOnlyList<ArchiveRecord>>();
+        foreach (var w in workspaces)
+        {
+            archivesByWorkspace[w.Id] = await _state.ListArchivesAsync(w.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        var deleted = archivesByWorkspace.Values.SelectMany(a => a).Where(IsDeletedFromHot).Select(a => a.ArchiveId).ToArray();
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        var rows = await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, workspaces.Select(w => w.Id).ToArray()), cancellationToken).ConfigureAwait(false);
+        var rows = await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, workspaces.Select(w => w.Id).ToArray(), deleted), cancellationToken).ConfigureAwait(false);
         foreach (var row in rows)
         {
             counts[row.GetString("workspace_id")] = row.GetInt64("hot_rows");
@@ -223,7 +241,7 @@ public sealed partial class ColdstoreService
         var reports = new List<WorkspaceReport>(workspaces.Count);
         foreach (var w in workspaces)
         {
-            var archives = (await _state.ListArchivesAsync(w.Id, cancellationToken).ConfigureAwait(false))
+            var archives = archivesByWorkspace[w.Id]
                 .Where(a => a.State is ArchiveState.Archived or ArchiveState.Restoring or ArchiveState.Deleting)
                 .ToList();
             var pending = (await _clickHouse.QueryAsync(ArchiveSql.PendingDeletes(_tables, w.Id), cancellationToken).ConfigureAwait(false)).Single();
@@ -238,6 +256,9 @@ public sealed partial class ColdstoreService
 
         return reports;
     }
+
+    /// <summary>True for archives whose hot rows are deleted or about to be (their delete was submitted or is next).</summary>
+    private static bool IsDeletedFromHot(ArchiveRecord archive) => archive.State is ArchiveState.Archived or ArchiveState.Deleting;
 
     /// <summary>Parses a workspace id given by a person, with an error that says what a valid one looks like.</summary>
     public static Guid ParseWorkspaceId(string? text, string step)

@@ -219,7 +219,6 @@ public static class ArchiveSql
             """)
             .With(WorkspaceAndCutoff(workspaceId, cutoff))
             .With("archive_id", "String", ArchiveIdText(archiveId))
-            .WithSetting("apply_mutations_on_fly", "1")
             .For("summarize restored rows");
 
     /// <summary>Inserts an archive's rows back; every derived column recomputes and the materialized view fires.</summary>
@@ -238,26 +237,40 @@ public static class ArchiveSql
     }
 
     /// <summary>
-    /// Full-row checksums of a workspace in both tables, over every column, for proving a round trip exact.
+    /// Full-row checksums of a workspace in both tables, over every column, for proving a round trip exact. Rows of
+    /// archives whose delete was submitted are left out, so the result does not depend on how far ClickHouse got.
     /// </summary>
-    public static ClickHouseQuery WorkspaceChecksums(EventTables tables, Guid workspaceId) =>
-        new ClickHouseQuery($$"""
+    public static ClickHouseQuery WorkspaceChecksums(EventTables tables, Guid workspaceId, IReadOnlyCollection<Guid> archiveIds)
+    {
+        ArgumentNullException.ThrowIfNull(archiveIds);
+        var eventsFilter = archiveIds.Count == 0 ? string.Empty : " AND " + NotArchived(tables, RowHash, "row_hash");
+        var internalFilter = archiveIds.Count == 0 ? string.Empty : " AND " + NotArchived(tables, DerivedRowHash, "derived_hash");
+        var query = new ClickHouseQuery($$"""
             SELECT
-                (SELECT count() FROM {{tables.QualifiedEvents}} WHERE workspace_id = {workspace_id:String}) AS event_rows,
+                (SELECT count() FROM {{tables.QualifiedEvents}} WHERE workspace_id = {workspace_id:String}{{eventsFilter}}) AS event_rows,
                 (SELECT sum(cityHash64(event_type, event, toUnixTimestamp64Milli(event_time), message_id, user_id, anonymous_id,
                         user_or_anonymous_id, properties, hidden, toUnixTimestamp64Milli(processing_time),
                         toUnixTimestamp64Milli(server_time), message_raw, workspace_id))
-                 FROM {{tables.QualifiedEvents}} WHERE workspace_id = {workspace_id:String}) AS event_checksum,
-                (SELECT count() FROM {{tables.QualifiedInternalEvents}} WHERE workspace_id = {workspace_id:String}) AS internal_rows,
+                 FROM {{tables.QualifiedEvents}} WHERE workspace_id = {workspace_id:String}{{eventsFilter}}) AS event_checksum,
+                (SELECT count() FROM {{tables.QualifiedInternalEvents}} WHERE workspace_id = {workspace_id:String}{{internalFilter}}) AS internal_rows,
                 (SELECT sum(cityHash64(workspace_id, user_or_anonymous_id, user_id, anonymous_id, message_id, event,
                         toUnixTimestamp64Milli(event_time), toUnixTimestamp64Milli(processing_time), properties, template_id,
                         broadcast_id, journey_id, triggering_message_id, channel_type, delivery_to, delivery_from,
                         origin_message_id, hidden))
-                 FROM {{tables.QualifiedInternalEvents}} WHERE workspace_id = {workspace_id:String}) AS internal_checksum
+                 FROM {{tables.QualifiedInternalEvents}} WHERE workspace_id = {workspace_id:String}{{internalFilter}}) AS internal_checksum
             """)
             .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId))
-            .WithSetting("apply_mutations_on_fly", "1")
             .For("checksum workspace");
+        return archiveIds.Count == 0 ? query : query.With(ArchiveIdsParameter(archiveIds));
+    }
+
+    /// <summary>A filter that leaves out rows whose hash is among the keys of the archives bound to <c>{archive_ids:Array(String)}</c>.</summary>
+    internal static string NotArchived(EventTables tables, string hashExpression, string keyColumn) =>
+        $"{hashExpression} NOT IN (SELECT {keyColumn} FROM {Keys(tables)} WHERE archive_id IN {{archive_ids:Array(String)}})";
+
+    /// <summary>The parameter <see cref="NotArchived"/> reads.</summary>
+    internal static ClickHouseParameter[] ArchiveIdsParameter(IReadOnlyCollection<Guid> archiveIds) =>
+        [new("archive_ids", "Array(String)", archiveIds.Select(ArchiveIdText).ToArray())];
 
     /// <summary>The text of an archive id as used in keys and object paths.</summary>
     public static string ArchiveIdText(Guid archiveId) => archiveId.ToString("D");

@@ -32,22 +32,27 @@ public static class EventSql
     }
 
     /// <summary>
-    /// Hot rows per workspace, counted as they will be once pending deletes apply
-    /// (<c>apply_mutations_on_fly</c>), so a workspace being archived does not show rows that are already gone logically.
+    /// Hot rows per workspace, counted as they will be once pending deletes apply: rows whose hash is among the
+    /// keys of an archive whose delete was submitted are gone logically, whether or not ClickHouse has applied the
+    /// delete yet. (<c>apply_mutations_on_fly</c> cannot do this: it refuses deletes with subqueries.)
     /// </summary>
-    public static ClickHouseQuery CountHotRows(EventTables tables, IReadOnlyCollection<Guid> workspaceIds)
+    /// <param name="tables">The event tables.</param>
+    /// <param name="workspaceIds">The workspaces to count.</param>
+    /// <param name="archiveIds">Archives whose rows are deleted or being deleted (may be empty).</param>
+    public static ClickHouseQuery CountHotRows(EventTables tables, IReadOnlyCollection<Guid> workspaceIds, IReadOnlyCollection<Guid> archiveIds)
     {
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentNullException.ThrowIfNull(workspaceIds);
-        return new ClickHouseQuery($"""
+        ArgumentNullException.ThrowIfNull(archiveIds);
+        var query = new ClickHouseQuery($$"""
             SELECT workspace_id, count() AS hot_rows
-            FROM {tables.QualifiedEvents}
-            WHERE workspace_id IN {"{workspace_ids:Array(String)}"}
+            FROM {{tables.QualifiedEvents}}
+            WHERE workspace_id IN {workspace_ids:Array(String)}{{(archiveIds.Count == 0 ? string.Empty : $"\n  AND {ArchiveSql.NotArchived(tables, ArchiveSql.RowHash, "row_hash")}")}}
             GROUP BY workspace_id
             """)
             .With("workspace_ids", "Array(String)", workspaceIds.Select(WorkspaceIdText).ToArray())
-            .WithSetting("apply_mutations_on_fly", "1")
             .For("count hot rows");
+        return archiveIds.Count == 0 ? query : query.With(ArchiveSql.ArchiveIdsParameter(archiveIds));
     }
 
     /// <summary>The text form of a workspace id as stored in <c>workspace_id</c>: lower-case, hyphenated.</summary>

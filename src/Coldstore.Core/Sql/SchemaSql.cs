@@ -12,18 +12,33 @@ public static class SchemaSql
     public static readonly IReadOnlyList<string> StoredColumns =
         ["message_raw", "processing_time", "workspace_id", "message_id", "server_time"];
 
-    /// <summary>The statements, in order, that create the database, the events table, internal events and the view.</summary>
-    public static IReadOnlyList<ClickHouseQuery> CreateAll(EventTables tables)
+    /// <summary>Every column of the events table that Coldstore copies or the materialized view reads.</summary>
+    public static readonly IReadOnlyList<string> RequiredColumns =
+    [
+        "event_type", "event", "event_time", "message_id", "user_id", "anonymous_id", "user_or_anonymous_id",
+        "properties", "hidden", "processing_time", "server_time", "message_raw", "workspace_id",
+    ];
+
+    /// <summary>The statements that create the database and the events table; run before checking an existing table.</summary>
+    public static IReadOnlyList<ClickHouseQuery> CreateDatabaseAndEvents(EventTables tables)
     {
         ArgumentNullException.ThrowIfNull(tables);
         return
         [
             new ClickHouseQuery($"CREATE DATABASE IF NOT EXISTS {tables.QuotedDatabase}").For("create database"),
             CreateEvents(tables),
-            CreateInternalEvents(tables),
-            CreateInternalEventsView(tables),
         ];
     }
+
+    /// <summary>The statements that create what derives from the events table; run only once it has the required columns.</summary>
+    public static IReadOnlyList<ClickHouseQuery> CreateDerived(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return [CreateInternalEvents(tables), CreateInternalEventsView(tables), ArchiveSql.CreateKeysTable(tables)];
+    }
+
+    /// <summary>Every statement <c>init</c> runs, in order.</summary>
+    public static IReadOnlyList<ClickHouseQuery> CreateAll(EventTables tables) => [.. CreateDatabaseAndEvents(tables), .. CreateDerived(tables)];
 
     /// <summary>The hot events table. Derived columns recompute from <c>message_raw</c> when a row is inserted with only the stored columns.</summary>
     public static ClickHouseQuery CreateEvents(EventTables tables)
@@ -128,10 +143,10 @@ public static class SchemaSql
     }
 
     /// <summary>
-    /// Which of the stored columns the existing events table lacks. <c>init</c> refuses to go on with an
+    /// Which of the required columns the existing events table lacks. <c>init</c> refuses to go on with an
     /// events table it did not create and cannot work with, rather than altering it.
     /// </summary>
-    public static ClickHouseQuery MissingStoredColumns(EventTables tables)
+    public static ClickHouseQuery MissingColumns(EventTables tables)
     {
         ArgumentNullException.ThrowIfNull(tables);
         return new ClickHouseQuery("""
@@ -139,7 +154,7 @@ public static class SchemaSql
             WHERE name NOT IN (SELECT name FROM system.columns WHERE database = {database:String} AND table = {table:String})
             ORDER BY name
             """)
-            .With("required", "Array(String)", StoredColumns.ToArray())
+            .With("required", "Array(String)", RequiredColumns.ToArray())
             .With("database", "String", tables.Database)
             .With("table", "String", tables.Events)
             .For("check events table columns");
