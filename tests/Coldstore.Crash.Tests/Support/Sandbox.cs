@@ -1,0 +1,350 @@
+using System.Text.Json;
+using Coldstore.Archive.FileSystem;
+using Coldstore.Archive.S3;
+using Coldstore.Domain;
+using Coldstore.Ports;
+using Coldstore.State.Postgres;
+using Coldstore.Testing;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using Xunit.Abstractions;
+
+namespace Coldstore.Crash.Tests.Support;
+
+/// <summary>The two configurations every crash test runs on.</summary>
+public enum EngineSet
+{
+    /// <summary>chDB + SQLite + a local archive directory: the embedded defaults.</summary>
+    SqliteAndLocalDirectory,
+
+    /// <summary>chDB + Postgres (a schema of the test's own) + S3 (s3rver, a key prefix of the test's own).</summary>
+    PostgresAndS3,
+}
+
+/// <summary>Full-row checksums of one workspace, as <c>coldstore checksum ID --json</c> prints them.</summary>
+public sealed record WorkspaceChecksums(long EventRows, string EventChecksum, long InternalEventRows, string InternalEventChecksum);
+
+/// <summary>One element of <c>coldstore status --json</c>.</summary>
+public sealed record WorkspaceStatus(
+    Guid Id, string Name, string Status, string Storage, long HotRows, int Archives, long ArchivedRows, long ArchivedBytes, long PendingDeletes);
+
+/// <summary>
+/// One test's own engines: a chDB data directory (a copy of an <see cref="EventTemplate"/>'s, so it starts with the
+/// template's workspaces and events), a state store and an archive location. Every command runs in a CLI child
+/// process with this sandbox's environment; the test process never opens chDB (see <see cref="ColdstoreCli"/>).
+/// </summary>
+public sealed class Sandbox : IAsyncDisposable
+{
+    private readonly Dictionary<string, string> _environment;
+    private readonly PostgresSchema? _schema;
+    private readonly IArchiveStore _archive;
+    private readonly ITestOutputHelper? _output;
+
+    private Sandbox(
+        EngineSet engines, EventTemplate template, string root, Dictionary<string, string> environment, PostgresSchema? schema, IArchiveStore archive,
+        ITestOutputHelper? output)
+    {
+        _output = output;
+        Engines = engines;
+        Template = template;
+        Root = root;
+        _environment = environment;
+        _schema = schema;
+        _archive = archive;
+    }
+
+    /// <summary>The configuration.</summary>
+    public EngineSet Engines { get; }
+
+    /// <summary>The events this sandbox started with, and their checksums.</summary>
+    public EventTemplate Template { get; }
+
+    /// <summary>The sandbox's temporary directory (chDB data, SQLite file, local archive; the CLI's working directory).</summary>
+    public string Root { get; }
+
+    /// <summary>The chDB data directory.</summary>
+    public string ChdbDirectory => Path.Combine(Root, "chdb");
+
+    /// <summary>
+    /// Makes a sandbox holding <paramref name="template"/>'s workspaces and events. On SQLite the template's state file is
+    /// copied; on Postgres a new schema is initialized and the template's workspaces are created with their ids.
+    /// </summary>
+    public static async Task<Sandbox> CreateAsync(EngineSet engines, EventTemplate template, string label, ITestOutputHelper? output = null)
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"coldstore-crash-{Guid.NewGuid():N}"[..31]);
+        try
+        {
+            return await CreateInAsync(root, engines, template, label, output);
+        }
+        catch
+        {
+            TryDeleteDirectory(root);
+            throw;
+        }
+    }
+
+    private static async Task<Sandbox> CreateInAsync(string root, EngineSet engines, EventTemplate template, string label, ITestOutputHelper? output)
+    {
+        Directory.CreateDirectory(root);
+        CopyDirectory(template.ChdbDirectory, Path.Combine(root, "chdb"));
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["COLDSTORE_CLICKHOUSE"] = $"embedded:{Path.Combine(root, "chdb")}",
+            ["COLDSTORE_SETTLE_SECONDS"] = "0.2",
+        };
+
+        PostgresSchema? schema = null;
+        IArchiveStore archive;
+        if (engines == EngineSet.SqliteAndLocalDirectory)
+        {
+            File.Copy(template.StateFile, Path.Combine(root, "state.db"));
+            environment["COLDSTORE_STATE"] = $"sqlite:{Path.Combine(root, "state.db")}";
+            environment["COLDSTORE_ARCHIVE"] = $"file:{Path.Combine(root, "archive")}";
+            archive = FileSystemArchiveStore.Open(Path.Combine(root, "archive"));
+        }
+        else
+        {
+            var s3 = await SharedS3rver.GetAsync();
+            schema = await PostgresTestServer.CreateSchemaAsync(label);
+            var prefix = S3rverFixture.UniquePrefix(label);
+            environment["COLDSTORE_STATE"] = schema.ConnectionString;
+            environment["COLDSTORE_ARCHIVE"] = $"s3://{s3.Bucket}/{prefix}";
+            environment["COLDSTORE_S3_ENDPOINT"] = s3.Endpoint.ToString();
+            environment["AWS_ACCESS_KEY_ID"] = S3rverFixture.AccessKeyId;
+            environment["AWS_SECRET_ACCESS_KEY"] = S3rverFixture.SecretAccessKey;
+            environment["AWS_REGION"] = "us-east-1";
+            archive = S3ArchiveStore.Create(new S3ArchiveOptions
+            {
+                Bucket = s3.Bucket,
+                Prefix = prefix.TrimEnd('/'),
+                ServiceUrl = s3.Endpoint,
+                Credentials = new S3Credentials(S3rverFixture.AccessKeyId, S3rverFixture.SecretAccessKey),
+            });
+        }
+
+        var sandbox = new Sandbox(engines, template, root, environment, schema, archive, output);
+        try
+        {
+            if (schema is not null)
+            {
+                // The ClickHouse tables and events come with the copied data directory; the new state store needs its
+                // schema and the same workspaces (same ids, so the copied events are theirs). This is the state half of
+                // `coldstore init` and `workspace create`, through the same adapter, in this process: Postgres is not
+                // chDB, and it saves three CLI starts per test.
+                var state = PostgresStateStore.Create(schema.ConnectionString);
+                await using (state)
+                {
+                    await state.MigrateAsync();
+                    await state.CreateWorkspaceAsync(new NewWorkspace("A", template.A, null));
+                    await state.CreateWorkspaceAsync(new NewWorkspace("B", template.B, null));
+                }
+            }
+        }
+        catch
+        {
+            await sandbox.DisposeAsync();
+            throw;
+        }
+
+        return sandbox;
+    }
+
+    /// <summary>Runs <c>coldstore ARGS --json</c> to completion.</summary>
+    public Task<CliResult> RunAsync(params string[] args) => RunAsync(args, failpoint: null);
+
+    /// <summary>Runs <c>coldstore ARGS --json</c>, optionally with <c>COLDSTORE_FAILPOINT</c> set, to completion.</summary>
+    public async Task<CliResult> RunAsync(IReadOnlyList<string> args, string? failpoint, TimeSpan? timeout = null, bool throttled = true)
+    {
+        var result = await ColdstoreCli.RunAsync(Environment(failpoint), Root, [.. args, "--json"], timeout, throttled);
+        Log(result);
+        return result;
+    }
+
+    /// <summary>Notes a finished run in the test's output (command, exit code, time), to read when a test fails.</summary>
+    public void Log(CliResult result) =>
+        _output?.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {result.CommandLine} -> exit {result.ExitCode} in {result.Elapsed.TotalSeconds:F1} s");
+
+    /// <summary>Starts <c>coldstore ARGS --json</c> and returns while it runs.</summary>
+    /// <param name="args">The command and its arguments.</param>
+    /// <param name="throttled">False for a run that must not queue behind other tests' runs.</param>
+    /// <param name="settings">Settings that replace the sandbox's for this run, e.g. a longer COLDSTORE_SETTLE_SECONDS.</param>
+    public Task<RunningCli> StartAsync(IReadOnlyList<string> args, bool throttled = true, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var environment = Environment(null);
+        foreach (var (name, value) in settings ?? new Dictionary<string, string>())
+        {
+            environment[name] = value;
+        }
+
+        return ColdstoreCli.StartAsync(environment, Root, [.. args, "--json"], throttled);
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="running"/> holds this sandbox's chDB directory. chDB takes an exclusive lock (flock)
+    /// on the directory's <c>status</c> file while it has the directory open, and .NET opens files with a shared flock,
+    /// so opening the file fails with a sharing violation exactly while a live process holds the directory (a killed
+    /// one's lock dies with it, though its file stays). This sandbox's only live process is <paramref name="running"/>.
+    /// Returns false when the child exited or the timeout passed first.
+    /// </summary>
+    public async Task<bool> WaitUntilItHoldsTheEngineAsync(RunningCli running, TimeSpan timeout)
+    {
+        var statusFile = Path.Combine(ChdbDirectory, "status");
+        while (!running.HasExited && running.Elapsed < timeout)
+        {
+            try
+            {
+                if (File.Exists(statusFile))
+                {
+                    await using var probe = new FileStream(statusFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                }
+            }
+            catch (IOException)
+            {
+                return !running.HasExited;
+            }
+
+            await Task.Delay(10);
+        }
+
+        return false;
+    }
+
+    /// <summary><c>coldstore checksum ID</c>, which must succeed.</summary>
+    public async Task<WorkspaceChecksums> ChecksumAsync(Guid workspaceId) =>
+        (await RunAsync("checksum", workspaceId.ToString())).ShouldSucceed().Json<WorkspaceChecksums>();
+
+    /// <summary><c>coldstore status</c>, which must succeed, by workspace id.</summary>
+    public async Task<IReadOnlyDictionary<Guid, WorkspaceStatus>> StatusAsync() =>
+        (await RunAsync("status")).ShouldSucceed().Json<List<WorkspaceStatus>>().ToDictionary(s => s.Id);
+
+    /// <summary>Every object in the sandbox's archive location (read through the archive store, never through chDB).</summary>
+    public async Task<IReadOnlyList<string>> ArchiveObjectsAsync() =>
+        [.. (await _archive.ListAsync(string.Empty)).Select(o => o.Key)];
+
+    /// <summary>
+    /// Lets the lease a killed process left behind lapse now instead of after the CLI's 60 s lease duration, by moving
+    /// its expiry into the past on the state store's own clock, which is exactly what those 60 s would do. The
+    /// next operation then takes the workspace over as it would after the wait. Returns how many leases lapsed.
+    /// </summary>
+    /// <remarks>
+    /// Why: the CLI offers no way to shorten the lease, and waiting it out after each of dozens of kills would cost
+    /// an hour. That a real lapse works, and that an unexpired lease is respected, is tested once per configuration
+    /// in <see cref="LeaseOfAKilledProcessTests"/>. Only the state store is touched here, never chDB.
+    /// </remarks>
+    public async Task<int> LapseLeasesAsync()
+    {
+        if (_schema is not null)
+        {
+            await using var connection = await _schema.OpenConnectionAsync();
+            await using var command = new NpgsqlCommand(
+                """UPDATE "ColdstoreLease" SET "expiresAt" = now() - interval '1 second' WHERE "expiresAt" >= now() - interval '1 second'""", connection);
+            return await command.ExecuteNonQueryAsync();
+        }
+
+        // No pooling: the file must not stay open in this process once the test deletes the sandbox.
+        await using var sqlite = new SqliteConnection($"Data Source={Path.Combine(Root, "state.db")};Pooling=False");
+        await sqlite.OpenAsync();
+        await using var update = sqlite.CreateCommand();
+        update.CommandText = """
+            UPDATE "ColdstoreLease" SET "expiresAt" = strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 seconds')
+            WHERE "expiresAt" >= strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 seconds')
+            """;
+        return await update.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>After a run killed while it held the workspace: asserts it left its lease behind, and lets it lapse.</summary>
+    public async Task LapseTheKilledProcessLeaseAsync() =>
+        Assert.True(await LapseLeasesAsync() == 1, "A process killed during an operation should have left exactly one unexpired lease.");
+
+    public async ValueTask DisposeAsync()
+    {
+        (_archive as IDisposable)?.Dispose();
+        if (_schema is not null)
+        {
+            await _schema.DisposeAsync();
+        }
+
+        TryDeleteDirectory(Root);
+    }
+
+    /// <summary>
+    /// Copies a directory tree, keeping symbolic links as links with the same target: chDB's Atomic databases link
+    /// <c>metadata/&lt;db&gt;</c> and <c>data/&lt;db&gt;/&lt;table&gt;</c> into <c>store/</c> with relative targets, so the copy's
+    /// links point into the copy. Following them instead would give ClickHouse directories where it expects links.
+    /// </summary>
+    internal static void CopyDirectory(string source, string target)
+    {
+        Directory.CreateDirectory(target);
+        foreach (var entry in new DirectoryInfo(source).EnumerateFileSystemInfos())
+        {
+            var destination = Path.Combine(target, entry.Name);
+            if (entry.LinkTarget is { } link)
+            {
+                if (Path.IsPathRooted(link))
+                {
+                    throw new InvalidOperationException($"{entry.FullName} links to the absolute path {link}; a copy would share it with the template.");
+                }
+
+                File.CreateSymbolicLink(destination, link);
+            }
+            else if (entry is DirectoryInfo directory)
+            {
+                CopyDirectory(directory.FullName, destination);
+            }
+            else
+            {
+                File.Copy(entry.FullName, destination);
+            }
+        }
+    }
+
+    internal static void TryDeleteDirectory(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A temporary directory left behind is harmless; a failing cleanup would hide the test's real result.
+        }
+    }
+
+    private Dictionary<string, string> Environment(string? failpoint)
+    {
+        var environment = new Dictionary<string, string>(_environment, StringComparer.Ordinal);
+        if (failpoint is not null)
+        {
+            environment[Failpoints.Variable] = failpoint;
+        }
+
+        return environment;
+    }
+}
+
+/// <summary>Assertions on CLI results that print the whole run when they fail.</summary>
+public static class CliAssert
+{
+    /// <summary>Asserts exit code 0 and returns the result.</summary>
+    public static CliResult ShouldSucceed(this CliResult result)
+    {
+        Assert.True(result.ExitCode == 0, $"Expected exit code 0.\n{result}");
+        return result;
+    }
+
+    /// <summary>Asserts the process was ended by SIGKILL (not a normal exit, neither 0 nor an error code).</summary>
+    public static CliResult ShouldHaveDiedOfSigKill(this CliResult result)
+    {
+        Assert.True(result.DiedOfSigKill, $"Expected the process to be killed with SIGKILL (exit code {CliResult.SigKillExitCode}).\n{result}");
+        return result;
+    }
+
+    /// <summary>The string property <paramref name="name"/> of the JSON result.</summary>
+    public static string JsonString(this CliResult result, string name) =>
+        result.Json().TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString()!
+            : throw new InvalidOperationException($"The JSON result has no string '{name}'.\n{result}");
+}

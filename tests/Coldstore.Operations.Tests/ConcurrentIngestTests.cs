@@ -1,0 +1,147 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Coldstore.Domain;
+using Coldstore.Events;
+using Coldstore.Operations.Tests.Support;
+using Coldstore.Testing;
+
+namespace Coldstore.Operations.Tests;
+
+/// <summary>Ingestion for the same workspace keeps running while it is archived: no event is lost or doubled.</summary>
+public abstract class ConcurrentIngestTests(ChdbDatabaseFixture chdb, IEngines engines) : OperationsTest(chdb, engines)
+{
+    [Fact]
+    public async Task Every_event_ingested_while_an_archive_runs_ends_up_exactly_once_in_hot_or_in_the_archive_and_a_restore_brings_all_back()
+    {
+        var h = await OpenAsync();
+        var writer = await OpenAsync();
+        var workspace = await h.NewWorkspaceAsync();
+        var inserted = new ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+        var template = SegmentEventGenerator.Generate(50, seed: 401).ToArray();
+        var writing = Task.Run(async () =>
+        {
+            var next = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var batch = Enumerable.Range(next, 10)
+                    .Select(i => new SegmentMessage(string.Create(CultureInfo.InvariantCulture, $"race-{i:D6}"), template[i % template.Length].Raw))
+                    .ToArray();
+                next += batch.Length;
+                await writer.Service.IngestAsync(workspace, batch);
+                foreach (var message in batch)
+                {
+                    inserted.Enqueue(message.MessageId);
+                }
+
+                await Task.Delay(3);
+            }
+        });
+        await WaitUntilAsync(() => inserted.Count >= 100, writing);
+
+        var archived = await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
+
+        var atEnd = inserted.Count;
+        await WaitUntilAsync(() => inserted.Count >= atEnd + 50, writing);
+        await stop.CancelAsync();
+        await writing;
+        Assert.True(archived.Rows >= 100, $"the archive took {archived.Rows} rows; at least the 100 inserted before it were hot");
+        var hot = await h.HotMessageIdsAsync(workspace);
+        Assert.True(hot.Count >= 50, "rows ingested after the archive stay hot");
+        var archivedIds = await h.ArchivedMessageIdsAsync(Assert.Single(archived.Archives).ObjectPrefix);
+        Assert.Equal(archived.Rows, archivedIds.Count);
+        Assert.Equal(inserted.Count, hot.Count + archived.Rows);
+        var everywhere = hot.Concat(archivedIds).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(everywhere.Count, everywhere.Distinct(StringComparer.Ordinal).Count());
+        Assert.Equal(inserted.Order(StringComparer.Ordinal), everywhere);
+        Assert.Equal(hot.Count, await h.HotRowsAsync(workspace));
+
+        var restored = await h.Service.RestoreWorkspaceEventsAsync(workspace);
+
+        Assert.Equal(archived.Rows, restored.Rows);
+        Assert.Equal(StorageState.Hot, restored.Storage);
+        var after = await h.HotMessageIdsAsync(workspace);
+        Assert.Equal(inserted.Count, after.Count);
+        Assert.Equal(inserted.Count, after.Distinct(StringComparer.Ordinal).Count());
+        Assert.Equal(inserted.Order(StringComparer.Ordinal), after.Order(StringComparer.Ordinal));
+        Assert.Equal(inserted.Count, (await h.ChecksumsAsync(workspace)).EventRows);
+    }
+
+    [Fact]
+    public async Task A_row_identical_to_an_archived_one_that_lands_after_the_copy_was_verified_is_neither_deleted_nor_hidden()
+    {
+        // Identical in all five stored columns, processing_time included: a writer that sets processing_time itself
+        // (a backfill, a replay) sending an event again while the archive runs. The archive holds one copy; the
+        // second copy committed after the copy and must stay hot, and a restore must bring the count back to two.
+        var h = await OpenAsync();
+        var injector = await OpenAsync();
+        var workspace = await h.NewWorkspaceAsync();
+        var past = DateTime.UtcNow.AddMinutes(-10);
+        var row = RawEvent.Of("replayed", "{\"type\":\"track\",\"event\":\"DFEmailSent\",\"userId\":\"u1\"}", past);
+        var others = Enumerable.Range(0, 20).Select(i => RawEvent.Of(string.Create(CultureInfo.InvariantCulture, $"other-{i}"), "{}", past)).ToArray();
+        await h.InsertAsync(workspace, [row, .. others]);
+        var archiver = await OpenAsync(RunAfterStep(Services.Steps.ArchiveVerified, () => injector.InsertAsync(workspace, [row])));
+
+        var archived = await archiver.Service.ColdStoreWorkspaceEventsAsync(workspace);
+
+        Assert.Equal(21, archived.Rows);
+        Assert.Equal(["replayed"], await h.HotMessageIdsAsync(workspace));
+        Assert.Equal(1, await h.HotRowsAsync(workspace));
+        await h.Service.RestoreWorkspaceEventsAsync(workspace);
+        Assert.Equal(2, (await h.HotMessageIdsAsync(workspace)).Count(id => id == "replayed"));
+        Assert.Equal(22, (await h.ChecksumsAsync(workspace)).EventRows);
+    }
+
+    [Fact]
+    public async Task A_row_identical_to_an_archived_one_that_arrives_after_the_archive_survives_the_restore()
+    {
+        var h = await OpenAsync();
+        var workspace = await h.NewWorkspaceAsync();
+        var past = DateTime.UtcNow.AddMinutes(-10);
+        var row = RawEvent.Of("replayed", "{\"type\":\"identify\",\"userId\":\"u1\"}", past);
+        await h.InsertAsync(workspace, [row, RawEvent.Of("other", "{}", past)]);
+        await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
+        await h.WaitForMutationsAsync();
+
+        await h.InsertAsync(workspace, [row]);
+        var hotBeforeRestore = await h.HotRowsAsync(workspace);
+        await h.Service.RestoreWorkspaceEventsAsync(workspace);
+
+        Assert.Equal(2, (await h.HotMessageIdsAsync(workspace)).Count(id => id == "replayed"));
+        Assert.Equal(3, (await h.ChecksumsAsync(workspace)).EventRows);
+        Assert.Equal(1, hotBeforeRestore);
+    }
+
+    private static Services.ColdstoreOptions RunAfterStep(string step, Func<Task> action) => Fast with
+    {
+        StepCompleted = completed =>
+        {
+            if (completed == step)
+            {
+                action().GetAwaiter().GetResult();
+            }
+        },
+    };
+
+    private static async Task WaitUntilAsync(Func<bool> condition, Task writer)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            if (writer.IsCompleted)
+            {
+                await writer;
+                throw new InvalidOperationException("The writer stopped early.");
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the writer made no progress within 60 s");
+            await Task.Delay(10);
+        }
+    }
+}
+
+public sealed class ConcurrentIngestOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
+    : ConcurrentIngestTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
+
+public sealed class ConcurrentIngestOnPostgresAndS3(ChdbDatabaseFixture chdb, PostgresFixture postgres, S3rverFixture s3)
+    : ConcurrentIngestTests(chdb, new ServerEngines(postgres, s3)), IClassFixture<ChdbDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;

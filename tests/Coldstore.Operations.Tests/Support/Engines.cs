@@ -1,0 +1,93 @@
+using Coldstore.Archive.FileSystem;
+using Coldstore.Archive.S3;
+using Coldstore.Ports;
+using Coldstore.State.Postgres;
+using Coldstore.State.Sqlite;
+using Coldstore.Testing;
+
+namespace Coldstore.Operations.Tests.Support;
+
+/// <summary>
+/// The state store and archive store one test runs on. Every call to <see cref="OpenState"/> or
+/// <see cref="OpenArchive"/> gives a new adapter instance over the same underlying store, so two service
+/// instances (two "processes") can share them. ClickHouse is always the shared embedded chDB.
+/// </summary>
+public interface IEngines : IAsyncDisposable
+{
+    /// <summary>Creates the test's own state and archive locations.</summary>
+    Task InitializeAsync(string label);
+
+    /// <summary>A new state-store adapter on the test's state.</summary>
+    IStateStore OpenState();
+
+    /// <summary>A new archive-store adapter on the test's archive root.</summary>
+    IArchiveStore OpenArchive();
+}
+
+/// <summary>SQLite in a temporary file and a local archive directory: the embedded defaults.</summary>
+public sealed class EmbeddedEngines : IEngines
+{
+    private string? _directory;
+
+    private string Directory => _directory ?? throw new InvalidOperationException("Not initialized.");
+
+    public Task InitializeAsync(string label)
+    {
+        _directory = Path.Combine(Path.GetTempPath(), $"coldstore-ops-{Guid.NewGuid():N}");
+        System.IO.Directory.CreateDirectory(_directory);
+        return Task.CompletedTask;
+    }
+
+    public IStateStore OpenState() => SqliteStateStore.Open(Path.Combine(Directory, "state.db"));
+
+    public IArchiveStore OpenArchive() => FileSystemArchiveStore.Open(Path.Combine(Directory, "archive"));
+
+    public ValueTask DisposeAsync()
+    {
+        if (_directory is { } directory && System.IO.Directory.Exists(directory))
+        {
+            try
+            {
+                System.IO.Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A temporary directory left behind is harmless; a failing dispose would hide the test's result.
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Postgres (a schema of the test's own) and s3rver (a key prefix of the test's own).</summary>
+public sealed class ServerEngines(PostgresFixture postgres, S3rverFixture s3) : IEngines
+{
+    private PostgresSchema? _schema;
+    private string? _prefix;
+
+    public async Task InitializeAsync(string label)
+    {
+        _schema = await postgres.CreateSchemaAsync(label);
+        _prefix = S3rverFixture.UniquePrefix(label).TrimEnd('/');
+    }
+
+    public IStateStore OpenState() =>
+        PostgresStateStore.Create((_schema ?? throw new InvalidOperationException("Not initialized.")).ConnectionString);
+
+    public IArchiveStore OpenArchive() => S3ArchiveStore.Create(new S3ArchiveOptions
+    {
+        Bucket = s3.Bucket,
+        Prefix = _prefix ?? throw new InvalidOperationException("Not initialized."),
+        ServiceUrl = s3.Endpoint,
+        Credentials = new S3Credentials(S3rverFixture.AccessKeyId, S3rverFixture.SecretAccessKey),
+    });
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_schema is { } schema)
+        {
+            await schema.DisposeAsync();
+        }
+    }
+}
