@@ -71,8 +71,9 @@ public abstract class ConcurrentIngestTests(ChdbDatabaseFixture chdb, IEngines e
     public async Task A_row_identical_to_an_archived_one_that_lands_after_the_copy_was_verified_is_neither_deleted_nor_hidden()
     {
         // Identical in all five stored columns, processing_time included: a writer that sets processing_time itself
-        // (a backfill, a replay) sending an event again while the archive runs. The archive holds one copy; the
-        // second copy committed after the copy and must stay hot, and a restore must bring the count back to two.
+        // (a backfill, a replay) sending an event again once, after the copy was verified. A delete cannot tell the
+        // copies apart, so the archive must notice the extra copy before deleting and copy again: both copies end
+        // up archived (none deleted without being archived), and a restore brings both back.
         var h = await OpenAsync();
         var injector = await OpenAsync();
         var workspace = await h.NewWorkspaceAsync();
@@ -80,16 +81,37 @@ public abstract class ConcurrentIngestTests(ChdbDatabaseFixture chdb, IEngines e
         var row = RawEvent.Of("replayed", "{\"type\":\"track\",\"event\":\"DFEmailSent\",\"userId\":\"u1\"}", past);
         var others = Enumerable.Range(0, 20).Select(i => RawEvent.Of(string.Create(CultureInfo.InvariantCulture, $"other-{i}"), "{}", past)).ToArray();
         await h.InsertAsync(workspace, [row, .. others]);
-        var archiver = await OpenAsync(RunAfterStep(Services.Steps.ArchiveVerified, () => injector.InsertAsync(workspace, [row])));
+        var replays = 0;
+        var archiver = await OpenAsync(RunAfterStep(Services.Steps.ArchiveVerified, () => Interlocked.Increment(ref replays) == 1 ? injector.InsertAsync(workspace, [row]) : Task.CompletedTask));
 
         var archived = await archiver.Service.ColdStoreWorkspaceEventsAsync(workspace);
 
-        Assert.Equal(21, archived.Rows);
-        Assert.Equal(["replayed"], await h.HotMessageIdsAsync(workspace));
-        Assert.Equal(1, await h.HotRowsAsync(workspace));
+        Assert.Equal(22, archived.Rows);
+        Assert.True(replays >= 2, "the archive must have verified again after the identical copy arrived");
+        Assert.Empty(await h.HotMessageIdsAsync(workspace));
+        Assert.Equal(0, await h.HotRowsAsync(workspace));
         await h.Service.RestoreWorkspaceEventsAsync(workspace);
         Assert.Equal(2, (await h.HotMessageIdsAsync(workspace)).Count(id => id == "replayed"));
         Assert.Equal(22, (await h.ChecksumsAsync(workspace)).EventRows);
+    }
+
+    [Fact]
+    public async Task An_identical_copy_that_never_stops_arriving_makes_the_archive_refuse_without_deleting_anything()
+    {
+        var h = await OpenAsync();
+        var injector = await OpenAsync();
+        var workspace = await h.NewWorkspaceAsync();
+        var past = DateTime.UtcNow.AddMinutes(-10);
+        var row = RawEvent.Of("replayed", "{}", past);
+        await h.InsertAsync(workspace, [row, RawEvent.Of("other", "{}", past)]);
+        var archiver = await OpenAsync(RunAfterStep(Services.Steps.ArchiveVerified, () => injector.InsertAsync(workspace, [row])));
+
+        var error = await Assert.ThrowsAsync<Errors.WorkspaceOperationException>(() => archiver.Service.ColdStoreWorkspaceEventsAsync(workspace));
+
+        Assert.Contains(workspace.ToString(), error.Message, StringComparison.Ordinal);
+        Assert.Contains("nothing was deleted", error.Message, StringComparison.Ordinal);
+        await h.WaitForMutationsAsync();
+        Assert.Equal(2 + Fast.CopyAttempts, (await h.ChecksumsAsync(workspace)).EventRows);
     }
 
     [Fact]

@@ -80,11 +80,11 @@ public static class Steps
     /// <summary>Archive: the storage column says cold.</summary>
     public const string ArchiveDone = "archive:done";
 
-    /// <summary>Restore: ledger says restoring; nothing inserted yet.</summary>
-    public const string RestoreStarted = "restore:started";
-
     /// <summary>Restore: the manifest and the objects were checked against the ledger and read back.</summary>
     public const string RestoreArchiveVerified = "restore:archive-verified";
+
+    /// <summary>Restore: what was already hot is recorded and the ledger says restoring; nothing inserted yet.</summary>
+    public const string RestoreStarted = "restore:started";
 
     /// <summary>Restore: rows of this archive left hot by an interrupted restore were removed.</summary>
     public const string RestoreLeftoversRemoved = "restore:leftovers-removed";
@@ -105,6 +105,6 @@ public static class Steps
     public static readonly IReadOnlyList<string> All =
     [
         ArchiveStarted, ArchiveCopied, ArchiveKeysRecorded, ArchiveVerified, ArchiveEventsDeleteSubmitted, ArchiveDeletesSubmitted, ArchiveDone,
-        RestoreStarted, RestoreArchiveVerified, RestoreLeftoversRemoved, RestoreInserted, RestoreVerified, RestoreObjectsDeleted, RestoreDone,
+        RestoreArchiveVerified, RestoreStarted, RestoreLeftoversRemoved, RestoreInserted, RestoreVerified, RestoreObjectsDeleted, RestoreDone,
     ];
 }

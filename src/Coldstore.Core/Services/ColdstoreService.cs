@@ -81,8 +81,10 @@ public sealed partial class ColdstoreService
     public async Task<WorkspaceChecksums> GetWorkspaceChecksumsAsync(Guid workspaceId, CancellationToken cancellationToken = default)
     {
         await GetWorkspaceAsync(workspaceId, "checksum", cancellationToken).ConfigureAwait(false);
-        var deleted = (await _state.ListArchivesAsync(workspaceId, cancellationToken).ConfigureAwait(false))
-            .Where(IsDeletedFromHot).Select(a => a.ArchiveId).ToArray();
+        var archives = await _state.ListArchivesAsync(workspaceId, cancellationToken).ConfigureAwait(false);
+        var settled = await PendingDeletesAsync(workspaceId, cancellationToken).ConfigureAwait(false) == 0
+            && !archives.Any(a => a.State == ArchiveState.Deleting);
+        var deleted = settled ? [] : archives.Where(IsDeletedFromHot).Select(a => a.ArchiveId).ToArray();
         var row = (await _clickHouse.QueryAsync(ArchiveSql.WorkspaceChecksums(_tables, workspaceId, deleted), cancellationToken).ConfigureAwait(false)).Single();
         return new WorkspaceChecksums(workspaceId, row.GetInt64("event_rows"), row.GetUInt64("event_checksum"), row.GetInt64("internal_rows"), row.GetUInt64("internal_checksum"));
     }
@@ -225,17 +227,34 @@ public sealed partial class ColdstoreService
         }
 
         var archivesByWorkspace = new Dictionary<Guid, IReadOnlyList<ArchiveRecord>>();
+        var pendingByWorkspace = new Dictionary<Guid, long>();
         foreach (var w in workspaces)
         {
             archivesByWorkspace[w.Id] = await _state.ListArchivesAsync(w.Id, cancellationToken).ConfigureAwait(false);
+            pendingByWorkspace[w.Id] = await PendingDeletesAsync(w.Id, cancellationToken).ConfigureAwait(false);
         }
 
-        var deleted = archivesByWorkspace.Values.SelectMany(a => a).Where(IsDeletedFromHot).Select(a => a.ArchiveId).ToArray();
+        // Once a workspace's deletes have applied, the physical count is exact (and counts a later row identical to
+        // an archived one, which a filter by the archive's keys could not tell apart). Only while deletes are pending
+        // are the rows of archives being deleted left out by their keys.
+        var settled = workspaces.Where(w => pendingByWorkspace[w.Id] == 0 && !archivesByWorkspace[w.Id].Any(a => a.State == ArchiveState.Deleting)).Select(w => w.Id).ToArray();
+        var unsettled = workspaces.Select(w => w.Id).Except(settled).ToArray();
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        var rows = await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, workspaces.Select(w => w.Id).ToArray(), deleted), cancellationToken).ConfigureAwait(false);
-        foreach (var row in rows)
+        foreach (var (ids, archiveIds) in new[]
         {
-            counts[row.GetString("workspace_id")] = row.GetInt64("hot_rows");
+            (settled, Array.Empty<Guid>()),
+            (unsettled, unsettled.SelectMany(id => archivesByWorkspace[id]).Where(IsDeletedFromHot).Select(a => a.ArchiveId).ToArray()),
+        })
+        {
+            if (ids.Length == 0)
+            {
+                continue;
+            }
+
+            foreach (var row in await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, ids, archiveIds), cancellationToken).ConfigureAwait(false))
+            {
+                counts[row.GetString("workspace_id")] = row.GetInt64("hot_rows");
+            }
         }
 
         var reports = new List<WorkspaceReport>(workspaces.Count);
@@ -244,18 +263,20 @@ public sealed partial class ColdstoreService
             var archives = archivesByWorkspace[w.Id]
                 .Where(a => a.State is ArchiveState.Archived or ArchiveState.Restoring or ArchiveState.Deleting)
                 .ToList();
-            var pending = (await _clickHouse.QueryAsync(ArchiveSql.PendingDeletes(_tables, w.Id), cancellationToken).ConfigureAwait(false)).Single();
             reports.Add(new WorkspaceReport(
                 w.Id, w.Name, w.Status, w.Storage,
                 counts.GetValueOrDefault(EventSql.WorkspaceIdText(w.Id)),
                 archives.Count,
                 archives.Sum(a => a.RowCount ?? 0),
                 archives.Sum(a => a.Bytes ?? 0),
-                pending.GetInt64("pending")));
+                pendingByWorkspace[w.Id]));
         }
 
         return reports;
     }
+
+    private async Task<long> PendingDeletesAsync(Guid workspaceId, CancellationToken cancellationToken) =>
+        (await _clickHouse.QueryAsync(ArchiveSql.PendingDeletes(_tables, workspaceId), cancellationToken).ConfigureAwait(false)).Single().GetInt64("pending");
 
     /// <summary>True for archives whose hot rows are deleted or about to be (their delete was submitted or is next).</summary>
     private static bool IsDeletedFromHot(ArchiveRecord archive) => archive.State is ArchiveState.Archived or ArchiveState.Deleting;

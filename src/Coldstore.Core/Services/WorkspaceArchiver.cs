@@ -42,6 +42,7 @@ internal sealed partial class WorkspaceArchiver(
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
         var ct = linked.Token;
         await clickHouse.ExecuteAsync(ArchiveSql.CreateKeysTable(tables), ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.CreateBaselineTable(tables), ct).ConfigureAwait(false);
 
         var open = await OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
         if (open is { State: ArchiveState.Restoring })
@@ -109,6 +110,7 @@ internal sealed partial class WorkspaceArchiver(
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
         var ct = linked.Token;
         await clickHouse.ExecuteAsync(ArchiveSql.CreateKeysTable(tables), ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.CreateBaselineTable(tables), ct).ConfigureAwait(false);
 
         var open = await OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
         if (open is { State: ArchiveState.Copying or ArchiveState.Verified })
@@ -192,10 +194,30 @@ internal sealed partial class WorkspaceArchiver(
             record = await CopyAndVerifyAsync(record, run, ct).ConfigureAwait(false);
         }
 
-        if (record.State == ArchiveState.Verified)
+        for (var recopies = 0; record.State == ArchiveState.Verified; recopies++)
         {
             // The keys bound the deletes; make sure they are exactly the verified archive's before relying on them.
             await EnsureKeysAsync(record, record.RowCount!.Value, record.Checksum!.Value, ct).ConfigureAwait(false);
+
+            // A delete cannot tell identical rows apart: if a copy identical in all five stored columns to an archived
+            // row became hot after the copy (a writer that sets processing_time itself), deleting by the keys would
+            // take it too without it being archived. Count before deleting, and copy again when there are more.
+            var matching = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
+            if (matching.Rows != record.RowCount)
+            {
+                if (recopies + 1 >= options.CopyAttempts)
+                {
+                    throw Failed(record.WorkspaceId, Steps.ArchiveVerified, string.Create(CultureInfo.InvariantCulture,
+                        $"Workspace {record.WorkspaceId} keeps receiving rows identical to archived ones ({matching.Rows} hot, {record.RowCount} archived); nothing was deleted. Stop the writer that replays events with old processing_time values, then rerun the archive."));
+                }
+
+                LogIdenticalRowsArrived(logger, record.WorkspaceId, matching.Rows - record.RowCount!.Value);
+                record = record with { State = ArchiveState.Copying };
+                await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+                record = await CopyAndVerifyAsync(record, run, ct).ConfigureAwait(false);
+                continue;
+            }
+
             record = record with { State = ArchiveState.Deleting, LastError = null };
             await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
         }
@@ -290,33 +312,47 @@ internal sealed partial class WorkspaceArchiver(
 
     private async Task<ArchiveRecord> RestoreArchiveAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
     {
-        if (record.State != ArchiveState.Restoring)
-        {
-            record = record with { State = ArchiveState.Restoring, LastError = null };
-            await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
-        }
-
-        run.Completed(Steps.RestoreStarted, $"archive {record.ArchiveId}");
+        var resuming = record.State == ArchiveState.Restoring;
         run.Starting("waiting for earlier deletes");
         await WaitForDeletesAsync(record.WorkspaceId, "restore", ct).ConfigureAwait(false);
 
         ArchiveManifest manifest;
+        Summary baseline;
         try
         {
             run.Starting($"checking archive {record.ArchiveId}");
             manifest = await CheckArchiveAsync(record, ct).ConfigureAwait(false);
             await EnsureKeysAsync(record, manifest.RowCount, manifest.ChecksumValue, ct).ConfigureAwait(false);
+            run.Completed(Steps.RestoreArchiveVerified, string.Create(CultureInfo.InvariantCulture, $"{manifest.RowCount} rows in {manifest.Objects.Count} objects"));
+            if (resuming)
+            {
+                baseline = await ReadBaselineAsync(record, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                // Nothing of this restore is hot yet, so whatever already matches the archive's rows was there before
+                // and must still be there after: record it before the ledger says restoring.
+                baseline = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
+                await clickHouse.ExecuteAsync(ArchiveSql.DropBaseline(tables, record.ArchiveId), ct).ConfigureAwait(false);
+                await clickHouse.ExecuteAsync(ArchiveSql.InsertBaseline(tables, record.ArchiveId, baseline.Rows, baseline.Checksum, baseline.DerivedRows), ct).ConfigureAwait(false);
+                record = record with { State = ArchiveState.Restoring, LastError = null };
+                await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+            }
         }
         catch (WorkspaceOperationException e) when (!ct.IsCancellationRequested)
         {
-            await RemoveLeftoversAsync(record, ct).ConfigureAwait(false);
+            if (resuming)
+            {
+                await RemoveLeftoversAsync(record, await ReadBaselineAsync(record, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+            }
+
             await state.UpdateArchiveAsync(record with { State = ArchiveState.Archived, LastError = e.Message }, CancellationToken.None).ConfigureAwait(false);
             throw;
         }
 
-        run.Completed(Steps.RestoreArchiveVerified, string.Create(CultureInfo.InvariantCulture, $"{manifest.RowCount} rows in {manifest.Objects.Count} objects"));
+        run.Completed(Steps.RestoreStarted, string.Create(CultureInfo.InvariantCulture, $"archive {record.ArchiveId}; {baseline.Rows} identical rows were already hot"));
 
-        var removed = await RemoveLeftoversAsync(record, ct).ConfigureAwait(false);
+        var removed = await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreLeftoversRemoved, string.Create(CultureInfo.InvariantCulture, $"{removed} rows of an interrupted restore removed"));
 
         run.Starting($"inserting {manifest.RowCount} rows");
@@ -325,11 +361,14 @@ internal sealed partial class WorkspaceArchiver(
         run.Completed(Steps.RestoreInserted);
 
         var restored = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
-        if (restored.Rows != manifest.RowCount || restored.Checksum != manifest.ChecksumValue || restored.DerivedRows != manifest.InternalEventRows)
+        var expectedRows = baseline.Rows + manifest.RowCount;
+        var expectedChecksum = unchecked(baseline.Checksum + manifest.ChecksumValue);
+        var expectedDerived = baseline.DerivedRows + manifest.InternalEventRows;
+        if (restored.Rows != expectedRows || restored.Checksum != expectedChecksum || restored.DerivedRows != expectedDerived)
         {
             var message = string.Create(CultureInfo.InvariantCulture,
-                $"Restoring archive {record.ArchiveId} of workspace {record.WorkspaceId} did not reproduce it (expected {manifest.RowCount} rows, checksum {manifest.ChecksumValue}, {manifest.InternalEventRows} internal events; found {restored.Rows}, {restored.Checksum}, {restored.DerivedRows}). The inserted rows were removed and the archive kept; rerun the restore.");
-            await RemoveLeftoversAsync(record, ct).ConfigureAwait(false);
+                $"Restoring archive {record.ArchiveId} of workspace {record.WorkspaceId} did not reproduce it (expected {expectedRows} rows, checksum {expectedChecksum}, {expectedDerived} internal events; found {restored.Rows}, {restored.Checksum}, {restored.DerivedRows}). The inserted rows were removed and the archive kept; rerun the restore.");
+            await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false);
             await state.UpdateArchiveAsync(record with { State = ArchiveState.Archived, LastError = message }, CancellationToken.None).ConfigureAwait(false);
             throw Failed(record.WorkspaceId, Steps.RestoreVerified, message);
         }
@@ -337,12 +376,28 @@ internal sealed partial class WorkspaceArchiver(
         // Mark restored before deleting objects: a crash in between leaves only garbage, which the next run removes.
         record = record with { State = ArchiveState.Restored, LastError = null };
         await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
-        run.Completed(Steps.RestoreVerified, string.Create(CultureInfo.InvariantCulture, $"{restored.Rows} rows, checksum {restored.Checksum}"));
+        run.Completed(Steps.RestoreVerified, string.Create(CultureInfo.InvariantCulture, $"{manifest.RowCount} rows, checksum {manifest.ChecksumValue}"));
 
-        await store.DeletePrefixAsync(record.ObjectPrefix, ct).ConfigureAwait(false);
-        await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, record.ArchiveId), ct).ConfigureAwait(false);
+        await ForgetArchiveAsync(record, ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreObjectsDeleted, record.ObjectPrefix);
         return record;
+    }
+
+    /// <summary>Deletes a finished archive's objects, keys and baseline. Idempotent.</summary>
+    private async Task ForgetArchiveAsync(ArchiveRecord record, CancellationToken ct)
+    {
+        await store.DeletePrefixAsync(record.ObjectPrefix, ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, record.ArchiveId), ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.DropBaseline(tables, record.ArchiveId), ct).ConfigureAwait(false);
+    }
+
+    private async Task<Summary> ReadBaselineAsync(ArchiveRecord record, CancellationToken ct)
+    {
+        var rows = await clickHouse.QueryAsync(ArchiveSql.ReadBaseline(tables, record.ArchiveId), ct).ConfigureAwait(false);
+        return rows.Count == 1
+            ? new Summary(rows[0].GetInt64("rows"), rows[0].GetUInt64("checksum"), rows[0].GetInt64("derived_rows"))
+            : throw Failed(record.WorkspaceId, Steps.RestoreStarted, Refusal(record,
+                $"its restore was interrupted and the record of what was hot before it ({ArchiveSql.BaselineTable}) is gone, so leftovers cannot be told from older identical rows"));
     }
 
     /// <summary>
@@ -429,8 +484,11 @@ internal sealed partial class WorkspaceArchiver(
         }
     }
 
-    /// <summary>Synchronously deletes hot rows (and internal events) of this archive; returns how many events rows there were.</summary>
-    private async Task<long> RemoveLeftoversAsync(ArchiveRecord record, CancellationToken ct)
+    /// <summary>
+    /// Synchronously deletes what an interrupted restore of this archive left hot: the rows (and internal events)
+    /// matching the archive above the baseline that was hot before the restore began. Returns the events rows removed.
+    /// </summary>
+    private async Task<long> RemoveLeftoversAsync(ArchiveRecord record, Summary baseline, CancellationToken ct)
     {
         var keys = await KeysSummaryAsync(record.ArchiveId, ct).ConfigureAwait(false);
         if (keys.Rows == 0)
@@ -438,18 +496,27 @@ internal sealed partial class WorkspaceArchiver(
             return 0;
         }
 
-        var leftovers = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
-        if (leftovers.Rows > 0)
+        var current = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
+        var extraRows = current.Rows - baseline.Rows;
+        var extraDerived = current.DerivedRows - baseline.DerivedRows;
+        if ((extraRows > 0 && baseline.Rows > 0) || (extraDerived > 0 && baseline.DerivedRows > 0))
+        {
+            // A delete removes every identical copy; with older copies present it would remove those too.
+            throw Failed(record.WorkspaceId, Steps.RestoreLeftoversRemoved, string.Create(CultureInfo.InvariantCulture,
+                $"An interrupted restore of archive {record.ArchiveId} left {extraRows} rows that are identical to {baseline.Rows} rows of workspace {record.WorkspaceId} that were hot before it, and identical rows cannot be deleted selectively. Nothing was removed; delete the surplus copies by hand (they are rows of {tables.Events} identical in all five stored columns), then rerun the restore."));
+        }
+
+        if (extraRows > 0)
         {
             await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId, synchronous: true), ct).ConfigureAwait(false);
         }
 
-        if (leftovers.DerivedRows > 0)
+        if (extraDerived > 0)
         {
             await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedInternalEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId, synchronous: true), ct).ConfigureAwait(false);
         }
 
-        return leftovers.Rows;
+        return Math.Max(0, extraRows);
     }
 
     /// <summary>Removes objects that restored or abandoned archives may have left after a crash.</summary>
@@ -460,6 +527,10 @@ internal sealed partial class WorkspaceArchiver(
             if (archive.State is ArchiveState.Restored or ArchiveState.Abandoned)
             {
                 await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
+                if ((await KeysSummaryAsync(archive.ArchiveId, ct).ConfigureAwait(false)).Rows > 0)
+                {
+                    await ForgetArchiveAsync(archive, ct).ConfigureAwait(false);
+                }
             }
         }
     }
@@ -559,6 +630,9 @@ internal sealed partial class WorkspaceArchiver(
 
     [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Restored workspace {WorkspaceId}: {Archives} archives, {Rows} rows")]
     private static partial void LogRestored(ILogger logger, Guid workspaceId, int archives, long rows);
+
+    [LoggerMessage(EventId = 1203, Level = LogLevel.Warning, Message = "Workspace {WorkspaceId} gained {Extra} rows identical to archived ones after the copy; copying again before deleting anything")]
+    private static partial void LogIdenticalRowsArrived(ILogger logger, Guid workspaceId, long extra);
 
     [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "Archive copy of workspace {WorkspaceId} did not match on attempt {Attempt} (hot {HotRows} rows, archive {ArchiveRows}); copying again")]
     private static partial void LogCopyMismatch(ILogger logger, Guid workspaceId, int attempt, long hotRows, long archiveRows);

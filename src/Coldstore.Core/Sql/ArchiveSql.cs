@@ -84,6 +84,52 @@ public static class ArchiveSql
             ORDER BY (archive_id, row_hash)
             """).For("create archive keys table");
 
+    /// <summary>The name of Coldstore's table of what was already hot, identical to an archive's rows, before its restore began.</summary>
+    public const string BaselineTable = "coldstore_restore_baseline";
+
+    /// <summary>
+    /// Creates the baseline table. Identical rows are indistinguishable, so a restore records how many copies of
+    /// its archive's rows were hot before it inserted anything; leftovers of an interrupted restore are what is
+    /// above that baseline, and a copy that was hot before is never taken for one.
+    /// </summary>
+    public static ClickHouseQuery CreateBaselineTable(EventTables tables) =>
+        new ClickHouseQuery($$"""
+            CREATE TABLE IF NOT EXISTS {{Baseline(tables)}}
+            (
+                archive_id String,
+                rows UInt64,
+                checksum UInt64,
+                derived_rows UInt64
+            )
+            ENGINE = MergeTree
+            ORDER BY archive_id
+            """).For("create restore baseline table");
+
+    /// <summary>Records an archive's restore baseline, replacing any earlier one (run after <see cref="DropBaseline"/>).</summary>
+    public static ClickHouseQuery InsertBaseline(EventTables tables, Guid archiveId, long rows, ulong checksum, long derivedRows) =>
+        new ClickHouseQuery($"INSERT INTO {Baseline(tables)} (archive_id, rows, checksum, derived_rows) VALUES ({{archive_id:String}}, {{rows:UInt64}}, {{checksum:UInt64}}, {{derived_rows:UInt64}})")
+            .With("archive_id", "String", ArchiveIdText(archiveId))
+            .With("rows", "UInt64", (ulong)rows)
+            .With("checksum", "UInt64", checksum)
+            .With("derived_rows", "UInt64", (ulong)derivedRows)
+            .WithSetting("async_insert", "0")
+            .WithSetting("insert_deduplicate", "0")
+            .For("record restore baseline");
+
+    /// <summary>Reads an archive's restore baseline (no row when none was recorded).</summary>
+    public static ClickHouseQuery ReadBaseline(EventTables tables, Guid archiveId) =>
+        new ClickHouseQuery($"SELECT rows, checksum, derived_rows FROM {Baseline(tables)} WHERE archive_id = {{archive_id:String}} LIMIT 1")
+            .With("archive_id", "String", ArchiveIdText(archiveId))
+            .For("read restore baseline");
+
+    /// <summary>Forgets an archive's restore baseline, synchronously.</summary>
+    public static ClickHouseQuery DropBaseline(EventTables tables, Guid archiveId) =>
+        new ClickHouseQuery($"DELETE FROM {Baseline(tables)} WHERE archive_id = {{archive_id:String}}")
+            .With("archive_id", "String", ArchiveIdText(archiveId))
+            .WithSetting("lightweight_deletes_sync", "2")
+            .WithSetting("mutations_sync", "2")
+            .For("drop restore baseline");
+
     /// <summary>Count, checksum and expected internal events of the hot rows an archive with this cutoff takes.</summary>
     public static ClickHouseQuery HotSummary(EventTables tables, Guid workspaceId, DateTime cutoff) =>
         new ClickHouseQuery($$"""
@@ -276,6 +322,8 @@ public static class ArchiveSql
     public static string ArchiveIdText(Guid archiveId) => archiveId.ToString("D");
 
     private static string Keys(EventTables tables) => $"{tables.QuotedDatabase}.`{KeysTable}`";
+
+    private static string Baseline(EventTables tables) => $"{tables.QuotedDatabase}.`{BaselineTable}`";
 
     private static ClickHouseParameter[] WorkspaceAndCutoff(Guid workspaceId, DateTime cutoff) =>
     [

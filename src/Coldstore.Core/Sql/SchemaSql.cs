@@ -34,7 +34,7 @@ public static class SchemaSql
     public static IReadOnlyList<ClickHouseQuery> CreateDerived(EventTables tables)
     {
         ArgumentNullException.ThrowIfNull(tables);
-        return [CreateInternalEvents(tables), CreateInternalEventsView(tables), ArchiveSql.CreateKeysTable(tables)];
+        return [CreateInternalEvents(tables), CreateInternalEventsView(tables), ArchiveSql.CreateKeysTable(tables), ArchiveSql.CreateBaselineTable(tables)];
     }
 
     /// <summary>Every statement <c>init</c> runs, in order.</summary>
