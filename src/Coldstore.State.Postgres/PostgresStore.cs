@@ -409,7 +409,7 @@ internal sealed class PostgresStore : IStateStore
         Parameter(name, NpgsqlDbType.Numeric, value is { } v ? (decimal)v : null);
 
     /// <summary>An instant for a timestamptz column: UTC, truncated to the millisecond the column keeps.</summary>
-    private static NpgsqlParameter Instant(string name, DateTime value) => Parameter(name, NpgsqlDbType.TimestampTz, StateTime.ToUtcMilliseconds(value));
+    private static NpgsqlParameter Instant(string name, DateTime value) => Parameter(name, NpgsqlDbType.TimestampTz, UtcMilliseconds.Truncate(value));
 
     private static NpgsqlParameter Parameter(string name, NpgsqlDbType type, object? value) =>
         new(name, type) { Value = value ?? DBNull.Value };
@@ -419,7 +419,7 @@ internal sealed class PostgresStore : IStateStore
     private static Workspace ReadWorkspace(DbDataReader r) => new(
         Id: r.GetGuid(0),
         Name: r.GetString(1),
-        Status: StateTime.ParseStatus(r.GetString(2)),
+        Status: WorkspaceStatusText.Parse(r.GetString(2)),
         Storage: StorageStateText.Parse(r.GetString(3)),
         ExternalId: r.IsDBNull(4) ? null : r.GetString(4),
         ParentWorkspaceId: r.IsDBNull(5) ? null : r.GetGuid(5),

@@ -406,7 +406,7 @@ internal sealed class SqliteStore : IStateStore
     private static Workspace ReadWorkspace(SqliteDataReader r) => new(
         Id: Guid.Parse(r.GetString(0)),
         Name: r.GetString(1),
-        Status: StateTime.ParseStatus(r.GetString(2)),
+        Status: WorkspaceStatusText.Parse(r.GetString(2)),
         Storage: StorageStateText.Parse(r.GetString(3)),
         ExternalId: r.IsDBNull(4) ? null : r.GetString(4),
         ParentWorkspaceId: r.IsDBNull(5) ? null : Guid.Parse(r.GetString(5)),

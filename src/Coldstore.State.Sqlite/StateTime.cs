@@ -7,29 +7,13 @@ namespace Coldstore.State.Sqlite;
 internal static class StateTime
 {
     /// <summary>
-    /// The instant as UTC, truncated to whole milliseconds. Why truncate here: Postgres rounds to the column's
-    /// precision, SQLite keeps what it is given; truncating first makes both stores return the same value.
-    /// An unspecified kind is taken as UTC (Coldstore never produces local times).
-    /// </summary>
-    public static DateTime ToUtcMilliseconds(DateTime value)
-    {
-        var utc = value.Kind switch
-        {
-            DateTimeKind.Local => value.ToUniversalTime(),
-            DateTimeKind.Unspecified => DateTime.SpecifyKind(value, DateTimeKind.Utc),
-            _ => value,
-        };
-        return new DateTime(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
-    }
-
-    /// <summary>
     /// The text form of instants in every SQLite column: what <c>strftime('%Y-%m-%d %H:%M:%f', 'now')</c> produces.
     /// Fixed width, so comparing texts compares instants.
     /// </summary>
     public const string Format = "yyyy-MM-dd HH:mm:ss.fff";
 
     /// <summary>An instant as stored text (UTC, whole milliseconds).</summary>
-    public static string ToText(DateTime value) => ToUtcMilliseconds(value).ToString(Format, CultureInfo.InvariantCulture);
+    public static string ToText(DateTime value) => UtcMilliseconds.Truncate(value).ToString(Format, CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Stored text as a UTC instant. Accepts Coldstore's own form and, for rows written by someone else, any ISO-8601
@@ -57,13 +41,4 @@ internal static class StateTime
     /// </summary>
     public static string Modifier(TimeSpan duration) =>
         string.Create(CultureInfo.InvariantCulture, $"+{duration.TotalSeconds:0.000} seconds");
-
-    /// <summary>Dittofeed's <c>WorkspaceStatus</c> enum label as <see cref="WorkspaceStatus"/>.</summary>
-    public static WorkspaceStatus ParseStatus(string text) => text switch
-    {
-        "Active" => WorkspaceStatus.Active,
-        "Tombstoned" => WorkspaceStatus.Tombstoned,
-        "Paused" => WorkspaceStatus.Paused,
-        _ => throw new FormatException($"Unknown workspace status '{text}'; expected Active, Tombstoned or Paused."),
-    };
 }

@@ -21,9 +21,10 @@ public sealed class SqlBuilderTests
     {
         var statements = SchemaSql.CreateAll(new EventTables("dittofeed"));
 
-        Assert.Equal(5, statements.Count);
+        Assert.Equal(6, statements.Count);
         Assert.All(statements, s => Assert.Contains("IF NOT EXISTS", s.Sql, StringComparison.Ordinal));
         Assert.Contains("`dittofeed`.`coldstore_archive_keys`", statements[4].Sql, StringComparison.Ordinal);
+        Assert.Contains("`dittofeed`.`coldstore_restore_baseline`", statements[5].Sql, StringComparison.Ordinal);
         Assert.All(statements, s => Assert.DoesNotContain("ALTER", s.Sql, StringComparison.Ordinal));
         Assert.Contains("`dittofeed`.`user_events_v2`", statements[1].Sql, StringComparison.Ordinal);
         Assert.Contains("ORDER BY (workspace_id, processing_time, user_or_anonymous_id, event_time, message_id)", statements[1].Sql, StringComparison.Ordinal);

@@ -37,12 +37,8 @@ internal sealed partial class WorkspaceArchiver(
     {
         const string Operation = "archive";
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
-        await RequireWorkspaceAsync(workspaceId, Operation, cancellationToken).ConfigureAwait(false);
-        await using var lease = await LeaseScope.AcquireAsync(state, workspaceId, Operation, options, logger, cancellationToken).ConfigureAwait(false);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
-        var ct = linked.Token;
-        await clickHouse.ExecuteAsync(ArchiveSql.CreateKeysTable(tables), ct).ConfigureAwait(false);
-        await clickHouse.ExecuteAsync(ArchiveSql.CreateBaselineTable(tables), ct).ConfigureAwait(false);
+        await using var session = await BeginAsync(workspaceId, Operation, cancellationToken).ConfigureAwait(false);
+        var ct = session.Token;
 
         var open = await OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
         if (open is { State: ArchiveState.Restoring })
@@ -105,12 +101,8 @@ internal sealed partial class WorkspaceArchiver(
     {
         const string Operation = "restore";
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
-        await RequireWorkspaceAsync(workspaceId, Operation, cancellationToken).ConfigureAwait(false);
-        await using var lease = await LeaseScope.AcquireAsync(state, workspaceId, Operation, options, logger, cancellationToken).ConfigureAwait(false);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost);
-        var ct = linked.Token;
-        await clickHouse.ExecuteAsync(ArchiveSql.CreateKeysTable(tables), ct).ConfigureAwait(false);
-        await clickHouse.ExecuteAsync(ArchiveSql.CreateBaselineTable(tables), ct).ConfigureAwait(false);
+        await using var session = await BeginAsync(workspaceId, Operation, cancellationToken).ConfigureAwait(false);
+        var ct = session.Token;
 
         var open = await OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
         if (open is { State: ArchiveState.Copying or ArchiveState.Verified })
@@ -160,6 +152,40 @@ internal sealed partial class WorkspaceArchiver(
         LogRestored(logger, workspaceId, outcomes.Count, rows);
         return new OperationResult(workspaceId, Operation, final, rows, outcomes.Sum(o => o.Bytes),
             outcomes.Aggregate(0UL, (sum, o) => unchecked(sum + o.Checksum)), outcomes, run.Steps, run.Elapsed);
+    }
+
+    /// <summary>
+    /// What every operation starts with: the workspace must exist, its lease is taken (and stops the operation if
+    /// lost), and Coldstore's own tables exist.
+    /// </summary>
+    private async Task<OperationSession> BeginAsync(Guid workspaceId, string operation, CancellationToken cancellationToken)
+    {
+        await RequireWorkspaceAsync(workspaceId, operation, cancellationToken).ConfigureAwait(false);
+        var lease = await LeaseScope.AcquireAsync(state, workspaceId, operation, options, logger, cancellationToken).ConfigureAwait(false);
+        var session = new OperationSession(lease, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost));
+        try
+        {
+            await clickHouse.ExecuteAsync(ArchiveSql.CreateKeysTable(tables), session.Token).ConfigureAwait(false);
+            await clickHouse.ExecuteAsync(ArchiveSql.CreateBaselineTable(tables), session.Token).ConfigureAwait(false);
+            return session;
+        }
+        catch
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The lease of a running operation and the token that stops it when cancelled or when the lease is lost.</summary>
+    private sealed class OperationSession(LeaseScope lease, CancellationTokenSource linked) : IAsyncDisposable
+    {
+        public CancellationToken Token => linked.Token;
+
+        public async ValueTask DisposeAsync()
+        {
+            linked.Dispose();
+            await lease.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     public async Task<IReadOnlyList<ArchiveCheck>> VerifyAsync(Guid workspaceId, CancellationToken cancellationToken)
