@@ -32,8 +32,9 @@ internal static class RandomKill
         sandbox.Log(result);
         Assert.True(opened, $"The run (pid {running.ProcessId}) never opened chDB.\n{result}");
 
-        // Killed: 137. Finished before the kill: it must have succeeded; anything else is a failure of its own.
-        Assert.True(killed ? result.DiedOfSigKill : result.ExitCode == 0, $"Unexpected end of a run killed {delay.TotalSeconds:F2} s after opening chDB.\n{result}");
+        // Killed: 137. Finished before the kill landed (the signal can race a process already exiting, so even a
+        // delivered kill may meet exit code 0): it must have succeeded. Anything else is a failure of its own.
+        Assert.True(result.DiedOfSigKill || result.ExitCode == 0, $"Unexpected end of a run killed {delay.TotalSeconds:F2} s after opening chDB.\n{result}");
         output.WriteLine(killed
             ? $"{args[0]} killed {delay.TotalSeconds:F2} s after it opened chDB"
             : $"{args[0]} finished before the kill {delay.TotalSeconds:F2} s after it opened chDB");
