@@ -40,12 +40,7 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
                 throw new ConfigurationException("--wait", $"--wait {wait} is not valid: use a number of seconds from 0 to 86400.");
             }
 
-            var options = new Services.ColdstoreOptions
-            {
-                SettleWindow = settings.SettleWindow,
-                LeaseWait = TimeSpan.FromSeconds(wait),
-                StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),
-            };
+            var options = ColdstoreRuntime.DefaultOptions(settings) with { LeaseWait = TimeSpan.FromSeconds(wait) };
             await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, options, cancellationToken).ConfigureAwait(false);
             if (requireInitialized)
             {

@@ -53,11 +53,7 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
         ColdstoreSettings settings, ILoggerFactory? loggerFactory = null, ColdstoreOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        options ??= new ColdstoreOptions
-        {
-            SettleWindow = settings.SettleWindow,
-            StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),
-        };
+        options ??= DefaultOptions(settings);
         loggerFactory ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         var opened = new List<IAsyncDisposable>();
         try
@@ -84,6 +80,18 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
 
             throw;
         }
+    }
+
+    /// <summary>The options the settings imply: their settle window, and the failpoint named by <c>COLDSTORE_FAILPOINT</c>.</summary>
+    /// <exception cref="Errors.ConfigurationException">The failpoint names no step.</exception>
+    public static ColdstoreOptions DefaultOptions(ColdstoreSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new ColdstoreOptions
+        {
+            SettleWindow = settings.SettleWindow,
+            StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),
+        };
     }
 
     /// <inheritdoc />

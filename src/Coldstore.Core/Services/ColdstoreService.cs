@@ -171,15 +171,8 @@ public sealed partial class ColdstoreService
     }
 
     /// <summary>Reads a workspace or fails with a not-found error that names it.</summary>
-    public async Task<Workspace> GetWorkspaceAsync(Guid workspaceId, string step, CancellationToken cancellationToken = default)
-    {
-        return await _state.GetWorkspaceAsync(workspaceId, cancellationToken).ConfigureAwait(false)
-            ?? throw new WorkspaceOperationException(
-                workspaceId,
-                step,
-                $"Workspace {workspaceId} does not exist; `coldstore status` lists the workspaces there are.",
-                WorkspaceErrorKind.NotFound);
-    }
+    public Task<Workspace> GetWorkspaceAsync(Guid workspaceId, string step, CancellationToken cancellationToken = default) =>
+        _state.RequireWorkspaceAsync(workspaceId, step, cancellationToken);
 
     /// <summary>
     /// Inserts messages for a workspace through the normal insert path (the server sets <c>processing_time</c> and

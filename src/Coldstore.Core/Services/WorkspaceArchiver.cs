@@ -605,10 +605,8 @@ internal sealed partial class WorkspaceArchiver(
         throw Failed(workspaceId, "set-storage", $"The storage state of workspace {workspaceId} keeps changing under this operation; is something else writing coldstoreStorage?");
     }
 
-    private async Task<Workspace> RequireWorkspaceAsync(Guid workspaceId, string step, CancellationToken ct) =>
-        await state.GetWorkspaceAsync(workspaceId, ct).ConfigureAwait(false)
-        ?? throw new WorkspaceOperationException(workspaceId, step,
-            $"Workspace {workspaceId} does not exist; `coldstore status` lists the workspaces there are.", WorkspaceErrorKind.NotFound);
+    private Task<Workspace> RequireWorkspaceAsync(Guid workspaceId, string step, CancellationToken ct) =>
+        state.RequireWorkspaceAsync(workspaceId, step, ct);
 
     private async Task RecordErrorAsync(ArchiveRecord record, string message)
     {
