@@ -18,8 +18,9 @@ internal sealed record PostgresMigration(int Version, string Name, IReadOnlyList
 /// Dittofeed owns the <c>Workspace</c> table. Migration 1 creates it (and its enums) only when absent, so an embedded
 /// or test setup works, and otherwise leaves it exactly as Dittofeed made it: no index or constraint is added to an
 /// existing table, because one Dittofeed did not make could reject Dittofeed's own writes.
-/// A later migration may add a trigger that calls <c>pg_notify</c> when <c>status</c> changes, so a worker learns of
-/// pauses and tombstones at once; the store keeps its data source so a listening connection can be opened then.
+/// Migration 5 does add a trigger to it, one that only calls <c>pg_notify</c> when a workspace is inserted or its
+/// <c>status</c> changes: it cannot reject a write, and notices are sent only when the writer commits. The store's
+/// <see cref="PostgresStore.WatchWorkspaceChangesAsync"/> listens for them.
 /// </remarks>
 internal static class PostgresMigrations
 {
@@ -130,6 +131,41 @@ internal static class PostgresMigrations
                     CONSTRAINT "ColdstoreLease_workspaceId_fkey" FOREIGN KEY ("workspaceId")
                         REFERENCES "Workspace" ("id") ON DELETE CASCADE ON UPDATE CASCADE
                 )
+                """),
+        ]),
+
+        new(5, "workspace-change-notify",
+        [
+            // Why a trigger: a worker learns of pauses and tombstones at once instead of at its next poll, and any
+            // application, in any language, integrates just by UPDATE-ing "status"; Coldstore's code is not needed
+            // to send the notice. NOTIFY is transactional, so a listener never hears of a change that rolled back.
+            // Why CREATE OR REPLACE (triggers: Postgres 14+, below the store's floor of 15): a function or trigger
+            // left behind (say, by a restore without the migration table) is taken over instead of failing the
+            // migration; the advisory lock already keeps concurrent migrators apart.
+            // The function name is unqualified, so like every table here it lands in the search path's schema; the
+            // triggers live with the table. Channels are database-wide, so the payload is just the workspace id.
+            new($$"""
+                CREATE OR REPLACE FUNCTION "ColdstoreWorkspaceNotify"() RETURNS trigger LANGUAGE plpgsql AS $body$
+                BEGIN
+                    PERFORM pg_notify('{{PostgresSql.WorkspaceChannel}}', NEW."id"::text);
+                    RETURN NULL;
+                END
+                $body$
+                """),
+            new("""
+                CREATE OR REPLACE TRIGGER "Workspace_coldstoreNotify_insert"
+                    AFTER INSERT ON "Workspace"
+                    FOR EACH ROW EXECUTE FUNCTION "ColdstoreWorkspaceNotify"()
+                """),
+            // Why a WHEN clause rather than a check in the function: an INSERT has no OLD row to compare, and the
+            // clause keeps Coldstore's frequent "coldstoreStorage" writes from even calling the function.
+            // Why not UPDATE OF "status": that fires only when "status" is in the SET list, missing a change made
+            // by another BEFORE trigger; the WHEN clause sees the final row.
+            new("""
+                CREATE OR REPLACE TRIGGER "Workspace_coldstoreNotify_status"
+                    AFTER UPDATE ON "Workspace"
+                    FOR EACH ROW WHEN (OLD."status" IS DISTINCT FROM NEW."status")
+                    EXECUTE FUNCTION "ColdstoreWorkspaceNotify"()
                 """),
         ]),
     ];

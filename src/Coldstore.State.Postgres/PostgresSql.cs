@@ -77,6 +77,31 @@ internal static class PostgresSql
         WHERE "id" = @id AND "coldstoreStorage" = @expected
         """;
 
+    /// <summary>
+    /// One workspace by <c>@id</c>, row-locked until the transaction ends. Why a lock: a lifecycle change reads the
+    /// status, decides, then writes; without it two racing changes could both decide from the same old status.
+    /// </summary>
+    public const string SelectWorkspaceForUpdate = $"""SELECT {WorkspaceColumns} FROM "Workspace" WHERE "id" = @id FOR UPDATE""";
+
+    /// <summary>
+    /// Writes a lifecycle transition's identity columns and stamps <c>updatedAt</c> from the database clock (UTC,
+    /// like <see cref="InsertWorkspace"/>; the <c>timestamp(3)</c> column keeps milliseconds). Returns the row as
+    /// it now is. The status is bound as text and cast, so no enum type mapping is needed on the data source.
+    /// </summary>
+    public const string UpdateWorkspaceStatus = $"""
+        UPDATE "Workspace"
+        SET "status" = @status::"WorkspaceStatus", "name" = @name, "externalId" = @externalId,
+            "updatedAt" = now() AT TIME ZONE 'UTC'
+        WHERE "id" = @id
+        RETURNING {WorkspaceColumns}
+        """;
+
+    /// <summary>The channel the <c>Workspace</c> trigger of migration 5 notifies; the payload is the workspace id.</summary>
+    public const string WorkspaceChannel = "coldstore_workspace";
+
+    /// <summary>Subscribes the session to <see cref="WorkspaceChannel"/> (a channel name cannot be a bound parameter).</summary>
+    public const string ListenWorkspaceChanges = "LISTEN " + WorkspaceChannel;
+
     /// <summary>The ledger columns in the order <see cref="PostgresStore"/> reads them.</summary>
     public const string ArchiveColumns = """
         "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError"

@@ -1,4 +1,6 @@
 using System.Data.Common;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
 using Coldstore.Domain;
 using Coldstore.Errors;
 using Coldstore.Ports;
@@ -9,12 +11,23 @@ using NpgsqlTypes;
 namespace Coldstore.State.Postgres;
 
 /// <summary>
-/// <see cref="IStateStore"/> over Postgres. Owns the only <see cref="NpgsqlDataSource"/>; every public method is one
-/// transaction built from the statements in <see cref="PostgresSql"/>.
+/// <see cref="IStateStore"/> over Postgres. Owns the pooled <see cref="NpgsqlDataSource"/>; every public method is one
+/// transaction built from the statements in <see cref="PostgresSql"/>. Also the <see cref="IWorkspaceChangeFeed"/>,
+/// over unpooled connections of its own.
 /// </summary>
-internal sealed class PostgresStore : IStateStore
+internal sealed class PostgresStore : IStateStore, IWorkspaceChangeFeed
 {
+    /// <summary>The keepalive of a listening connection when the connection string sets none.</summary>
+    internal const int FeedKeepAliveSeconds = 30;
+
+    /// <summary>The wait before the first reconnect of the change feed; it doubles per failed attempt.</summary>
+    internal static readonly TimeSpan FeedRetryFirst = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The longest wait between reconnect attempts of the change feed.</summary>
+    internal static readonly TimeSpan FeedRetryCap = TimeSpan.FromSeconds(30);
+
     private readonly NpgsqlDataSource _dataSource;
+    private readonly NpgsqlDataSource _feedSource;
     private readonly NpgsqlConnectionStringBuilder _settings;
     private readonly ILogger _logger;
 
@@ -25,6 +38,9 @@ internal sealed class PostgresStore : IStateStore
         var builder = new NpgsqlDataSourceBuilder(settings.ConnectionString);
         builder.UseLoggerFactory(loggerFactory);
         _dataSource = builder.Build();
+        var feedBuilder = new NpgsqlDataSourceBuilder(FeedSettings(settings).ConnectionString);
+        feedBuilder.UseLoggerFactory(loggerFactory);
+        _feedSource = feedBuilder.Build(); // Connects only when a watch starts.
         Description = Describe(settings);
     }
 
@@ -37,6 +53,37 @@ internal sealed class PostgresStore : IStateStore
         var user = settings.Username is null ? "" : $" as {settings.Username}";
         var schema = string.IsNullOrEmpty(settings.SearchPath) ? "" : $", search path {settings.SearchPath}";
         return $"Postgres {PostgresErrors.Endpoint(settings)}{user}{schema}";
+    }
+
+    /// <summary>
+    /// The settings of a listening connection. Why unpooled: it lives as long as the watch, so it would only take a
+    /// pool slot, and after a drop a fresh connection is wanted anyway. Why keepalive: an idle LISTEN never reads, so
+    /// without one a silently dead peer (a NAT or proxy timeout) would go unnoticed and notices be lost for good.
+    /// The application name tells operators which backend in <c>pg_stat_activity</c> is the feed.
+    /// </summary>
+    internal static NpgsqlConnectionStringBuilder FeedSettings(NpgsqlConnectionStringBuilder settings) =>
+        new(settings.ConnectionString)
+        {
+            Pooling = false,
+            Multiplexing = false, // Npgsql's keepalive and Wait need a connection of their own.
+            KeepAlive = settings.KeepAlive > 0 ? settings.KeepAlive : FeedKeepAliveSeconds,
+            TcpKeepAlive = true,
+            ApplicationName = string.IsNullOrEmpty(settings.ApplicationName)
+                ? "coldstore-workspace-feed"
+                : settings.ApplicationName + "-workspace-feed",
+        };
+
+    /// <summary>
+    /// How long the change feed waits before reconnect attempt <paramref name="failures"/> (1 for the first):
+    /// <see cref="FeedRetryFirst"/> doubled per failure, capped at <see cref="FeedRetryCap"/>, then scaled into its
+    /// upper half by <paramref name="jitter"/> (0 to 1). Why jitter: after a server restart every worker reconnects
+    /// at once; spreading them keeps the server from a burst of logins.
+    /// </summary>
+    internal static TimeSpan ReconnectDelay(int failures, double jitter)
+    {
+        var exponent = Math.Clamp(failures - 1, 0, 30);
+        var ceiling = Math.Min(FeedRetryCap.TotalMilliseconds, FeedRetryFirst.TotalMilliseconds * Math.Pow(2, exponent));
+        return TimeSpan.FromMilliseconds(ceiling * (0.5 + (0.5 * Math.Clamp(jitter, 0, 1))));
     }
 
     /// <inheritdoc />
@@ -155,6 +202,47 @@ internal sealed class PostgresStore : IStateStore
                 Uuid("id", workspaceId), Text("expected", expected.ToText()), Text("desired", desired.ToText())).ConfigureAwait(false);
             return changed == 1;
         }, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<WorkspaceStatusChange> ChangeWorkspaceStatusAsync(
+        Guid workspaceId, WorkspaceTransition transition, CancellationToken cancellationToken = default)
+    {
+        var step = transition.StepName(); // Rejects an unknown transition before any I/O.
+        return InTransactionAsync(async (connection, transaction) =>
+        {
+            // FOR UPDATE holds the row until commit: a racing change waits here, then reads what this one wrote.
+            var rows = await ReadAllAsync(connection, transaction, PostgresSql.SelectWorkspaceForUpdate, ReadWorkspace, cancellationToken,
+                Uuid("id", workspaceId)).ConfigureAwait(false);
+            if (rows.Count == 0)
+            {
+                throw new WorkspaceOperationException(workspaceId, step,
+                    $"Cannot {step} workspace {workspaceId}: it does not exist; `coldstore status` lists the workspaces there are.",
+                    WorkspaceErrorKind.NotFound);
+            }
+
+            var current = rows[0];
+            var wanted = WorkspaceLifecycle.Apply(current, transition);
+            if (wanted is null)
+            {
+                return new WorkspaceStatusChange(current, current);
+            }
+
+            try
+            {
+                var updated = await ReadAllAsync(connection, transaction, PostgresSql.UpdateWorkspaceStatus, ReadWorkspace, cancellationToken,
+                    Uuid("id", workspaceId),
+                    Text("status", StatusLabel(wanted.Status)),
+                    Text("name", wanted.Name),
+                    Text("externalId", wanted.ExternalId)).ConfigureAwait(false);
+                return new WorkspaceStatusChange(current, updated[0]);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrors.UniqueViolation)
+            {
+                // Throwing leaves the transaction uncommitted; disposing it rolls back, so nothing changes.
+                throw WorkspaceLifecycle.NameTaken(current, wanted, transition, e);
+            }
+        }, cancellationToken);
+    }
 
     /// <inheritdoc />
     public async Task InsertArchiveAsync(ArchiveRecord archive, CancellationToken cancellationToken = default)
@@ -310,7 +398,141 @@ internal sealed class PostgresStore : IStateStore
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    /// <remarks>
+    /// Why a channel: Npgsql raises each notice as an event while <see cref="NpgsqlConnection.WaitAsync(CancellationToken)"/>
+    /// reads, so a listening loop of its own owns the connection (and its reconnects) and the channel hands the ids
+    /// over at the consumer's pace. Unbounded because notices are rare (people change workspaces) and each is tiny.
+    /// </remarks>
+    public async IAsyncEnumerable<Guid> WatchWorkspaceChangesAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var changes = Channel.CreateUnbounded<Guid>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var listening = Task.Run(() => ListenAsync(changes.Writer, stop.Token), CancellationToken.None);
+        try
+        {
+            while (await WaitToReadAsync(changes.Reader, cancellationToken).ConfigureAwait(false))
+            {
+                while (!cancellationToken.IsCancellationRequested && changes.Reader.TryRead(out var workspaceId))
+                {
+                    yield return workspaceId;
+                }
+            }
+        }
+        finally
+        {
+            // Also reached when the consumer stops early: the listening connection must not outlive the enumeration.
+            await stop.CancelAsync().ConfigureAwait(false);
+            await listening.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _feedSource.DisposeAsync().ConfigureAwait(false);
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+    }
+
+    // ---- the change feed's listening loop ----
+
+    /// <summary>False once <paramref name="cancellationToken"/> is cancelled: the consumer's cancellation ends the sequence, it is no error.</summary>
+    private static async ValueTask<bool> WaitToReadAsync(ChannelReader<Guid> reader, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Listens until cancelled: opens a connection, LISTENs, writes <see cref="Guid.Empty"/> (everything before this
+    /// moment may have been missed), then waits for notices. A lost or refused connection is retried after
+    /// <see cref="ReconnectDelay"/>; any other failure (the store disposed, a bug) ends the feed with that error.
+    /// </summary>
+    private async Task ListenAsync(ChannelWriter<Guid> changes, CancellationToken cancellationToken)
+    {
+        Exception? failure = null;
+        try
+        {
+            var failures = 0;
+            var listenedBefore = false;
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    var connection = await _feedSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                    await using (connection.ConfigureAwait(false))
+                    {
+                        connection.Notification += (_, notice) => OnNotification(changes, notice);
+                        var listen = new NpgsqlCommand(PostgresSql.ListenWorkspaceChanges, connection);
+                        await using (listen.ConfigureAwait(false))
+                        {
+                            await listen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                        }
+
+                        failures = 0;
+                        if (listenedBefore)
+                        {
+                            Log.FeedListeningAgain(_logger, Description);
+                        }
+                        else
+                        {
+                            Log.FeedListening(_logger, Description);
+                        }
+
+                        listenedBefore = true;
+                        changes.TryWrite(Guid.Empty);
+                        while (true)
+                        {
+                            await connection.WaitAsync(cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException)
+                {
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        return; // Cancelling a wait may surface as a broken connection; it is still just the end.
+                    }
+
+                    failures++;
+                    var delay = ReconnectDelay(failures, Random.Shared.NextDouble());
+                    Log.FeedLost(_logger, Description, delay, e);
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            failure = e; // Handed to the consumer through the channel rather than lost in a background task.
+        }
+        finally
+        {
+            changes.TryComplete(failure);
+        }
+    }
+
+    private void OnNotification(ChannelWriter<Guid> changes, NpgsqlNotificationEventArgs notice)
+    {
+        if (Guid.TryParse(notice.Payload, out var workspaceId))
+        {
+            changes.TryWrite(workspaceId);
+        }
+        else
+        {
+            // Someone else's NOTIFY on our channel; the trigger always sends an id. Cut so a huge payload cannot flood the log.
+            var payload = notice.Payload.Length > 80 ? notice.Payload[..80] + "…" : notice.Payload;
+            Log.FeedPayloadIgnored(_logger, notice.Channel, payload, Description);
+        }
+    }
 
     // ---- the one place that talks to the server ----
 
@@ -415,6 +637,15 @@ internal sealed class PostgresStore : IStateStore
         new(name, type) { Value = value ?? DBNull.Value };
 
     // ---- rows ----
+
+    /// <summary>Dittofeed's <c>WorkspaceStatus</c> label of a status.</summary>
+    private static string StatusLabel(WorkspaceStatus status) => status switch
+    {
+        WorkspaceStatus.Active => "Active",
+        WorkspaceStatus.Tombstoned => "Tombstoned",
+        WorkspaceStatus.Paused => "Paused",
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown workspace status."),
+    };
 
     private static Workspace ReadWorkspace(DbDataReader r) => new(
         Id: r.GetGuid(0),

@@ -74,6 +74,17 @@ internal static class SqliteSql
         WHERE "id" = @id AND "coldstoreStorage" = @expected
         """;
 
+    /// <summary>
+    /// Writes a lifecycle transition's identity columns and stamps <c>updatedAt</c> from the database clock; returns
+    /// the row as it now is. Run inside the write transaction that read the row, so nobody changed it in between.
+    /// </summary>
+    public const string UpdateWorkspaceStatus = $"""
+        UPDATE "Workspace"
+        SET "status" = @status, "name" = @name, "externalId" = @externalId, "updatedAt" = {Now}
+        WHERE "id" = @id
+        RETURNING {WorkspaceColumns}
+        """;
+
     /// <summary>The ledger columns in the order <see cref="SqliteStore"/> reads them.</summary>
     public const string ArchiveColumns = """
         "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError"

@@ -157,6 +157,46 @@ internal sealed class SqliteStore : IStateStore
             cancellationToken);
 
     /// <inheritdoc />
+    public Task<WorkspaceStatusChange> ChangeWorkspaceStatusAsync(
+        Guid workspaceId, WorkspaceTransition transition, CancellationToken cancellationToken = default)
+    {
+        var step = transition.StepName(); // Rejects an unknown transition before any I/O.
+
+        // A write transaction (BEGIN IMMEDIATE) holds the file's write lock from the read on: it is SQLite's
+        // SELECT ... FOR UPDATE, so a racing change waits and then reads what this one wrote.
+        return InTransactionAsync(write: true, (connection, transaction) =>
+        {
+            if (ReadAll(connection, transaction, SqliteSql.SelectWorkspace, ReadWorkspace, Uuid("id", workspaceId)) is not [var current])
+            {
+                throw new WorkspaceOperationException(workspaceId, step,
+                    $"Cannot {step} workspace {workspaceId}: it does not exist; `coldstore status` lists the workspaces there are.",
+                    WorkspaceErrorKind.NotFound);
+            }
+
+            var wanted = WorkspaceLifecycle.Apply(current, transition);
+            if (wanted is null)
+            {
+                return new WorkspaceStatusChange(current, current);
+            }
+
+            try
+            {
+                var updated = ReadAll(connection, transaction, SqliteSql.UpdateWorkspaceStatus, ReadWorkspace,
+                    Uuid("id", workspaceId),
+                    Text("status", StatusLabel(wanted.Status)),
+                    Text("name", wanted.Name),
+                    Text("externalId", wanted.ExternalId));
+                return new WorkspaceStatusChange(current, updated[0]);
+            }
+            catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteErrors.UniqueViolation)
+            {
+                // Throwing skips the commit; disposing the transaction rolls back, so nothing changes.
+                throw WorkspaceLifecycle.NameTaken(current, wanted, transition, e);
+            }
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
     public async Task InsertArchiveAsync(ArchiveRecord archive, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(archive);
@@ -402,6 +442,15 @@ internal sealed class SqliteStore : IStateStore
     internal static string? ChecksumText(ulong? checksum) => checksum?.ToString(CultureInfo.InvariantCulture);
 
     // ---- rows ----
+
+    /// <summary>Dittofeed's <c>WorkspaceStatus</c> label of a status, as the CHECK on the column admits it.</summary>
+    private static string StatusLabel(WorkspaceStatus status) => status switch
+    {
+        WorkspaceStatus.Active => "Active",
+        WorkspaceStatus.Tombstoned => "Tombstoned",
+        WorkspaceStatus.Paused => "Paused",
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown workspace status."),
+    };
 
     private static Workspace ReadWorkspace(SqliteDataReader r) => new(
         Id: Guid.Parse(r.GetString(0)),

@@ -1,3 +1,4 @@
+using Coldstore.Domain;
 using Coldstore.Errors;
 using Coldstore.Ports;
 using Coldstore.State.Postgres;
@@ -17,6 +18,11 @@ public sealed class PostgresStateStoreTests(PostgresFixture fixture) : StateStor
 
     protected override async Task DropDatabaseAsync()
     {
+        foreach (var store in Tracked)
+        {
+            await store.DisposeAsync();
+        }
+
         if (_schema is not null)
         {
             await _schema.DisposeAsync();
@@ -53,6 +59,13 @@ public sealed class PostgresStateStoreTests(PostgresFixture fixture) : StateStor
             SELECT 'enum ' || t.typname || ' ' || string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
             FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
             WHERE t.typnamespace = current_schema()::regnamespace GROUP BY t.typname
+            UNION ALL
+            SELECT 'trigger ' || t.tgname || ' ' || pg_get_triggerdef(t.oid)
+            FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
+            UNION ALL
+            SELECT 'function ' || p.proname || ' ' || md5(p.prosrc)
+            FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace
             ORDER BY 1
             """;
         var lines = await ReadLinesAsync(sql);
@@ -195,6 +208,219 @@ public sealed class PostgresStateStoreTests(PostgresFixture fixture) : StateStor
 
         Assert.Equal("COLDSTORE_STATE", e.Setting);
         Assert.DoesNotContain("hunter2", e.Message, StringComparison.Ordinal);
+    }
+
+    // ---- the change feed (migration 5's trigger and LISTEN) ----
+
+    /// <summary>A store of its own, so a test can find its feed's backend by application name and read its logs.</summary>
+    private (IStateStore Store, IWorkspaceChangeFeed Feed, string Backend, CapturingLoggerFactory Logs) OpenWatchedStore()
+    {
+        var application = $"cs-test-{Guid.NewGuid():N}"[..20];
+        // Trust authentication never asks for it, so the password only proves it stays out of logs.
+        var settings = new NpgsqlConnectionStringBuilder(Schema.ConnectionString) { ApplicationName = application, Password = "hunter2-secret" };
+        var logs = new CapturingLoggerFactory();
+        var store = PostgresStateStore.Create(settings.ConnectionString, logs);
+        Tracked.Add(store);
+        return (store, Assert.IsAssignableFrom<IWorkspaceChangeFeed>(store), application + "-workspace-feed", logs);
+    }
+
+    private List<IStateStore> Tracked { get; } = [];
+
+    private async Task<int> ListeningBackendsAsync(string application) =>
+        Convert.ToInt32(await ScalarAsync($"""
+            SELECT count(*) FROM pg_stat_activity
+            WHERE application_name = '{application}' AND query LIKE 'LISTEN%'
+            """), System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task The_change_notify_migration_puts_its_function_and_triggers_in_the_search_path_schema()
+    {
+        await Store.MigrateAsync();
+
+        Assert.Equal("workspace-change-notify", await ScalarAsync("""SELECT "name" FROM "ColdstoreMigration" WHERE "version" = 5"""));
+        Assert.Equal(Schema.Name, await ScalarAsync("""
+            SELECT n.nspname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE p.proname = 'ColdstoreWorkspaceNotify'
+            """));
+        Assert.Equal(["Workspace_coldstoreNotify_insert", "Workspace_coldstoreNotify_status"], await ReadLinesAsync("""
+            SELECT t.tgname::text FROM pg_trigger t
+            WHERE t.tgrelid = '"Workspace"'::regclass AND NOT t.tgisinternal ORDER BY t.tgname
+            """));
+        Assert.Equal(Schema.Name, await ScalarAsync("""SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = '"Workspace"'::regclass"""));
+    }
+
+    [Fact]
+    public async Task The_feed_first_says_it_listens_then_announces_a_plain_status_update_by_any_application()
+    {
+        var (store, feed, _, _) = OpenWatchedStore();
+        await store.MigrateAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        await using var probe = new FeedProbe(feed);
+
+        Assert.Equal(Guid.Empty, await probe.NextAsync());
+        // A separate raw connection, as an application in any language would write: no Coldstore code involved.
+        await ExecuteAsync($"""UPDATE "Workspace" SET "status" = 'Paused' WHERE "id" = '{workspace.Id}'""");
+
+        await probe.WaitForAsync(workspace.Id);
+        Assert.Equal(WorkspaceStatus.Paused, (await store.GetWorkspaceAsync(workspace.Id))?.Status);
+    }
+
+    [Fact]
+    public async Task The_feed_announces_created_workspaces_and_lifecycle_changes()
+    {
+        var (store, feed, _, _) = OpenWatchedStore();
+        await store.MigrateAsync();
+        await using var probe = new FeedProbe(feed);
+        Assert.Equal(Guid.Empty, await probe.NextAsync());
+
+        var created = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        await probe.WaitForAsync(created.Id);
+
+        await store.ChangeWorkspaceStatusAsync(created.Id, WorkspaceTransition.Tombstone);
+        await probe.WaitForAsync(created.Id);
+
+        await store.ChangeWorkspaceStatusAsync(created.Id, WorkspaceTransition.Activate);
+        await probe.WaitForAsync(created.Id);
+    }
+
+    [Fact]
+    public async Task The_feed_stays_quiet_when_only_the_storage_column_or_nothing_about_the_status_changes()
+    {
+        var (store, feed, _, _) = OpenWatchedStore();
+        await store.MigrateAsync();
+        await using var probe = new FeedProbe(feed);
+        Assert.Equal(Guid.Empty, await probe.NextAsync());
+        var quiet = await store.CreateWorkspaceAsync(new NewWorkspace("quiet"));
+        var marker = await store.CreateWorkspaceAsync(new NewWorkspace("marker"));
+        await probe.WaitForAsync(marker.Id); // Both inserts are announced; start from after them.
+
+        Assert.True(await store.TrySetStorageAsync(quiet.Id, StorageState.Hot, StorageState.Archiving));
+        await ExecuteAsync($"""UPDATE "Workspace" SET "coldstoreStorage" = 'cold', "name" = 'renamed' WHERE "id" = '{quiet.Id}'""");
+        await ExecuteAsync($"""UPDATE "Workspace" SET "status" = "status" WHERE "id" = '{quiet.Id}'""");
+        Assert.False((await store.ChangeWorkspaceStatusAsync(quiet.Id, WorkspaceTransition.Resume)).Changed);
+
+        Assert.DoesNotContain(quiet.Id, await probe.CollectForAsync(TimeSpan.FromMilliseconds(500)));
+        // Notices arrive in commit order: had any write above notified, it would come before the marker's.
+        await store.ChangeWorkspaceStatusAsync(marker.Id, WorkspaceTransition.Pause);
+        Assert.DoesNotContain(quiet.Id, await probe.WaitForAsync(marker.Id));
+        // And the quiet workspace is heard as soon as its status does change.
+        await store.ChangeWorkspaceStatusAsync(quiet.Id, WorkspaceTransition.Pause);
+        await probe.WaitForAsync(quiet.Id);
+    }
+
+    [Fact]
+    public async Task After_its_connection_is_terminated_the_feed_says_so_and_keeps_delivering_without_leaking_the_password()
+    {
+        var (store, feed, backend, logs) = OpenWatchedStore();
+        await store.MigrateAsync();
+        await using var probe = new FeedProbe(feed);
+        Assert.Equal(Guid.Empty, await probe.NextAsync());
+        Assert.Equal(1, await ListeningBackendsAsync(backend));
+
+        Assert.Equal(true, await ScalarAsync($"""
+            SELECT bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE application_name = '{backend}' AND query LIKE 'LISTEN%'
+            """));
+
+        var meanwhile = await probe.WaitForAsync(Guid.Empty);
+        Assert.DoesNotContain(meanwhile, id => id == Guid.Empty);
+        var created = await store.CreateWorkspaceAsync(new NewWorkspace("after-reconnect"));
+        await probe.WaitForAsync(created.Id);
+        await ExecuteAsync($"""UPDATE "Workspace" SET "status" = 'Tombstoned' WHERE "id" = '{created.Id}'""");
+        await probe.WaitForAsync(created.Id);
+
+        var lost = Assert.Single(logs.Entries, e => e.EventId == 3007);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, lost.Level);
+        Assert.Single(logs.Entries, e => e.EventId == 3008);
+        Assert.All(logs.Entries, e => Assert.DoesNotContain("hunter2", e.FullText, StringComparison.Ordinal));
+        Assert.Equal(1, await ListeningBackendsAsync(backend));
+    }
+
+    [Fact]
+    public async Task A_notice_that_is_not_a_workspace_id_is_skipped_and_logged()
+    {
+        var (store, feed, _, logs) = OpenWatchedStore();
+        await store.MigrateAsync();
+        await using var probe = new FeedProbe(feed);
+        Assert.Equal(Guid.Empty, await probe.NextAsync());
+
+        await ExecuteAsync("SELECT pg_notify('coldstore_workspace', 'not-a-workspace')");
+        var created = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+
+        var before = await probe.WaitForAsync(created.Id);
+        Assert.DoesNotContain(Guid.Empty, before); // Neither yielded as a "re-read everything" nor as a reconnect.
+        var ignored = Assert.Single(logs.Entries, e => e.EventId == 3009);
+        Assert.Contains("not-a-workspace", ignored.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cancelling_the_watch_ends_the_sequence_quietly_and_closes_its_connection()
+    {
+        var (store, feed, backend, logs) = OpenWatchedStore();
+        await store.MigrateAsync();
+        var probe = new FeedProbe(feed);
+        await using (probe)
+        {
+            Assert.Equal(Guid.Empty, await probe.NextAsync());
+            Assert.Equal(1, await ListeningBackendsAsync(backend));
+
+            await probe.StopAsync(); // Throws if the enumeration ended with anything but a clean finish.
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (await ListeningBackendsAsync(backend) > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(0, await ListeningBackendsAsync(backend));
+        Assert.DoesNotContain(logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task An_existing_Dittofeed_table_announces_status_changes_after_migrating()
+    {
+        var paused = Guid.NewGuid();
+        var active = Guid.NewGuid();
+        await CreateDittofeedWorkspaceTableAsync(paused, active);
+        var (store, feed, _, _) = OpenWatchedStore();
+        await store.MigrateAsync();
+        await using var probe = new FeedProbe(feed);
+        Assert.Equal(Guid.Empty, await probe.NextAsync());
+
+        await ExecuteAsync($"""UPDATE "Workspace" SET "status" = 'Active' WHERE "id" = '{paused}'""");
+
+        await probe.WaitForAsync(paused);
+    }
+
+    [Fact]
+    public async Task A_lifecycle_change_waits_for_the_row_lock_and_then_decides_from_the_committed_row()
+    {
+        await Store.MigrateAsync();
+        var workspace = await Store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        await using var other = await Schema.OpenConnectionAsync();
+        await using var transaction = await other.BeginTransactionAsync();
+        await using (var pause = new NpgsqlCommand($"""UPDATE "Workspace" SET "status" = 'Paused' WHERE "id" = '{workspace.Id}'""", other, transaction))
+        {
+            Assert.Equal(1, await pause.ExecuteNonQueryAsync());
+        }
+
+        var waiting = Store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Pause);
+        await Task.Delay(300);
+        Assert.False(waiting.IsCompleted);
+        await transaction.CommitAsync();
+
+        // Without the row lock it would have read the old Active row, then overwritten the other writer's pause as
+        // if it were its own; with it, it reads Paused and has nothing to do.
+        var change = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(change.Changed);
+        Assert.Equal(WorkspaceStatus.Paused, change.Before.Status);
+    }
+
+    [Fact]
+    public void The_postgres_store_is_a_change_feed()
+    {
+        Assert.IsAssignableFrom<IWorkspaceChangeFeed>(Store);
     }
 
     [Fact]

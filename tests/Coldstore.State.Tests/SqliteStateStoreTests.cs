@@ -147,6 +147,40 @@ public sealed class SqliteStateStoreTests(SqliteDirectoryFixture directory) : St
     }
 
     [Fact]
+    public void The_sqlite_store_is_polled_only_and_has_no_change_feed()
+    {
+        Assert.False(Store is IWorkspaceChangeFeed);
+    }
+
+    [Fact]
+    public async Task A_lifecycle_change_waits_for_another_writer_and_then_reads_its_write()
+    {
+        await Store.MigrateAsync();
+        var workspace = await Store.CreateWorkspaceAsync(new Domain.NewWorkspace("Acme"));
+        await using var blocker = new SqliteConnection(RawConnectionString);
+        await blocker.OpenAsync();
+        var transaction = blocker.BeginTransaction(deferred: false);
+        await using (transaction)
+        {
+            await using (var rename = new SqliteCommand($"""UPDATE "Workspace" SET "name" = 'Renamed' WHERE "id" = '{workspace.Id}'""", blocker, transaction))
+            {
+                Assert.Equal(1, await rename.ExecuteNonQueryAsync());
+            }
+
+            var waiting = Store.ChangeWorkspaceStatusAsync(workspace.Id, Domain.WorkspaceTransition.Tombstone);
+            await Task.Delay(300);
+            Assert.False(waiting.IsCompleted);
+
+            transaction.Commit();
+            // A deferred read would have begun from the old row and then failed to write (a stale snapshot);
+            // the write transaction instead waited, so it tombstones the renamed row.
+            var change = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.True(change.Changed);
+            Assert.Equal(Domain.WorkspaceLifecycle.TombstonePrefix + "Renamed", change.After.Name);
+        }
+    }
+
+    [Fact]
     public void An_empty_path_is_a_configuration_error()
     {
         var e = Assert.Throws<ConfigurationException>(() => SqliteStateStore.Open(" "));

@@ -52,7 +52,9 @@ public sealed class StateSqlTests
         var statements = new[]
         {
             PostgresSql.InsertWorkspace, PostgresSql.SetStorage, PostgresSql.InsertArchive, PostgresSql.UpdateArchive, PostgresSql.AcquireLease,
+            PostgresSql.SelectWorkspaceForUpdate, PostgresSql.UpdateWorkspaceStatus,
             SqliteSql.InsertWorkspace, SqliteSql.SetStorage, SqliteSql.InsertArchive, SqliteSql.UpdateArchive, SqliteSql.AcquireLease,
+            SqliteSql.UpdateWorkspaceStatus,
         };
 
         Assert.All(statements, sql =>
@@ -60,6 +62,56 @@ public sealed class StateSqlTests
             Assert.DoesNotContain("{", sql, StringComparison.Ordinal);
             Assert.Contains("@", sql, StringComparison.Ordinal);
         });
+    }
+
+    [Fact]
+    public void A_lifecycle_change_locks_the_row_it_reads_and_stamps_the_update_time_from_the_database_clock()
+    {
+        Assert.EndsWith("FOR UPDATE", PostgresSql.SelectWorkspaceForUpdate, StringComparison.Ordinal);
+        Assert.Contains("\"updatedAt\" = now() AT TIME ZONE 'UTC'", PostgresSql.UpdateWorkspaceStatus, StringComparison.Ordinal);
+        Assert.Contains($"\"updatedAt\" = {SqliteSql.Now}", SqliteSql.UpdateWorkspaceStatus, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_notify_migration_replaces_its_objects_and_notifies_only_inserts_and_real_status_changes()
+    {
+        var notify = Assert.Single(PostgresMigrations.All, m => m.Version == 5);
+        var sql = string.Join('\n', notify.Steps.Select(step => step.Sql));
+
+        Assert.All(notify.Steps, step => Assert.StartsWith("CREATE OR REPLACE ", step.Sql, StringComparison.Ordinal));
+        Assert.Contains("pg_notify('coldstore_workspace', NEW.\"id\"::text)", sql, StringComparison.Ordinal);
+        Assert.Contains("AFTER INSERT ON \"Workspace\"", sql, StringComparison.Ordinal);
+        Assert.Contains("WHEN (OLD.\"status\" IS DISTINCT FROM NEW.\"status\")", sql, StringComparison.Ordinal);
+        Assert.Equal("LISTEN coldstore_workspace", PostgresSql.ListenWorkspaceChanges);
+        Assert.Empty(Assert.Single(SqliteMigrations.All, m => m.Version == 5).Steps);
+    }
+
+    [Theory]
+    [InlineData(1, 0.0, 125)]
+    [InlineData(1, 1.0, 250)]
+    [InlineData(2, 1.0, 500)]
+    [InlineData(4, 0.5, 1_500)]
+    [InlineData(8, 1.0, 30_000)]
+    [InlineData(1_000, 0.0, 15_000)]
+    [InlineData(int.MaxValue, 1.0, 30_000)]
+    public void The_feed_backs_off_exponentially_with_jitter_up_to_a_cap(int failures, double jitter, int expectedMilliseconds)
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMilliseconds), PostgresStore.ReconnectDelay(failures, jitter));
+    }
+
+    [Fact]
+    public void The_feed_listens_on_an_unpooled_kept_alive_connection_named_for_operators()
+    {
+        var plain = PostgresStore.FeedSettings(new NpgsqlConnectionStringBuilder("Host=db;Username=cs;Password=hunter2-secret"));
+        var configured = PostgresStore.FeedSettings(new NpgsqlConnectionStringBuilder("Host=db;Application Name=worker;Keepalive=5"));
+
+        Assert.False(plain.Pooling);
+        Assert.True(plain.TcpKeepAlive);
+        Assert.Equal(PostgresStore.FeedKeepAliveSeconds, plain.KeepAlive);
+        Assert.Equal("coldstore-workspace-feed", plain.ApplicationName);
+        Assert.Equal("hunter2-secret", plain.Password); // It still has to log in.
+        Assert.Equal(5, configured.KeepAlive);
+        Assert.Equal("worker-workspace-feed", configured.ApplicationName);
     }
 
     [Theory]

@@ -45,7 +45,7 @@ public abstract class StateStoreContract : IAsyncLifetime
     protected abstract Task CreateDittofeedWorkspaceTableAsync(Guid paused, Guid active);
 
     /// <summary>The expected applied versions after migrating.</summary>
-    private static readonly int[] AllVersions = [1, 2, 3, 4];
+    private static readonly int[] AllVersions = [1, 2, 3, 4, 5];
 
     public async Task InitializeAsync()
     {
@@ -328,6 +328,274 @@ public abstract class StateStoreContract : IAsyncLifetime
         var store = await MigratedAsync();
 
         Assert.False(await store.TrySetStorageAsync(Guid.NewGuid(), StorageState.Hot, StorageState.Archiving));
+    }
+
+    // ---- lifecycle transitions ----
+
+    private const string Tombstoned = WorkspaceLifecycle.TombstonePrefix;
+
+    [Fact]
+    public async Task Each_transition_moves_the_status_and_stamps_the_update_time()
+    {
+        var store = await MigratedAsync();
+        var created = await store.CreateWorkspaceAsync(new NewWorkspace("Acme", ExternalId: "ext-1"));
+        var steps = new (WorkspaceTransition Transition, WorkspaceStatus From, WorkspaceStatus To)[]
+        {
+            (WorkspaceTransition.Pause, WorkspaceStatus.Active, WorkspaceStatus.Paused),
+            (WorkspaceTransition.Resume, WorkspaceStatus.Paused, WorkspaceStatus.Active),
+            (WorkspaceTransition.Tombstone, WorkspaceStatus.Active, WorkspaceStatus.Tombstoned),
+            (WorkspaceTransition.Activate, WorkspaceStatus.Tombstoned, WorkspaceStatus.Active),
+        };
+
+        var previous = created;
+        foreach (var (transition, from, to) in steps)
+        {
+            await Task.Delay(20); // Timestamps keep milliseconds; make the stamp visibly later.
+            var change = await store.ChangeWorkspaceStatusAsync(created.Id, transition);
+
+            Assert.True(change.Changed, $"{transition} should change the status");
+            Assert.Equal(previous, change.Before);
+            Assert.Equal(from, change.Before.Status);
+            Assert.Equal(to, change.After.Status);
+            Assert.True(change.After.UpdatedAt > change.Before.UpdatedAt,
+                $"{transition}: {change.After.UpdatedAt:o} should be after {change.Before.UpdatedAt:o}");
+            Assert.Equal(DateTimeKind.Utc, change.After.UpdatedAt.Kind);
+            Assert.InRange(change.After.UpdatedAt, DateTime.UtcNow.AddMinutes(-5), DateTime.UtcNow.AddMinutes(5));
+            Assert.Equal(created.CreatedAt, change.After.CreatedAt);
+            Assert.Equal(StorageState.Hot, change.After.Storage); // Moving events is the archiver's job, not this one's.
+            Assert.Equal(change.After, await store.GetWorkspaceAsync(created.Id));
+            previous = change.After;
+        }
+    }
+
+    [Fact]
+    public async Task A_paused_workspace_can_be_tombstoned_and_comes_back_active()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        await store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Pause);
+
+        var tombstoned = await store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Tombstone);
+        var activated = await store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Activate);
+
+        Assert.Equal((WorkspaceStatus.Paused, WorkspaceStatus.Tombstoned), (tombstoned.Before.Status, tombstoned.After.Status));
+        Assert.Equal((WorkspaceStatus.Tombstoned, WorkspaceStatus.Active), (activated.Before.Status, activated.After.Status));
+    }
+
+    [Fact]
+    public async Task Tombstoning_prefixes_the_name_and_external_id_and_activating_strips_them()
+    {
+        var store = await MigratedAsync();
+        var parent = await store.CreateWorkspaceAsync(new NewWorkspace("parent"));
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme", ExternalId: "ext-1", ParentWorkspaceId: parent.Id));
+
+        var tombstoned = await store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Tombstone);
+
+        Assert.Equal(Tombstoned + "Acme", tombstoned.After.Name);
+        Assert.Equal(Tombstoned + "ext-1", tombstoned.After.ExternalId);
+        Assert.Equal(parent.Id, tombstoned.After.ParentWorkspaceId);
+        Assert.Equal(tombstoned.After, await store.GetWorkspaceAsync(workspace.Id));
+
+        var activated = await store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Activate);
+
+        Assert.Equal("Acme", activated.After.Name);
+        Assert.Equal("ext-1", activated.After.ExternalId);
+        Assert.Equal(activated.After, await store.GetWorkspaceAsync(workspace.Id));
+    }
+
+    [Fact]
+    public async Task Tombstoning_keeps_a_missing_external_id_missing()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+
+        var tombstoned = await store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Tombstone);
+        var stored = (await store.GetWorkspaceAsync(workspace.Id))!;
+        var activated = await store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Activate);
+
+        Assert.Equal(Tombstoned + "Acme", tombstoned.After.Name);
+        Assert.Null(tombstoned.After.ExternalId);
+        Assert.Equal(tombstoned.After, stored);
+        Assert.Null(activated.After.ExternalId);
+        Assert.Equal("Acme", activated.After.Name);
+    }
+
+    [Theory]
+    [InlineData(WorkspaceTransition.Pause)]
+    [InlineData(WorkspaceTransition.Resume)]
+    [InlineData(WorkspaceTransition.Tombstone)]
+    [InlineData(WorkspaceTransition.Activate)]
+    public async Task Repeating_a_transition_changes_nothing(WorkspaceTransition transition)
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme", ExternalId: "ext-1"));
+        // Resume and Activate already hold for a new (Active) workspace; Pause and Tombstone need doing once.
+        await store.ChangeWorkspaceStatusAsync(workspace.Id, transition);
+        var before = (await store.GetWorkspaceAsync(workspace.Id))!;
+        await Task.Delay(20);
+
+        var again = await store.ChangeWorkspaceStatusAsync(workspace.Id, transition);
+
+        Assert.False(again.Changed);
+        Assert.Equal(before, again.Before);
+        Assert.Equal(before, again.After);
+        Assert.Equal(before, await store.GetWorkspaceAsync(workspace.Id)); // Same updatedAt, name and external id.
+    }
+
+    [Theory]
+    [InlineData(WorkspaceTransition.Tombstone, WorkspaceTransition.Pause, "activate it first")]
+    [InlineData(WorkspaceTransition.Tombstone, WorkspaceTransition.Resume, "activate it instead")]
+    [InlineData(WorkspaceTransition.Pause, WorkspaceTransition.Activate, "resume it instead")]
+    public async Task A_transition_that_does_not_apply_is_a_conflict_that_changes_nothing(
+        WorkspaceTransition setup, WorkspaceTransition refused, string hint)
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme", ExternalId: "ext-1"));
+        await store.ChangeWorkspaceStatusAsync(workspace.Id, setup);
+        var before = (await store.GetWorkspaceAsync(workspace.Id))!;
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.ChangeWorkspaceStatusAsync(workspace.Id, refused));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Equal(workspace.Id, e.WorkspaceId);
+        Assert.Equal(refused.StepName(), e.Step);
+        Assert.Contains(hint, e.Message, StringComparison.Ordinal);
+        Assert.Equal(before, await store.GetWorkspaceAsync(workspace.Id));
+    }
+
+    [Theory]
+    [InlineData(WorkspaceTransition.Pause)]
+    [InlineData(WorkspaceTransition.Activate)]
+    public async Task Changing_the_status_of_a_missing_workspace_is_not_found(WorkspaceTransition transition)
+    {
+        var store = await MigratedAsync();
+        var missing = Guid.NewGuid();
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.ChangeWorkspaceStatusAsync(missing, transition));
+
+        Assert.Equal(WorkspaceErrorKind.NotFound, e.Kind);
+        Assert.Equal(missing, e.WorkspaceId);
+        Assert.Equal(transition.StepName(), e.Step);
+        Assert.Contains(missing.ToString(), e.Message, StringComparison.Ordinal);
+        Assert.Contains("coldstore status", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Activating_when_a_new_workspace_took_the_name_is_a_conflict_that_changes_nothing()
+    {
+        var store = await MigratedAsync();
+        var old = await store.CreateWorkspaceAsync(new NewWorkspace("acme"));
+        await store.ChangeWorkspaceStatusAsync(old.Id, WorkspaceTransition.Tombstone);
+        var tombstoned = (await store.GetWorkspaceAsync(old.Id))!;
+        var successor = await store.CreateWorkspaceAsync(new NewWorkspace("acme"));
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(
+            () => store.ChangeWorkspaceStatusAsync(old.Id, WorkspaceTransition.Activate));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Equal(old.Id, e.WorkspaceId);
+        Assert.Equal("activate", e.Step);
+        Assert.Contains("'acme'", e.Message, StringComparison.Ordinal);
+        Assert.NotNull(e.InnerException);
+        var after = (await store.GetWorkspaceAsync(old.Id))!;
+        Assert.Equal(tombstoned, after);
+        Assert.Equal(WorkspaceStatus.Tombstoned, after.Status);
+        Assert.Equal(Tombstoned + "acme", after.Name);
+        Assert.Equal(successor, await store.GetWorkspaceAsync(successor.Id));
+    }
+
+    [Fact]
+    public async Task Activating_when_a_sibling_took_the_external_id_is_a_conflict_that_changes_nothing()
+    {
+        var store = await MigratedAsync();
+        var parent = await store.CreateWorkspaceAsync(new NewWorkspace("parent"));
+        var old = await store.CreateWorkspaceAsync(new NewWorkspace("old", ExternalId: "ext", ParentWorkspaceId: parent.Id));
+        await store.ChangeWorkspaceStatusAsync(old.Id, WorkspaceTransition.Tombstone);
+        var tombstoned = (await store.GetWorkspaceAsync(old.Id))!;
+        await store.CreateWorkspaceAsync(new NewWorkspace("new", ExternalId: "ext", ParentWorkspaceId: parent.Id));
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(
+            () => store.ChangeWorkspaceStatusAsync(old.Id, WorkspaceTransition.Activate));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Contains("external id 'ext'", e.Message, StringComparison.Ordinal);
+        Assert.Equal(tombstoned, await store.GetWorkspaceAsync(old.Id));
+        Assert.Equal(Tombstoned + "ext", tombstoned.ExternalId);
+        Assert.Equal(Tombstoned + "old", tombstoned.Name);
+    }
+
+    [Fact]
+    public async Task Tombstoning_when_a_sibling_already_has_the_prefixed_name_is_a_conflict_that_changes_nothing()
+    {
+        var store = await MigratedAsync();
+        await store.CreateWorkspaceAsync(new NewWorkspace(Tombstoned + "acme"));
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("acme"));
+
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(
+            () => store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Tombstone));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Equal("tombstone", e.Step);
+        Assert.Contains($"'{Tombstoned}acme'", e.Message, StringComparison.Ordinal);
+        Assert.Equal(workspace, await store.GetWorkspaceAsync(workspace.Id));
+    }
+
+    [Fact]
+    public async Task Racing_pauses_let_exactly_one_change_the_status()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        // Two store instances stand in for two processes; four tasks each race on their pools too.
+        var stores = new[] { store, Track(OpenStore()) };
+        var start = new TaskCompletionSource();
+
+        var pauses = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        {
+            await start.Task;
+            return await stores[i % stores.Length].ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Pause);
+        })).ToList();
+        start.SetResult();
+        var results = await Task.WhenAll(pauses).WaitAsync(TimeSpan.FromSeconds(60));
+
+        var winner = Assert.Single(results, r => r.Changed);
+        Assert.Equal(WorkspaceStatus.Active, winner.Before.Status);
+        Assert.All(results, r => Assert.Equal(winner.After, r.After));
+        Assert.Equal(winner.After, await store.GetWorkspaceAsync(workspace.Id));
+    }
+
+    [Fact]
+    public async Task Racing_tombstone_and_pause_leave_one_consistent_outcome()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var start = new TaskCompletionSource();
+
+        var tombstone = Task.Run(async () =>
+        {
+            await start.Task;
+            return await store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Tombstone);
+        });
+        var pause = Task.Run(async () =>
+        {
+            await start.Task;
+            return await store.ChangeWorkspaceStatusAsync(workspace.Id, WorkspaceTransition.Pause);
+        });
+        start.SetResult();
+        var tombstoned = await tombstone.WaitAsync(TimeSpan.FromSeconds(60));
+        var paused = await Record.ExceptionAsync(() => pause.WaitAsync(TimeSpan.FromSeconds(60)));
+
+        // Either the pause ran first (then the tombstone started from Paused) or it found the tombstone and was refused.
+        Assert.True(tombstoned.Changed);
+        Assert.Equal(WorkspaceStatus.Tombstoned, (await store.GetWorkspaceAsync(workspace.Id))?.Status);
+        if (paused is null)
+        {
+            Assert.Equal(WorkspaceStatus.Paused, tombstoned.Before.Status);
+        }
+        else
+        {
+            Assert.Equal(WorkspaceErrorKind.Conflict, Assert.IsType<WorkspaceOperationException>(paused).Kind);
+            Assert.Equal(WorkspaceStatus.Active, tombstoned.Before.Status);
+        }
     }
 
     // ---- the archive ledger ----

@@ -36,6 +36,17 @@ public interface IStateStore : IAsyncDisposable
     /// </summary>
     Task<bool> TrySetStorageAsync(Guid workspaceId, StorageState expected, StorageState desired, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Applies a lifecycle transition in one transaction: locks the row, computes the new status, name and external
+    /// id with <see cref="WorkspaceLifecycle.Apply"/>, and writes them (stamping <c>updatedAt</c>). When the workspace
+    /// already has the target status nothing is written and <see cref="WorkspaceStatusChange.Changed"/> is false.
+    /// </summary>
+    /// <exception cref="Errors.WorkspaceOperationException">
+    /// Kind NotFound when the workspace does not exist; kind Conflict when the transition does not apply to its
+    /// status or a sibling already uses the new name or external id (see <see cref="WorkspaceLifecycle.NameTaken"/>).
+    /// </exception>
+    Task<WorkspaceStatusChange> ChangeWorkspaceStatusAsync(Guid workspaceId, WorkspaceTransition transition, CancellationToken cancellationToken = default);
+
     /// <summary>Inserts a new ledger row. Throws when the archive id exists.</summary>
     Task InsertArchiveAsync(ArchiveRecord archive, CancellationToken cancellationToken = default);
 
@@ -59,6 +70,21 @@ public interface IStateStore : IAsyncDisposable
 
     /// <summary>Gives a lease up if still held by its token. Idempotent.</summary>
     Task ReleaseLeaseAsync(WorkspaceLease lease, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// A state store that can tell a worker at once when a workspace's status changes (Postgres: LISTEN/NOTIFY from a
+/// trigger on <c>Workspace</c>). Stores without it are polled only.
+/// </summary>
+public interface IWorkspaceChangeFeed
+{
+    /// <summary>
+    /// Yields the id of each workspace whose status changed (or that was inserted), as the store learns of it, until
+    /// cancelled. Reconnects by itself after a lost connection and then yields <see cref="Guid.Empty"/>, meaning
+    /// "changes may have been missed: re-read every workspace". The first item is always <see cref="Guid.Empty"/>,
+    /// yielded once listening has begun, so nothing that changes after it is missed.
+    /// </summary>
+    IAsyncEnumerable<Guid> WatchWorkspaceChangesAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>The outcome of <see cref="IStateStore.TryAcquireLeaseAsync"/>: either a lease or who holds it.</summary>
