@@ -6,6 +6,9 @@ namespace Coldstore.Cli;
 /// <summary>Builds the command tree and runs it. Tests call <see cref="RunAsync"/> in process with captured writers.</summary>
 internal static class CliApp
 {
+    /// <summary>How long a command may take to stop after Ctrl+C or SIGTERM before the process ends anyway.</summary>
+    public static readonly TimeSpan ShutdownBound = TimeSpan.FromSeconds(60);
+
     /// <summary>Parses and runs a command line; returns the exit code.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
@@ -21,6 +24,13 @@ internal static class CliApp
         root.Subcommands.Add(ArchiveCommands.Restore(context));
         root.Subcommands.Add(ArchiveCommands.Verify(context));
         root.Subcommands.Add(ArchiveCommands.Checksum(context));
+        root.Subcommands.Add(DemoCommand.Create(context));
+        foreach (var lifecycle in LifecycleCommands.Create(context))
+        {
+            root.Subcommands.Add(lifecycle);
+        }
+
+        root.Subcommands.Add(WorkerCommand.Create(context));
 
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0)
@@ -34,7 +44,16 @@ internal static class CliApp
             return ExitCodes.UsageOrConfiguration;
         }
 
-        var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        var invocation = new InvocationConfiguration
+        {
+            Output = stdout,
+            Error = stderr,
+            EnableDefaultExceptionHandler = false,
+            // Ctrl+C and SIGTERM cancel the command's token; every operation then stops at its next step and releases
+            // its lease. This is the hard bound on that: a statement still running after it is abandoned with the
+            // process, which is safe (every step resumes), only slower to pick up because its lease must lapse.
+            ProcessTerminationTimeout = ShutdownBound,
+        };
         return await parseResult.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -59,6 +59,24 @@ internal sealed class CliOutput
         }
     }
 
+    /// <summary>
+    /// Runs an operation, showing its current step under a spinner when a person is watching (nothing otherwise).
+    /// </summary>
+    public async Task<T> WithProgressAsync<T>(string label, Func<IProgress<Services.OperationProgress>, Task<T>> run)
+    {
+        if (!ShowProgress)
+        {
+            return await run(new Progress<Services.OperationProgress>()).ConfigureAwait(false);
+        }
+
+        return await Console.Status().Spinner(Spinner.Known.Dots).StartAsync(Markup.Escape(label), async status =>
+        {
+            var progress = new Progress<Services.OperationProgress>(p =>
+                status.Status($"{Markup.Escape(label)}: {Markup.Escape(p.Step)}{(p.Detail is null ? string.Empty : " — " + Markup.Escape(p.Detail))}"));
+            return await run(progress).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+    }
+
     /// <summary>Writes a human note to stderr.</summary>
     public void Info(string markup) => Console.MarkupLine(markup);
 

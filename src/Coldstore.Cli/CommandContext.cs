@@ -18,7 +18,15 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
         RunAsync(parseResult, requireInitialized: true, body, cancellationToken);
 
     /// <summary>Runs a command body; <paramref name="requireInitialized"/> is false only for <c>init</c> itself.</summary>
-    public async Task<int> RunAsync(ParseResult parseResult, bool requireInitialized, Func<ColdstoreRuntime, CliOutput, Task<int>> body, CancellationToken cancellationToken)
+    public Task<int> RunAsync(ParseResult parseResult, bool requireInitialized, Func<ColdstoreRuntime, CliOutput, Task<int>> body, CancellationToken cancellationToken) =>
+        RunAsync(parseResult, requireInitialized, LogLevel.None, (runtime, output, _) => body(runtime, output), cancellationToken);
+
+    /// <summary>
+    /// Runs a command body that also logs: <paramref name="defaultLogLevel"/> is its level without <c>--verbose</c>
+    /// (a long-running worker reports what it does; one-shot commands stay quiet).
+    /// </summary>
+    public async Task<int> RunAsync(
+        ParseResult parseResult, bool requireInitialized, LogLevel defaultLogLevel, Func<ColdstoreRuntime, CliOutput, ILoggerFactory, Task<int>> body, CancellationToken cancellationToken)
     {
         var output = new CliOutput(stdout, stderr, parseResult.GetValue(Options.Json));
         // Without --verbose the CLI reports failures itself, in one line; adapters' logs would only repeat them.
@@ -27,7 +35,7 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
         {
             var settings = ColdstoreSettings.FromEnvironment(Options.Overrides(parseResult));
             using var loggerFactory = LoggerFactory.Create(builder => builder
-                .SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.None)
+                .SetMinimumLevel(verbose ? LogLevel.Information : defaultLogLevel)
                 .AddSimpleConsole(console =>
                 {
                     console.SingleLine = true;
@@ -47,7 +55,7 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
                 await runtime.Service.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            return await body(runtime, output).ConfigureAwait(false);
+            return await body(runtime, output, loggerFactory).ConfigureAwait(false);
         }
         catch (Exception error)
         {
@@ -67,7 +75,7 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
     {
         ConfigurationException or EngineUnavailableException => ExitCodes.UsageOrConfiguration,
         WorkspaceOperationException { Kind: WorkspaceErrorKind.InvalidInput } => ExitCodes.UsageOrConfiguration,
-        WorkspaceOperationException { Kind: WorkspaceErrorKind.Conflict } => ExitCodes.Conflict,
+        WorkspaceOperationException { Kind: WorkspaceErrorKind.Conflict or WorkspaceErrorKind.Busy } => ExitCodes.Conflict,
         ColdstoreException => ExitCodes.Failed,
         OperationCanceledException => ExitCodes.Failed,
         _ => ExitCodes.Failed,

@@ -22,6 +22,10 @@ internal sealed class GlobalOptions
 
     public Option<string?> SettleSeconds { get; } = Setting("--settle-seconds", ColdstoreSettings.SettleWindowVariable, "seconds an archive lets in-flight inserts commit after its cutoff (default 2)");
 
+    public Option<string?> ColdStorage { get; } = Setting("--cold-storage", ColdstoreSettings.ColdStorageVariable, "on (default) or off: off, lifecycle commands only change the status");
+
+    public Option<string?> LeaseSeconds { get; } = Setting("--lease-seconds", ColdstoreSettings.LeaseSecondsVariable, "seconds a workspace lease lasts without renewal (default 60)");
+
     public Option<double> WaitSeconds { get; } = new("--wait")
     {
         Description = "Seconds to wait for another operation on the same workspace before giving up with exit code 3 (default 0: fail at once)",
@@ -36,7 +40,7 @@ internal sealed class GlobalOptions
 
     public void AddTo(Command root)
     {
-        foreach (var option in new Option[] { ClickHouse, Database, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, SettleSeconds, WaitSeconds, Json, Verbose })
+        foreach (var option in new Option[] { ClickHouse, Database, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, SettleSeconds, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
         {
             root.Options.Add(option);
         }
@@ -53,6 +57,8 @@ internal sealed class GlobalOptions
         [ColdstoreSettings.S3EndpointForClickHouseVariable] = parseResult.GetValue(S3EndpointForClickHouse),
         [ColdstoreSettings.S3NamedCollectionVariable] = parseResult.GetValue(S3NamedCollection),
         [ColdstoreSettings.SettleWindowVariable] = parseResult.GetValue(SettleSeconds),
+        [ColdstoreSettings.ColdStorageVariable] = parseResult.GetValue(ColdStorage),
+        [ColdstoreSettings.LeaseSecondsVariable] = parseResult.GetValue(LeaseSeconds),
     };
 
     private static Option<string?> Setting(string name, string variable, string description) =>

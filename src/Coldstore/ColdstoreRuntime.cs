@@ -82,7 +82,7 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
         }
     }
 
-    /// <summary>The options the settings imply: their settle window, and the failpoint named by <c>COLDSTORE_FAILPOINT</c>.</summary>
+    /// <summary>The options the settings imply: their settle window, cold-storage switch and lease duration, and the failpoint named by <c>COLDSTORE_FAILPOINT</c>.</summary>
     /// <exception cref="Errors.ConfigurationException">The failpoint names no step.</exception>
     public static ColdstoreOptions DefaultOptions(ColdstoreSettings settings)
     {
@@ -90,8 +90,17 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
         return new ColdstoreOptions
         {
             SettleWindow = settings.SettleWindow,
+            ColdStorageEnabled = settings.ColdStorageEnabled,
+            LeaseDuration = settings.LeaseDuration,
             StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),
         };
+    }
+
+    /// <summary>The worker scheduling the settings imply: their concurrency and poll interval.</summary>
+    public static WorkerOptions DefaultWorkerOptions(ColdstoreSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new WorkerOptions { Concurrency = settings.WorkerConcurrency, PollInterval = settings.WorkerPollInterval };
     }
 
     /// <inheritdoc />

@@ -81,6 +81,21 @@ public sealed class SqlBuilderTests
     }
 
     [Fact]
+    public void Raw_bytes_measure_exactly_the_stored_columns_of_one_bound_workspace()
+    {
+        var id = Guid.Parse("0b8e6a4c-1f2d-4c3b-9a7e-5d6f7a8b9c0d");
+
+        var query = EventSql.WorkspaceRawBytes(new EventTables("dittofeed"), id);
+
+        Assert.Contains("sum(byteSize(message_raw, processing_time, workspace_id, message_id, server_time)) AS raw_bytes", query.Sql, StringComparison.Ordinal);
+        Assert.Contains("FROM `dittofeed`.`user_events_v2`", query.Sql, StringComparison.Ordinal);
+        Assert.Contains("workspace_id = {workspace_id:String}", query.Sql, StringComparison.Ordinal);
+        Assert.DoesNotContain(id.ToString(), query.Sql, StringComparison.Ordinal);
+        var parameter = Assert.Single(query.Parameters);
+        Assert.Equal(("workspace_id", "String", (object)"0b8e6a4c-1f2d-4c3b-9a7e-5d6f7a8b9c0d"), (parameter.Name, parameter.Type, parameter.Value));
+    }
+
+    [Fact]
     public void Secret_parameters_are_masked_when_a_query_is_printed()
     {
         var query = new Ports.ClickHouseQuery("SELECT {key:String}").WithSecret("key", "String", "AKIA-very-secret");

@@ -33,7 +33,7 @@ public abstract class ConcurrentOperationTests(ChdbDatabaseFixture chdb, IEngine
 
         Assert.Equal(500, winner.Rows);
         var conflict = Assert.IsType<WorkspaceOperationException>(loser);
-        Assert.Equal(WorkspaceErrorKind.Conflict, conflict.Kind);
+        Assert.Equal(WorkspaceErrorKind.Busy, conflict.Kind);
         Assert.Equal(workspace, conflict.WorkspaceId);
         Assert.Equal(ArchiveState.Archived, Assert.Single(await first.LedgerAsync(workspace)).State);
         Assert.Equal(0, await first.HotRowsAsync(workspace));
@@ -108,7 +108,7 @@ public abstract class ConcurrentOperationTests(ChdbDatabaseFixture chdb, IEngine
             () => archiver.Service.ColdStoreWorkspaceEventsAsync(workspace),
             loserFailed);
 
-        Assert.Equal(WorkspaceErrorKind.Conflict, Assert.IsType<WorkspaceOperationException>(loser).Kind);
+        Assert.Equal(WorkspaceErrorKind.Busy, Assert.IsType<WorkspaceOperationException>(loser).Kind);
         await AssertEveryRowOnceAsync(setup, workspace, 500);
         await setup.Service.RestoreWorkspaceEventsAsync(workspace);
         Assert.Equal(Sum(workspace, first, second), await setup.ChecksumsAsync(workspace));

@@ -20,14 +20,65 @@ public sealed class ColdstoreScriptTests
     public async Task The_script_at_the_repository_root_prints_help_listing_every_command()
     {
         var root = RepositoryRoot();
-        var start = new ProcessStartInfo(Path.Combine(root, "coldstore"))
+
+        var (exitCode, output, stderr) = await RunScriptAsync(root, "--help");
+
+        Assert.True(exitCode == 0, $"exit {exitCode}\n--- stdout ---\n{output}\n--- stderr ---\n{stderr}");
+        Assert.Contains("Usage:", output, StringComparison.Ordinal);
+        foreach (var command in new[] { "init", "workspace", "ingest", "status", "--clickhouse", "--json" })
         {
-            WorkingDirectory = root,
+            Assert.Contains(command, output, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task The_demo_run_by_the_script_in_an_empty_directory_keeps_everything_under_its_dot_coldstore_and_is_exact()
+    {
+        // The script finds the repository from its own path, but the settings default to ./.coldstore in the working
+        // directory: an empty directory with no COLDSTORE_* variables is a fresh clone's first run.
+        var directory = Directory.CreateTempSubdirectory("coldstore-script-demo-").FullName;
+        try
+        {
+            var (exitCode, stdout, stderr) = await RunScriptAsync(directory, "demo", "--events", "500");
+
+            var all = $"exit {exitCode}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}";
+            Assert.True(exitCode == 0, all);
+            Assert.Contains("Round trip exact", stdout, StringComparison.Ordinal);
+            Assert.Contains("pause demo-globex-", stderr, StringComparison.Ordinal);
+            Assert.Contains("tombstone demo-initech-", stderr, StringComparison.Ordinal);
+            var home = Path.Combine(directory, ".coldstore");
+            Assert.True(Directory.Exists(home), all);
+            Assert.True(File.Exists(Path.Combine(home, "state.db")), all);
+            Assert.True(Directory.Exists(Path.Combine(home, "chdb")), all);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Runs <c>./coldstore</c> with <paramref name="args"/> in <paramref name="workingDirectory"/>, without any
+    /// <c>COLDSTORE_*</c> variable of the test run, so it sees the defaults a user's shell would.
+    /// </summary>
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunScriptAsync(string workingDirectory, params string[] args)
+    {
+        var start = new ProcessStartInfo(Path.Combine(RepositoryRoot(), "coldstore"))
+        {
+            WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add("--help");
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("COLDSTORE_", StringComparison.Ordinal)).ToList())
+        {
+            start.Environment.Remove(name);
+        }
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException("./coldstore did not start.");
         var stdout = process.StandardOutput.ReadToEndAsync();
@@ -41,17 +92,11 @@ public sealed class ColdstoreScriptTests
             catch (OperationCanceledException)
             {
                 process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"./coldstore --help did not finish within {Timeout.TotalMinutes} minutes. stderr: {await stderr}");
+                throw new TimeoutException($"./coldstore {string.Join(' ', args)} did not finish within {Timeout.TotalMinutes} minutes. stderr: {await stderr}");
             }
         }
 
-        var output = await stdout;
-        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n--- stdout ---\n{output}\n--- stderr ---\n{await stderr}");
-        Assert.Contains("Usage:", output, StringComparison.Ordinal);
-        foreach (var command in new[] { "init", "workspace", "ingest", "status", "--clickhouse", "--json" })
-        {
-            Assert.Contains(command, output, StringComparison.Ordinal);
-        }
+        return (process.ExitCode, await stdout, await stderr);
     }
 
     private static string RepositoryRoot()

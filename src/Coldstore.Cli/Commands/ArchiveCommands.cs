@@ -88,7 +88,7 @@ internal static class ArchiveCommands
         return command;
     }
 
-    private static Argument<string> WorkspaceArgument() => new("id") { Description = "The workspace id" };
+    internal static Argument<string> WorkspaceArgument() => new("id") { Description = "The workspace id" };
 
     private static Command Operation(
         CommandContext context,
@@ -101,28 +101,14 @@ internal static class ArchiveCommands
         command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, async (runtime, output) =>
         {
             var workspaceId = ColdstoreService.ParseWorkspaceId(parseResult.GetValue(id), name);
-            OperationResult result;
-            if (output.ShowProgress)
-            {
-                result = await output.Console.Status().Spinner(Spinner.Known.Dots).StartAsync($"{name} {workspaceId}", async status =>
-                {
-                    var progress = new Progress<OperationProgress>(p =>
-                        status.Status($"{name} {workspaceId}: {Markup.Escape(p.Step)}{(p.Detail is null ? string.Empty : " — " + Markup.Escape(p.Detail))}"));
-                    return await run(runtime.Service, workspaceId, progress, cancellationToken).ConfigureAwait(false);
-                }).ConfigureAwait(false);
-            }
-            else
-            {
-                result = await run(runtime.Service, workspaceId, new Progress<OperationProgress>(), cancellationToken).ConfigureAwait(false);
-            }
-
+            var result = await output.WithProgressAsync($"{name} {workspaceId}", progress => run(runtime.Service, workspaceId, progress, cancellationToken)).ConfigureAwait(false);
             Print(output, result);
             return ExitCodes.Ok;
         }, cancellationToken));
         return command;
     }
 
-    private static void Print(CliOutput output, OperationResult result)
+    internal static void Print(CliOutput output, OperationResult result)
     {
         if (output.IsJson)
         {

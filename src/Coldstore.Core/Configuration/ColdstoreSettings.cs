@@ -73,6 +73,21 @@ public sealed record ColdstoreSettings
     /// <summary>Seconds to let in-flight inserts commit after an archive's cutoff is taken (decimal).</summary>
     public const string SettleWindowVariable = "COLDSTORE_SETTLE_SECONDS";
 
+    /// <summary>
+    /// <c>on</c> (default) or <c>off</c>. Off, lifecycle changes only set the status (as Dittofeed does without
+    /// Coldstore) and the worker has nothing to do.
+    /// </summary>
+    public const string ColdStorageVariable = "COLDSTORE_COLD_STORAGE";
+
+    /// <summary>Seconds a workspace lease lasts without renewal; a crashed holder blocks others this long (5 to 3600).</summary>
+    public const string LeaseSecondsVariable = "COLDSTORE_LEASE_SECONDS";
+
+    /// <summary>How many workspaces one worker moves at a time (1 to 64).</summary>
+    public const string WorkerConcurrencyVariable = "COLDSTORE_WORKER_CONCURRENCY";
+
+    /// <summary>Seconds between the worker's full passes over every workspace (notifications come sooner on Postgres).</summary>
+    public const string WorkerPollSecondsVariable = "COLDSTORE_WORKER_POLL_SECONDS";
+
     /// <summary>The folder the embedded defaults live in, relative to the working directory.</summary>
     public const string DefaultHome = ".coldstore";
 
@@ -99,6 +114,18 @@ public sealed record ColdstoreSettings
 
     /// <summary>How long an archive lets in-flight inserts commit after taking its cutoff.</summary>
     public TimeSpan SettleWindow { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Whether lifecycle changes move events to and from cold storage.</summary>
+    public bool ColdStorageEnabled { get; init; } = true;
+
+    /// <summary>How long a workspace lease lasts without renewal.</summary>
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How many workspaces one worker moves at a time.</summary>
+    public int WorkerConcurrency { get; init; } = 2;
+
+    /// <summary>How often the worker re-reads every workspace.</summary>
+    public TimeSpan WorkerPollInterval { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The S3 region (from <c>AWS_REGION</c> or <c>AWS_DEFAULT_REGION</c>; default <c>us-east-1</c>).</summary>
     public string S3Region { get; init; } = "us-east-1";
@@ -146,6 +173,10 @@ public sealed record ColdstoreSettings
             S3NamedCollection = namedCollection,
             S3Region = Get("AWS_REGION") ?? Get("AWS_DEFAULT_REGION") ?? "us-east-1",
             SettleWindow = ParseSeconds(SettleWindowVariable, Get(SettleWindowVariable), TimeSpan.FromSeconds(2)),
+            ColdStorageEnabled = ParseSwitch(ColdStorageVariable, Get(ColdStorageVariable), fallback: true),
+            LeaseDuration = ParseSeconds(LeaseSecondsVariable, Get(LeaseSecondsVariable), TimeSpan.FromSeconds(60), minimum: 5),
+            WorkerConcurrency = ParseCount(WorkerConcurrencyVariable, Get(WorkerConcurrencyVariable), fallback: 2, maximum: 64),
+            WorkerPollInterval = ParseSeconds(WorkerPollSecondsVariable, Get(WorkerPollSecondsVariable), TimeSpan.FromSeconds(30), minimum: 0.1),
         };
     }
 
@@ -236,7 +267,7 @@ public sealed record ColdstoreSettings
             $"{ArchiveVariable}='{value}' is not valid: use file:<directory> for a local directory, or s3://bucket[/prefix] (bucket: 3-63 lower-case letters, digits, dots or hyphens).");
     }
 
-    private static TimeSpan ParseSeconds(string variable, string? value, TimeSpan fallback)
+    private static TimeSpan ParseSeconds(string variable, string? value, TimeSpan fallback, double minimum = 0)
     {
         if (value is null)
         {
@@ -244,9 +275,32 @@ public sealed record ColdstoreSettings
         }
 
         return double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
-            && seconds is >= 0 and <= 3600
+            && seconds >= minimum && seconds <= 3600
             ? TimeSpan.FromSeconds(seconds)
-            : throw new ConfigurationException(variable, $"{variable}='{value}' is not valid: use a number of seconds from 0 to 3600, e.g. 2 or 0.5.");
+            : throw new ConfigurationException(variable, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{variable}='{value}' is not valid: use a number of seconds from {minimum} to 3600, e.g. {Math.Max(minimum, 2)} or {Math.Max(minimum, 30)}."));
+    }
+
+    private static bool ParseSwitch(string variable, string? value, bool fallback) => value?.ToLowerInvariant() switch
+    {
+        null => fallback,
+        "on" or "true" or "1" or "yes" => true,
+        "off" or "false" or "0" or "no" => false,
+        _ => throw new ConfigurationException(variable, $"{variable}='{value}' is not valid: use on or off."),
+    };
+
+    private static int ParseCount(string variable, string? value, int fallback, int maximum)
+    {
+        if (value is null)
+        {
+            return fallback;
+        }
+
+        return int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count)
+            && count >= 1 && count <= maximum
+            ? count
+            : throw new ConfigurationException(variable, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{variable}='{value}' is not valid: use a whole number from 1 to {maximum}."));
     }
 
     private static bool IsValidBucket(string bucket) =>

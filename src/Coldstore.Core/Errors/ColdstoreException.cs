@@ -78,8 +78,11 @@ public enum WorkspaceErrorKind
     /// <summary>The workspace does not exist.</summary>
     NotFound,
 
-    /// <summary>Another operation holds the workspace, or a uniqueness rule would be broken.</summary>
+    /// <summary>The workspace's status does not allow the change, or a uniqueness rule would be broken.</summary>
     Conflict,
+
+    /// <summary>Another operation holds the workspace's lease; retrying later (or waiting longer) succeeds.</summary>
+    Busy,
 
     /// <summary>The operation ran and failed (verification mismatch, engine error); nothing was lost.</summary>
     Failed,

@@ -13,6 +13,18 @@ public sealed record ColdstoreOptions
     /// <summary>How long an operation waits for another operation on the same workspace; zero fails at once with a conflict.</summary>
     public TimeSpan LeaseWait { get; init; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// Whether lifecycle changes (pause, tombstone, resume, activate) move the events. When false they only change
+    /// the status, and reconciling does nothing.
+    /// </summary>
+    public bool ColdStorageEnabled { get; init; } = true;
+
+    /// <summary>
+    /// How long a lifecycle change waits for the lease when it moves the events itself. A worker that took the
+    /// workspace first is doing the same move, so waiting for it (rather than failing) is the expected path.
+    /// </summary>
+    public TimeSpan LifecycleLeaseWait { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>How long a lease lasts without renewal; a crashed holder's lease lapses after this.</summary>
     public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -47,6 +59,7 @@ public sealed record ColdstoreOptions
 
         Require(SettleWindow >= TimeSpan.Zero, $"SettleWindow must not be negative, not {SettleWindow}.");
         Require(LeaseWait >= TimeSpan.Zero, $"LeaseWait must not be negative, not {LeaseWait}.");
+        Require(LifecycleLeaseWait >= TimeSpan.Zero, $"LifecycleLeaseWait must not be negative, not {LifecycleLeaseWait}.");
         Require(LeaseDuration >= TimeSpan.FromSeconds(1), $"LeaseDuration must be at least one second, not {LeaseDuration}.");
         Require(StatementTimeout >= TimeSpan.FromSeconds(1), $"StatementTimeout must be at least one second, not {StatementTimeout}.");
         Require(CopyAttempts >= 1, $"CopyAttempts must be at least 1, not {CopyAttempts}.");

@@ -73,6 +73,73 @@ public sealed partial class ColdstoreService
     public Task<OperationResult> RestoreWorkspaceEventsAsync(Guid workspaceId, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
         _archiver.RestoreAsync(workspaceId, progress, cancellationToken);
 
+    /// <summary>
+    /// Tombstones a workspace as Dittofeed does (status Tombstoned; name and external id prefixed with
+    /// <c>DfTombstoned-</c>) in one transaction, then, when <paramref name="moveEvents"/> is true and cold storage is
+    /// on, moves its events to cold storage. With <paramref name="moveEvents"/> false the worker moves them.
+    /// Repeating the call is safe: the status is left alone and the move resumes or finishes.
+    /// </summary>
+    /// <param name="workspaceId">The workspace.</param>
+    /// <param name="moveEvents">Move the events now (true) or leave it to the worker (false).</param>
+    /// <param name="progress">Receives each step of the move.</param>
+    /// <param name="cancellationToken">Stops between steps; the status change stays and the worker (or a rerun) finishes the move.</param>
+    public Task<LifecycleResult> TombstoneWorkspaceAsync(Guid workspaceId, bool moveEvents = true, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        ChangeLifecycleAsync(workspaceId, WorkspaceTransition.Tombstone, moveEvents, progress, cancellationToken);
+
+    /// <summary>
+    /// Activates a tombstoned workspace (status Active; the <c>DfTombstoned-</c> prefix stripped), failing with a
+    /// conflict that changes nothing when another workspace took the name or external id meanwhile; then restores its
+    /// events unless <paramref name="moveEvents"/> is false.
+    /// </summary>
+    /// <inheritdoc cref="TombstoneWorkspaceAsync" path="/param"/>
+    public Task<LifecycleResult> ActivateTombstonedWorkspaceAsync(Guid workspaceId, bool moveEvents = true, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        ChangeLifecycleAsync(workspaceId, WorkspaceTransition.Activate, moveEvents, progress, cancellationToken);
+
+    /// <summary>Pauses an active workspace, then archives its events unless <paramref name="moveEvents"/> is false.</summary>
+    /// <inheritdoc cref="TombstoneWorkspaceAsync" path="/param"/>
+    public Task<LifecycleResult> PauseWorkspaceAsync(Guid workspaceId, bool moveEvents = true, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        ChangeLifecycleAsync(workspaceId, WorkspaceTransition.Pause, moveEvents, progress, cancellationToken);
+
+    /// <summary>Resumes a paused workspace, then restores its events unless <paramref name="moveEvents"/> is false.</summary>
+    /// <inheritdoc cref="TombstoneWorkspaceAsync" path="/param"/>
+    public Task<LifecycleResult> ResumeWorkspaceAsync(Guid workspaceId, bool moveEvents = true, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        ChangeLifecycleAsync(workspaceId, WorkspaceTransition.Resume, moveEvents, progress, cancellationToken);
+
+    /// <summary>
+    /// Moves the workspace's events to where its status says they belong (Active → hot; Paused, Tombstoned → cold),
+    /// finishing or resuming any half-done archive or restore. The decision is made holding the workspace's lease,
+    /// from the status as it is then. Does nothing when cold storage is off.
+    /// </summary>
+    /// <param name="workspaceId">The workspace.</param>
+    /// <param name="leaseWait">How long to wait for another operation on the workspace; null uses <see cref="ColdstoreOptions.LeaseWait"/>.</param>
+    /// <param name="progress">Receives each step.</param>
+    /// <param name="cancellationToken">Stops between steps; rerunning resumes.</param>
+    /// <exception cref="WorkspaceOperationException">Kind Busy when another operation holds the workspace past the wait.</exception>
+    public async Task<ReconcileResult> ReconcileWorkspaceAsync(Guid workspaceId, TimeSpan? leaseWait = null, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (!Options.ColdStorageEnabled)
+        {
+            var workspace = await GetWorkspaceAsync(workspaceId, "reconcile", cancellationToken).ConfigureAwait(false);
+            return new ReconcileResult(workspace, workspace.Storage, null);
+        }
+
+        return await _archiver.ReconcileAsync(workspaceId, leaseWait ?? Options.LeaseWait, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<LifecycleResult> ChangeLifecycleAsync(
+        Guid workspaceId, WorkspaceTransition transition, bool moveEvents, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var change = await _state.ChangeWorkspaceStatusAsync(workspaceId, transition, cancellationToken).ConfigureAwait(false);
+        LogStatusChanged(_logger, workspaceId, transition, change.Before.Status, change.After.Status, change.Changed);
+        if (!moveEvents || !Options.ColdStorageEnabled)
+        {
+            return new LifecycleResult(transition, change, null, Options.ColdStorageEnabled);
+        }
+
+        var reconcile = await _archiver.ReconcileAsync(workspaceId, Options.LifecycleLeaseWait, progress, cancellationToken).ConfigureAwait(false);
+        return new LifecycleResult(transition, change, reconcile, Options.ColdStorageEnabled);
+    }
+
     /// <summary>Re-reads every archive of the workspace and compares it with its manifest and ledger row. Changes nothing.</summary>
     public Task<IReadOnlyList<ArchiveCheck>> VerifyWorkspaceArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
         _archiver.VerifyAsync(workspaceId, cancellationToken);
@@ -88,6 +155,13 @@ public sealed partial class ColdstoreService
         var row = (await _clickHouse.QueryAsync(ArchiveSql.WorkspaceChecksums(_tables, workspaceId, deleted), cancellationToken).ConfigureAwait(false)).Single();
         return new WorkspaceChecksums(workspaceId, row.GetInt64("event_rows"), row.GetUInt64("event_checksum"), row.GetInt64("internal_rows"), row.GetUInt64("internal_checksum"));
     }
+
+    /// <summary>Every workspace, ordered by creation time, then id.</summary>
+    public Task<IReadOnlyList<Workspace>> ListWorkspacesAsync(CancellationToken cancellationToken = default) =>
+        _state.ListWorkspacesAsync(cancellationToken);
+
+    /// <summary>The state store's change notifications (Postgres), or null when it can only be polled (SQLite).</summary>
+    public IWorkspaceChangeFeed? ChangeFeed => _state as IWorkspaceChangeFeed;
 
     /// <summary>The ledger rows of a workspace, oldest first.</summary>
     public Task<IReadOnlyList<ArchiveRecord>> ListArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
@@ -291,6 +365,9 @@ public sealed partial class ColdstoreService
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Created workspace {WorkspaceId} named {Name}")]
     private static partial void LogWorkspaceCreated(ILogger logger, Guid workspaceId, string name);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Workspace {WorkspaceId}: {Transition} moved status {Before} -> {After} (changed: {Changed})")]
+    private static partial void LogStatusChanged(ILogger logger, Guid workspaceId, WorkspaceTransition transition, WorkspaceStatus before, WorkspaceStatus after, bool changed);
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Ingested {Rows} events for workspace {WorkspaceId} in {ElapsedMs} ms")]
     private static partial void LogIngested(ILogger logger, long rows, Guid workspaceId, long elapsedMs);

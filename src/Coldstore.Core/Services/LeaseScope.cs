@@ -57,7 +57,7 @@ internal sealed partial class LeaseScope : IAsyncDisposable
                     workspaceId,
                     step,
                     $"Workspace {workspaceId} is busy: {who} is working on it. Wait for it to finish, or retry with a longer --wait; a crashed holder's lease lapses by itself.",
-                    WorkspaceErrorKind.Conflict);
+                    WorkspaceErrorKind.Busy);
             }
 
             // Jitter keeps several waiters from polling the state store in lockstep.

@@ -62,3 +62,30 @@ public sealed record ArchiveCheck(Guid ArchiveId, ArchiveState State, long Rows,
 /// <param name="InternalEventRows">Rows in internal events.</param>
 /// <param name="InternalEventChecksum">Sum of full-row hashes over every column of internal events.</param>
 public sealed record WorkspaceChecksums(Guid WorkspaceId, long EventRows, ulong EventChecksum, long InternalEventRows, ulong InternalEventChecksum);
+
+/// <summary>What reconciling one workspace did: nothing (it was already where its status says), an archive, or a restore.</summary>
+/// <param name="Workspace">The workspace as read under the lease, before moving anything.</param>
+/// <param name="Desired">Where its status says the events belong.</param>
+/// <param name="Operation">The archive or restore that ran, or null when nothing had to move.</param>
+public sealed record ReconcileResult(Workspace Workspace, StorageState Desired, OperationResult? Operation)
+{
+    /// <summary><c>none</c>, <c>archive</c> or <c>restore</c>.</summary>
+    public string Action => Operation?.Operation ?? "none";
+
+    /// <summary>Where the events are afterwards.</summary>
+    public StorageState Storage => Operation?.Storage ?? Workspace.Storage;
+}
+
+/// <summary>What a lifecycle call did: the status change, and the move of the events when it made it itself.</summary>
+/// <param name="Transition">The lifecycle change asked for.</param>
+/// <param name="Change">The <c>Workspace</c> row before and after.</param>
+/// <param name="Reconcile">The move of the events, or null when left to the worker (or cold storage is off).</param>
+/// <param name="ColdStorageEnabled">Whether cold storage was on; when off only the status changes.</param>
+public sealed record LifecycleResult(WorkspaceTransition Transition, WorkspaceStatusChange Change, ReconcileResult? Reconcile, bool ColdStorageEnabled)
+{
+    /// <summary>The workspace after the status change.</summary>
+    public Workspace Workspace => Change.After;
+
+    /// <summary>Where the events are afterwards, as far as this call knows.</summary>
+    public StorageState Storage => Reconcile?.Storage ?? Change.After.Storage;
+}

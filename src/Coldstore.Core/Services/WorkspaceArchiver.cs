@@ -35,11 +35,44 @@ internal sealed partial class WorkspaceArchiver(
 
     public async Task<OperationResult> ArchiveAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
-        const string Operation = "archive";
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
-        await using var session = await BeginAsync(workspaceId, Operation, cancellationToken).ConfigureAwait(false);
-        var ct = session.Token;
+        await using var session = await BeginAsync(workspaceId, "archive", options.LeaseWait, cancellationToken).ConfigureAwait(false);
+        return await ArchiveHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
+    }
 
+    public async Task<OperationResult> RestoreAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        await using var session = await BeginAsync(workspaceId, "restore", options.LeaseWait, cancellationToken).ConfigureAwait(false);
+        return await RestoreHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Moves the events to where the workspace's status says they belong, deciding only once the lease is held: a
+    /// status read before taking the lease may be stale (flipped back meanwhile), and acting on it would archive an
+    /// active workspace or restore a paused one.
+    /// </summary>
+    public async Task<ReconcileResult> ReconcileAsync(Guid workspaceId, TimeSpan leaseWait, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
+    {
+        const string Operation = "reconcile";
+        var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        await using var session = await BeginAsync(workspaceId, Operation, leaseWait, cancellationToken).ConfigureAwait(false);
+        var workspace = await RequireWorkspaceAsync(workspaceId, Operation, session.Token).ConfigureAwait(false);
+        var desired = WorkspaceLifecycle.DesiredStorage(workspace.Status);
+        if (workspace.Storage == desired)
+        {
+            return new ReconcileResult(workspace, desired, null);
+        }
+
+        var result = desired == StorageState.Cold
+            ? await ArchiveHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false)
+            : await RestoreHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
+        return new ReconcileResult(workspace, desired, result);
+    }
+
+    private async Task<OperationResult> ArchiveHoldingLeaseAsync(Guid workspaceId, OperationRun run, CancellationToken ct)
+    {
+        const string Operation = "archive";
         var open = await OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
         if (open is { State: ArchiveState.Restoring })
         {
@@ -97,13 +130,9 @@ internal sealed partial class WorkspaceArchiver(
         return new OperationResult(workspaceId, Operation, final, outcome.Rows, outcome.Bytes, outcome.Checksum, [outcome], run.Steps, run.Elapsed);
     }
 
-    public async Task<OperationResult> RestoreAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
+    private async Task<OperationResult> RestoreHoldingLeaseAsync(Guid workspaceId, OperationRun run, CancellationToken ct)
     {
         const string Operation = "restore";
-        var run = new OperationRun(workspaceId, progress, options.StepCompleted);
-        await using var session = await BeginAsync(workspaceId, Operation, cancellationToken).ConfigureAwait(false);
-        var ct = session.Token;
-
         var open = await OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
         if (open is { State: ArchiveState.Copying or ArchiveState.Verified })
         {
@@ -138,10 +167,16 @@ internal sealed partial class WorkspaceArchiver(
             {
                 outcomes.Add(Outcome(await RestoreArchiveAsync(archive, run, ct).ConfigureAwait(false)));
             }
-            catch (WorkspaceOperationException) when (!ct.IsCancellationRequested)
+            catch (ColdstoreException e) when (!ct.IsCancellationRequested)
             {
-                // The archive stays archived and the workspace cold for what was not restored.
-                await SetStorageAsync(workspaceId, StorageState.Cold, CancellationToken.None).ConfigureAwait(false);
+                // The archive stays archived and the workspace cold for what was not restored; the ledger keeps
+                // the reason, so an operator (or the worker's next attempt) sees why.
+                await RecordErrorAsync(archive, e.Message).ConfigureAwait(false);
+                if (e is WorkspaceOperationException)
+                {
+                    await SetStorageAsync(workspaceId, StorageState.Cold, CancellationToken.None).ConfigureAwait(false);
+                }
+
                 throw;
             }
         }
@@ -158,10 +193,10 @@ internal sealed partial class WorkspaceArchiver(
     /// What every operation starts with: the workspace must exist, its lease is taken (and stops the operation if
     /// lost), and Coldstore's own tables exist.
     /// </summary>
-    private async Task<OperationSession> BeginAsync(Guid workspaceId, string operation, CancellationToken cancellationToken)
+    private async Task<OperationSession> BeginAsync(Guid workspaceId, string operation, TimeSpan leaseWait, CancellationToken cancellationToken)
     {
         await RequireWorkspaceAsync(workspaceId, operation, cancellationToken).ConfigureAwait(false);
-        var lease = await LeaseScope.AcquireAsync(state, workspaceId, operation, options, logger, cancellationToken).ConfigureAwait(false);
+        var lease = await LeaseScope.AcquireAsync(state, workspaceId, operation, options with { LeaseWait = leaseWait }, logger, cancellationToken).ConfigureAwait(false);
         var session = new OperationSession(lease, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost));
         try
         {

@@ -55,6 +55,28 @@ public static class EventSql
         return archiveIds.Count == 0 ? query : query.With(ArchiveSql.ArchiveIdsParameter(archiveIds));
     }
 
+    /// <summary>
+    /// The uncompressed size, in bytes, of the workspace's rows in the five columns an archive stores
+    /// (<see cref="SchemaSql.StoredColumns"/>), as <c>raw_bytes</c>. It is ClickHouse's <c>byteSize</c>: the values'
+    /// in-memory size (each string's bytes plus a few bytes of bookkeeping, 8 bytes per DateTime64), about what the
+    /// archive's Parquet objects would take without compression, so dividing it by the archive's bytes gives the
+    /// compression ratio. It counts every row physically present, so measure it before archiving.
+    /// </summary>
+    /// <param name="tables">The event tables.</param>
+    /// <param name="workspaceId">The workspace.</param>
+    public static ClickHouseQuery WorkspaceRawBytes(EventTables tables, Guid workspaceId)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        // sum() of no rows is 0, so an empty workspace measures 0 rather than NULL.
+        return new ClickHouseQuery($$"""
+            SELECT sum(byteSize({{string.Join(", ", SchemaSql.StoredColumns)}})) AS raw_bytes
+            FROM {{tables.QualifiedEvents}}
+            WHERE workspace_id = {workspace_id:String}
+            """)
+            .With("workspace_id", "String", WorkspaceIdText(workspaceId))
+            .For("measure raw bytes");
+    }
+
     /// <summary>The text form of a workspace id as stored in <c>workspace_id</c>: lower-case, hyphenated.</summary>
     public static string WorkspaceIdText(Guid workspaceId) => workspaceId.ToString("D");
 }

@@ -22,6 +22,15 @@ public interface IEngines : IAsyncDisposable
 
     /// <summary>A new archive-store adapter on the test's archive root.</summary>
     IArchiveStore OpenArchive();
+
+    /// <summary>True when the state store notifies status changes (Postgres), so a worker reacts without polling.</summary>
+    bool NotifiesChanges { get; }
+
+    /// <summary>
+    /// Sets a workspace's status with one plain SQL UPDATE, as the host application (in any language) would, without
+    /// going through Coldstore.
+    /// </summary>
+    Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status);
 }
 
 /// <summary>SQLite in a temporary file and a local archive directory: the embedded defaults.</summary>
@@ -30,6 +39,22 @@ public sealed class EmbeddedEngines : IEngines
     private string? _directory;
 
     private string Directory => _directory ?? throw new InvalidOperationException("Not initialized.");
+
+    /// <summary>The root of the local archive.</summary>
+    public string ArchiveDirectory => Path.Combine(Directory, "archive");
+
+    public bool NotifiesChanges => false;
+
+    public async Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(Directory, "state.db")};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = """UPDATE "Workspace" SET "status" = $status WHERE "id" = $id""";
+        command.Parameters.AddWithValue("$status", status);
+        command.Parameters.AddWithValue("$id", workspaceId.ToString("D"));
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
 
     public Task InitializeAsync(string label)
     {
@@ -40,7 +65,7 @@ public sealed class EmbeddedEngines : IEngines
 
     public IStateStore OpenState() => SqliteStateStore.Open(Path.Combine(Directory, "state.db"));
 
-    public IArchiveStore OpenArchive() => FileSystemArchiveStore.Open(Path.Combine(Directory, "archive"));
+    public IArchiveStore OpenArchive() => FileSystemArchiveStore.Open(ArchiveDirectory);
 
     public ValueTask DisposeAsync()
     {
@@ -70,6 +95,18 @@ public sealed class ServerEngines(PostgresFixture postgres, S3rverFixture s3) : 
     {
         _schema = await postgres.CreateSchemaAsync(label);
         _prefix = S3rverFixture.UniquePrefix(label).TrimEnd('/');
+    }
+
+    public bool NotifiesChanges => true;
+
+    public async Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection((_schema ?? throw new InvalidOperationException("Not initialized.")).ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("""UPDATE "Workspace" SET "status" = $1::"WorkspaceStatus" WHERE "id" = $2""", connection);
+        command.Parameters.AddWithValue(status);
+        command.Parameters.AddWithValue(workspaceId);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 
     public IStateStore OpenState() =>

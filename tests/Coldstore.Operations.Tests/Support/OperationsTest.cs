@@ -15,6 +15,9 @@ public abstract class OperationsTest(ChdbDatabaseFixture chdb, IEngines engines)
 
     protected EventTables Tables { get; } = new(chdb.Database);
 
+    /// <summary>The test's state and archive stores.</summary>
+    protected IEngines Engines { get; } = engines;
+
     /// <summary>Short waits, no lease wait: what every test starts from.</summary>
     protected static ColdstoreOptions Fast => new()
     {
@@ -28,7 +31,7 @@ public abstract class OperationsTest(ChdbDatabaseFixture chdb, IEngines engines)
     /// <summary>A new service instance (own chDB connection, own adapters over the test's stores), initialized.</summary>
     protected async Task<Harness> OpenAsync(ColdstoreOptions? options = null)
     {
-        var harness = await Harness.OpenAsync(engines, Tables, options ?? Fast);
+        var harness = await Harness.OpenAsync(Engines, Tables, options ?? Fast);
         lock (_harnesses)
         {
             _harnesses.Add(harness);
@@ -37,7 +40,7 @@ public abstract class OperationsTest(ChdbDatabaseFixture chdb, IEngines engines)
         return harness;
     }
 
-    public Task InitializeAsync() => engines.InitializeAsync(GetType().Name);
+    public Task InitializeAsync() => Engines.InitializeAsync(GetType().Name);
 
     public async Task DisposeAsync()
     {
@@ -46,6 +49,6 @@ public abstract class OperationsTest(ChdbDatabaseFixture chdb, IEngines engines)
             await harness.DisposeAsync();
         }
 
-        await engines.DisposeAsync();
+        await Engines.DisposeAsync();
     }
 }

@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Globalization;
+using Coldstore.Domain;
+using Coldstore.Services;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace Coldstore.Cli.Commands;
+
+/// <summary>
+/// <c>coldstore worker [--once]</c>: keeps every workspace's events where its status says, as a hosted service
+/// until SIGTERM or Ctrl+C, or for one pass.
+/// </summary>
+internal static class WorkerCommand
+{
+    public static Command Create(CommandContext context)
+    {
+        var once = new Option<bool>("--once") { Description = "Run one pass over every workspace, print a summary and exit (0: all in place, 1: a move failed, 3: a workspace was busy)" };
+        var concurrency = new Option<int?>("--concurrency") { Description = "Workspaces moved at a time [env: COLDSTORE_WORKER_CONCURRENCY, default 2]", HelpName = "n" };
+        var poll = new Option<double?>("--poll-seconds") { Description = "Seconds between full passes [env: COLDSTORE_WORKER_POLL_SECONDS, default 30]", HelpName = "seconds" };
+        var shutdown = new Option<double>("--shutdown-seconds")
+        {
+            Description = "On SIGTERM, how long to wait for the moves in progress to reach a safe point before exiting anyway (default 30)",
+            HelpName = "seconds",
+            DefaultValueFactory = _ => 30,
+        };
+        var command = new Command("worker", "Move each workspace's events to where its status says (Paused/Tombstoned: cold, Active: hot), until stopped.")
+        {
+            once, concurrency, poll, shutdown,
+        };
+        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, requireInitialized: true, LogLevel.Information, async (runtime, output, loggerFactory) =>
+        {
+            var options = ColdstoreRuntime.DefaultWorkerOptions(runtime.Settings);
+            options = options with
+            {
+                Concurrency = parseResult.GetValue(concurrency) ?? options.Concurrency,
+                PollInterval = parseResult.GetValue(poll) is { } seconds ? Seconds("--poll-seconds", seconds, 0.01) : options.PollInterval,
+            };
+            if (options.Concurrency is < 1 or > 64)
+            {
+                throw new Errors.ConfigurationException("--concurrency", $"--concurrency {options.Concurrency} is not valid: use a whole number from 1 to 64.");
+            }
+
+            var drain = Seconds("--shutdown-seconds", parseResult.GetValue(shutdown), 0);
+            var worker = new ColdstoreWorker(runtime.Service, options, loggerFactory.CreateLogger<ColdstoreWorker>());
+            worker.RequireColdStorage();
+            if (parseResult.GetValue(once))
+            {
+                var summary = await worker.RunOnceAsync(cancellationToken).ConfigureAwait(false);
+                Print(output, summary);
+                return summary.Attempts.Any(a => a.Outcome == WorkerOutcome.Failed) ? ExitCodes.Failed
+                    : summary.Converged ? ExitCodes.Ok
+                    : ExitCodes.Conflict;
+            }
+
+            var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Services.AddSingleton(worker);
+            builder.Services.AddHostedService<ColdstoreWorkerService>();
+            // The command line's token (SIGTERM, Ctrl+C) is the one stop signal; no second console lifetime.
+            builder.Services.AddSingleton<IHostLifetime, CommandLineLifetime>();
+            builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = drain);
+            using var host = builder.Build();
+            var service = host.Services.GetServices<IHostedService>().OfType<ColdstoreWorkerService>().Single();
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            // The host logs a hosted service's failure and stops; the command must still report it and exit non-zero.
+            if (service.ExecuteTask is { IsFaulted: true } faulted)
+            {
+                await faulted.ConfigureAwait(false);
+            }
+
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
+
+    private static TimeSpan Seconds(string option, double value, double minimum) =>
+        value >= minimum && value <= 3600 && !double.IsNaN(value)
+            ? TimeSpan.FromSeconds(value)
+            : throw new Errors.ConfigurationException(option, string.Create(CultureInfo.InvariantCulture, $"{option} {value} is not valid: use a number of seconds from {minimum} to 3600."));
+
+    private static void Print(CliOutput output, WorkerPassSummary summary)
+    {
+        if (output.IsJson)
+        {
+            output.WriteJson(new
+            {
+                workspaces = summary.Workspaces,
+                converged = summary.Converged,
+                durationMs = (long)summary.Duration.TotalMilliseconds,
+                attempts = summary.Attempts.Select(a => new
+                {
+                    workspaceId = a.WorkspaceId,
+                    name = a.Name,
+                    status = a.Status,
+                    storageBefore = a.StorageBefore.ToText(),
+                    storageAfter = a.StorageAfter.ToText(),
+                    action = a.Action,
+                    outcome = a.Outcome.ToString().ToLowerInvariant(),
+                    rows = a.Rows,
+                    error = a.Error,
+                    durationMs = (long)a.Duration.TotalMilliseconds,
+                }),
+                remaining = summary.Remaining.Select(w => new
+                {
+                    workspaceId = w.Id,
+                    name = w.Name,
+                    status = w.Status,
+                    storage = w.Storage.ToText(),
+                    desiredStorage = WorkspaceLifecycle.DesiredStorage(w.Status).ToText(),
+                }),
+            });
+            return;
+        }
+
+        var culture = CultureInfo.InvariantCulture;
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("Workspace").AddColumn("Name").AddColumn("Status").AddColumn("Storage")
+            .AddColumn("Action").AddColumn(new TableColumn("Rows").RightAligned()).AddColumn("Outcome").AddColumn(new TableColumn("Time").RightAligned());
+        foreach (var a in summary.Attempts)
+        {
+            var outcome = a.Outcome switch
+            {
+                WorkerOutcome.Done => "[green]done[/]",
+                WorkerOutcome.Busy => "[yellow]busy[/]",
+                _ => $"[red]{a.Outcome.ToString().ToLowerInvariant()}[/]: {Markup.Escape(a.Error ?? string.Empty)}",
+            };
+            table.AddRow(a.WorkspaceId.ToString("D"), Markup.Escape(a.Name), a.Status.ToString(), $"{a.StorageBefore.ToText()} → {a.StorageAfter.ToText()}",
+                a.Action, a.Rows.ToString("N0", culture), outcome, $"{a.Duration.TotalSeconds.ToString("F1", culture)} s");
+        }
+
+        if (summary.Attempts.Count > 0)
+        {
+            output.Console.Write(table);
+        }
+
+        output.Info(summary.Converged
+            ? string.Create(culture, $"[green]All {summary.Workspaces} workspaces are where their status says[/] ({summary.Attempts.Count} moved or checked, {summary.Duration.TotalSeconds:F1} s).")
+            : string.Create(culture, $"[red]{summary.Remaining.Count} of {summary.Workspaces} workspaces are not yet where their status says[/]; see the errors above, then run the worker again."));
+    }
+
+    /// <summary>A host lifetime with no signal handling of its own: the command line's cancellation stops the host.</summary>
+    private sealed class CommandLineLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,415 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Coldstore.Domain;
+using Coldstore.Errors;
+using Coldstore.Ports;
+using Microsoft.Extensions.Logging;
+
+namespace Coldstore.Services;
+
+/// <summary>How the worker schedules its work.</summary>
+public sealed record WorkerOptions
+{
+    /// <summary>How many workspaces one worker moves at the same time.</summary>
+    public int Concurrency { get; init; } = 2;
+
+    /// <summary>How often every workspace is re-read, notifications or not.</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The first delay before retrying a workspace whose move failed; it doubles per failure.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The longest delay between retries of a failing workspace.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long to leave a workspace alone whose lease another worker or command holds.</summary>
+    public TimeSpan BusyDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>In <see cref="ColdstoreWorker.RunOnceAsync"/>, how many rounds to run while statuses keep changing under it.</summary>
+    public int OnceRounds { get; init; } = 3;
+
+    /// <summary>Throws when a value is out of range.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(Concurrency, 1, nameof(Concurrency));
+        ArgumentOutOfRangeException.ThrowIfLessThan(PollInterval, TimeSpan.FromMilliseconds(10), nameof(PollInterval));
+        ArgumentOutOfRangeException.ThrowIfLessThan(RetryBaseDelay, TimeSpan.Zero, nameof(RetryBaseDelay));
+        ArgumentOutOfRangeException.ThrowIfLessThan(RetryMaxDelay, RetryBaseDelay, nameof(RetryMaxDelay));
+        ArgumentOutOfRangeException.ThrowIfLessThan(BusyDelay, TimeSpan.Zero, nameof(BusyDelay));
+        ArgumentOutOfRangeException.ThrowIfLessThan(OnceRounds, 1, nameof(OnceRounds));
+    }
+}
+
+/// <summary>How one attempt on one workspace ended.</summary>
+public enum WorkerOutcome
+{
+    /// <summary>The events are where the status says (moved now, or already there).</summary>
+    Done,
+
+    /// <summary>Another worker or command holds the workspace; it is left to them.</summary>
+    Busy,
+
+    /// <summary>The move failed; nothing was lost, and it is retried with backoff.</summary>
+    Failed,
+
+    /// <summary>The worker was stopping; the step in progress was abandoned safely and a later run resumes it.</summary>
+    Cancelled,
+}
+
+/// <summary>One attempt of the worker on one workspace.</summary>
+/// <param name="WorkspaceId">The workspace.</param>
+/// <param name="Name">Its name when the attempt began.</param>
+/// <param name="Status">Its status as the move saw it.</param>
+/// <param name="StorageBefore">Where its events were when the attempt began.</param>
+/// <param name="StorageAfter">Where they are afterwards, as far as the worker knows.</param>
+/// <param name="Action"><c>archive</c>, <c>restore</c> or <c>none</c>.</param>
+/// <param name="Outcome">How it ended.</param>
+/// <param name="Rows">Rows moved.</param>
+/// <param name="Error">Why it failed or was busy, or null.</param>
+/// <param name="Duration">How long the attempt took.</param>
+/// <param name="StartedAt">When the attempt began.</param>
+public sealed record WorkspaceAttempt(
+    Guid WorkspaceId,
+    string Name,
+    WorkspaceStatus Status,
+    StorageState StorageBefore,
+    StorageState StorageAfter,
+    string Action,
+    WorkerOutcome Outcome,
+    long Rows,
+    string? Error,
+    TimeSpan Duration,
+    DateTimeOffset StartedAt);
+
+/// <summary>What one pass of the worker did.</summary>
+/// <param name="Workspaces">How many workspaces there were.</param>
+/// <param name="Attempts">Each attempt, in the order they finished.</param>
+/// <param name="Remaining">Workspaces whose events are still not where their status says.</param>
+/// <param name="Duration">How long the pass took.</param>
+public sealed record WorkerPassSummary(int Workspaces, IReadOnlyList<WorkspaceAttempt> Attempts, IReadOnlyList<Workspace> Remaining, TimeSpan Duration)
+{
+    /// <summary>True when every workspace's events are where its status says.</summary>
+    public bool Converged => Remaining.Count == 0;
+}
+
+/// <summary>
+/// Keeps every workspace's events where its status says they belong: Paused and Tombstoned → cold, Active → hot.
+/// It only reads the <c>Workspace</c> table, so an application in any language integrates by updating the status.
+/// Safe to run several at once against one state store (each move holds the workspace's lease; a workspace another
+/// worker holds is skipped) and to kill at any instant (each move resumes from the ledger).
+/// </summary>
+public sealed partial class ColdstoreWorker
+{
+    private readonly ColdstoreService _service;
+    private readonly WorkerOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates a worker over a service.</summary>
+    public ColdstoreWorker(ColdstoreService service, WorkerOptions? options = null, ILogger<ColdstoreWorker>? logger = null, TimeProvider? timeProvider = null)
+    {
+        _service = service ?? throw new ArgumentNullException(nameof(service));
+        _options = options ?? new WorkerOptions();
+        _options.Validate();
+        _logger = (ILogger?)logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>Receives every step of every move, tagged with its workspace (reported from the worker's threads).</summary>
+    public IProgress<OperationProgress>? Progress { get; init; }
+
+    /// <summary>Raised after every attempt on a workspace (from the worker's threads), for hosts and tests that watch.</summary>
+    public event Action<WorkspaceAttempt>? AttemptFinished;
+
+    /// <summary>True when the workspace's events are not where its status says (or a move is half-done).</summary>
+    public static bool NeedsWork(Workspace workspace)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        return workspace.Storage != WorkspaceLifecycle.DesiredStorage(workspace.Status);
+    }
+
+    /// <summary>
+    /// One pass: moves every workspace that needs it, a bounded number at a time, then looks again (statuses may
+    /// have changed meanwhile) for up to <see cref="WorkerOptions.OnceRounds"/> rounds. Failures are reported, not
+    /// retried; a busy workspace is left to whoever holds it.
+    /// </summary>
+    /// <exception cref="ConfigurationException">Cold storage is off, so there is nothing to reconcile.</exception>
+    public async Task<WorkerPassSummary> RunOnceAsync(CancellationToken cancellationToken = default)
+    {
+        RequireColdStorage();
+        var stopwatch = Stopwatch.StartNew();
+        var attempts = new List<WorkspaceAttempt>();
+        var settled = new HashSet<Guid>();
+        IReadOnlyList<Workspace> workspaces = [];
+        for (var round = 0; round < _options.OnceRounds; round++)
+        {
+            workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
+            // A workspace that failed or was busy this pass is not tried again in the same pass.
+            var due = workspaces.Where(w => NeedsWork(w) && !settled.Contains(w.Id)).ToList();
+            if (due.Count == 0)
+            {
+                break;
+            }
+
+            var results = new List<WorkspaceAttempt>();
+            await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = _options.Concurrency, CancellationToken = cancellationToken },
+                async (workspace, ct) =>
+                {
+                    var attempt = await AttemptAsync(workspace, ct).ConfigureAwait(false);
+                    lock (results)
+                    {
+                        results.Add(attempt);
+                    }
+                }).ConfigureAwait(false);
+            attempts.AddRange(results);
+            foreach (var attempt in results.Where(a => a.Outcome != WorkerOutcome.Done))
+            {
+                settled.Add(attempt.WorkspaceId);
+            }
+        }
+
+        workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
+        var remaining = workspaces.Where(NeedsWork).ToList();
+        LogPass(_logger, workspaces.Count, attempts.Count, remaining.Count, stopwatch.ElapsedMilliseconds);
+        return new WorkerPassSummary(workspaces.Count, attempts, remaining, stopwatch.Elapsed);
+    }
+
+    /// <summary>
+    /// Runs until cancelled: re-reads every workspace at once when the state store reports a status change (Postgres)
+    /// and every <see cref="WorkerOptions.PollInterval"/>, starts moves up to <see cref="WorkerOptions.Concurrency"/>
+    /// at a time, and retries failures with jittered exponential backoff. On cancellation it starts nothing new,
+    /// stops the moves in progress at their next step (each resumes on a later run), waits for them, and returns.
+    /// </summary>
+    /// <exception cref="ConfigurationException">Cold storage is off, so there is nothing to reconcile.</exception>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        RequireColdStorage();
+        var wake = Channel.CreateUnbounded<bool>(new UnboundedChannelOptions { SingleReader = true });
+        using var stopFeed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var feed = _service.ChangeFeed is { } changes ? PumpChangesAsync(changes, wake.Writer, stopFeed.Token) : Task.CompletedTask;
+        var running = new Dictionary<Guid, Task<WorkspaceAttempt>>();
+        var backoff = new Dictionary<Guid, Backoff>();
+        LogStarted(_logger, _options.Concurrency, _options.PollInterval.TotalSeconds, _service.ChangeFeed is not null);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var now = _time.GetUtcNow();
+                try
+                {
+                    var workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
+                    var needing = workspaces.Where(NeedsWork).Select(w => w.Id).ToHashSet();
+                    foreach (var id in backoff.Keys.Where(id => !needing.Contains(id)).ToList())
+                    {
+                        backoff.Remove(id);
+                    }
+
+                    foreach (var workspace in workspaces.Where(w => needing.Contains(w.Id) && !running.ContainsKey(w.Id)))
+                    {
+                        if (running.Count >= _options.Concurrency)
+                        {
+                            break;
+                        }
+
+                        if (backoff.TryGetValue(workspace.Id, out var wait) && wait.DueAt > now)
+                        {
+                            continue;
+                        }
+
+                        running[workspace.Id] = AttemptAsync(workspace, cancellationToken);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException && IsRecoverable(e))
+                {
+                    // The state store is unreachable: keep running and look again at the next tick.
+                    LogListFailed(_logger, e.Message);
+                }
+
+                var nextDue = backoff.Values.Where(b => b.DueAt > now).Select(b => b.DueAt).DefaultIfEmpty(now + _options.PollInterval).Min();
+                var delay = TimeSpan.FromTicks(Math.Clamp((nextDue - now).Ticks, TimeSpan.FromMilliseconds(10).Ticks, _options.PollInterval.Ticks));
+                await WaitForSomethingAsync(running.Values, wake.Reader, delay, cancellationToken).ConfigureAwait(false);
+                Collect(running, backoff);
+            }
+        }
+        finally
+        {
+            await stopFeed.CancelAsync().ConfigureAwait(false);
+            // The moves saw the same token: they stop at their next step. Wait for them so each releases its lease.
+            await Task.WhenAll(running.Values).ConfigureAwait(false);
+            Collect(running, backoff);
+            await feed.ConfigureAwait(false);
+            LogStopped(_logger);
+        }
+    }
+
+    /// <summary>Throws <see cref="ConfigurationException"/> when cold storage is off, so a host can refuse to start the worker.</summary>
+    public void RequireColdStorage()
+    {
+        if (!_service.Options.ColdStorageEnabled)
+        {
+            throw new ConfigurationException(Configuration.ColdstoreSettings.ColdStorageVariable,
+                $"Cold storage is off ({Configuration.ColdstoreSettings.ColdStorageVariable}=off), so the worker has nothing to do; turn it on to let the worker move events.");
+        }
+    }
+
+    /// <summary>Moves one workspace and reports how it went; never throws except for bugs.</summary>
+    private async Task<WorkspaceAttempt> AttemptAsync(Workspace workspace, CancellationToken cancellationToken)
+    {
+        // Let the caller's loop go on at once; the move runs on the thread pool.
+        await Task.Yield();
+        var startedAt = _time.GetUtcNow();
+        var stopwatch = Stopwatch.StartNew();
+        WorkspaceAttempt Result(WorkerOutcome outcome, WorkspaceStatus status, StorageState after, string action, long rows, string? error) =>
+            new(workspace.Id, workspace.Name, status, workspace.Storage, after, action, outcome, rows, error, stopwatch.Elapsed, startedAt);
+
+        WorkspaceAttempt attempt;
+        try
+        {
+            var result = await _service.ReconcileWorkspaceAsync(workspace.Id, TimeSpan.Zero, Progress, cancellationToken).ConfigureAwait(false);
+            attempt = Result(WorkerOutcome.Done, result.Workspace.Status, result.Storage, result.Action, result.Operation?.Rows ?? 0, null);
+        }
+        catch (WorkspaceOperationException e) when (e.Kind == WorkspaceErrorKind.Busy)
+        {
+            attempt = Result(WorkerOutcome.Busy, workspace.Status, workspace.Storage, "none", 0, e.Message);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            attempt = Result(WorkerOutcome.Cancelled, workspace.Status, workspace.Storage, "none", 0, "stopped; the next run resumes it");
+        }
+        catch (Exception e) when (IsRecoverable(e))
+        {
+            attempt = Result(WorkerOutcome.Failed, workspace.Status, workspace.Storage, "none", 0, e.Message);
+        }
+
+        Log(attempt);
+        AttemptFinished?.Invoke(attempt);
+        return attempt;
+    }
+
+    private void Log(WorkspaceAttempt attempt)
+    {
+        switch (attempt.Outcome)
+        {
+            case WorkerOutcome.Done when attempt.Action != "none":
+                LogMoved(_logger, attempt.WorkspaceId, attempt.Action, attempt.Rows, attempt.StorageAfter, (long)attempt.Duration.TotalMilliseconds);
+                break;
+            case WorkerOutcome.Failed:
+                LogFailed(_logger, attempt.WorkspaceId, attempt.Error);
+                break;
+            case WorkerOutcome.Busy:
+                LogBusy(_logger, attempt.WorkspaceId);
+                break;
+            case WorkerOutcome.Cancelled:
+                LogCancelled(_logger, attempt.WorkspaceId);
+                break;
+        }
+    }
+
+    private void Collect(Dictionary<Guid, Task<WorkspaceAttempt>> running, Dictionary<Guid, Backoff> backoff)
+    {
+        foreach (var (id, task) in running.Where(r => r.Value.IsCompleted).ToList())
+        {
+            running.Remove(id);
+            var attempt = task.GetAwaiter().GetResult();
+            var now = _time.GetUtcNow();
+            switch (attempt.Outcome)
+            {
+                case WorkerOutcome.Done:
+                    backoff.Remove(id);
+                    break;
+                case WorkerOutcome.Busy:
+                    backoff[id] = new Backoff(backoff.GetValueOrDefault(id)?.Failures ?? 0, now + Jitter(_options.BusyDelay));
+                    break;
+                case WorkerOutcome.Failed:
+                    var failures = (backoff.GetValueOrDefault(id)?.Failures ?? 0) + 1;
+                    backoff[id] = new Backoff(failures, now + RetryDelay(failures));
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Exponential backoff with "equal jitter": half fixed, half random, so failing workers spread out.</summary>
+    internal TimeSpan RetryDelay(int failures)
+    {
+        var exponent = Math.Min(failures - 1, 20);
+        var ceiling = Math.Min(_options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, exponent), _options.RetryMaxDelay.TotalMilliseconds);
+        return Jitter(TimeSpan.FromMilliseconds(ceiling));
+    }
+
+    private static TimeSpan Jitter(TimeSpan ceiling) =>
+        TimeSpan.FromMilliseconds((ceiling.TotalMilliseconds / 2) + (Random.Shared.NextDouble() * ceiling.TotalMilliseconds / 2));
+
+    private static async Task WaitForSomethingAsync(IEnumerable<Task> running, ChannelReader<bool> wake, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        // Drain what already woke us, so one burst of notifications causes one re-read, not many.
+        while (wake.TryRead(out _))
+        {
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var waits = new List<Task>(running)
+        {
+            Task.Delay(delay, stop.Token),
+            wake.WaitToReadAsync(stop.Token).AsTask(),
+        };
+        await Task.WhenAny(waits).ConfigureAwait(false);
+        await stop.CancelAsync().ConfigureAwait(false);
+    }
+
+    private async Task PumpChangesAsync(IWorkspaceChangeFeed feed, ChannelWriter<bool> wake, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var workspaceId in feed.WatchWorkspaceChangesAsync(cancellationToken).ConfigureAwait(false))
+            {
+                LogNotified(_logger, workspaceId);
+                wake.TryWrite(true);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (IsRecoverable(e))
+        {
+            // Polling still finds every change; only the instant reaction is lost.
+            LogFeedFailed(_logger, e.Message);
+        }
+    }
+
+    /// <summary>Failures a long-running worker outlives: engine and I/O errors, not bugs.</summary>
+    private static bool IsRecoverable(Exception e) =>
+        e is ColdstoreException or IOException or TimeoutException or HttpRequestException or InvalidOperationException
+            or System.Data.Common.DbException;
+
+    private sealed record Backoff(int Failures, DateTimeOffset DueAt);
+
+    [LoggerMessage(EventId = 1200, Level = LogLevel.Information, Message = "Worker started: {Concurrency} at a time, full pass every {PollSeconds} s, change notifications {Notifications}")]
+    private static partial void LogStarted(ILogger logger, int concurrency, double pollSeconds, bool notifications);
+
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Workspace {WorkspaceId}: {Action} moved {Rows} rows; storage now {Storage} ({ElapsedMs} ms)")]
+    private static partial void LogMoved(ILogger logger, Guid workspaceId, string action, long rows, StorageState storage, long elapsedMs);
+
+    [LoggerMessage(EventId = 1202, Level = LogLevel.Error, Message = "Workspace {WorkspaceId}: move failed, will retry with backoff: {Reason}")]
+    private static partial void LogFailed(ILogger logger, Guid workspaceId, string? reason);
+
+    [LoggerMessage(EventId = 1203, Level = LogLevel.Information, Message = "Workspace {WorkspaceId} is busy with another worker or command; leaving it to them")]
+    private static partial void LogBusy(ILogger logger, Guid workspaceId);
+
+    [LoggerMessage(EventId = 1204, Level = LogLevel.Warning, Message = "Workspace {WorkspaceId}: stopped mid-move; the next run resumes it")]
+    private static partial void LogCancelled(ILogger logger, Guid workspaceId);
+
+    [LoggerMessage(EventId = 1205, Level = LogLevel.Warning, Message = "Reading the workspaces failed; retrying at the next tick: {Reason}")]
+    private static partial void LogListFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1206, Level = LogLevel.Debug, Message = "Change notification for workspace {WorkspaceId}")]
+    private static partial void LogNotified(ILogger logger, Guid workspaceId);
+
+    [LoggerMessage(EventId = 1207, Level = LogLevel.Warning, Message = "Change notifications stopped; polling continues: {Reason}")]
+    private static partial void LogFeedFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1208, Level = LogLevel.Information, Message = "Pass done: {Workspaces} workspaces, {Attempts} attempts, {Remaining} not yet where their status says ({ElapsedMs} ms)")]
+    private static partial void LogPass(ILogger logger, int workspaces, int attempts, int remaining, long elapsedMs);
+
+    [LoggerMessage(EventId = 1209, Level = LogLevel.Information, Message = "Worker stopped")]
+    private static partial void LogStopped(ILogger logger);
+}
