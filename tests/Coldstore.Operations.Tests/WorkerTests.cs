@@ -205,6 +205,7 @@ public abstract class WorkerTests(ChdbDatabaseFixture chdb, IEngines engines) : 
         var ledger = Assert.Single(await h.LedgerAsync(workspace));
         Assert.Equal(ArchiveState.Archived, ledger.State);
         Assert.False(string.IsNullOrEmpty(ledger.LastError));
+        Assert.Equal(ledger.LastError, (await h.Service.GetStatusAsync(workspace)).Single().LastError);
         Assert.Equal(StorageState.Cold, (await h.State.GetWorkspaceAsync(workspace))!.Storage);
         Assert.Equal(0, await h.HotRowsAsync(workspace));
 
@@ -217,6 +218,7 @@ public abstract class WorkerTests(ChdbDatabaseFixture chdb, IEngines engines) : 
         var restored = Assert.Single(await h.LedgerAsync(workspace));
         Assert.Equal(ArchiveState.Restored, restored.State);
         Assert.Null(restored.LastError);
+        Assert.Null((await h.Service.GetStatusAsync(workspace)).Single().LastError);
     }
 
     private static async Task WaitForStorageAsync(Harness h, Guid workspace, StorageState storage)

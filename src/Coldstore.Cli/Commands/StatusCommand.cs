@@ -31,6 +31,7 @@ internal static class StatusCommand
                     archivedRows = r.ArchivedRows,
                     archivedBytes = r.ArchivedBytes,
                     pendingDeletes = r.PendingDeletes,
+                    lastError = r.LastError,
                 }));
                 return ExitCodes.Ok;
             }
@@ -49,6 +50,11 @@ internal static class StatusCommand
             }
 
             output.Console.Write(table);
+            foreach (var r in reports.Where(r => r.LastError is not null))
+            {
+                output.Info($"[red]{r.Id:D}[/]: last error: {Markup.Escape(r.LastError!)}");
+            }
+
             return ExitCodes.Ok;
         }, cancellationToken));
         return command;

@@ -336,7 +336,8 @@ public sealed partial class ColdstoreService
                 archives.Count,
                 archives.Sum(a => a.RowCount ?? 0),
                 archives.Sum(a => a.Bytes ?? 0),
-                pendingByWorkspace[w.Id]));
+                pendingByWorkspace[w.Id],
+                archivesByWorkspace[w.Id].OrderBy(a => a.UpdatedAt).LastOrDefault()?.LastError));
         }
 
         return reports;

@@ -12,8 +12,10 @@ namespace Coldstore.Services;
 /// <param name="ArchivedRows">Rows in those archives.</param>
 /// <param name="ArchivedBytes">Bytes of those archives' data objects.</param>
 /// <param name="PendingDeletes">Background deletes of its rows that ClickHouse has not finished yet.</param>
+/// <param name="LastError">The error recorded on its most recently changed archive, if that archive's last attempt failed.</param>
 public sealed record WorkspaceReport(
-    Guid Id, string Name, WorkspaceStatus Status, StorageState Storage, long HotRows, int Archives, long ArchivedRows, long ArchivedBytes, long PendingDeletes);
+    Guid Id, string Name, WorkspaceStatus Status, StorageState Storage, long HotRows, int Archives, long ArchivedRows, long ArchivedBytes, long PendingDeletes,
+    string? LastError = null);
 
 /// <summary>What an ingestion did.</summary>
 /// <param name="WorkspaceId">The workspace the events went to.</param>
