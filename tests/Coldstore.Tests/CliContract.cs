@@ -83,7 +83,7 @@ public abstract class CliContract(CliTarget target)
         Assert.Equal(["coldstore_archive_keys", "coldstore_restore_baseline", "internal_events", "internal_events_mv", "user_events_v2"], await TablesAsync(database));
         var json = Json.Parse(init);
         Assert.Equal(database, json.GetProperty("database").GetString());
-        Assert.Equal([1, 2, 3, 4], Migrations(json));
+        Assert.Equal([1, 2, 3, 4, 5], Migrations(json));
     }
 
     [Fact]

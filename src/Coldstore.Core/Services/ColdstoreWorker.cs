@@ -322,17 +322,17 @@ public sealed partial class ColdstoreWorker
                     break;
                 case WorkerOutcome.Failed:
                     var failures = (backoff.GetValueOrDefault(id)?.Failures ?? 0) + 1;
-                    backoff[id] = new Backoff(failures, now + RetryDelay(failures));
+                    backoff[id] = new Backoff(failures, now + RetryDelay(_options, failures));
                     break;
             }
         }
     }
 
     /// <summary>Exponential backoff with "equal jitter": half fixed, half random, so failing workers spread out.</summary>
-    internal TimeSpan RetryDelay(int failures)
+    internal static TimeSpan RetryDelay(WorkerOptions options, int failures)
     {
         var exponent = Math.Min(failures - 1, 20);
-        var ceiling = Math.Min(_options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, exponent), _options.RetryMaxDelay.TotalMilliseconds);
+        var ceiling = Math.Min(options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, exponent), options.RetryMaxDelay.TotalMilliseconds);
         return Jitter(TimeSpan.FromMilliseconds(ceiling));
     }
 

@@ -189,6 +189,23 @@ public sealed class RunningCli : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sends SIGTERM (a graceful stop request, as a service manager sends) through <c>kill -TERM</c>. Returns false
+    /// when the child had already exited.
+    /// </summary>
+    public async Task<bool> TerminateNowAsync()
+    {
+        if (_process.HasExited)
+        {
+            return false;
+        }
+
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })
+            ?? throw new InvalidOperationException("kill did not start.");
+        await kill.WaitForExitAsync();
+        return kill.ExitCode == 0;
+    }
+
     /// <summary>Waits for the child to exit; kills it at <paramref name="timeout"/> and throws with what it printed.</summary>
     public async Task<CliResult> WaitAsync(TimeSpan timeout)
     {

@@ -1,5 +1,8 @@
 namespace Coldstore.Crash.Tests.Support;
 
+/// <summary>One workspace of an <see cref="EventTemplate"/>: its name and id, how many events it has, and their checksums.</summary>
+public sealed record TemplateWorkspace(string Name, Guid Id, long Rows, WorkspaceChecksums Checksums);
+
 /// <summary>
 /// A chDB data directory and a SQLite state file holding two workspaces with generated events, made once per test
 /// run by the CLI (init, workspace create ×2, ingest ×2) and copied into every <see cref="Sandbox"/>. Copying a data
@@ -12,6 +15,11 @@ public sealed record EventTemplate(
 {
     private static readonly Lazy<Task<EventTemplate>> SmallTemplate = new(() => BuildAsync("small", aRows: 3_000, bRows: 500));
     private static readonly Lazy<Task<EventTemplate>> LargeTemplate = new(() => BuildAsync("large", aRows: 100_000, bRows: 500));
+    private static readonly Lazy<Task<EventTemplate>> WorkerTemplate = new(() => BuildAsync("worker", aRows: 40_000, bRows: 30_000,
+    [
+        ("C", Guid.Parse("c0000000-0000-4000-8000-00000000000c"), 20_000),
+        ("D", Guid.Parse("d0000000-0000-4000-8000-00000000000d"), 10_000),
+    ]));
 
     /// <summary>Workspace A with 3,000 events and B with 500: for the failpoint tests.</summary>
     public static Task<EventTemplate> Small => SmallTemplate.Value;
@@ -22,13 +30,25 @@ public sealed record EventTemplate(
     /// </summary>
     public static Task<EventTemplate> Large => LargeTemplate.Value;
 
+    /// <summary>
+    /// Four workspaces, A with 40,000 events, B 30,000, C 20,000 and D 10,000: for the worker tests, whose one pass over
+    /// several workspaces then takes seconds, so a kill at a random instant lands inside its moves.
+    /// </summary>
+    public static Task<EventTemplate> Worker => WorkerTemplate.Value;
+
+    /// <summary>The workspaces beyond A and B (only <see cref="Worker"/> has any), with their events' checksums.</summary>
+    public IReadOnlyList<TemplateWorkspace> More { get; init; } = [];
+
+    /// <summary>Every workspace of the template: A, B, then <see cref="More"/>.</summary>
+    public IReadOnlyList<TemplateWorkspace> Workspaces => [new("A", A, ARows, AChecksums), new("B", B, BRows, BChecksums), .. More];
+
     /// <summary>The template's chDB data directory (no process has it open).</summary>
     public string ChdbDirectory => Path.Combine(Directory, "chdb");
 
     /// <summary>The template's SQLite state file.</summary>
     public string StateFile => Path.Combine(Directory, "state.db");
 
-    private static async Task<EventTemplate> BuildAsync(string name, long aRows, long bRows)
+    private static async Task<EventTemplate> BuildAsync(string name, long aRows, long bRows, IReadOnlyList<(string Name, Guid Id, long Rows)>? more = null)
     {
         RemoveStaleDirectories();
         var directory = Path.Combine(Path.GetTempPath(), $"coldstore-crash-template-{name}-{Guid.NewGuid():N}"[..48]);
@@ -60,6 +80,14 @@ public sealed record EventTemplate(
         await Run("workspace", "create", "--name", "B", "--id", b.ToString());
         await Run("ingest", "--workspace", a.ToString(), "--generate", aRows.ToString(System.Globalization.CultureInfo.InvariantCulture), "--seed", "1");
         await Run("ingest", "--workspace", b.ToString(), "--generate", bRows.ToString(System.Globalization.CultureInfo.InvariantCulture), "--seed", "2");
+        var seed = 3;
+        foreach (var workspace in more ?? [])
+        {
+            await Run("workspace", "create", "--name", workspace.Name, "--id", workspace.Id.ToString());
+            await Run("ingest", "--workspace", workspace.Id.ToString(), "--generate", workspace.Rows.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--seed", (seed++).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         var aSums = (await Run("checksum", a.ToString())).Json<WorkspaceChecksums>();
         var bSums = (await Run("checksum", b.ToString())).Json<WorkspaceChecksums>();
         if (aSums.EventRows != aRows || bSums.EventRows != bRows)
@@ -67,7 +95,19 @@ public sealed record EventTemplate(
             throw new InvalidOperationException($"The {name} template holds {aSums.EventRows} and {bSums.EventRows} events, not {aRows} and {bRows}.");
         }
 
-        return new EventTemplate(directory, a, aRows, aSums, b, bRows, bSums);
+        var others = new List<TemplateWorkspace>();
+        foreach (var workspace in more ?? [])
+        {
+            var sums = (await Run("checksum", workspace.Id.ToString())).Json<WorkspaceChecksums>();
+            if (sums.EventRows != workspace.Rows)
+            {
+                throw new InvalidOperationException($"The {name} template holds {sums.EventRows} events in {workspace.Name}, not {workspace.Rows}.");
+            }
+
+            others.Add(new TemplateWorkspace(workspace.Name, workspace.Id, workspace.Rows, sums));
+        }
+
+        return new EventTemplate(directory, a, aRows, aSums, b, bRows, bSums) { More = others };
     }
 
     /// <summary>

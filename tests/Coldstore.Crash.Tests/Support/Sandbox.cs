@@ -137,6 +137,10 @@ public sealed class Sandbox : IAsyncDisposable
                     await state.MigrateAsync();
                     await state.CreateWorkspaceAsync(new NewWorkspace("A", template.A, null));
                     await state.CreateWorkspaceAsync(new NewWorkspace("B", template.B, null));
+                    foreach (var more in template.More)
+                    {
+                        await state.CreateWorkspaceAsync(new NewWorkspace(more.Name, more.Id, null));
+                    }
                 }
             }
         }
@@ -250,6 +254,46 @@ public sealed class Sandbox : IAsyncDisposable
             WHERE "expiresAt" >= strftime('%Y-%m-%d %H:%M:%f', 'now', '-1 seconds')
             """;
         return await update.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>
+    /// How many workspace leases are held now (unexpired), read from the state store: while the only live process is a
+    /// worker, that is how many moves it has in progress. A released lease is deleted, so a process that stopped
+    /// gracefully leaves none.
+    /// </summary>
+    public async Task<int> HeldLeasesAsync()
+    {
+        if (_schema is not null)
+        {
+            await using var connection = await _schema.OpenConnectionAsync();
+            await using var command = new NpgsqlCommand("""SELECT count(*) FROM "ColdstoreLease" WHERE "expiresAt" > now()""", connection);
+            return Convert.ToInt32(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        await using var sqlite = new SqliteConnection($"Data Source={Path.Combine(Root, "state.db")};Pooling=False");
+        await sqlite.OpenAsync();
+        await using var select = sqlite.CreateCommand();
+        select.CommandText = """SELECT count(*) FROM "ColdstoreLease" WHERE "expiresAt" > strftime('%Y-%m-%d %H:%M:%f', 'now')""";
+        return Convert.ToInt32(await select.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="running"/> (this sandbox's only live process) holds at least one workspace lease, i.e.
+    /// has a move in progress. Returns false when it exited or the timeout passed first.
+    /// </summary>
+    public async Task<bool> WaitUntilAMoveIsUnderwayAsync(RunningCli running, TimeSpan timeout)
+    {
+        while (!running.HasExited && running.Elapsed < timeout)
+        {
+            if (await HeldLeasesAsync() > 0)
+            {
+                return !running.HasExited;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return false;
     }
 
     /// <summary>After a run killed while it held the workspace: asserts it left its lease behind, and lets it lapse.</summary>
