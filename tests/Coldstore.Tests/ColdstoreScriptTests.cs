@@ -32,14 +32,15 @@ public sealed class ColdstoreScriptTests
     }
 
     [Fact]
-    public async Task The_demo_run_by_the_script_in_an_empty_directory_keeps_everything_under_its_dot_coldstore_and_is_exact()
+    public async Task The_readme_first_command_runs_the_demo_with_its_defaults_in_an_empty_directory_under_its_dot_coldstore_and_is_exact()
     {
         // The script finds the repository from its own path, but the settings default to ./.coldstore in the working
-        // directory: an empty directory with no COLDSTORE_* variables is a fresh clone's first run.
+        // directory: an empty directory with no COLDSTORE_* variables is a fresh clone's first run. Exactly the
+        // README's command, no options: the defaults themselves are what a new user runs.
         var directory = Directory.CreateTempSubdirectory("coldstore-script-demo-").FullName;
         try
         {
-            var (exitCode, stdout, stderr) = await RunScriptAsync(directory, "demo", "--events", "500");
+            var (exitCode, stdout, stderr) = await RunScriptAsync(directory, "demo");
 
             var all = $"exit {exitCode}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}";
             Assert.True(exitCode == 0, all);

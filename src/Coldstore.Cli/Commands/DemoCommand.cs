@@ -42,8 +42,8 @@ internal static class DemoCommand
         // Checked while parsing, so a bad count fails before any engine is opened or any directory is created.
         command.Validators.Add(result =>
         {
-            var count = result.GetValue(events);
-            if (count < 1)
+            // Only a given value can be wrong; asked about an absent option, a command validator sees 0, not the default.
+            if (result.GetResult(events) is { Implicit: false } given && given.GetValueOrDefault<long>() is var count && count < 1)
             {
                 result.AddError(string.Create(CultureInfo.InvariantCulture, $"--events must be at least 1 (events per workspace), not {count}."));
             }

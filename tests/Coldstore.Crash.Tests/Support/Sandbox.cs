@@ -261,31 +261,43 @@ public sealed class Sandbox : IAsyncDisposable
     /// worker, that is how many moves it has in progress. A released lease is deleted, so a process that stopped
     /// gracefully leaves none.
     /// </summary>
-    public async Task<int> HeldLeasesAsync()
-    {
-        if (_schema is not null)
-        {
-            await using var connection = await _schema.OpenConnectionAsync();
-            await using var command = new NpgsqlCommand("""SELECT count(*) FROM "ColdstoreLease" WHERE "expiresAt" > now()""", connection);
-            return Convert.ToInt32(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-        }
+    public async Task<int> HeldLeasesAsync() => Convert.ToInt32(
+        await StateScalarAsync(
+            """SELECT count(*) FROM "ColdstoreLease" WHERE "expiresAt" > now()""",
+            """SELECT count(*) FROM "ColdstoreLease" WHERE "expiresAt" > strftime('%Y-%m-%d %H:%M:%f', 'now')"""),
+        System.Globalization.CultureInfo.InvariantCulture);
 
-        await using var sqlite = new SqliteConnection($"Data Source={Path.Combine(Root, "state.db")};Pooling=False");
-        await sqlite.OpenAsync();
-        await using var select = sqlite.CreateCommand();
-        select.CommandText = """SELECT count(*) FROM "ColdstoreLease" WHERE "expiresAt" > strftime('%Y-%m-%d %H:%M:%f', 'now')""";
-        return Convert.ToInt32(await select.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    /// <summary>
+    /// Where the state store says a workspace's events are (<c>hot</c>, <c>archiving</c>, <c>cold</c>, <c>restoring</c>),
+    /// read from the state store, so also while a process holds chDB.
+    /// </summary>
+    public async Task<string> StorageAsync(Guid workspaceId) => (string)(await StateScalarAsync(
+        $"""SELECT "coldstoreStorage" FROM "Workspace" WHERE "id" = '{workspaceId:D}'""",
+        $"""SELECT "coldstoreStorage" FROM "Workspace" WHERE "id" = '{workspaceId:D}'"""))!;
+
+    /// <summary>How many workspaces' events are not where their status says (Active: hot; otherwise cold), per the state store.</summary>
+    public async Task<int> WorkspacesOutOfPlaceAsync() => Convert.ToInt32(
+        await StateScalarAsync(
+            """SELECT count(*) FROM "Workspace" WHERE ("status" = 'Active') <> ("coldstoreStorage" = 'hot')""",
+            """SELECT count(*) FROM "Workspace" WHERE ("status" = 'Active') <> ("coldstoreStorage" = 'hot')"""),
+        System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Waits until <paramref name="running"/> (this sandbox's only live process) holds at least one workspace lease, i.e.
     /// has a move in progress. Returns false when it exited or the timeout passed first.
     /// </summary>
-    public async Task<bool> WaitUntilAMoveIsUnderwayAsync(RunningCli running, TimeSpan timeout)
+    public Task<bool> WaitUntilAMoveIsUnderwayAsync(RunningCli running, TimeSpan timeout) =>
+        WaitWhileRunningAsync(running, async () => await HeldLeasesAsync() > 0, timeout);
+
+    /// <summary>
+    /// Polls <paramref name="condition"/> (a read of the state store) until it holds while <paramref name="running"/> still
+    /// runs. Returns false when the child exited or the timeout passed first.
+    /// </summary>
+    public static async Task<bool> WaitWhileRunningAsync(RunningCli running, Func<Task<bool>> condition, TimeSpan timeout)
     {
         while (!running.HasExited && running.Elapsed < timeout)
         {
-            if (await HeldLeasesAsync() > 0)
+            if (await condition())
             {
                 return !running.HasExited;
             }
@@ -294,6 +306,23 @@ public sealed class Sandbox : IAsyncDisposable
         }
 
         return false;
+    }
+
+    private async Task<object?> StateScalarAsync(string postgresSql, string sqliteSql)
+    {
+        if (_schema is not null)
+        {
+            await using var connection = await _schema.OpenConnectionAsync();
+            await using var command = new NpgsqlCommand(postgresSql, connection);
+            return await command.ExecuteScalarAsync();
+        }
+
+        // No pooling: the file must not stay open in this process once the test deletes the sandbox.
+        await using var sqlite = new SqliteConnection($"Data Source={Path.Combine(Root, "state.db")};Pooling=False");
+        await sqlite.OpenAsync();
+        await using var select = sqlite.CreateCommand();
+        select.CommandText = sqliteSql;
+        return await select.ExecuteScalarAsync();
     }
 
     /// <summary>After a run killed while it held the workspace: asserts it left its lease behind, and lets it lapse.</summary>
