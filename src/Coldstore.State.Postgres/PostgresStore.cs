@@ -231,7 +231,7 @@ internal sealed class PostgresStore : IStateStore, IWorkspaceChangeFeed
             {
                 var updated = await ReadAllAsync(connection, transaction, PostgresSql.UpdateWorkspaceStatus, ReadWorkspace, cancellationToken,
                     Uuid("id", workspaceId),
-                    Text("status", StatusLabel(wanted.Status)),
+                    Text("status", WorkspaceStatusText.ToText(wanted.Status)),
                     Text("name", wanted.Name),
                     Text("externalId", wanted.ExternalId)).ConfigureAwait(false);
                 return new WorkspaceStatusChange(current, updated[0]);
@@ -637,15 +637,6 @@ internal sealed class PostgresStore : IStateStore, IWorkspaceChangeFeed
         new(name, type) { Value = value ?? DBNull.Value };
 
     // ---- rows ----
-
-    /// <summary>Dittofeed's <c>WorkspaceStatus</c> label of a status.</summary>
-    private static string StatusLabel(WorkspaceStatus status) => status switch
-    {
-        WorkspaceStatus.Active => "Active",
-        WorkspaceStatus.Tombstoned => "Tombstoned",
-        WorkspaceStatus.Paused => "Paused",
-        _ => throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown workspace status."),
-    };
 
     private static Workspace ReadWorkspace(DbDataReader r) => new(
         Id: r.GetGuid(0),

@@ -183,7 +183,7 @@ internal sealed class SqliteStore : IStateStore
             {
                 var updated = ReadAll(connection, transaction, SqliteSql.UpdateWorkspaceStatus, ReadWorkspace,
                     Uuid("id", workspaceId),
-                    Text("status", StatusLabel(wanted.Status)),
+                    Text("status", WorkspaceStatusText.ToText(wanted.Status)),
                     Text("name", wanted.Name),
                     Text("externalId", wanted.ExternalId));
                 return new WorkspaceStatusChange(current, updated[0]);
@@ -442,15 +442,6 @@ internal sealed class SqliteStore : IStateStore
     internal static string? ChecksumText(ulong? checksum) => checksum?.ToString(CultureInfo.InvariantCulture);
 
     // ---- rows ----
-
-    /// <summary>Dittofeed's <c>WorkspaceStatus</c> label of a status, as the CHECK on the column admits it.</summary>
-    private static string StatusLabel(WorkspaceStatus status) => status switch
-    {
-        WorkspaceStatus.Active => "Active",
-        WorkspaceStatus.Tombstoned => "Tombstoned",
-        WorkspaceStatus.Paused => "Paused",
-        _ => throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown workspace status."),
-    };
 
     private static Workspace ReadWorkspace(SqliteDataReader r) => new(
         Id: Guid.Parse(r.GetString(0)),

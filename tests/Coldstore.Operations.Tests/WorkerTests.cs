@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Coldstore.Domain;
+using Coldstore.Events;
 using Coldstore.Operations.Tests.Support;
 using Coldstore.Services;
 using Coldstore.Testing;
@@ -219,6 +220,53 @@ public abstract class WorkerTests(ChdbDatabaseFixture chdb, IEngines engines) : 
         Assert.Equal(ArchiveState.Restored, restored.State);
         Assert.Null(restored.LastError);
         Assert.Null((await h.Service.GetStatusAsync(workspace)).Single().LastError);
+    }
+
+    [Fact]
+    public async Task Events_that_arrive_after_a_paused_workspace_was_archived_are_swept_into_a_further_archive_and_all_come_back()
+    {
+        Guid workspace = default;
+        var late = 0;
+        var feeder = await OpenAsync();
+        var h = await OpenAsync(Fast with
+        {
+            StepCompleted = step =>
+            {
+                // The application is still writing while the archive runs: these rows are after its cutoff.
+                if (step == Steps.ArchiveStarted && Interlocked.Exchange(ref late, 1) == 0)
+                {
+                    feeder.Service.IngestAsync(workspace, SegmentEventGenerator.Generate(50, seed: 96)).GetAwaiter().GetResult();
+                }
+            },
+        });
+        workspace = await h.NewWorkspaceAsync();
+        await h.IngestAsync(workspace, 600, seed: 95);
+        var original = await h.StoredColumnsSummaryAsync(workspace);
+        await Engines.SetStatusAsAnApplicationAsync(workspace, "Paused");
+
+        var first = await new ColdstoreWorker(h.Service, new WorkerOptions { SweepInterval = Timeout.InfiniteTimeSpan }).RunOnceAsync();
+
+        Assert.Equal(1, late);
+        Assert.True(first.Converged);
+        Assert.Equal(600, Assert.Single(first.Attempts).Rows);
+        Assert.Equal(50, (await h.RowsAfterDeletesAsync(workspace)).Events);
+        var stragglers = await h.StoredColumnsSummaryAsync(workspace);
+        Assert.Equal([workspace], await h.Service.FindStragglersAsync(await h.Service.ListWorkspacesAsync()));
+
+        var sweeper = new ColdstoreWorker(h.Service, new WorkerOptions { SweepInterval = TimeSpan.Zero });
+        var sweep = Assert.Single((await sweeper.RunOnceAsync()).Attempts);
+
+        Assert.Equal(("archive", 50L, WorkerOutcome.Done), (sweep.Action, sweep.Rows, sweep.Outcome));
+        Assert.Equal([600L, 50L], (await h.LedgerAsync(workspace)).Select(a => a.RowCount ?? -1));
+        Assert.Equal((0L, 0L), await h.RowsAfterDeletesAsync(workspace));
+        Assert.Empty((await sweeper.RunOnceAsync()).Attempts);
+
+        await Engines.SetStatusAsAnApplicationAsync(workspace, "Active");
+        var back = await sweeper.RunOnceAsync();
+
+        Assert.True(back.Converged);
+        Assert.Equal((650L, unchecked(original.Checksum + stragglers.Checksum)), await h.StoredColumnsSummaryAsync(workspace));
+        Assert.Equal(650, (await h.RowsAfterDeletesAsync(workspace)).Events);
     }
 
     private static async Task WaitForStorageAsync(Harness h, Guid workspace, StorageState storage)

@@ -16,6 +16,15 @@ public enum WorkspaceStatus
 /// <summary>Text forms of <see cref="WorkspaceStatus"/>: Dittofeed's <c>WorkspaceStatus</c> enum labels.</summary>
 public static class WorkspaceStatusText
 {
+    /// <summary>Dittofeed's label of a status: <c>Active</c>, <c>Tombstoned</c> or <c>Paused</c>, as every store persists it.</summary>
+    public static string ToText(this WorkspaceStatus status) => status switch
+    {
+        WorkspaceStatus.Active => "Active",
+        WorkspaceStatus.Tombstoned => "Tombstoned",
+        WorkspaceStatus.Paused => "Paused",
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, "Unknown workspace status."),
+    };
+
     /// <summary>Parses a label (<c>Active</c>, <c>Tombstoned</c>, <c>Paused</c>); throws <see cref="FormatException"/> naming the bad value.</summary>
     public static WorkspaceStatus Parse(string text) => text switch
     {

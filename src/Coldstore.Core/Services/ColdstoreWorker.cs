@@ -25,6 +25,13 @@ public sealed record WorkerOptions
     /// <summary>How long to leave a workspace alone whose lease another worker or command holds.</summary>
     public TimeSpan BusyDelay { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How often to look for cold workspaces with hot events (late arrivals after their archive's cutoff) and
+    /// archive those too; <see cref="Timeout.InfiniteTimeSpan"/> never looks. Not every pass, so a workspace whose
+    /// application keeps writing gets one archive per interval rather than one per poll.
+    /// </summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>In <see cref="ColdstoreWorker.RunOnceAsync"/>, how many rounds to run while statuses keep changing under it.</summary>
     public int OnceRounds { get; init; } = 3;
 
@@ -37,6 +44,10 @@ public sealed record WorkerOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(RetryMaxDelay, RetryBaseDelay, nameof(RetryMaxDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(BusyDelay, TimeSpan.Zero, nameof(BusyDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(OnceRounds, 1, nameof(OnceRounds));
+        if (SweepInterval != Timeout.InfiniteTimeSpan)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(SweepInterval, TimeSpan.Zero, nameof(SweepInterval));
+        }
     }
 }
 
@@ -151,16 +162,7 @@ public sealed partial class ColdstoreWorker
                 break;
             }
 
-            var results = new List<WorkspaceAttempt>();
-            await Parallel.ForEachAsync(due, new ParallelOptions { MaxDegreeOfParallelism = _options.Concurrency, CancellationToken = cancellationToken },
-                async (workspace, ct) =>
-                {
-                    var attempt = await AttemptAsync(workspace, ct).ConfigureAwait(false);
-                    lock (results)
-                    {
-                        results.Add(attempt);
-                    }
-                }).ConfigureAwait(false);
+            var results = await AttemptAllAsync(due, sweep: false, cancellationToken).ConfigureAwait(false);
             attempts.AddRange(results);
             foreach (var attempt in results.Where(a => a.Outcome != WorkerOutcome.Done))
             {
@@ -168,10 +170,32 @@ public sealed partial class ColdstoreWorker
             }
         }
 
+        if (_options.SweepInterval != Timeout.InfiniteTimeSpan)
+        {
+            workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
+            var stragglers = (await _service.FindStragglersAsync(workspaces, cancellationToken).ConfigureAwait(false)).ToHashSet();
+            attempts.AddRange(await AttemptAllAsync(workspaces.Where(w => stragglers.Contains(w.Id)).ToList(), sweep: true, cancellationToken).ConfigureAwait(false));
+        }
+
         workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
         var remaining = workspaces.Where(NeedsWork).ToList();
         LogPass(_logger, workspaces.Count, attempts.Count, remaining.Count, stopwatch.ElapsedMilliseconds);
         return new WorkerPassSummary(workspaces.Count, attempts, remaining, stopwatch.Elapsed);
+    }
+
+    private async Task<List<WorkspaceAttempt>> AttemptAllAsync(IReadOnlyList<Workspace> workspaces, bool sweep, CancellationToken cancellationToken)
+    {
+        var results = new List<WorkspaceAttempt>();
+        await Parallel.ForEachAsync(workspaces, new ParallelOptions { MaxDegreeOfParallelism = _options.Concurrency, CancellationToken = cancellationToken },
+            async (workspace, ct) =>
+            {
+                var attempt = await AttemptAsync(workspace, sweep, ct).ConfigureAwait(false);
+                lock (results)
+                {
+                    results.Add(attempt);
+                }
+            }).ConfigureAwait(false);
+        return results;
     }
 
     /// <summary>
@@ -189,6 +213,7 @@ public sealed partial class ColdstoreWorker
         var feed = _service.ChangeFeed is { } changes ? PumpChangesAsync(changes, wake.Writer, stopFeed.Token) : Task.CompletedTask;
         var running = new Dictionary<Guid, Task<WorkspaceAttempt>>();
         var backoff = new Dictionary<Guid, Backoff>();
+        var lastSweep = DateTimeOffset.MinValue;
         LogStarted(_logger, _options.Concurrency, _options.PollInterval.TotalSeconds, _service.ChangeFeed is not null);
         try
         {
@@ -216,10 +241,25 @@ public sealed partial class ColdstoreWorker
                             continue;
                         }
 
-                        running[workspace.Id] = AttemptAsync(workspace, cancellationToken);
+                        running[workspace.Id] = AttemptAsync(workspace, sweep: false, cancellationToken);
+                    }
+
+                    if (_options.SweepInterval != Timeout.InfiniteTimeSpan && now - lastSweep >= _options.SweepInterval && running.Count < _options.Concurrency)
+                    {
+                        lastSweep = now;
+                        var stragglers = await _service.FindStragglersAsync(workspaces.Where(w => !running.ContainsKey(w.Id)), cancellationToken).ConfigureAwait(false);
+                        foreach (var workspace in workspaces.Where(w => stragglers.Contains(w.Id)).Take(_options.Concurrency - running.Count))
+                        {
+                            running[workspace.Id] = AttemptAsync(workspace, sweep: true, cancellationToken);
+                        }
                     }
                 }
-                catch (Exception e) when (e is not OperationCanceledException && IsRecoverable(e))
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // Stopping: a cancelled read is the normal way out, not a failure.
+                    break;
+                }
+                catch (Exception e) when (IsRecoverable(e))
                 {
                     // The state store is unreachable: keep running and look again at the next tick.
                     LogListFailed(_logger, e.Message);
@@ -253,7 +293,7 @@ public sealed partial class ColdstoreWorker
     }
 
     /// <summary>Moves one workspace and reports how it went; never throws except for bugs.</summary>
-    private async Task<WorkspaceAttempt> AttemptAsync(Workspace workspace, CancellationToken cancellationToken)
+    private async Task<WorkspaceAttempt> AttemptAsync(Workspace workspace, bool sweep, CancellationToken cancellationToken)
     {
         // Let the caller's loop go on at once; the move runs on the thread pool.
         await Task.Yield();
@@ -265,7 +305,9 @@ public sealed partial class ColdstoreWorker
         WorkspaceAttempt attempt;
         try
         {
-            var result = await _service.ReconcileWorkspaceAsync(workspace.Id, TimeSpan.Zero, Progress, cancellationToken).ConfigureAwait(false);
+            var result = sweep
+                ? await _service.ArchiveStragglersAsync(workspace.Id, TimeSpan.Zero, Progress, cancellationToken).ConfigureAwait(false)
+                : await _service.ReconcileWorkspaceAsync(workspace.Id, TimeSpan.Zero, Progress, cancellationToken).ConfigureAwait(false);
             attempt = Result(WorkerOutcome.Done, result.Workspace.Status, result.Storage, result.Action, result.Operation?.Rows ?? 0, null);
         }
         catch (WorkspaceOperationException e) when (e.Kind == WorkspaceErrorKind.Busy)

@@ -52,7 +52,16 @@ internal sealed partial class WorkspaceArchiver(
     /// status read before taking the lease may be stale (flipped back meanwhile), and acting on it would archive an
     /// active workspace or restore a paused one.
     /// </summary>
-    public async Task<ReconcileResult> ReconcileAsync(Guid workspaceId, TimeSpan leaseWait, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
+    /// <param name="workspaceId">The workspace.</param>
+    /// <param name="leaseWait">How long to wait for another holder of the lease.</param>
+    /// <param name="sweepStragglers">
+    /// When the workspace is already cold as its status wants, archive the hot events that arrived after its last
+    /// archive's cutoff (a new archive); otherwise such a workspace is left alone.
+    /// </param>
+    /// <param name="progress">Receives each step.</param>
+    /// <param name="cancellationToken">Stops between steps.</param>
+    public async Task<ReconcileResult> ReconcileAsync(
+        Guid workspaceId, TimeSpan leaseWait, bool sweepStragglers, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
         const string Operation = "reconcile";
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
@@ -61,7 +70,14 @@ internal sealed partial class WorkspaceArchiver(
         var desired = WorkspaceLifecycle.DesiredStorage(workspace.Status);
         if (workspace.Storage == desired)
         {
-            return new ReconcileResult(workspace, desired, null);
+            if (!(sweepStragglers && desired == StorageState.Cold))
+            {
+                return new ReconcileResult(workspace, desired, null);
+            }
+
+            // Archiving a cold workspace takes exactly the rows that are hot now; with none, it changes nothing.
+            var sweep = await ArchiveHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
+            return new ReconcileResult(workspace, desired, sweep.Rows == 0 ? null : sweep);
         }
 
         var result = desired == StorageState.Cold
