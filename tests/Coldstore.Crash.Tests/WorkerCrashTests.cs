@@ -7,8 +7,9 @@ using Xunit.Abstractions;
 // Child processes, not chDB in this process: see the note at the top of FailpointCrashTests.cs. Here the CLI child is
 // `coldstore worker`, which reconciles every workspace's events with its status (Paused, Tombstoned: cold; Active: hot).
 // The test changes statuses with `pause|tombstone|resume|activate --no-wait` (status only), so the worker does every move,
-// and kills it (SIGKILL) or stops it (SIGTERM) while it runs. While a worker runs, the only thing the test reads is the
-// state store's lease table (Sandbox.HeldLeasesAsync): a held lease is a move in progress.
+// and kills it (SIGKILL) or stops it (SIGTERM) while it runs. While a worker runs, the test reads only the state store
+// (never chDB): its lease table (Sandbox.HeldLeasesAsync: a held lease is a move in progress) and the workspaces' storage
+// column (Sandbox.StorageAsync: "archiving" once an archive's ledger row is written).
 
 namespace Coldstore.Crash.Tests;
 
@@ -34,34 +35,60 @@ internal static class WorkerRuns
     }
 
     /// <summary>
-    /// Starts the long-running worker, waits until it holds chDB, waits a random delay (stratified as in
-    /// <see cref="RandomKill"/>: iteration i of n draws from the i-th of n slices of 0.2 s to
-    /// <paramref name="maxDelaySeconds"/>) and sends SIGKILL; then lets the leases it left lapse. Returns how many
-    /// leases it held when it died, i.e. how many moves the kill cut short.
+    /// Starts the long-running worker, waits until it has a move in progress (holds a lease), waits a random delay and
+    /// sends SIGKILL; then lets the leases it left lapse. The delays are stratified as in <see cref="RandomKill"/>:
+    /// iteration i of n draws from the i-th of n slices of 0 to <paramref name="maxDelaySeconds"/>. They count from
+    /// the first lease, not from when chDB opened: the worker spends a second or more between the two on a loaded
+    /// machine (state store checks, the first pass's reads), where a kill proves nothing. Returns how many leases it
+    /// held when it died, i.e. how many moves the kill cut short.
     /// </summary>
     public static async Task<int> KillAtRandomAsync(
         Sandbox sandbox, Random random, int iteration, int iterations, double maxDelaySeconds, ITestOutputHelper output)
     {
-        var delay = TimeSpan.FromSeconds(0.2 + ((maxDelaySeconds - 0.2) * (iteration + random.NextDouble()) / iterations));
+        var delay = TimeSpan.FromSeconds(maxDelaySeconds * (iteration + random.NextDouble()) / iterations);
         await using var running = await sandbox.StartAsync(LongRunning);
         var opened = await sandbox.WaitUntilItHoldsTheEngineAsync(running, TimeSpan.FromSeconds(60));
-        if (opened)
+        var underway = opened && await sandbox.WaitUntilAMoveIsUnderwayAsync(running, TimeSpan.FromSeconds(60));
+        if (underway)
         {
             await Task.Delay(delay);
         }
 
-        var killed = opened && running.KillNow();
+        var killed = running.KillNow();
         var result = await running.WaitAsync(ColdstoreCli.DefaultTimeout);
         sandbox.Log(result);
         Assert.True(opened, $"The worker (pid {running.ProcessId}) never opened chDB.\n{result}");
+        Assert.True(underway, $"The worker (pid {running.ProcessId}) never started a move, though workspaces were not where their status says.\n{result}");
 
         // A long-running worker never exits by itself: ending before the kill (even with 0) is a failure of its own.
-        Assert.True(killed && result.DiedOfSigKill, $"The worker ended before it was killed {delay.TotalSeconds:F2} s after opening chDB.\n{result}");
+        Assert.True(killed && result.DiedOfSigKill, $"The worker ended before it was killed {delay.TotalSeconds:F2} s into its moves.\n{result}");
         var lapsed = await sandbox.LapseLeasesAsync();
-        output.WriteLine($"worker killed {delay.TotalSeconds:F2} s after it opened chDB, holding {lapsed} lease(s); its log:");
+        output.WriteLine($"worker killed {delay.TotalSeconds:F2} s after its first lease, holding {lapsed} lease(s); its log:");
         WriteLog(output, result);
         Assert.True(lapsed <= Concurrency, $"The killed worker held {lapsed} leases; it moves at most {Concurrency} workspaces at a time.");
         return lapsed;
+    }
+
+    /// <summary>
+    /// Kills the long-running worker <paramref name="kills"/> times at random instants (see <see cref="KillAtRandomAsync"/>),
+    /// or fewer when it got every workspace where it belongs first; asserts at least one kill cut a move short.
+    /// </summary>
+    public static async Task KillRepeatedlyAsync(Sandbox sandbox, Random random, int kills, double maxDelaySeconds, string moves, ITestOutputHelper output)
+    {
+        var midMove = 0;
+        for (var kill = 0; kill < kills; kill++)
+        {
+            if (await sandbox.WorkspacesOutOfPlaceAsync() == 0)
+            {
+                output.WriteLine($"every workspace is where its status says after {kill} kills; no more kills");
+                break;
+            }
+
+            midMove += await KillAtRandomAsync(sandbox, random, kill, kills, maxDelaySeconds, output) > 0 ? 1 : 0;
+        }
+
+        Assert.True(midMove > 0, $"None of the kills landed while the worker was {moves}, so they proved nothing.");
+        output.WriteLine($"{midMove} of {kills} kills cut {moves} short");
     }
 
     /// <summary>
@@ -168,7 +195,7 @@ internal static class WorkerRuns
 /// </summary>
 public abstract class WorkerKilledAtRandomInstantsTests(EngineSet engines, int seed, ITestOutputHelper output)
 {
-    private const int ArchiveKills = 4;
+    private const int ArchiveKills = 3;
     private const int RestoreKills = 2;
 
     [Fact]
@@ -185,35 +212,23 @@ public abstract class WorkerKilledAtRandomInstantsTests(EngineSet engines, int s
         await WorkerRuns.ChangeStatusAsync(sandbox, "tombstone", b.Id, "Tombstoned");
         await WorkerRuns.ChangeStatusAsync(sandbox, "pause", c.Id, "Paused");
 
-        var midMove = 0;
-        for (var kill = 0; kill < ArchiveKills; kill++)
-        {
-            midMove += await WorkerRuns.KillAtRandomAsync(sandbox, random, kill, ArchiveKills, maxDelaySeconds: 4.0, output) > 0 ? 1 : 0;
-        }
-
-        Assert.True(midMove > 0, $"None of the {ArchiveKills} kills landed while the worker was archiving, so they proved nothing.");
+        await WorkerRuns.KillRepeatedlyAsync(sandbox, random, ArchiveKills, maxDelaySeconds: 3.0, "archiving", output);
         await WorkerRuns.RunOnceUntilConvergedAsync(sandbox, output);
         var cold = await sandbox.StatusAsync();
         WorkerRuns.AssertCold(cold, a, "Paused");
         WorkerRuns.AssertCold(cold, b, "Tombstoned");
         WorkerRuns.AssertCold(cold, c, "Paused");
         Assert.True(cold[d.Id] is { Status: "Active", Storage: "hot", Archives: 0 } && cold[d.Id].HotRows == d.Rows, $"D should be untouched: {cold[d.Id]}");
-        output.WriteLine($"archived after {midMove} of {ArchiveKills} kills mid-move, {clock.Elapsed.TotalSeconds:F1} s");
+        output.WriteLine($"archived after {clock.Elapsed.TotalSeconds:F1} s");
 
         await WorkerRuns.ChangeStatusAsync(sandbox, "resume", a.Id, "Active");
         await WorkerRuns.ChangeStatusAsync(sandbox, "activate", b.Id, "Active");
         await WorkerRuns.ChangeStatusAsync(sandbox, "resume", c.Id, "Active");
 
-        midMove = 0;
-        for (var kill = 0; kill < RestoreKills; kill++)
-        {
-            midMove += await WorkerRuns.KillAtRandomAsync(sandbox, random, kill, RestoreKills, maxDelaySeconds: 3.0, output) > 0 ? 1 : 0;
-        }
-
-        Assert.True(midMove > 0, $"None of the {RestoreKills} kills landed while the worker was restoring, so they proved nothing.");
+        await WorkerRuns.KillRepeatedlyAsync(sandbox, random, RestoreKills, maxDelaySeconds: 3.0, "restoring", output);
         await WorkerRuns.RunOnceUntilConvergedAsync(sandbox, output);
         await WorkerRuns.AssertEveryWorkspaceIsExactlyAsBeforeAsync(sandbox);
-        output.WriteLine($"restored after {midMove} of {RestoreKills} kills mid-move; the test took {clock.Elapsed.TotalSeconds:F1} s");
+        output.WriteLine($"restored; the test took {clock.Elapsed.TotalSeconds:F1} s");
     }
 }
 
@@ -243,11 +258,12 @@ public abstract class WorkerStoppedBySigtermTests(EngineSet engines, ITestOutput
         await WorkerRuns.ChangeStatusAsync(sandbox, "pause", template.A, "Paused");
         await WorkerRuns.ChangeStatusAsync(sandbox, "pause", template.B, "Paused");
 
-        // A's 100,000 rows take the worker seconds to archive; stop it half a second into its moves.
+        // A's 100,000 rows take the worker seconds to copy: stop it half a second after A's archive began (the state
+        // store says "archiving" once its ledger row is written), so the stop lands inside the copy.
         await using var running = await sandbox.StartAsync(
             [.. WorkerRuns.LongRunning, "--shutdown-seconds", ShutdownSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         var underway = await sandbox.WaitUntilItHoldsTheEngineAsync(running, TimeSpan.FromSeconds(60))
-            && await sandbox.WaitUntilAMoveIsUnderwayAsync(running, TimeSpan.FromSeconds(60));
+            && await Sandbox.WaitWhileRunningAsync(running, async () => await sandbox.StorageAsync(template.A) == "archiving", TimeSpan.FromSeconds(60));
         if (underway)
         {
             await Task.Delay(TimeSpan.FromSeconds(0.5));
@@ -276,6 +292,7 @@ public abstract class WorkerStoppedBySigtermTests(EngineSet engines, ITestOutput
         Assert.True(next.ExitCode == 0, $"Expected exit code 0 (not 3: the stopped worker must have released its leases).\n{next}");
         Assert.True(next.Json().GetProperty("converged").GetBoolean(), $"Expected the pass to converge.\n{next}");
         var finished = Assert.Single(WorkerRuns.AttemptsOn(next, template.A));
+        Assert.Equal("archiving", finished.GetProperty("storageBefore").GetString());
         Assert.Equal("archive", finished.GetProperty("action").GetString());
         Assert.Equal("done", finished.GetProperty("outcome").GetString());
 

@@ -278,8 +278,8 @@ public sealed class Sandbox : IAsyncDisposable
     /// <summary>How many workspaces' events are not where their status says (Active: hot; otherwise cold), per the state store.</summary>
     public async Task<int> WorkspacesOutOfPlaceAsync() => Convert.ToInt32(
         await StateScalarAsync(
-            """SELECT count(*) FROM "Workspace" WHERE ("status" = 'Active') <> ("coldstoreStorage" = 'hot')""",
-            """SELECT count(*) FROM "Workspace" WHERE ("status" = 'Active') <> ("coldstoreStorage" = 'hot')"""),
+            """SELECT count(*) FROM "Workspace" WHERE "coldstoreStorage" <> CASE WHEN "status" = 'Active' THEN 'hot' ELSE 'cold' END""",
+            """SELECT count(*) FROM "Workspace" WHERE "coldstoreStorage" <> CASE WHEN "status" = 'Active' THEN 'hot' ELSE 'cold' END"""),
         System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
