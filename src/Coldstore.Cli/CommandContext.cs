@@ -36,6 +36,9 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
             var settings = ColdstoreSettings.FromEnvironment(Options.Overrides(parseResult));
             using var loggerFactory = LoggerFactory.Create(builder => builder
                 .SetMinimumLevel(verbose ? LogLevel.Information : defaultLogLevel)
+                // A command that logs by default (the worker) reports what it does, not every statement its drivers
+                // run; --verbose shows those too.
+                .AddFilter((category, level) => verbose || level >= LogLevel.Warning || IsOperationCategory(category))
                 .AddSimpleConsole(console =>
                 {
                     console.SingleLine = true;
@@ -69,6 +72,9 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
             return code;
         }
     }
+
+    private static bool IsOperationCategory(string? category) =>
+        category is not null && category.StartsWith("Coldstore.Services.", StringComparison.Ordinal);
 
     /// <summary>The exit code for a failure; anything unforeseen is an operation failure (1).</summary>
     internal static int ToExitCode(Exception error) => error switch

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Coldstore.Configuration;
 using Coldstore.Domain;
 using Coldstore.Services;
 using Microsoft.Extensions.DependencyInjection;
@@ -68,6 +69,13 @@ internal static class WorkerCommand
             if (service.ExecuteTask is { IsFaulted: true } faulted)
             {
                 await faulted.ConfigureAwait(false);
+            }
+
+            if (service.ExecuteTask is { IsCompleted: false })
+            {
+                // Safe (every step resumes), but not graceful: say so rather than exit 0.
+                output.Error($"The worker stopped before its moves in progress reached a safe point within --shutdown-seconds; the next run resumes them once their leases lapse ({ColdstoreSettings.LeaseSecondsVariable}).");
+                return ExitCodes.Failed;
             }
 
             return ExitCodes.Ok;
