@@ -25,7 +25,11 @@ public sealed class ColdstoreScriptTests
 
         Assert.True(exitCode == 0, $"exit {exitCode}\n--- stdout ---\n{output}\n--- stderr ---\n{stderr}");
         Assert.Contains("Usage:", output, StringComparison.Ordinal);
-        foreach (var command in new[] { "init", "workspace", "ingest", "status", "--clickhouse", "--json" })
+        foreach (var command in new[]
+        {
+            "init", "workspace", "ingest", "status", "archive", "restore", "verify", "checksum",
+            "pause", "resume", "tombstone", "activate", "worker", "demo", "--clickhouse", "--cold-storage", "--lease-seconds", "--json",
+        })
         {
             Assert.Contains(command, output, StringComparison.Ordinal);
         }
