@@ -45,13 +45,8 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
                     console.TimestampFormat = "HH:mm:ss.fff ";
                 })
                 .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
-            var wait = parseResult.GetValue(Options.WaitSeconds);
-            if (wait is < 0 or > 86_400 || double.IsNaN(wait))
-            {
-                throw new ConfigurationException("--wait", $"--wait {wait} is not valid: use a number of seconds from 0 to 86400.");
-            }
-
-            var options = ColdstoreRuntime.DefaultOptions(settings) with { LeaseWait = TimeSpan.FromSeconds(wait) };
+            var wait = GlobalOptions.Seconds("--wait", parseResult.GetValue(Options.WaitSeconds), 0, 86_400);
+            var options = ColdstoreRuntime.DefaultOptions(settings) with { LeaseWait = wait };
             await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, options, cancellationToken).ConfigureAwait(false);
             if (requireInitialized)
             {

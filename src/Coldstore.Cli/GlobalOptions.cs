@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Coldstore.Configuration;
+using Coldstore.Errors;
 
 namespace Coldstore.Cli;
 
@@ -60,6 +61,13 @@ internal sealed class GlobalOptions
         [ColdstoreSettings.ColdStorageVariable] = parseResult.GetValue(ColdStorage),
         [ColdstoreSettings.LeaseSecondsVariable] = parseResult.GetValue(LeaseSeconds),
     };
+
+    /// <summary>A seconds option's value as a time span, or a configuration error naming the option and its range.</summary>
+    public static TimeSpan Seconds(string option, double value, double minimum, double maximum) =>
+        value >= minimum && value <= maximum && !double.IsNaN(value)
+            ? TimeSpan.FromSeconds(value)
+            : throw new ConfigurationException(option, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{option} {value} is not valid: use a number of seconds from {minimum} to {maximum}."));
 
     private static Option<string?> Setting(string name, string variable, string description) =>
         new(name) { Description = $"{description} [env: {variable}]", Recursive = true, HelpName = "value" };

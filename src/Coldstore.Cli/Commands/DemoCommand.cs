@@ -254,18 +254,10 @@ internal static class DemoCommand
 
                     report(completed, $"{label}: {Shorten(p.Step, 32)}");
                 });
-                var result = await ChangeAsync(transition, w.Id, progress).ConfigureAwait(false);
+                var result = await Service.ChangeWorkspaceLifecycleAsync(w.Id, transition, moveEvents: true, progress, cancellationToken).ConfigureAwait(false);
                 return Describe(label, result);
             });
         }).ToList());
-
-        private Task<LifecycleResult> ChangeAsync(WorkspaceTransition transition, Guid id, IProgress<OperationProgress> progress) => transition switch
-        {
-            WorkspaceTransition.Pause => Service.PauseWorkspaceAsync(id, moveEvents: true, progress, cancellationToken),
-            WorkspaceTransition.Resume => Service.ResumeWorkspaceAsync(id, moveEvents: true, progress, cancellationToken),
-            WorkspaceTransition.Tombstone => Service.TombstoneWorkspaceAsync(id, moveEvents: true, progress, cancellationToken),
-            _ => Service.ActivateTombstonedWorkspaceAsync(id, moveEvents: true, progress, cancellationToken),
-        };
 
         private static string Describe(string label, LifecycleResult result)
         {
@@ -355,10 +347,8 @@ internal static class DemoCommand
             }
 
             output.Console.Write(table);
-            var moved = Moved.ToList();
-            var archived = moved.Sum(w => w.Midway!.ArchivedBytes);
-            var raw = moved.Sum(w => w.RawBytes);
-            Note(Invariant($"Moved {moved.Sum(w => w.Midway!.ArchivedRows):N0} rows of {moved.Count} workspaces to cold storage and back: {Bytes(raw)} raw in {Bytes(archived)} of archive ({Ratio(raw, archived):F1}× smaller)."));
+            var (workspaces, rows, archived, raw) = MovedTotals();
+            Note(Invariant($"Moved {rows:N0} rows of {workspaces} workspaces to cold storage and back: {Bytes(raw)} raw in {Bytes(archived)} of archive ({Ratio(raw, archived):F1}× smaller)."));
             Note("Phases: " + string.Join(" · ", _phases.Select(p => $"{p.Name} {Seconds(p.Duration)}")) + $"; total {Seconds(_total.Elapsed)}.");
             // The verdict is the command's result, so it goes to stdout where it can be captured.
             output.WriteResult(exact
@@ -369,11 +359,16 @@ internal static class DemoCommand
         private static string Difference(DemoWorkspace w) => Invariant(
             $"{w.Name} ({w.Role}) differs: events {w.Before!.EventRows} rows/checksum {w.Before.EventChecksum} -> {w.After!.EventRows}/{w.After.EventChecksum}, internal events {w.Before.InternalEventRows}/{w.Before.InternalEventChecksum} -> {w.After.InternalEventRows}/{w.After.InternalEventChecksum}");
 
-        private void WriteJson(bool exact)
+        /// <summary>What the paused and tombstoned workspaces moved, as the midway status saw it.</summary>
+        private (int Workspaces, long Rows, long ArchivedBytes, long RawBytes) MovedTotals()
         {
             var moved = Moved.ToList();
-            var archived = moved.Sum(w => w.Midway!.ArchivedBytes);
-            var raw = moved.Sum(w => w.RawBytes);
+            return (moved.Count, moved.Sum(w => w.Midway!.ArchivedRows), moved.Sum(w => w.Midway!.ArchivedBytes), moved.Sum(w => w.RawBytes));
+        }
+
+        private void WriteJson(bool exact)
+        {
+            var (_, rowsMoved, archived, raw) = MovedTotals();
             // Field names are a contract: later versions add fields, never rename them. Checksums are text so that
             // no JSON reader rounds a 64-bit value.
             output.WriteJson(new
@@ -406,7 +401,7 @@ internal static class DemoCommand
                 }),
                 totals = new
                 {
-                    rowsMoved = moved.Sum(w => w.Midway!.ArchivedRows),
+                    rowsMoved,
                     archivedBytes = archived,
                     rawBytes = raw,
                     compressionRatio = archived > 0 ? Ratio(raw, archived) : (double?)null,

@@ -14,24 +14,16 @@ internal static class LifecycleCommands
     public static IEnumerable<Command> Create(CommandContext context) =>
     [
         Lifecycle(context, WorkspaceTransition.Tombstone,
-            "Tombstone the workspace (name and externalId get the DfTombstoned- prefix), then move its events to cold storage.",
-            (service, id, wait, progress, ct) => service.TombstoneWorkspaceAsync(id, wait, progress, ct)),
+            "Tombstone the workspace (name and externalId get the DfTombstoned- prefix), then move its events to cold storage."),
         Lifecycle(context, WorkspaceTransition.Activate,
-            "Activate a tombstoned workspace (the prefix is stripped; exit 3 if the name or externalId was taken meanwhile), then restore its events.",
-            (service, id, wait, progress, ct) => service.ActivateTombstonedWorkspaceAsync(id, wait, progress, ct)),
+            "Activate a tombstoned workspace (the prefix is stripped; exit 3 if the name or externalId was taken meanwhile), then restore its events."),
         Lifecycle(context, WorkspaceTransition.Pause,
-            "Pause the workspace, then move its events to cold storage.",
-            (service, id, wait, progress, ct) => service.PauseWorkspaceAsync(id, wait, progress, ct)),
+            "Pause the workspace, then move its events to cold storage."),
         Lifecycle(context, WorkspaceTransition.Resume,
-            "Resume a paused workspace, then restore its events.",
-            (service, id, wait, progress, ct) => service.ResumeWorkspaceAsync(id, wait, progress, ct)),
+            "Resume a paused workspace, then restore its events."),
     ];
 
-    private static Command Lifecycle(
-        CommandContext context,
-        WorkspaceTransition transition,
-        string description,
-        Func<ColdstoreService, Guid, bool, IProgress<OperationProgress>, CancellationToken, Task<LifecycleResult>> run)
+    private static Command Lifecycle(CommandContext context, WorkspaceTransition transition, string description)
     {
         var name = transition.StepName();
         var id = ArchiveCommands.WorkspaceArgument();
@@ -45,7 +37,7 @@ internal static class LifecycleCommands
             var workspaceId = ColdstoreService.ParseWorkspaceId(parseResult.GetValue(id), name);
             var moveEvents = !parseResult.GetValue(noWait);
             var result = await output.WithProgressAsync($"{name} {workspaceId}",
-                progress => run(runtime.Service, workspaceId, moveEvents, progress, cancellationToken)).ConfigureAwait(false);
+                progress => runtime.Service.ChangeWorkspaceLifecycleAsync(workspaceId, transition, moveEvents, progress, cancellationToken)).ConfigureAwait(false);
             Print(output, result);
             return ExitCodes.Ok;
         }, cancellationToken));

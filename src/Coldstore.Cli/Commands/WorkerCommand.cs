@@ -37,14 +37,14 @@ internal static class WorkerCommand
             options = options with
             {
                 Concurrency = parseResult.GetValue(concurrency) ?? options.Concurrency,
-                PollInterval = parseResult.GetValue(poll) is { } seconds ? Seconds("--poll-seconds", seconds, 0.01) : options.PollInterval,
+                PollInterval = parseResult.GetValue(poll) is { } seconds ? GlobalOptions.Seconds("--poll-seconds", seconds, 0.01, 3600) : options.PollInterval,
             };
             if (options.Concurrency is < 1 or > 64)
             {
                 throw new Errors.ConfigurationException("--concurrency", $"--concurrency {options.Concurrency} is not valid: use a whole number from 1 to 64.");
             }
 
-            var drain = Seconds("--shutdown-seconds", parseResult.GetValue(shutdown), 0);
+            var drain = GlobalOptions.Seconds("--shutdown-seconds", parseResult.GetValue(shutdown), 0, 3600);
             var worker = new ColdstoreWorker(runtime.Service, options, loggerFactory.CreateLogger<ColdstoreWorker>());
             worker.RequireColdStorage();
             if (parseResult.GetValue(once))
@@ -82,11 +82,6 @@ internal static class WorkerCommand
         }, cancellationToken));
         return command;
     }
-
-    private static TimeSpan Seconds(string option, double value, double minimum) =>
-        value >= minimum && value <= 3600 && !double.IsNaN(value)
-            ? TimeSpan.FromSeconds(value)
-            : throw new Errors.ConfigurationException(option, string.Create(CultureInfo.InvariantCulture, $"{option} {value} is not valid: use a number of seconds from {minimum} to 3600."));
 
     private static void Print(CliOutput output, WorkerPassSummary summary)
     {

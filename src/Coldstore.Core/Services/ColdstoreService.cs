@@ -84,7 +84,7 @@ public sealed partial class ColdstoreService
     /// <param name="progress">Receives each step of the move.</param>
     /// <param name="cancellationToken">Stops between steps; the status change stays and the worker (or a rerun) finishes the move.</param>
     public Task<LifecycleResult> TombstoneWorkspaceAsync(Guid workspaceId, bool moveEvents = true, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        ChangeLifecycleAsync(workspaceId, WorkspaceTransition.Tombstone, moveEvents, progress, cancellationToken);
+        ChangeWorkspaceLifecycleAsync(workspaceId, WorkspaceTransition.Tombstone, moveEvents, progress, cancellationToken);
 
     /// <summary>
     /// Activates a tombstoned workspace (status Active; the <c>DfTombstoned-</c> prefix stripped), failing with a
@@ -93,17 +93,17 @@ public sealed partial class ColdstoreService
     /// </summary>
     /// <inheritdoc cref="TombstoneWorkspaceAsync" path="/param"/>
     public Task<LifecycleResult> ActivateTombstonedWorkspaceAsync(Guid workspaceId, bool moveEvents = true, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        ChangeLifecycleAsync(workspaceId, WorkspaceTransition.Activate, moveEvents, progress, cancellationToken);
+        ChangeWorkspaceLifecycleAsync(workspaceId, WorkspaceTransition.Activate, moveEvents, progress, cancellationToken);
 
     /// <summary>Pauses an active workspace, then archives its events unless <paramref name="moveEvents"/> is false.</summary>
     /// <inheritdoc cref="TombstoneWorkspaceAsync" path="/param"/>
     public Task<LifecycleResult> PauseWorkspaceAsync(Guid workspaceId, bool moveEvents = true, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        ChangeLifecycleAsync(workspaceId, WorkspaceTransition.Pause, moveEvents, progress, cancellationToken);
+        ChangeWorkspaceLifecycleAsync(workspaceId, WorkspaceTransition.Pause, moveEvents, progress, cancellationToken);
 
     /// <summary>Resumes a paused workspace, then restores its events unless <paramref name="moveEvents"/> is false.</summary>
     /// <inheritdoc cref="TombstoneWorkspaceAsync" path="/param"/>
     public Task<LifecycleResult> ResumeWorkspaceAsync(Guid workspaceId, bool moveEvents = true, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        ChangeLifecycleAsync(workspaceId, WorkspaceTransition.Resume, moveEvents, progress, cancellationToken);
+        ChangeWorkspaceLifecycleAsync(workspaceId, WorkspaceTransition.Resume, moveEvents, progress, cancellationToken);
 
     /// <summary>
     /// Moves the workspace's events to where its status says they belong (Active → hot; Paused, Tombstoned → cold),
@@ -115,16 +115,8 @@ public sealed partial class ColdstoreService
     /// <param name="progress">Receives each step.</param>
     /// <param name="cancellationToken">Stops between steps; rerunning resumes.</param>
     /// <exception cref="WorkspaceOperationException">Kind Busy when another operation holds the workspace past the wait.</exception>
-    public async Task<ReconcileResult> ReconcileWorkspaceAsync(Guid workspaceId, TimeSpan? leaseWait = null, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default)
-    {
-        if (!Options.ColdStorageEnabled)
-        {
-            var workspace = await GetWorkspaceAsync(workspaceId, "reconcile", cancellationToken).ConfigureAwait(false);
-            return new ReconcileResult(workspace, workspace.Storage, null);
-        }
-
-        return await _archiver.ReconcileAsync(workspaceId, leaseWait ?? Options.LeaseWait, sweepStragglers: false, progress, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<ReconcileResult> ReconcileWorkspaceAsync(Guid workspaceId, TimeSpan? leaseWait = null, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        ReconcileAsync(workspaceId, leaseWait ?? Options.LeaseWait, sweepStragglers: false, progress, cancellationToken);
 
     /// <summary>
     /// For a workspace that is cold as its status wants, archives the events that became hot after its last
@@ -132,7 +124,12 @@ public sealed partial class ColdstoreService
     /// Does nothing for any other workspace, or when cold storage is off.
     /// </summary>
     /// <inheritdoc cref="ReconcileWorkspaceAsync" path="/param"/>
-    public async Task<ReconcileResult> ArchiveStragglersAsync(Guid workspaceId, TimeSpan? leaseWait = null, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default)
+    public Task<ReconcileResult> ArchiveStragglersAsync(Guid workspaceId, TimeSpan? leaseWait = null, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        ReconcileAsync(workspaceId, leaseWait ?? Options.LeaseWait, sweepStragglers: true, progress, cancellationToken);
+
+    /// <summary>The one way events move to match a status: nothing when cold storage is off, else under the lease.</summary>
+    private async Task<ReconcileResult> ReconcileAsync(
+        Guid workspaceId, TimeSpan leaseWait, bool sweepStragglers, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
         if (!Options.ColdStorageEnabled)
         {
@@ -140,7 +137,7 @@ public sealed partial class ColdstoreService
             return new ReconcileResult(workspace, workspace.Storage, null);
         }
 
-        return await _archiver.ReconcileAsync(workspaceId, leaseWait ?? Options.LeaseWait, sweepStragglers: true, progress, cancellationToken).ConfigureAwait(false);
+        return await _archiver.ReconcileAsync(workspaceId, leaseWait, sweepStragglers, progress, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -155,7 +152,7 @@ public sealed partial class ColdstoreService
         foreach (var w in workspaces.Where(w => w.Storage == StorageState.Cold && WorkspaceLifecycle.DesiredStorage(w.Status) == StorageState.Cold))
         {
             var archives = await _state.ListArchivesAsync(w.Id, cancellationToken).ConfigureAwait(false);
-            if (!archives.Any(a => a.State == ArchiveState.Deleting) && await PendingDeletesAsync(w.Id, cancellationToken).ConfigureAwait(false) == 0)
+            if (IsSettled(await PendingDeletesAsync(w.Id, cancellationToken).ConfigureAwait(false), archives))
             {
                 settled.Add(w.Id);
             }
@@ -171,8 +168,17 @@ public sealed partial class ColdstoreService
         return settled.Where(id => withRows.Contains(EventSql.WorkspaceIdText(id))).ToList();
     }
 
-    private async Task<LifecycleResult> ChangeLifecycleAsync(
-        Guid workspaceId, WorkspaceTransition transition, bool moveEvents, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// Applies any lifecycle transition (what <see cref="PauseWorkspaceAsync"/> and its siblings each do for one),
+    /// for callers that hold the transition as a value.
+    /// </summary>
+    /// <param name="workspaceId">The workspace.</param>
+    /// <param name="transition">Which lifecycle change.</param>
+    /// <param name="moveEvents">Move the events now (true) or leave it to the worker (false).</param>
+    /// <param name="progress">Receives each step of the move.</param>
+    /// <param name="cancellationToken">Stops between steps; the status change stays and the worker (or a rerun) finishes the move.</param>
+    public async Task<LifecycleResult> ChangeWorkspaceLifecycleAsync(
+        Guid workspaceId, WorkspaceTransition transition, bool moveEvents = true, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var change = await _state.ChangeWorkspaceStatusAsync(workspaceId, transition, cancellationToken).ConfigureAwait(false);
         LogStatusChanged(_logger, workspaceId, transition, change.Before.Status, change.After.Status, change.Changed);
@@ -181,7 +187,7 @@ public sealed partial class ColdstoreService
             return new LifecycleResult(transition, change, null, Options.ColdStorageEnabled);
         }
 
-        var reconcile = await _archiver.ReconcileAsync(workspaceId, Options.LifecycleLeaseWait, sweepStragglers: false, progress, cancellationToken).ConfigureAwait(false);
+        var reconcile = await ReconcileAsync(workspaceId, Options.LifecycleLeaseWait, sweepStragglers: false, progress, cancellationToken).ConfigureAwait(false);
         return new LifecycleResult(transition, change, reconcile, Options.ColdStorageEnabled);
     }
 
@@ -194,8 +200,7 @@ public sealed partial class ColdstoreService
     {
         await GetWorkspaceAsync(workspaceId, "checksum", cancellationToken).ConfigureAwait(false);
         var archives = await _state.ListArchivesAsync(workspaceId, cancellationToken).ConfigureAwait(false);
-        var settled = await PendingDeletesAsync(workspaceId, cancellationToken).ConfigureAwait(false) == 0
-            && !archives.Any(a => a.State == ArchiveState.Deleting);
+        var settled = IsSettled(await PendingDeletesAsync(workspaceId, cancellationToken).ConfigureAwait(false), archives);
         var deleted = settled ? [] : archives.Where(IsDeletedFromHot).Select(a => a.ArchiveId).ToArray();
         var row = (await _clickHouse.QueryAsync(ArchiveSql.WorkspaceChecksums(_tables, workspaceId, deleted), cancellationToken).ConfigureAwait(false)).Single();
         return new WorkspaceChecksums(workspaceId, row.GetInt64("event_rows"), row.GetUInt64("event_checksum"), row.GetInt64("internal_rows"), row.GetUInt64("internal_checksum"));
@@ -349,7 +354,7 @@ public sealed partial class ColdstoreService
         // Once a workspace's deletes have applied, the physical count is exact (and counts a later row identical to
         // an archived one, which a filter by the archive's keys could not tell apart). Only while deletes are pending
         // are the rows of archives being deleted left out by their keys.
-        var settled = workspaces.Where(w => pendingByWorkspace[w.Id] == 0 && !archivesByWorkspace[w.Id].Any(a => a.State == ArchiveState.Deleting)).Select(w => w.Id).ToArray();
+        var settled = workspaces.Where(w => IsSettled(pendingByWorkspace[w.Id], archivesByWorkspace[w.Id])).Select(w => w.Id).ToArray();
         var unsettled = workspaces.Select(w => w.Id).Except(settled).ToArray();
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var (ids, archiveIds) in new[]
@@ -390,6 +395,13 @@ public sealed partial class ColdstoreService
 
     private async Task<long> PendingDeletesAsync(Guid workspaceId, CancellationToken cancellationToken) =>
         (await _clickHouse.QueryAsync(ArchiveSql.PendingDeletes(_tables, workspaceId), cancellationToken).ConfigureAwait(false)).Single().GetInt64("pending");
+
+    /// <summary>
+    /// True once every delete of the workspace has applied (none pending in ClickHouse, no archive between submitting
+    /// its deletes): then the physical hot rows are exact, and no filter by archive keys is needed to tell them apart.
+    /// </summary>
+    private static bool IsSettled(long pendingDeletes, IReadOnlyList<ArchiveRecord> archives) =>
+        pendingDeletes == 0 && !archives.Any(a => a.State == ArchiveState.Deleting);
 
     /// <summary>True for archives whose hot rows are deleted or about to be (their delete was submitted or is next).</summary>
     private static bool IsDeletedFromHot(ArchiveRecord archive) => archive.State is ArchiveState.Archived or ArchiveState.Deleting;
