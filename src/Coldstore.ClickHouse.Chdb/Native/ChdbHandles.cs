@@ -42,6 +42,12 @@ internal sealed class ChdbResultHandle : SafeHandle
 
     public ulong RowsWritten => ChdbNative.ResultRowsWritten(handle);
 
+    public ulong RowsRead => ChdbNative.ResultRowsRead(handle);
+
+    public ulong BytesRead => ChdbNative.ResultBytesRead(handle);
+
+    public ulong BytesWritten => ChdbNative.ResultBytesWritten(handle);
+
     public double ElapsedSeconds => ChdbNative.ResultElapsedSeconds(handle);
 
     protected override bool ReleaseHandle()

@@ -51,6 +51,15 @@ internal static unsafe partial class ChdbNative
     [LibraryImport(LibraryName, EntryPoint = "chdb_result_rows_written")]
     internal static partial ulong ResultRowsWritten(nint result);
 
+    [LibraryImport(LibraryName, EntryPoint = "chdb_result_rows_read")]
+    internal static partial ulong ResultRowsRead(nint result);
+
+    [LibraryImport(LibraryName, EntryPoint = "chdb_result_bytes_read")]
+    internal static partial ulong ResultBytesRead(nint result);
+
+    [LibraryImport(LibraryName, EntryPoint = "chdb_result_bytes_written")]
+    internal static partial ulong ResultBytesWritten(nint result);
+
     [LibraryImport(LibraryName, EntryPoint = "chdb_result_elapsed")]
     internal static partial double ResultElapsedSeconds(nint result);
 

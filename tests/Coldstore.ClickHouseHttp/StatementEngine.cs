@@ -1,0 +1,343 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Coldstore.ClickHouse.Chdb;
+using Coldstore.ClickHouse.Chdb.Native;
+
+namespace Coldstore.ClickHouseHttp;
+
+/// <summary>What the engine answered to one statement.</summary>
+internal sealed record StatementOutcome(
+    byte[] Body,
+    string Format,
+    string? Error,
+    int ErrorCode,
+    ulong ReadRows,
+    ulong ReadBytes,
+    ulong WrittenRows,
+    ulong WrittenBytes,
+    TimeSpan Elapsed);
+
+/// <summary>
+/// Runs statements on the embedded engine with server semantics: each on a connection of its own (the engine
+/// runs connections side by side), to completion whether or not its client is still there, unless a
+/// <c>KILL QUERY</c> ends it. Query ids are unique among running statements, as on a server.
+/// </summary>
+internal sealed partial class StatementEngine
+{
+    private readonly ChdbEngine _engine;
+    private readonly ConcurrentBag<ChdbConnection> _idle = [];
+    private readonly ConcurrentDictionary<string, DateTime> _running = new(StringComparer.Ordinal);
+    private readonly bool _verbose;
+
+    public StatementEngine(string dataDirectory, bool verbose)
+    {
+        _engine = ChdbEngine.Start(dataDirectory);
+        _verbose = verbose;
+        var setup = Run(Internal($"CREATE DATABASE IF NOT EXISTS {StatementText.OwnDatabase}"));
+        ThrowIfFailed(setup);
+        ThrowIfFailed(Run(Internal(StatementText.CreateProcessesView)));
+        var zone = Run(Internal("SELECT timezone()"));
+        ThrowIfFailed(zone);
+        TimeZone = Encoding.UTF8.GetString(zone.Body).Trim();
+        Version = _engine.Version;
+    }
+
+    /// <summary>The engine's release, e.g. 26.7.3.</summary>
+    public string Version { get; }
+
+    /// <summary>The server's time zone, sent in X-ClickHouse-Timezone.</summary>
+    public string TimeZone { get; }
+
+    public string DataDirectory => _engine.DataDirectory;
+
+    /// <summary>Runs a client's statement (a KILL QUERY included) and returns the engine's answer.</summary>
+    public StatementOutcome Execute(HttpStatement statement)
+    {
+        if (statement.IsGet && !StatementText.IsReadOnly(statement.Sql))
+        {
+            return Refused(164, "READONLY", "Cannot execute query in readonly mode: a GET request may only read (use POST)", statement.DefaultFormat);
+        }
+
+        if (StatementText.ParseKillQuery(statement.Sql) is { } kill)
+        {
+            return Kill(statement, kill);
+        }
+
+        if (!_running.TryAdd(statement.QueryId, DateTime.UtcNow))
+        {
+            if (!IsTrue(statement.Settings, "replace_running_query"))
+            {
+                return Refused(216, "QUERY_WITH_SAME_ID_IS_STILL_RUNNING", $"Query with id = {statement.QueryId} is already running.", statement.DefaultFormat);
+            }
+
+            KillAndWait([statement.QueryId], TimeSpan.FromSeconds(30));
+            if (!_running.TryAdd(statement.QueryId, DateTime.UtcNow))
+            {
+                return Refused(216, "QUERY_WITH_SAME_ID_IS_STILL_RUNNING", $"Query with id = {statement.QueryId} is still running after it was killed.", statement.DefaultFormat);
+            }
+        }
+
+        try
+        {
+            var outcome = Run(statement with
+            {
+                Sql = StatementText.Mark(StatementText.RewriteProcesses(statement.Sql), statement.QueryId),
+                Settings = [.. statement.Settings.Where(s => s.Key != "replace_running_query")],
+            });
+            if (_verbose)
+            {
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{DateTime.UtcNow:HH:mm:ss.fff} {statement.QueryId} {outcome.Elapsed.TotalMilliseconds:0} ms {(outcome.Error is null ? "ok" : "code " + outcome.ErrorCode)}: {OneLine(statement.Sql)}"));
+            }
+
+            return outcome;
+        }
+        finally
+        {
+            _running.TryRemove(statement.QueryId, out _);
+        }
+    }
+
+    /// <summary>
+    /// <c>KILL QUERY WHERE …</c>: the client's condition selects from the view that shows client query ids; the
+    /// matching statements are cancelled asynchronously (SYNC on chDB hangs the engine), and SYNC then waits
+    /// until they are gone, as a server's SYNC does.
+    /// </summary>
+    private StatementOutcome Kill(HttpStatement statement, KillQuery kill)
+    {
+        var status = kill.Mode == "SYNC" ? "finished" : "waiting";
+        var listing = Run(statement with
+        {
+            Sql = StatementText.RewriteProcesses(
+                $"SELECT '{status}' AS kill_status, query_id, user, query FROM system.processes WHERE ({kill.Where})"
+                + (kill.Format is null ? string.Empty : " FORMAT " + kill.Format)),
+        });
+        if (listing.Error is not null)
+        {
+            return listing;
+        }
+
+        var ids = Run(statement with
+        {
+            Sql = StatementText.RewriteProcesses($"SELECT query_id FROM system.processes WHERE ({kill.Where}) FORMAT TabSeparatedRaw"),
+            DefaultFormat = "TabSeparatedRaw",
+        });
+        if (ids.Error is not null)
+        {
+            return ids;
+        }
+
+        var matched = Encoding.UTF8.GetString(ids.Body).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (kill.Mode != "TEST" && matched.Length > 0)
+        {
+            KillAndWait(matched, kill.Mode == "SYNC" ? TimeSpan.FromSeconds(60) : TimeSpan.Zero);
+        }
+
+        return listing;
+    }
+
+    /// <summary>Cancels the statements with these client query ids and waits up to <paramref name="wait"/> for them to end.</summary>
+    private void KillAndWait(IReadOnlyCollection<string> queryIds, TimeSpan wait)
+    {
+        var list = string.Join(", ", queryIds.Where(StatementText.IsCarriableQueryId).Select(id => $"'{id}'"));
+        if (list.Length == 0)
+        {
+            return;
+        }
+
+        ThrowIfFailed(Run(Internal($"KILL QUERY WHERE {StatementText.ClientQueryIdExpression} IN ({list}) ASYNC")));
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < wait)
+        {
+            var left = Run(Internal($"SELECT count() FROM {StatementText.ProcessesView} WHERE query_id IN ({list})", "TabSeparatedRaw"));
+            ThrowIfFailed(left);
+            if (Encoding.UTF8.GetString(left.Body).Trim() == "0")
+            {
+                return;
+            }
+
+            Thread.Sleep(20);
+        }
+    }
+
+    /// <summary>Runs one statement on an idle connection (or a new one), settings applied for it alone.</summary>
+    private StatementOutcome Run(HttpStatement statement)
+    {
+        var connection = _idle.TryTake(out var idle) ? idle : _engine.Connect();
+        var reusable = true;
+        var started = Stopwatch.StartNew();
+        try
+        {
+            if (statement.Database is { } database)
+            {
+                using var use = connection.Query($"USE {QuoteIdentifier(database)}", "Null", []);
+                if (use.Error is { } error)
+                {
+                    return Failed(error, statement.DefaultFormat, started);
+                }
+            }
+
+            if (statement.Settings.Count > 0)
+            {
+                var assignments = string.Join(", ", statement.Settings.Select(s => $"{CheckedSettingName(s.Key)} = {QuoteLiteral(s.Value)}"));
+                using var set = connection.Query("SET " + assignments, "Null", []);
+                if (set.Error is { } error)
+                {
+                    return Failed(error, statement.DefaultFormat, started);
+                }
+            }
+
+            return statement.InsertFormat is { } format && statement.InsertData is { } data
+                ? Insert(connection, statement, format, data, started)
+                : Query(connection, statement, started);
+        }
+        catch (RequestRefusedException e)
+        {
+            return Refused(e.Code, e.Name, e.Message, statement.DefaultFormat);
+        }
+        finally
+        {
+            reusable &= Reset(connection, statement);
+            if (reusable)
+            {
+                _idle.Add(connection);
+            }
+            else
+            {
+                connection.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+        }
+    }
+
+    private static StatementOutcome Query(ChdbConnection connection, HttpStatement statement, Stopwatch started)
+    {
+        using var result = connection.Query(statement.Sql, statement.DefaultFormat, statement.Parameters);
+        if (result.Error is { } error)
+        {
+            return Failed(error, statement.DefaultFormat, started);
+        }
+
+        return new StatementOutcome(result.Buffer.ToArray(), StatementText.TrailingFormat(statement.Sql) ?? statement.DefaultFormat, null, 0,
+            result.RowsRead, result.BytesRead, result.RowsWritten, result.BytesWritten, started.Elapsed);
+    }
+
+    private static unsafe StatementOutcome Insert(ChdbConnection connection, HttpStatement statement, string format, Stream data, Stopwatch started)
+    {
+        using var stream = connection.BeginInsert(statement.Sql, format, statement.Parameters);
+        if (stream.Error is { } opened)
+        {
+            return Failed(opened, statement.DefaultFormat, started);
+        }
+
+        var buffer = new byte[1 << 20];
+        try
+        {
+            int read;
+            while ((read = data.Read(buffer)) > 0)
+            {
+                fixed (byte* chunk = buffer)
+                {
+                    if (ChdbNative.StreamAppend(stream.DangerousGetHandle(), chunk, (nuint)read) != 0)
+                    {
+                        return Failed(stream.Error ?? "Code: 27. DB::Exception: the engine refused the inserted data. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)", statement.DefaultFormat, started);
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or Microsoft.AspNetCore.Connections.ConnectionResetException or InvalidDataException)
+        {
+            // The client went away mid-body: like a server, keep what was committed and drop the rest.
+            ChdbNative.CancelInsertStream(stream.DangerousGetHandle());
+            return Failed($"Code: 210. DB::Exception: the client stopped sending the data: {e.Message}. (NETWORK_ERROR)", statement.DefaultFormat, started);
+        }
+
+        using var done = new ChdbResultHandle(ChdbNative.StreamDone(stream.DangerousGetHandle()));
+        if ((done.IsInvalid ? stream.Error ?? "Code: 1001. DB::Exception: the engine did not commit the insert. (STD_EXCEPTION)" : done.Error) is { } error)
+        {
+            return Failed(error, statement.DefaultFormat, started);
+        }
+
+        return new StatementOutcome([], statement.DefaultFormat, null, 0, done.RowsRead, done.BytesRead, done.RowsWritten, done.BytesWritten, started.Elapsed);
+    }
+
+    /// <summary>Puts a connection back as it was: default settings and database. False when it cannot be trusted again.</summary>
+    private static bool Reset(ChdbConnection connection, HttpStatement statement)
+    {
+        var ok = true;
+        if (statement.Settings.Count > 0)
+        {
+            var names = statement.Settings.Select(s => s.Key).Where(n => SettingName().IsMatch(n)).Distinct().ToArray();
+            if (names.Length > 0)
+            {
+                using var reset = connection.Query("SET " + string.Join(", ", names.Select(n => n + " = DEFAULT")), "Null", []);
+                // An unknown setting already failed the statement; resetting it fails too, and that is harmless.
+                ok &= reset.Error is null || reset.Error.Contains("UNKNOWN_SETTING", StringComparison.Ordinal);
+            }
+        }
+
+        if (statement.Database is not null)
+        {
+            using var use = connection.Query("USE default", "Null", []);
+            ok &= use.Error is null;
+        }
+
+        return ok;
+    }
+
+    private static HttpStatement Internal(string sql, string format = "TabSeparated") => new()
+    {
+        Sql = sql,
+        Parameters = [],
+        Settings = [],
+        QueryId = "internal",
+        DefaultFormat = format,
+        User = "default",
+    };
+
+    private static void ThrowIfFailed(StatementOutcome outcome)
+    {
+        if (outcome.Error is { } error)
+        {
+            throw new InvalidOperationException("The interface's own statement failed: " + error);
+        }
+    }
+
+    private static StatementOutcome Failed(string error, string format, Stopwatch started)
+    {
+        var match = ErrorCode().Match(error);
+        var code = match.Success ? int.Parse(match.Groups["code"].Value, CultureInfo.InvariantCulture) : 1001;
+        return new StatementOutcome([], format, error.TrimEnd() + "\n", code, 0, 0, 0, 0, started.Elapsed);
+    }
+
+    /// <summary>An error of the interface's own, in the text form the engine uses.</summary>
+    public StatementOutcome Refused(int code, string name, string message, string format) =>
+        new([], format, string.Create(CultureInfo.InvariantCulture, $"Code: {code}. DB::Exception: {message}. ({name}) (version {Version})\n"),
+            code, 0, 0, 0, 0, TimeSpan.Zero);
+
+    private static bool IsTrue(IReadOnlyList<KeyValuePair<string, string>> settings, string name) =>
+        settings.Any(s => s.Key == name && s.Value is "1" or "true");
+
+    private static string CheckedSettingName(string name) =>
+        SettingName().IsMatch(name)
+            ? name
+            : throw new RequestRefusedException(115, "UNKNOWN_SETTING", $"Unknown setting '{name}'");
+
+    private static string QuoteIdentifier(string name) => "`" + name.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("`", "\\`", StringComparison.Ordinal) + "`";
+
+    private static string QuoteLiteral(string value) => "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal) + "'";
+
+    private static string OneLine(string sql)
+    {
+        var flat = string.Join(' ', sql.Split((char[])['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries)).Trim();
+        return flat.Length <= 160 ? flat : flat[..160] + "…";
+    }
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex SettingName();
+
+    [GeneratedRegex(@"Code: (?<code>\d+)\.", RegexOptions.CultureInvariant)]
+    private static partial Regex ErrorCode();
+}
