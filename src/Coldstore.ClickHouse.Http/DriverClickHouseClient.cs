@@ -158,12 +158,22 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
         var collection = new ClickHouseParameterCollection();
         foreach (var parameter in query.Parameters)
         {
-            collection.Add(new ClickHouseDbParameter
-            {
-                ParameterName = parameter.Name,
-                ClickHouseType = parameter.Type,
-                Value = ToDriverValue(parameter.Value),
-            });
+            // A date-time travels as our own text (see ParameterText): the driver writes UTC wall-clock text,
+            // which a server reads in its session's zone, so a zone-less placeholder would shift the instant.
+            // Sent as a String, the text reaches the placeholder unchanged and the server parses it by its type.
+            collection.Add(parameter.Value is DateTime or DateTimeOffset
+                ? new ClickHouseDbParameter
+                {
+                    ParameterName = parameter.Name,
+                    ClickHouseType = "String",
+                    Value = ParameterText.Format(parameter.Value, parameter.Type),
+                }
+                : new ClickHouseDbParameter
+                {
+                    ParameterName = parameter.Name,
+                    ClickHouseType = parameter.Type,
+                    Value = ToDriverValue(parameter.Value),
+                });
         }
 
         return collection;

@@ -96,6 +96,18 @@ internal static class ParameterText
         {
             wall = Instant.FromDateTimeUtc(utc).InZone(tz).ToDateTimeUnspecified();
         }
+        else if (zone is null && utc >= DateTime.UnixEpoch)
+        {
+            // A placeholder without a zone reads wall-clock text in the session's zone (session_timezone, else
+            // the server's), which the client cannot know for sure. Unix seconds name the instant itself, and
+            // the server parses them into DateTime and DateTime64 alike, whatever its zone.
+            var ticks = (utc - DateTime.UnixEpoch).Ticks;
+            var seconds = ticks / TimeSpan.TicksPerSecond;
+            var fraction = ticks % TimeSpan.TicksPerSecond;
+            return type.StartsWith("DateTime64", StringComparison.Ordinal)
+                ? string.Create(CultureInfo.InvariantCulture, $"{seconds}.{fraction:0000000}")
+                : seconds.ToString(CultureInfo.InvariantCulture);
+        }
 
         var pattern = type.StartsWith("DateTime64", StringComparison.Ordinal) ? "yyyy-MM-dd HH:mm:ss.fffffff" : "yyyy-MM-dd HH:mm:ss";
         return wall.ToString(pattern, CultureInfo.InvariantCulture);

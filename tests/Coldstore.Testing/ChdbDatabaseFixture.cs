@@ -1,23 +1,16 @@
+using Coldstore.ClickHouse.Http;
 using Coldstore.Ports;
 using Xunit;
 
 namespace Coldstore.Testing;
 
 /// <summary>
-/// A class fixture (<c>IClassFixture&lt;ChdbDatabaseFixture&gt;</c>) that gives a test class its own database
-/// on the shared chDB engine, named <c>{Prefix}_{8 hex}</c>, and drops it after the class's last test.
+/// A class fixture that gives a test class its own ClickHouse database, named <c>{Prefix}_{8 hex}</c>, on one
+/// engine set, and drops it after the class's last test. Subclassed once per engine set: embedded chDB in this
+/// process (<see cref="ChdbDatabaseFixture"/>) and a server over HTTP through ClickHouse.Driver
+/// (<see cref="HttpDatabaseFixture"/>), so one suite runs on both.
 /// </summary>
-/// <example>
-/// <code>
-/// public sealed class MyTests(ChdbDatabaseFixture chdb) : IClassFixture&lt;ChdbDatabaseFixture&gt;
-/// {
-///     [Fact]
-///     public async Task Counts() =&gt;
-///         await chdb.Client.ExecuteAsync(new($"CREATE TABLE {chdb.Database}.t (x UInt8) ENGINE = Memory"));
-/// }
-/// </code>
-/// </example>
-public class ChdbDatabaseFixture : IAsyncLifetime
+public abstract class ClickHouseDatabaseFixture : IAsyncLifetime
 {
     private IClickHouseClient? _client;
     private string? _database;
@@ -25,21 +18,25 @@ public class ChdbDatabaseFixture : IAsyncLifetime
     /// <summary>The database's name prefix; override in a subclass to tell test classes apart in the engine.</summary>
     protected virtual string Prefix => "coldstore_test";
 
+    /// <summary>A short name of the engine set, for messages: <c>chdb</c> or <c>http</c>.</summary>
+    public abstract string EngineSet { get; }
+
     /// <summary>The database created for this test class.</summary>
     public string Database => _database ??= ChdbTestEngine.UniqueDatabaseName(Prefix);
 
-    /// <summary>A client on the shared engine, owned by the fixture (do not dispose it).</summary>
+    /// <summary>The value of <c>COLDSTORE_CLICKHOUSE</c> that reaches this engine set from a child process.</summary>
+    public abstract string ClickHouseSetting { get; }
+
+    /// <summary>A client owned by the fixture (do not dispose it).</summary>
     public IClickHouseClient Client => _client ?? throw new InvalidOperationException("The fixture is not initialized yet.");
 
-    /// <summary>Opens a further client, e.g. to run statements in parallel; the caller disposes it.</summary>
-#pragma warning disable CA1822 // An instance member on purpose: tests reach the engine through the fixture they were given.
-    public IClickHouseClient OpenClient() => ChdbTestEngine.OpenClient();
-#pragma warning restore CA1822
+    /// <summary>Opens a further client on the same engine, e.g. for a second service instance; the caller disposes it.</summary>
+    public abstract IClickHouseClient OpenClient();
 
     /// <inheritdoc />
     public async Task InitializeAsync()
     {
-        _client = ChdbTestEngine.OpenClient();
+        _client = OpenClient();
         await _client.ExecuteAsync(new ClickHouseQuery($"CREATE DATABASE {Database}").For("create test database"));
     }
 
@@ -60,4 +57,43 @@ public class ChdbDatabaseFixture : IAsyncLifetime
             await _client.DisposeAsync();
         }
     }
+}
+
+/// <summary>The embedded engine set: the process's one chDB engine.</summary>
+/// <example>
+/// <code>
+/// public sealed class MyTests(ChdbDatabaseFixture chdb) : IClassFixture&lt;ChdbDatabaseFixture&gt;
+/// {
+///     [Fact]
+///     public async Task Counts() =&gt;
+///         await chdb.Client.ExecuteAsync(new($"CREATE TABLE {chdb.Database}.t (x UInt8) ENGINE = Memory"));
+/// }
+/// </code>
+/// </example>
+public class ChdbDatabaseFixture : ClickHouseDatabaseFixture
+{
+    /// <inheritdoc />
+    public override string EngineSet => "chdb";
+
+    /// <inheritdoc />
+    public override string ClickHouseSetting => "embedded:" + ChdbTestEngine.DataDirectory;
+
+    /// <inheritdoc />
+    public override IClickHouseClient OpenClient() => ChdbTestEngine.OpenClient();
+}
+
+/// <summary>
+/// The server engine set: ClickHouse.Driver over HTTP to <see cref="ClickHouseHttpTestServer"/> (the interface
+/// over the embedded engine in another process, or the real server named by its variable).
+/// </summary>
+public class HttpDatabaseFixture : ClickHouseDatabaseFixture
+{
+    /// <inheritdoc />
+    public override string EngineSet => "http";
+
+    /// <inheritdoc />
+    public override string ClickHouseSetting => ClickHouseHttpTestServer.Url;
+
+    /// <inheritdoc />
+    public override IClickHouseClient OpenClient() => HttpClickHouseClient.Create(ClickHouseHttpTestServer.Url);
 }

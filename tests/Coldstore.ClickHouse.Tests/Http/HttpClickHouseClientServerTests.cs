@@ -3,19 +3,21 @@ using System.Text;
 using Coldstore.ClickHouse.Http;
 using Coldstore.Errors;
 using Coldstore.Ports;
+using Coldstore.Testing;
 
 namespace Coldstore.ClickHouse.Tests.Http;
 
 /// <summary>
-/// The adapter against a real ClickHouse server (see <see cref="ClickHouseServerFactAttribute"/>). Tables are
-/// named from the test plus a GUID and dropped afterwards, so runs can share a server.
+/// The adapter against a ClickHouse server: the HTTP interface over the embedded engine, or the real server
+/// named by COLDSTORE_TEST_CLICKHOUSE_URL (see <see cref="ClickHouseHttpTestServer"/>). Tables are named from
+/// the test plus a GUID and dropped afterwards, so runs can share a server.
 /// </summary>
 public sealed class HttpClickHouseClientServerTests : IAsyncLifetime
 {
     private readonly List<string> _tables = [];
     private IClickHouseClient? _client;
 
-    private IClickHouseClient Client => _client ??= HttpClickHouseClient.Create(ClickHouseServerFactAttribute.Url!);
+    private IClickHouseClient Client => _client ??= HttpClickHouseClient.Create(ClickHouseHttpTestServer.Url);
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -34,13 +36,13 @@ public sealed class HttpClickHouseClientServerTests : IAsyncLifetime
         await _client.DisposeAsync();
     }
 
-    [ClickHouseServerFact]
+    [Fact]
     public async Task Select_one_returns_a_long()
     {
         Assert.Equal(1L, await Client.ScalarAsync(new ClickHouseQuery("SELECT 1")));
     }
 
-    [ClickHouseServerFact]
+    [Fact]
     public async Task Typed_parameters_round_trip_exactly()
     {
         var at = new DateTime(2024, 1, 2, 3, 4, 5, 678, DateTimeKind.Utc);
@@ -65,7 +67,7 @@ public sealed class HttpClickHouseClientServerTests : IAsyncLifetime
         Assert.Equal(new object?[] { id.ToString() }, row["ids"]);
     }
 
-    [ClickHouseServerFact]
+    [Fact]
     public async Task Settings_apply_to_the_one_statement()
     {
         var value = await Client.ScalarAsync(new ClickHouseQuery("SELECT getSetting('max_threads')").WithSetting("max_threads", "1"));
@@ -73,7 +75,7 @@ public sealed class HttpClickHouseClientServerTests : IAsyncLifetime
         Assert.Equal("1", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture));
     }
 
-    [ClickHouseServerFact]
+    [Fact]
     public async Task A_date_time_in_a_zone_comes_back_in_utc()
     {
         var value = await Client.ScalarAsync(new ClickHouseQuery("SELECT toDateTime('2024-10-27 02:30:00', 'Europe/Berlin')"));
@@ -81,7 +83,7 @@ public sealed class HttpClickHouseClientServerTests : IAsyncLifetime
         Assert.Equal(new DateTime(2024, 10, 27, 0, 30, 0, DateTimeKind.Utc), value);
     }
 
-    [ClickHouseServerFact]
+    [Fact]
     public async Task An_unknown_table_is_code_60()
     {
         var error = await Assert.ThrowsAsync<ClickHouseException>(() =>
@@ -93,7 +95,7 @@ public sealed class HttpClickHouseClientServerTests : IAsyncLifetime
         Assert.False(error.IsTransient);
     }
 
-    [ClickHouseServerFact]
+    [Fact]
     public async Task A_secret_echoed_by_the_server_is_redacted()
     {
         var error = await Assert.ThrowsAsync<ClickHouseException>(() =>
@@ -102,7 +104,7 @@ public sealed class HttpClickHouseClientServerTests : IAsyncLifetime
         Assert.DoesNotContain("not-a-number-secret", error.ToString(), StringComparison.Ordinal);
     }
 
-    [ClickHouseServerFact]
+    [Fact]
     public async Task Insert_streams_rows_into_a_table()
     {
         var table = await CreateTableAsync("(workspace_id String, message_id String, n UInt64) ENGINE = MergeTree ORDER BY workspace_id");

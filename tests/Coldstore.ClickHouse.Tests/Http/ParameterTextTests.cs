@@ -26,7 +26,9 @@ public sealed class ParameterTextTests
     {
         var instant = new DateTime(2024, 1, 2, 3, 4, 5, 678, DateTimeKind.Utc);
 
-        Assert.Equal("2024-01-02 03:04:05", ParameterText.Format(instant, "DateTime"));
+        // Without a zone in the type, Unix seconds: the instant whatever the server's or session's zone.
+        Assert.Equal("1704164645", ParameterText.Format(instant, "DateTime"));
+        Assert.Equal("1704164645.6780000", ParameterText.Format(instant, "DateTime64(3)"));
         Assert.Equal("2024-01-02 03:04:05.6780000", ParameterText.Format(instant, "DateTime64(3, 'UTC')"));
         Assert.Equal("2024-01-02 12:04:05.6780000", ParameterText.Format(instant, "DateTime64(3, 'Asia/Tokyo')"));
         Assert.Equal("2024-01-02", ParameterText.Format(instant, "Date"));

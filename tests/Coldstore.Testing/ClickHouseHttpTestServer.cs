@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Coldstore.Testing;
+
+/// <summary>
+/// The ClickHouse server the HTTP engine set talks to, one per test process: a real server when
+/// <see cref="UrlVariable"/> names one, otherwise the repository's HTTP interface over the embedded engine
+/// (tests/Coldstore.ClickHouseHttp), started on a free loopback port with a fresh data directory. The
+/// interface watches this process and exits with it, so a killed test host leaves nothing running.
+/// </summary>
+public static partial class ClickHouseHttpTestServer
+{
+    /// <summary>Points every HTTP suite at a real ClickHouse server instead of the interface.</summary>
+    public const string UrlVariable = "COLDSTORE_TEST_CLICKHOUSE_URL";
+
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private static readonly Lazy<Started> Server = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>The server's base URL, e.g. <c>http://127.0.0.1:41234</c> (credentials included for a real server).</summary>
+    public static string Url => Server.Value.Url;
+
+    /// <summary>True when the suites run against a real server rather than the interface.</summary>
+    public static bool IsRealServer => !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(UrlVariable));
+
+    /// <summary>The URL of <paramref name="database"/> on the server, as <c>COLDSTORE_CLICKHOUSE</c> takes it.</summary>
+    public static string UrlFor(string database)
+    {
+        var builder = new UriBuilder(Url) { Path = "/" + database };
+        return builder.Uri.ToString();
+    }
+
+    /// <summary>What the interface wrote to stderr so far (its failures, for a test's message).</summary>
+    public static string Diagnostics => Server.IsValueCreated ? Server.Value.Errors() : string.Empty;
+
+    private static Started Start()
+    {
+        if (Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } real)
+        {
+            var uri = new Uri(real.Trim());
+            return new Started(new UriBuilder(uri) { Path = "/", Query = string.Empty }.Uri.ToString().TrimEnd('/'), () => string.Empty);
+        }
+
+        var dll = FindInterface();
+        var directory = Path.Combine(Path.GetTempPath(), "coldstore-clickhouse-http-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(directory);
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { dll, "--dir", directory, "--port", "0", "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start the ClickHouse HTTP interface.");
+        var errors = new StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            lock (errors)
+            {
+                // Keep the tail only: a long run must not grow this without bound.
+                if (errors.Length > 200_000)
+                {
+                    errors.Remove(0, 100_000);
+                }
+
+                errors.AppendLine(e.Data);
+            }
+        };
+        process.BeginErrorReadLine();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop(process, directory);
+
+        string Errors()
+        {
+            lock (errors)
+            {
+                return errors.ToString();
+            }
+        }
+
+        using var timeout = new CancellationTokenSource(StartTimeout);
+        try
+        {
+            while (true)
+            {
+                var line = process.StandardOutput.ReadLineAsync(timeout.Token).AsTask().GetAwaiter().GetResult()
+                    ?? throw new InvalidOperationException($"the interface exited with code {(process.WaitForExit(2000) ? process.ExitCode : -1)} before listening");
+                if (ListeningLine().Match(line) is { Success: true } match)
+                {
+                    // Keep draining stdout so the interface never blocks on a full pipe.
+                    _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+                    return new Started(match.Groups["url"].Value, Errors);
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or InvalidOperationException)
+        {
+            Stop(process, directory);
+            throw new InvalidOperationException(
+                $"The ClickHouse HTTP interface ({dll}) did not start within {StartTimeout.TotalSeconds:0} s: {e.Message}. " +
+                $"Its error output: {Errors().Trim()} Build it with: dotnet build tests/Coldstore.ClickHouseHttp -c Release", e);
+        }
+    }
+
+    private static void Stop(Process process, string directory)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>The interface's build output for the configuration these tests were built in.</summary>
+    private static string FindInterface()
+    {
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent?.Name ?? "Release";
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Coldstore.slnx")))
+            {
+                var dll = Path.Combine(directory.FullName, "tests", "Coldstore.ClickHouseHttp", "bin", configuration, "net10.0", "Coldstore.ClickHouseHttp.dll");
+                return File.Exists(dll)
+                    ? dll
+                    : throw new InvalidOperationException(
+                        $"The ClickHouse HTTP interface is not built ({dll} is missing). Build it with: dotnet build tests/Coldstore.ClickHouseHttp -c {configuration}");
+            }
+        }
+
+        throw new InvalidOperationException($"No Coldstore.slnx above {AppContext.BaseDirectory}; run the tests from the repository.");
+    }
+
+    private sealed record Started(string Url, Func<string> Errors);
+
+    [GeneratedRegex(@"listening on (?<url>http://[0-9.]+:\d+)")]
+    private static partial Regex ListeningLine();
+}
