@@ -8,7 +8,7 @@ using Coldstore.Testing;
 namespace Coldstore.Operations.Tests;
 
 /// <summary>Ingestion for the same workspace keeps running while it is archived: no event is lost or doubled.</summary>
-public abstract class ConcurrentIngestTests(ChdbDatabaseFixture chdb, IEngines engines) : OperationsTest(chdb, engines)
+public abstract class ConcurrentIngestTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
     [Fact]
     public async Task Every_event_ingested_while_an_archive_runs_ends_up_exactly_once_in_hot_or_in_the_archive_and_a_restore_brings_all_back()
@@ -165,5 +165,5 @@ public abstract class ConcurrentIngestTests(ChdbDatabaseFixture chdb, IEngines e
 public sealed class ConcurrentIngestOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
     : ConcurrentIngestTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
 
-public sealed class ConcurrentIngestOnPostgresAndS3(ChdbDatabaseFixture chdb, PostgresFixture postgres, S3rverFixture s3)
-    : ConcurrentIngestTests(chdb, new ServerEngines(postgres, s3)), IClassFixture<ChdbDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
+public sealed class ConcurrentIngestOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : ConcurrentIngestTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;

@@ -12,7 +12,7 @@ namespace Coldstore.Operations.Tests;
 /// Two service instances (as two processes would: own chDB connection, own adapters, one shared state store) work
 /// on one workspace at once. The lease lets one through at a time; nothing is ever archived or restored twice.
 /// </summary>
-public abstract class ConcurrentOperationTests(ChdbDatabaseFixture chdb, IEngines engines) : OperationsTest(chdb, engines)
+public abstract class ConcurrentOperationTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
     private static readonly TimeSpan HoldLimit = TimeSpan.FromSeconds(30);
 
@@ -211,5 +211,5 @@ public abstract class ConcurrentOperationTests(ChdbDatabaseFixture chdb, IEngine
 public sealed class ConcurrentOperationOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
     : ConcurrentOperationTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
 
-public sealed class ConcurrentOperationOnPostgresAndS3(ChdbDatabaseFixture chdb, PostgresFixture postgres, S3rverFixture s3)
-    : ConcurrentOperationTests(chdb, new ServerEngines(postgres, s3)), IClassFixture<ChdbDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
+public sealed class ConcurrentOperationOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : ConcurrentOperationTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;

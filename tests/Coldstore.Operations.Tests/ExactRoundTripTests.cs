@@ -5,7 +5,7 @@ using Coldstore.Testing;
 namespace Coldstore.Operations.Tests;
 
 /// <summary>An archive followed by a restore gives back every row of both tables, and touches no other workspace.</summary>
-public abstract class ExactRoundTripTests(ChdbDatabaseFixture chdb, IEngines engines) : OperationsTest(chdb, engines)
+public abstract class ExactRoundTripTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
     [Fact]
     public async Task Archive_then_restore_gives_back_every_row_of_both_tables_exactly_and_leaves_other_workspaces_alone()
@@ -78,5 +78,5 @@ public abstract class ExactRoundTripTests(ChdbDatabaseFixture chdb, IEngines eng
 public sealed class ExactRoundTripOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
     : ExactRoundTripTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
 
-public sealed class ExactRoundTripOnPostgresAndS3(ChdbDatabaseFixture chdb, PostgresFixture postgres, S3rverFixture s3)
-    : ExactRoundTripTests(chdb, new ServerEngines(postgres, s3)), IClassFixture<ChdbDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
+public sealed class ExactRoundTripOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : ExactRoundTripTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;

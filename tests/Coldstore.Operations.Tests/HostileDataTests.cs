@@ -14,7 +14,7 @@ namespace Coldstore.Operations.Tests;
 /// Round trips over messages built to break things: odd text, broken JSON, huge payloads, duplicates, timestamps
 /// in every form, and processing times in the past, at the cutoff and in the future.
 /// </summary>
-public abstract class HostileDataTests(ChdbDatabaseFixture chdb, IEngines engines) : OperationsTest(chdb, engines)
+public abstract class HostileDataTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
     private static readonly DateTime Now = DateTime.UtcNow;
 
@@ -281,5 +281,5 @@ public abstract class HostileDataTests(ChdbDatabaseFixture chdb, IEngines engine
 public sealed class HostileDataOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
     : HostileDataTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
 
-public sealed class HostileDataOnPostgresAndS3(ChdbDatabaseFixture chdb, PostgresFixture postgres, S3rverFixture s3)
-    : HostileDataTests(chdb, new ServerEngines(postgres, s3)), IClassFixture<ChdbDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
+public sealed class HostileDataOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : HostileDataTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;

@@ -10,7 +10,7 @@ namespace Coldstore.Operations.Tests;
 /// Dittofeed's lifecycle calls move the status in one transaction and then the events: pause and tombstone send them
 /// to cold storage, resume and activate bring them back exactly; with cold storage off only the status changes.
 /// </summary>
-public abstract class LifecycleTests(ChdbDatabaseFixture chdb, IEngines engines) : OperationsTest(chdb, engines)
+public abstract class LifecycleTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
     [Fact]
     public async Task Pause_archives_the_events_and_resume_brings_every_row_back_exactly()
@@ -190,5 +190,5 @@ public abstract class LifecycleTests(ChdbDatabaseFixture chdb, IEngines engines)
 public sealed class LifecycleOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
     : LifecycleTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
 
-public sealed class LifecycleOnPostgresAndS3(ChdbDatabaseFixture chdb, PostgresFixture postgres, S3rverFixture s3)
-    : LifecycleTests(chdb, new ServerEngines(postgres, s3)), IClassFixture<ChdbDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
+public sealed class LifecycleOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : LifecycleTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;

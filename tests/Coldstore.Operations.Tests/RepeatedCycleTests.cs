@@ -7,7 +7,7 @@ using Coldstore.Testing;
 namespace Coldstore.Operations.Tests;
 
 /// <summary>Archive and restore repeated, stacked, and on nothing.</summary>
-public abstract class RepeatedCycleTests(ChdbDatabaseFixture chdb, IEngines engines) : OperationsTest(chdb, engines)
+public abstract class RepeatedCycleTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
     [Fact]
     public async Task Three_archive_restore_cycles_with_new_events_between_them_stay_exact()
@@ -138,5 +138,5 @@ public abstract class RepeatedCycleTests(ChdbDatabaseFixture chdb, IEngines engi
 public sealed class RepeatedCycleOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
     : RepeatedCycleTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
 
-public sealed class RepeatedCycleOnPostgresAndS3(ChdbDatabaseFixture chdb, PostgresFixture postgres, S3rverFixture s3)
-    : RepeatedCycleTests(chdb, new ServerEngines(postgres, s3)), IClassFixture<ChdbDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
+public sealed class RepeatedCycleOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : RepeatedCycleTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;

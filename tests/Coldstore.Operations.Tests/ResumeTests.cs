@@ -10,7 +10,7 @@ namespace Coldstore.Operations.Tests;
 /// the operation runs) is finished by rerunning it, or by running the other operation, and the result is exact.
 /// The lease is released by the unwinding; real process kills are covered by the crash tests.
 /// </summary>
-public abstract class ResumeTests(ChdbDatabaseFixture chdb, IEngines engines) : OperationsTest(chdb, engines)
+public abstract class ResumeTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
     public static TheoryData<string> AllSteps => new(Steps.All);
 
@@ -130,5 +130,5 @@ public abstract class ResumeTests(ChdbDatabaseFixture chdb, IEngines engines) : 
 public sealed class ResumeOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
     : ResumeTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
 
-public sealed class ResumeOnPostgresAndS3(ChdbDatabaseFixture chdb, PostgresFixture postgres, S3rverFixture s3)
-    : ResumeTests(chdb, new ServerEngines(postgres, s3)), IClassFixture<ChdbDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
+public sealed class ResumeOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : ResumeTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;

@@ -11,7 +11,7 @@ namespace Coldstore.Operations.Tests;
 /// An archive altered in the store after it was verified is refused by restore: nothing is inserted, the workspace
 /// stays cold, the ledger records why, verify reports it, and once the objects are put back the restore is exact.
 /// </summary>
-public abstract class TamperedArchiveTests(ChdbDatabaseFixture chdb, IEngines engines) : OperationsTest(chdb, engines)
+public abstract class TamperedArchiveTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
     public enum Tamper
     {
@@ -131,5 +131,5 @@ public abstract class TamperedArchiveTests(ChdbDatabaseFixture chdb, IEngines en
 public sealed class TamperedArchiveOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
     : TamperedArchiveTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
 
-public sealed class TamperedArchiveOnPostgresAndS3(ChdbDatabaseFixture chdb, PostgresFixture postgres, S3rverFixture s3)
-    : TamperedArchiveTests(chdb, new ServerEngines(postgres, s3)), IClassFixture<ChdbDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
+public sealed class TamperedArchiveOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : TamperedArchiveTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;

@@ -11,7 +11,7 @@ namespace Coldstore.Operations.Tests;
 /// The worker keeps every workspace's events where its status says: statuses set by plain SQL (as any application
 /// would), flipped back mid-archive, watched by two workers at once, or failing for a while all end exactly right.
 /// </summary>
-public abstract class WorkerTests(ChdbDatabaseFixture chdb, IEngines engines) : OperationsTest(chdb, engines)
+public abstract class WorkerTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
@@ -289,5 +289,5 @@ public abstract class WorkerTests(ChdbDatabaseFixture chdb, IEngines engines) : 
 public sealed class WorkerOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
     : WorkerTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
 
-public sealed class WorkerOnPostgresAndS3(ChdbDatabaseFixture chdb, PostgresFixture postgres, S3rverFixture s3)
-    : WorkerTests(chdb, new ServerEngines(postgres, s3)), IClassFixture<ChdbDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
+public sealed class WorkerOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : WorkerTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;

@@ -10,7 +10,7 @@ namespace Coldstore.Operations.Tests.Support;
 /// <summary>
 /// The state store and archive store one test runs on. Every call to <see cref="OpenState"/> or
 /// <see cref="OpenArchive"/> gives a new adapter instance over the same underlying store, so two service
-/// instances (two "processes") can share them. ClickHouse is always the shared embedded chDB.
+/// instances (two "processes") can share them. ClickHouse comes from the test class's engine-set fixture.
 /// </summary>
 public interface IEngines : IAsyncDisposable
 {
@@ -85,7 +85,7 @@ public sealed class EmbeddedEngines : IEngines
     }
 }
 
-/// <summary>Postgres (a schema of the test's own) and s3rver (a key prefix of the test's own).</summary>
+/// <summary>Postgres (a schema of the test's own) and s3rver (a key prefix of the test's own), beside ClickHouse over HTTP.</summary>
 public sealed class ServerEngines(PostgresFixture postgres, S3rverFixture s3) : IEngines
 {
     private PostgresSchema? _schema;

@@ -30,7 +30,7 @@ public sealed record RawEvent(string MessageId, byte[] Raw, DateTime ServerTime,
 }
 
 /// <summary>
-/// A service instance over its own chDB connection and its own state and archive adapters (sharing the test's
+/// A service instance over its own ClickHouse client and its own state and archive adapters (sharing the test's
 /// stores), plus the probes tests use to look at the engines directly.
 /// </summary>
 public sealed class Harness : IAsyncDisposable
@@ -54,9 +54,9 @@ public sealed class Harness : IAsyncDisposable
 
     public ColdstoreService Service { get; }
 
-    public static async Task<Harness> OpenAsync(IEngines engines, EventTables tables, ColdstoreOptions options)
+    public static async Task<Harness> OpenAsync(IClickHouseClient clickHouse, IEngines engines, EventTables tables, ColdstoreOptions options)
     {
-        var harness = new Harness(ChdbTestEngine.OpenClient(), engines.OpenState(), engines.OpenArchive(), tables, options);
+        var harness = new Harness(clickHouse, engines.OpenState(), engines.OpenArchive(), tables, options);
         try
         {
             await harness.Service.InitializeAsync();

@@ -5,15 +5,18 @@ using Coldstore.Testing;
 namespace Coldstore.Operations.Tests.Support;
 
 /// <summary>
-/// The base of every operations test class: a ClickHouse database of the class's own (on the process's one chDB
-/// engine), and for each test its own state store and archive location from <see cref="IEngines"/>. Subclassed
-/// once per engine combination.
+/// The base of every operations test class: a ClickHouse database of the class's own on one engine set
+/// (embedded chDB in this process, or a server over HTTP through ClickHouse.Driver), and for each test its own
+/// state store and archive location from <see cref="IEngines"/>. Subclassed once per engine set.
 /// </summary>
-public abstract class OperationsTest(ChdbDatabaseFixture chdb, IEngines engines) : IAsyncLifetime
+public abstract class OperationsTest(ClickHouseDatabaseFixture clickHouse, IEngines engines) : IAsyncLifetime
 {
     private readonly List<Harness> _harnesses = [];
 
-    protected EventTables Tables { get; } = new(chdb.Database);
+    protected EventTables Tables { get; } = new(clickHouse.Database);
+
+    /// <summary>The test class's ClickHouse engine set and database.</summary>
+    protected ClickHouseDatabaseFixture ClickHouse { get; } = clickHouse;
 
     /// <summary>The test's state and archive stores.</summary>
     protected IEngines Engines { get; } = engines;
@@ -28,10 +31,10 @@ public abstract class OperationsTest(ChdbDatabaseFixture chdb, IEngines engines)
         StatementTimeout = TimeSpan.FromMinutes(2),
     };
 
-    /// <summary>A new service instance (own chDB connection, own adapters over the test's stores), initialized.</summary>
+    /// <summary>A new service instance (own ClickHouse client, own adapters over the test's stores), initialized.</summary>
     protected async Task<Harness> OpenAsync(ColdstoreOptions? options = null)
     {
-        var harness = await Harness.OpenAsync(Engines, Tables, options ?? Fast);
+        var harness = await Harness.OpenAsync(ClickHouse.OpenClient(), Engines, Tables, options ?? Fast);
         lock (_harnesses)
         {
             _harnesses.Add(harness);
