@@ -130,7 +130,7 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
             var options = ToDriverOptions(insert, insert.Parameters.Select(p =>
                 KeyValuePair.Create("param_" + p.Name, ParameterText.Format(p.Value, p.Type))));
 
-            using var response = await _driver.PostStreamAsync(sql, data, isCompressed: false, ct, options).ConfigureAwait(false);
+            using var response = await _driver.PostStreamAsync(sql, new BorrowedStream(data), isCompressed: false, ct, options).ConfigureAwait(false);
             return true;
         }, cancellationToken);
     }

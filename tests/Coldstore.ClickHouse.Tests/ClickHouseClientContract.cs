@@ -423,6 +423,23 @@ public abstract class ClickHouseClientContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Insert_leaves_the_callers_stream_open_for_the_next_batch()
+    {
+        var table = await CreateTableAsync("id UInt64");
+        using var buffer = new MemoryStream();
+        for (var batch = 0; batch < 3; batch++)
+        {
+            // One buffer reused batch after batch, as ingestion does: the adapter borrows it and must not dispose it.
+            buffer.SetLength(0);
+            buffer.Write(Encoding.UTF8.GetBytes($"{{\"id\":{batch}}}\n"));
+            buffer.Position = 0;
+            await Client.InsertAsync(new ClickHouseQuery($"INSERT INTO {table} (id)"), "JSONEachRow", buffer);
+        }
+
+        Assert.Equal(3UL, Convert.ToUInt64(await Client.ScalarAsync(new ClickHouseQuery($"SELECT count() FROM {table}")), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task Insert_reports_bad_rows_as_a_clickhouse_error()
     {
         var table = await CreateTableAsync("id UInt64");

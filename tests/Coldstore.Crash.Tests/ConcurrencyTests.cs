@@ -85,5 +85,5 @@ public abstract class LeaseOfAKilledProcessTests(EngineSet engines, ITestOutputH
 public sealed class LeaseOfAKilledProcessTestsOnSqliteAndLocalDirectory(ITestOutputHelper output)
     : LeaseOfAKilledProcessTests(EngineSet.SqliteAndLocalDirectory, output);
 
-public sealed class LeaseOfAKilledProcessTestsOnPostgresAndS3(ITestOutputHelper output)
-    : LeaseOfAKilledProcessTests(EngineSet.PostgresAndS3, output);
+public sealed class LeaseOfAKilledProcessTestsOnHttpPostgresAndS3(ITestOutputHelper output)
+    : LeaseOfAKilledProcessTests(EngineSet.HttpPostgresAndS3, output);

@@ -51,8 +51,8 @@ public abstract class ArchiveFailpointTests(EngineSet engines, ITestOutputHelper
 public sealed class ArchiveFailpointTestsOnSqliteAndLocalDirectory(ITestOutputHelper output)
     : ArchiveFailpointTests(EngineSet.SqliteAndLocalDirectory, output);
 
-public sealed class ArchiveFailpointTestsOnPostgresAndS3(ITestOutputHelper output)
-    : ArchiveFailpointTests(EngineSet.PostgresAndS3, output);
+public sealed class ArchiveFailpointTestsOnHttpPostgresAndS3(ITestOutputHelper output)
+    : ArchiveFailpointTests(EngineSet.HttpPostgresAndS3, output);
 
 /// <summary>
 /// Restore killed right after each of its steps, then run again: it must finish with every row back exactly once.
@@ -84,8 +84,8 @@ public abstract class RestoreFailpointTests(EngineSet engines, ITestOutputHelper
 public sealed class RestoreFailpointTestsOnSqliteAndLocalDirectory(ITestOutputHelper output)
     : RestoreFailpointTests(EngineSet.SqliteAndLocalDirectory, output);
 
-public sealed class RestoreFailpointTestsOnPostgresAndS3(ITestOutputHelper output)
-    : RestoreFailpointTests(EngineSet.PostgresAndS3, output);
+public sealed class RestoreFailpointTestsOnHttpPostgresAndS3(ITestOutputHelper output)
+    : RestoreFailpointTests(EngineSet.HttpPostgresAndS3, output);
 
 /// <summary>
 /// Archive killed right after each of its steps, then the other operation: a restore must roll the half-done archive
@@ -117,5 +117,5 @@ public abstract class ArchiveFailpointThenRestoreTests(EngineSet engines, ITestO
 public sealed class ArchiveFailpointThenRestoreTestsOnSqliteAndLocalDirectory(ITestOutputHelper output)
     : ArchiveFailpointThenRestoreTests(EngineSet.SqliteAndLocalDirectory, output);
 
-public sealed class ArchiveFailpointThenRestoreTestsOnPostgresAndS3(ITestOutputHelper output)
-    : ArchiveFailpointThenRestoreTests(EngineSet.PostgresAndS3, output);
+public sealed class ArchiveFailpointThenRestoreTestsOnHttpPostgresAndS3(ITestOutputHelper output)
+    : ArchiveFailpointThenRestoreTests(EngineSet.HttpPostgresAndS3, output);

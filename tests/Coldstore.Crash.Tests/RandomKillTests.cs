@@ -54,7 +54,7 @@ internal static class RandomKill
 /// Archive of a large workspace killed at random instants (fixed seed): each time, running archive again must finish
 /// and a restore must give back exactly the original rows.
 /// </summary>
-public sealed class ArchiveKilledAtRandomInstantsTests(ITestOutputHelper output)
+public abstract class ArchiveKilledAtRandomInstantsTests(EngineSet engines, ITestOutputHelper output)
 {
     private const int Iterations = 3;
 
@@ -62,7 +62,7 @@ public sealed class ArchiveKilledAtRandomInstantsTests(ITestOutputHelper output)
     public async Task An_archive_killed_at_random_instants_finishes_when_rerun_and_its_restore_gives_back_exactly_the_original_rows()
     {
         var random = new Random(7_411);
-        await using var sandbox = await Sandbox.CreateAsync(EngineSet.SqliteAndLocalDirectory, await EventTemplate.Large, "random-archive", output);
+        await using var sandbox = await Sandbox.CreateAsync(engines, await EventTemplate.Large, "random-archive", output);
         var a = sandbox.Template.A.ToString();
         for (var iteration = 0; iteration < Iterations; iteration++)
         {
@@ -82,7 +82,7 @@ public sealed class ArchiveKilledAtRandomInstantsTests(ITestOutputHelper output)
 /// Restore of a large workspace killed at random instants (fixed seed): each time, running restore again must finish
 /// with every row back exactly once.
 /// </summary>
-public sealed class RestoreKilledAtRandomInstantsTests(ITestOutputHelper output)
+public abstract class RestoreKilledAtRandomInstantsTests(EngineSet engines, ITestOutputHelper output)
 {
     private const int Iterations = 3;
 
@@ -90,7 +90,7 @@ public sealed class RestoreKilledAtRandomInstantsTests(ITestOutputHelper output)
     public async Task A_restore_killed_at_random_instants_finishes_when_rerun_with_every_row_back_exactly_once()
     {
         var random = new Random(9_173);
-        await using var sandbox = await Sandbox.CreateAsync(EngineSet.SqliteAndLocalDirectory, await EventTemplate.Large, "random-restore", output);
+        await using var sandbox = await Sandbox.CreateAsync(engines, await EventTemplate.Large, "random-restore", output);
         var a = sandbox.Template.A.ToString();
         for (var iteration = 0; iteration < Iterations; iteration++)
         {
@@ -106,3 +106,15 @@ public sealed class RestoreKilledAtRandomInstantsTests(ITestOutputHelper output)
         }
     }
 }
+
+public sealed class ArchiveKilledAtRandomInstantsTestsOnSqliteAndLocalDirectory(ITestOutputHelper output)
+    : ArchiveKilledAtRandomInstantsTests(EngineSet.SqliteAndLocalDirectory, output);
+
+public sealed class ArchiveKilledAtRandomInstantsTestsOnHttpPostgresAndS3(ITestOutputHelper output)
+    : ArchiveKilledAtRandomInstantsTests(EngineSet.HttpPostgresAndS3, output);
+
+public sealed class RestoreKilledAtRandomInstantsTestsOnSqliteAndLocalDirectory(ITestOutputHelper output)
+    : RestoreKilledAtRandomInstantsTests(EngineSet.SqliteAndLocalDirectory, output);
+
+public sealed class RestoreKilledAtRandomInstantsTestsOnHttpPostgresAndS3(ITestOutputHelper output)
+    : RestoreKilledAtRandomInstantsTests(EngineSet.HttpPostgresAndS3, output);

@@ -235,8 +235,8 @@ public abstract class WorkerKilledAtRandomInstantsTests(EngineSet engines, int s
 public sealed class WorkerKilledAtRandomInstantsTestsOnSqliteAndLocalDirectory(ITestOutputHelper output)
     : WorkerKilledAtRandomInstantsTests(EngineSet.SqliteAndLocalDirectory, 5_113, output);
 
-public sealed class WorkerKilledAtRandomInstantsTestsOnPostgresAndS3(ITestOutputHelper output)
-    : WorkerKilledAtRandomInstantsTests(EngineSet.PostgresAndS3, 6_229, output);
+public sealed class WorkerKilledAtRandomInstantsTestsOnHttpPostgresAndS3(ITestOutputHelper output)
+    : WorkerKilledAtRandomInstantsTests(EngineSet.HttpPostgresAndS3, 6_229, output);
 
 /// <summary>
 /// SIGTERM to the long-running worker in the middle of a move: it must stop within a bound, exit 0, release its leases
@@ -311,8 +311,8 @@ public abstract class WorkerStoppedBySigtermTests(EngineSet engines, ITestOutput
 public sealed class WorkerStoppedBySigtermTestsOnSqliteAndLocalDirectory(ITestOutputHelper output)
     : WorkerStoppedBySigtermTests(EngineSet.SqliteAndLocalDirectory, output);
 
-public sealed class WorkerStoppedBySigtermTestsOnPostgresAndS3(ITestOutputHelper output)
-    : WorkerStoppedBySigtermTests(EngineSet.PostgresAndS3, output);
+public sealed class WorkerStoppedBySigtermTestsOnHttpPostgresAndS3(ITestOutputHelper output)
+    : WorkerStoppedBySigtermTests(EngineSet.HttpPostgresAndS3, output);
 
 /// <summary>
 /// One <c>coldstore worker --once</c> over paused, tombstoned and active workspaces: the paused and tombstoned are
@@ -370,5 +370,5 @@ public abstract class WorkerOnePassTests(EngineSet engines, ITestOutputHelper ou
 public sealed class WorkerOnePassTestsOnSqliteAndLocalDirectory(ITestOutputHelper output)
     : WorkerOnePassTests(EngineSet.SqliteAndLocalDirectory, output);
 
-public sealed class WorkerOnePassTestsOnPostgresAndS3(ITestOutputHelper output)
-    : WorkerOnePassTests(EngineSet.PostgresAndS3, output);
+public sealed class WorkerOnePassTestsOnHttpPostgresAndS3(ITestOutputHelper output)
+    : WorkerOnePassTests(EngineSet.HttpPostgresAndS3, output);

@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using Coldstore.Testing;
+
 namespace Coldstore.Crash.Tests.Support;
 
 /// <summary>One workspace of an <see cref="EventTemplate"/>: its name and id, how many events it has, and their checksums.</summary>
@@ -13,6 +16,8 @@ public sealed record TemplateWorkspace(string Name, Guid Id, long Rows, Workspac
 public sealed record EventTemplate(
     string Directory, Guid A, long ARows, WorkspaceChecksums AChecksums, Guid B, long BRows, WorkspaceChecksums BChecksums)
 {
+    private static readonly ConcurrentDictionary<string, Lazy<Task<EventTemplate>>> OnServer = new(StringComparer.Ordinal);
+
     private static readonly Lazy<Task<EventTemplate>> SmallTemplate = new(() => BuildAsync("small", aRows: 3_000, bRows: 500));
     private static readonly Lazy<Task<EventTemplate>> LargeTemplate = new(() => BuildAsync("large", aRows: 100_000, bRows: 500));
     private static readonly Lazy<Task<EventTemplate>> WorkerTemplate = new(() => BuildAsync("worker", aRows: 40_000, bRows: 30_000,
@@ -36,6 +41,25 @@ public sealed record EventTemplate(
     /// </summary>
     public static Task<EventTemplate> Worker => WorkerTemplate.Value;
 
+    /// <summary>The template's name (small, large, worker).</summary>
+    public string Name { get; init; } = string.Empty;
+
+    /// <summary>
+    /// For a template on the HTTP engine set: the database on <see cref="ClickHouseHttpTestServer"/> that holds its
+    /// events (sandboxes copy them from there); null for the embedded template, whose events are in <see cref="ChdbDirectory"/>.
+    /// </summary>
+    public string? ServerDatabase { get; init; }
+
+    /// <summary>
+    /// The same workspaces and generated events, made once per test run by the CLI against the ClickHouse server of
+    /// the HTTP engine set. Its checksums are its own: the server stamps <c>processing_time</c> at ingestion.
+    /// </summary>
+    public Task<EventTemplate> OnServerAsync() =>
+        ServerDatabase is not null
+            ? Task.FromResult(this)
+            : OnServer.GetOrAdd(Name, _ => new Lazy<Task<EventTemplate>>(() =>
+                BuildAsync(Name, ARows, BRows, [.. More.Select(m => (m.Name, m.Id, m.Rows))], onServer: true))).Value;
+
     /// <summary>The workspaces beyond A and B (only <see cref="Worker"/> has any), with their events' checksums.</summary>
     public IReadOnlyList<TemplateWorkspace> More { get; init; } = [];
 
@@ -48,18 +72,24 @@ public sealed record EventTemplate(
     /// <summary>The template's SQLite state file.</summary>
     public string StateFile => Path.Combine(Directory, "state.db");
 
-    private static async Task<EventTemplate> BuildAsync(string name, long aRows, long bRows, IReadOnlyList<(string Name, Guid Id, long Rows)>? more = null)
+    private static async Task<EventTemplate> BuildAsync(
+        string name, long aRows, long bRows, IReadOnlyList<(string Name, Guid Id, long Rows)>? more = null, bool onServer = false)
     {
         RemoveStaleDirectories();
         var directory = Path.Combine(Path.GetTempPath(), $"coldstore-crash-template-{name}-{Guid.NewGuid():N}"[..48]);
         System.IO.Directory.CreateDirectory(directory);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Sandbox.TryDeleteDirectory(directory);
+        var serverDatabase = onServer ? ChdbTestEngine.UniqueDatabaseName("crash_template_" + name) : null;
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["COLDSTORE_CLICKHOUSE"] = $"embedded:{Path.Combine(directory, "chdb")}",
+            ["COLDSTORE_CLICKHOUSE"] = serverDatabase is null ? $"embedded:{Path.Combine(directory, "chdb")}" : ClickHouseHttpTestServer.Url,
             ["COLDSTORE_STATE"] = $"sqlite:{Path.Combine(directory, "state.db")}",
             ["COLDSTORE_ARCHIVE"] = $"file:{Path.Combine(directory, "archive")}",
         };
+        if (serverDatabase is not null)
+        {
+            environment["COLDSTORE_CLICKHOUSE_DATABASE"] = serverDatabase;
+        }
 
         // Fixed ids make a failure reproducible by hand with the same commands.
         var a = Guid.Parse("a0000000-0000-4000-8000-00000000000a");
@@ -107,7 +137,7 @@ public sealed record EventTemplate(
             others.Add(new TemplateWorkspace(workspace.Name, workspace.Id, workspace.Rows, sums));
         }
 
-        return new EventTemplate(directory, a, aRows, aSums, b, bRows, bSums) { More = others };
+        return new EventTemplate(directory, a, aRows, aSums, b, bRows, bSums) { More = others, Name = name, ServerDatabase = serverDatabase };
     }
 
     /// <summary>

@@ -1,8 +1,10 @@
 using System.Text.Json;
 using Coldstore.Archive.FileSystem;
 using Coldstore.Archive.S3;
+using Coldstore.ClickHouse.Http;
 using Coldstore.Domain;
 using Coldstore.Ports;
+using Coldstore.Sql;
 using Coldstore.State.Postgres;
 using Coldstore.Testing;
 using Microsoft.Data.Sqlite;
@@ -17,8 +19,11 @@ public enum EngineSet
     /// <summary>chDB + SQLite + a local archive directory: the embedded defaults.</summary>
     SqliteAndLocalDirectory,
 
-    /// <summary>chDB + Postgres (a schema of the test's own) + S3 (s3rver, a key prefix of the test's own).</summary>
-    PostgresAndS3,
+    /// <summary>
+    /// ClickHouse over HTTP through ClickHouse.Driver (a database of the test's own on the HTTP interface, or on a real
+    /// server) + Postgres (a schema of the test's own) + S3 (s3rver, a key prefix of the test's own).
+    /// </summary>
+    HttpPostgresAndS3,
 }
 
 /// <summary>Full-row checksums of one workspace, as <c>coldstore checksum ID --json</c> prints them.</summary>
@@ -62,8 +67,33 @@ public sealed class Sandbox : IAsyncDisposable
     /// <summary>The sandbox's temporary directory (chDB data, SQLite file, local archive; the CLI's working directory).</summary>
     public string Root { get; }
 
-    /// <summary>The chDB data directory.</summary>
+    /// <summary>The chDB data directory (the embedded set's; unused on the HTTP set).</summary>
     public string ChdbDirectory => Path.Combine(Root, "chdb");
+
+    /// <summary>On the HTTP set: the sandbox's database on the ClickHouse server.</summary>
+    public string? ServerDatabase { get; private init; }
+
+    /// <summary>
+    /// Gives a sandbox its own database on the server holding the template's events: the schema as <c>init</c> makes it,
+    /// then the stored columns inserted back exactly as a restore does (every other column, and internal_events through
+    /// the view, are derived again), so the copy's checksums are the template's.
+    /// </summary>
+    private static async Task<string> CopyServerTemplateAsync(EventTemplate template)
+    {
+        var database = ChdbTestEngine.UniqueDatabaseName("crash");
+        var tables = new EventTables(database);
+        var source = new EventTables(template.ServerDatabase!);
+        var columns = string.Join(", ", SchemaSql.StoredColumns);
+        await using var client = HttpClickHouseClient.Create(ClickHouseHttpTestServer.Url);
+        foreach (var statement in SchemaSql.CreateAll(tables))
+        {
+            await client.ExecuteAsync(statement);
+        }
+
+        await client.ExecuteAsync(new ClickHouseQuery($"INSERT INTO {tables.QualifiedEvents} ({columns}) SELECT {columns} FROM {source.QualifiedEvents}")
+            .WithSetting("session_timezone", "UTC").WithSetting("insert_deduplicate", "0").For("copy the template's events"));
+        return database;
+    }
 
     /// <summary>
     /// Makes a sandbox holding <paramref name="template"/>'s workspaces and events. On SQLite the template's state file is
@@ -86,12 +116,23 @@ public sealed class Sandbox : IAsyncDisposable
     private static async Task<Sandbox> CreateInAsync(string root, EngineSet engines, EventTemplate template, string label, ITestOutputHelper? output)
     {
         Directory.CreateDirectory(root);
-        CopyDirectory(template.ChdbDirectory, Path.Combine(root, "chdb"));
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["COLDSTORE_CLICKHOUSE"] = $"embedded:{Path.Combine(root, "chdb")}",
             ["COLDSTORE_SETTLE_SECONDS"] = "0.2",
         };
+        string? serverDatabase = null;
+        if (engines == EngineSet.SqliteAndLocalDirectory)
+        {
+            CopyDirectory(template.ChdbDirectory, Path.Combine(root, "chdb"));
+            environment["COLDSTORE_CLICKHOUSE"] = $"embedded:{Path.Combine(root, "chdb")}";
+        }
+        else
+        {
+            template = await template.OnServerAsync();
+            serverDatabase = await CopyServerTemplateAsync(template);
+            environment["COLDSTORE_CLICKHOUSE"] = ClickHouseHttpTestServer.Url;
+            environment["COLDSTORE_CLICKHOUSE_DATABASE"] = serverDatabase;
+        }
 
         PostgresSchema? schema = null;
         IArchiveStore archive;
@@ -122,7 +163,7 @@ public sealed class Sandbox : IAsyncDisposable
             });
         }
 
-        var sandbox = new Sandbox(engines, template, root, environment, schema, archive, output);
+        var sandbox = new Sandbox(engines, template, root, environment, schema, archive, output) { ServerDatabase = serverDatabase };
         try
         {
             if (schema is not null)
@@ -192,6 +233,14 @@ public sealed class Sandbox : IAsyncDisposable
     /// </summary>
     public async Task<bool> WaitUntilItHoldsTheEngineAsync(RunningCli running, TimeSpan timeout)
     {
+        if (Engines != EngineSet.SqliteAndLocalDirectory)
+        {
+            // Over HTTP the CLI holds no engine of its own: it is ready as soon as it runs. Callers then wait for what
+            // they need (a lease, a storage state), which is what proves the kill lands mid-move.
+            await Task.Delay(50);
+            return !running.HasExited;
+        }
+
         var statusFile = Path.Combine(ChdbDirectory, "status");
         while (!running.HasExited && running.Elapsed < timeout)
         {
@@ -332,6 +381,19 @@ public sealed class Sandbox : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         (_archive as IDisposable)?.Dispose();
+        if (ServerDatabase is not null)
+        {
+            try
+            {
+                await using var client = HttpClickHouseClient.Create(ClickHouseHttpTestServer.Url);
+                await client.ExecuteAsync(new ClickHouseQuery($"DROP DATABASE IF EXISTS {ServerDatabase} SYNC").For("drop sandbox database"));
+            }
+            catch (Coldstore.Errors.ColdstoreException)
+            {
+                // A statement the test left running may hold it; the server's data directory goes with the run.
+            }
+        }
+
         if (_schema is not null)
         {
             await _schema.DisposeAsync();
