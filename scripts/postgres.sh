@@ -6,6 +6,9 @@
 #   scripts/postgres.sh status            # exit 0 when running; prints the connection line
 #
 # Only the `export COLDSTORE_TEST_POSTGRES=...` line goes to stdout (so `eval` is safe); progress goes to stderr.
+# When COLDSTORE_TEST_POSTGRES already names another server (a CI service container, say), `start` uses that one
+# and starts nothing, and `stop` leaves it alone; a value of the form this script prints is taken for its own
+# cluster (possibly stale), which `start` reuses or starts anew as usual.
 # The cluster lives in $COLDSTORE_PG_DIR (default /tmp/coldstore-pg; when run as root it must be a directory the
 # `postgres` user can reach), listens on 127.0.0.1 only with trust auth, and runs with fsync off: it is for tests,
 # never for data you want to keep. Without server binaries it installs the distribution's postgresql package.
@@ -77,7 +80,23 @@ free_port() {
   exit 1
 }
 
+# True when COLDSTORE_TEST_POSTGRES is set to a server this script did not start.
+external_server() {
+  local value="${COLDSTORE_TEST_POSTGRES:-}"
+  [[ -n "$value" ]] || return 1
+  # Our own line, left in a shell by an earlier `eval`: not external, whether or not that cluster still runs.
+  [[ "$value" =~ ^Host=127\.0\.0\.1\;Port=[0-9]+\;Username=postgres\;Database=postgres$ ]] && return 1
+  return 0
+}
+
 start() {
+  if external_server; then
+    say "using the server COLDSTORE_TEST_POSTGRES names; starting none"
+    # Quoted for eval: single quotes inside the value are closed, escaped and reopened.
+    printf "export COLDSTORE_TEST_POSTGRES='%s'\n" "${COLDSTORE_TEST_POSTGRES//\'/\'\\\'\'}"
+    return 0
+  fi
+
   if ! bindir="$(find_bin_dir)"; then
     install_postgres
     bindir="$(find_bin_dir)" || { say "postgresql installed but initdb not found"; exit 1; }
@@ -128,6 +147,10 @@ start() {
 }
 
 stop() {
+  if external_server; then
+    say "COLDSTORE_TEST_POSTGRES names a server this script did not start; leaving it alone"
+    return 0
+  fi
   bindir="$(find_bin_dir)" || { say "no Postgres binaries; nothing to stop"; return 0; }
   if [[ -f "$data/PG_VERSION" ]]; then
     as_owner "$bindir/pg_ctl" -D "$data" -m fast -w stop >&2 || true

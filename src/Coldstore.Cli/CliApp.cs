@@ -10,12 +10,19 @@ internal static class CliApp
     public static readonly TimeSpan ShutdownBound = TimeSpan.FromSeconds(60);
 
     /// <summary>Parses and runs a command line; returns the exit code.</summary>
-    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default) =>
+        RunAsync(args, stdout, stderr, terminal: null, cancellationToken);
+
+    /// <summary>
+    /// Parses and runs a command line, drawing on <paramref name="terminal"/> (stderr taken for an interactive terminal
+    /// of that size) when given, so that tests see live displays exactly as a person would.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CliTerminal? terminal, CancellationToken cancellationToken = default)
     {
         var options = new GlobalOptions();
         var root = new RootCommand("Coldstore: reversible per-tenant cold storage of ClickHouse event data.");
         options.AddTo(root);
-        var context = new CommandContext(options, stdout, stderr);
+        var context = new CommandContext(options, stdout, stderr, terminal);
         root.Subcommands.Add(InitCommand.Create(context));
         root.Subcommands.Add(WorkspaceCommands.Create(context));
         root.Subcommands.Add(IngestCommand.Create(context));

@@ -9,7 +9,7 @@ namespace Coldstore.Cli;
 /// What every command shares: reading settings, opening the engines, and turning failures into one clear
 /// line on stderr and an exit code. Commands only say what to do and what to print.
 /// </summary>
-internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, TextWriter stderr)
+internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, TextWriter stderr, CliTerminal? terminal = null)
 {
     public GlobalOptions Options { get; } = options;
 
@@ -22,29 +22,23 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
         RunAsync(parseResult, requireInitialized, LogLevel.None, (runtime, output, _) => body(runtime, output), cancellationToken);
 
     /// <summary>
-    /// Runs a command body that also logs: <paramref name="defaultLogLevel"/> is its level without <c>--verbose</c>
-    /// (a long-running worker reports what it does; one-shot commands stay quiet).
+    /// Runs a command body that also logs: <paramref name="defaultLogLevel"/> is the level of Coldstore's own operation
+    /// logs without <c>--verbose</c> (a long-running worker reports what it does; one-shot commands stay quiet, since
+    /// they print their result themselves). Warnings and errors are logged either way.
     /// </summary>
     public async Task<int> RunAsync(
         ParseResult parseResult, bool requireInitialized, LogLevel defaultLogLevel, Func<ColdstoreRuntime, CliOutput, ILoggerFactory, Task<int>> body, CancellationToken cancellationToken)
     {
-        var output = new CliOutput(stdout, stderr, parseResult.GetValue(Options.Json));
-        // Without --verbose the CLI reports failures itself, in one line; adapters' logs would only repeat them.
+        var output = new CliOutput(stdout, stderr, parseResult.GetValue(Options.Json), terminal);
+        // Without --verbose the CLI reports failures itself, in one line; adapters' logs would only repeat them. A
+        // one-shot command (no default logging) therefore holds an adapter's error-with-exception until it knows whether
+        // it failed with it; a long-running worker survives such errors and must print them when they happen.
         var verbose = parseResult.GetValue(Options.Verbose);
+        output.HoldFailureLogs = !verbose && defaultLogLevel == LogLevel.None;
         try
         {
             var settings = ColdstoreSettings.FromEnvironment(Options.Overrides(parseResult));
-            using var loggerFactory = LoggerFactory.Create(builder => builder
-                .SetMinimumLevel(verbose ? LogLevel.Information : defaultLogLevel)
-                // A command that logs by default (the worker) reports what it does, not every statement its drivers
-                // run; --verbose shows those too.
-                .AddFilter((category, level) => verbose || level >= LogLevel.Warning || IsOperationCategory(category))
-                .AddSimpleConsole(console =>
-                {
-                    console.SingleLine = true;
-                    console.TimestampFormat = "HH:mm:ss.fff ";
-                })
-                .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
+            using var loggerFactory = CreateLoggerFactory(output, verbose, defaultLogLevel);
             var wait = GlobalOptions.Seconds("--wait", parseResult.GetValue(Options.WaitSeconds), 0, 86_400);
             var options = ColdstoreRuntime.DefaultOptions(settings) with { LeaseWait = wait };
             await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, options, cancellationToken).ConfigureAwait(false);
@@ -57,6 +51,7 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
         }
         catch (Exception error)
         {
+            output.DropFailureLogs();
             var code = ToExitCode(error);
             output.Error(Describe(error));
             if (verbose)
@@ -66,7 +61,33 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
 
             return code;
         }
+        finally
+        {
+            // After the runtime is disposed, so an error logged while closing the engines is printed too. After a
+            // failure the list is already empty.
+            output.FlushFailureLogs();
+        }
     }
+
+    /// <summary>
+    /// The command's loggers: every line goes through <paramref name="output"/>, which keeps it out of live displays.
+    /// </summary>
+    internal static ILoggerFactory CreateLoggerFactory(CliOutput output, bool verbose, LogLevel defaultLogLevel) =>
+        LoggerFactory.Create(builder => builder
+            // The filter alone decides (a filter rule overrides the minimum level anyway); keep it that way.
+            .SetMinimumLevel(LogLevel.Trace)
+            .AddFilter((category, level) => ShouldLog(category, level, verbose, defaultLogLevel))
+            .AddProvider(new CliLoggerProvider(output)));
+
+    /// <summary>
+    /// Whether a log entry is printed. <c>--verbose</c> prints everything, the drivers' statements included. Without
+    /// it: warnings and errors always (they are what someone must act on); Coldstore's own operation logs at or above
+    /// <paramref name="defaultLogLevel"/> (the worker reports its work at Information; one-shot commands pass
+    /// <see cref="LogLevel.None"/> and print their result themselves); nothing from the drivers.
+    /// </summary>
+    internal static bool ShouldLog(string? category, LogLevel level, bool verbose, LogLevel defaultLogLevel) =>
+        level != LogLevel.None
+        && (verbose || level >= LogLevel.Warning || (level >= defaultLogLevel && IsOperationCategory(category)));
 
     private static bool IsOperationCategory(string? category) =>
         category is not null && category.StartsWith("Coldstore.Services.", StringComparison.Ordinal);

@@ -23,4 +23,19 @@ public static class Cli
         var code = await CliApp.RunAsync(args.ToArray(), stdout, stderr);
         return new CliResult(code, stdout.ToString(), stderr.ToString());
     }
+
+    /// <summary>
+    /// Runs the CLI as if stderr were an interactive ANSI terminal, so progress displays are drawn live into the
+    /// captured stderr, escape sequences and all.
+    /// </summary>
+    public static async Task<CliResult> RunOnTerminalAsync(IEnumerable<string> args)
+    {
+        using var stdout = new StringWriter { NewLine = "\n" };
+        using var stderr = new StringWriter { NewLine = "\n" };
+        // The display redraws from its own thread while the command logs from others; a real console serializes
+        // writes the same way, and a bare StringWriter would not.
+        var terminal = TextWriter.Synchronized(stderr);
+        var code = await CliApp.RunAsync(args.ToArray(), stdout, terminal, new CliTerminal(Width: 120, Height: 50));
+        return new CliResult(code, stdout.ToString(), stderr.ToString());
+    }
 }

@@ -144,9 +144,9 @@ public sealed class PostgresAndS3Target : CliTarget
 
     protected override async Task StartAsync()
     {
-        // The settings read the standard AWS chain from the process environment; s3rver knows only this key.
-        Environment.SetEnvironmentVariable("AWS_ACCESS_KEY_ID", S3rverFixture.AccessKeyId);
-        Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", S3rverFixture.SecretAccessKey);
+        // The settings read the standard AWS chain from the process environment: s3rver's key, or the external S3's.
+        Environment.SetEnvironmentVariable("AWS_ACCESS_KEY_ID", _s3.AccessKey);
+        Environment.SetEnvironmentVariable("AWS_SECRET_ACCESS_KEY", _s3.SecretKey);
         await _postgres.InitializeAsync();
         await _s3.InitializeAsync();
     }

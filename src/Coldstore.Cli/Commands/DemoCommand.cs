@@ -283,7 +283,8 @@ internal static class DemoCommand
                 return;
             }
 
-            await output.Console.Progress()
+            // Through LiveAsync, so that a warning logged meanwhile is printed under the bars, not into them.
+            await output.LiveAsync(() => output.Console.Progress()
                 .AutoClear(false)
                 .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn { Width = 24 }, new PercentageColumn(), new ElapsedTimeColumn())
                 .StartAsync(async context =>
@@ -303,7 +304,7 @@ internal static class DemoCommand
                         bar.Description = Markup.Escape(summary);
                         bar.StopTask();
                     }
-                }).ConfigureAwait(false);
+                })).ConfigureAwait(false);
         }
 
         private void ShowStatusTable()

@@ -41,13 +41,13 @@ internal static class IngestCommand
             IngestResult result;
             if (output.ShowProgress && total > 0)
             {
-                result = await output.Console.Progress()
+                result = await output.LiveAsync(() => output.Console.Progress()
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                     .StartAsync(async progress =>
                     {
                         var task = progress.AddTask($"Ingesting into {workspaceId}", maxValue: total);
                         return await runtime.Service.IngestAsync(workspaceId, messages, new Progress<long>(rows => task.Value = rows), cancellationToken).ConfigureAwait(false);
-                    }).ConfigureAwait(false);
+                    })).ConfigureAwait(false);
             }
             else
             {
