@@ -13,18 +13,21 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 // ClickHouse's HTTP interface over the embedded engine (test infrastructure; see README.md beside this file).
-// Usage: Coldstore.ClickHouseHttp --dir D [--port P] [--host 127.0.0.1] [--user U --password P] [--parent-pid N] [--verbose]
+// Usage: Coldstore.ClickHouseHttp --dir D [--port P] [--host 127.0.0.1] [--user U --password P] [--setting NAME=VALUE]…
+//        [--user-setting USER:NAME=VALUE]… [--parent-pid N] [--verbose]
 var options = InterfaceOptions.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: clickhouse-http --dir DATA_DIR [--port PORT (0 picks one)] [--host 127.0.0.1] [--user U --password P] [--parent-pid PID] [--verbose]");
+    Console.Error.WriteLine("usage: clickhouse-http --dir DATA_DIR [--port PORT (0 picks one)] [--host 127.0.0.1] [--user U --password P] " +
+        "[--setting NAME=VALUE (a default for every statement, like a server profile; repeatable)] " +
+        "[--user-setting USER:NAME=VALUE (a default for one user's statements)] [--parent-pid PID] [--verbose]");
     return 2;
 }
 
 StatementEngine engine;
 try
 {
-    engine = new StatementEngine(options.Directory, options.Verbose);
+    engine = new StatementEngine(options.Directory, options.Verbose, options.DefaultSettings, options.UserSettings);
 }
 catch (Exception e) when (e is InvalidOperationException or Coldstore.Errors.ColdstoreException)
 {
@@ -233,7 +236,9 @@ static int HttpStatusFor(int code) => code switch
 };
 
 /// <summary>The command line.</summary>
-internal sealed record InterfaceOptions(string Directory, int Port, string Host, string User, string? Password, int? ParentPid, bool Verbose)
+internal sealed record InterfaceOptions(
+    string Directory, int Port, string Host, string User, string? Password, int? ParentPid, bool Verbose,
+    IReadOnlyList<KeyValuePair<string, string>> DefaultSettings, IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> UserSettings)
 {
     public static InterfaceOptions? Parse(string[] args)
     {
@@ -241,6 +246,8 @@ internal sealed record InterfaceOptions(string Directory, int Port, string Host,
         int port = 8123;
         int? parent = null;
         var verbose = false;
+        var defaults = new List<KeyValuePair<string, string>>();
+        var userDefaults = new List<(string, KeyValuePair<string, string>)>();
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -255,6 +262,27 @@ internal sealed record InterfaceOptions(string Directory, int Port, string Host,
                     case "--password": password = Next(); break;
                     case "--parent-pid": parent = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--verbose": verbose = true; break;
+                    case "--setting":
+                        var pair = Next();
+                        var equals = pair.IndexOf('=', StringComparison.Ordinal);
+                        if (equals <= 0)
+                        {
+                            throw new ArgumentException($"--setting '{pair}' is not NAME=VALUE");
+                        }
+
+                        defaults.Add(KeyValuePair.Create(pair[..equals], pair[(equals + 1)..]));
+                        break;
+                    case "--user-setting":
+                        var spec = Next();
+                        var colon = spec.IndexOf(':', StringComparison.Ordinal);
+                        var assign = spec.IndexOf('=', StringComparison.Ordinal);
+                        if (colon <= 0 || assign <= colon + 1)
+                        {
+                            throw new ArgumentException($"--user-setting '{spec}' is not USER:NAME=VALUE");
+                        }
+
+                        userDefaults.Add((spec[..colon], KeyValuePair.Create(spec[(colon + 1)..assign], spec[(assign + 1)..])));
+                        break;
                     default: return null;
                 }
             }
@@ -265,6 +293,6 @@ internal sealed record InterfaceOptions(string Directory, int Port, string Host,
             }
         }
 
-        return directory is null || port is < 0 or > 65535 ? null : new InterfaceOptions(directory, port, host, user, password, parent, verbose);
+        return directory is null || port is < 0 or > 65535 ? null : new InterfaceOptions(directory, port, host, user, password, parent, verbose, defaults, userDefaults);
     }
 }

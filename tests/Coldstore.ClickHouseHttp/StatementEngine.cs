@@ -31,11 +31,27 @@ internal sealed partial class StatementEngine
     private readonly ConcurrentBag<ChdbConnection> _idle = [];
     private readonly ConcurrentDictionary<string, DateTime> _running = new(StringComparer.Ordinal);
     private readonly bool _verbose;
+    private readonly IReadOnlyList<KeyValuePair<string, string>> _defaults;
+    private readonly IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> _userDefaults;
 
-    public StatementEngine(string dataDirectory, bool verbose)
+    /// <param name="dataDirectory">The engine's data directory.</param>
+    /// <param name="verbose">Log every statement to stderr.</param>
+    /// <param name="defaults">
+    /// Settings every client statement gets unless it sets them itself, as a server's default profile gives them
+    /// (tests use it to slow S3 transfers down so that a statement is still running when its client dies).
+    /// </param>
+    /// <param name="userDefaults">
+    /// The same for one user's statements only, as a server's per-user profile: a test's first run connects as a
+    /// slowed user so the statement it leaves behind outlasts the rerun, which connects as another.
+    /// </param>
+    public StatementEngine(
+        string dataDirectory, bool verbose, IReadOnlyList<KeyValuePair<string, string>> defaults,
+        IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> userDefaults)
     {
+        _userDefaults = userDefaults;
         _engine = ChdbEngine.Start(dataDirectory);
         _verbose = verbose;
+        _defaults = defaults;
         var setup = Run(Internal($"CREATE DATABASE IF NOT EXISTS {StatementText.OwnDatabase}"));
         ThrowIfFailed(setup);
         ThrowIfFailed(Run(Internal(StatementText.CreateProcessesView)));
@@ -85,7 +101,8 @@ internal sealed partial class StatementEngine
             var outcome = Run(statement with
             {
                 Sql = StatementText.Mark(StatementText.RewriteProcesses(statement.Sql), statement.QueryId),
-                Settings = [.. statement.Settings.Where(s => s.Key != "replace_running_query")],
+                Settings = [.. Defaults(statement.User).Where(d => statement.Settings.All(s => s.Key != d.Key)),
+                    .. statement.Settings.Where(s => s.Key != "replace_running_query")],
             });
             if (_verbose)
             {
@@ -99,6 +116,13 @@ internal sealed partial class StatementEngine
         {
             _running.TryRemove(statement.QueryId, out _);
         }
+    }
+
+    /// <summary>The profile settings of a user: the user's own over everyone's.</summary>
+    private IEnumerable<KeyValuePair<string, string>> Defaults(string user)
+    {
+        var own = _userDefaults.Where(u => u.User == user).Select(u => u.Setting).ToList();
+        return [.. own, .. _defaults.Where(d => own.All(o => o.Key != d.Key))];
     }
 
     /// <summary>

@@ -29,13 +29,16 @@ internal static partial class StatementText
     public const string ClientQueryIdExpression =
         @"if(startsWith(query, '/* coldstore-http query_id='), extract(query, '^/\\* coldstore-http query_id=([^ ]+) \\*/'), query_id)";
 
-    /// <summary>The view that gives clients <c>system.processes</c> with their own query ids and query texts.</summary>
+    /// <summary>
+    /// The view that gives clients <c>system.processes</c> with their own query ids and query texts: the marker is
+    /// cut off and the rewritten table name put back, so a statement reads as its client sent it.
+    /// </summary>
     public static string CreateProcessesView =>
         $"""
         CREATE OR REPLACE VIEW {ProcessesView} AS
         SELECT * REPLACE (
             {ClientQueryIdExpression} AS query_id,
-            replaceRegexpOne(query, '^/\\* coldstore-http query_id=[^ ]+ \\*/\n', '') AS query)
+            replaceAll(replaceRegexpOne(query, '^/\\* coldstore-http query_id=[^ ]+ \\*/\n', ''), '{ProcessesView}', 'system.processes') AS query)
         FROM system.processes
         """;
 

@@ -21,6 +21,27 @@ public static partial class ClickHouseHttpTestServer
     /// <summary>The server's base URL, e.g. <c>http://127.0.0.1:41234</c> (credentials included for a real server).</summary>
     public static string Url => Server.Value.Url;
 
+    /// <summary>
+    /// The user whose statements the server slows down (S3 and local-disk transfers at 1 MB/s, a per-user profile):
+    /// a test's first run connects as this user, so the statement it orphans when killed outlasts the rerun, which
+    /// connects as the ordinary user and sees the same data.
+    /// </summary>
+    public const string SlowUser = "coldstore_slow";
+
+    /// <summary>The settings of <see cref="SlowUser"/>'s profile.</summary>
+    public static readonly IReadOnlyDictionary<string, string> SlowUserSettings = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["max_remote_read_network_bandwidth"] = "1000000",
+        ["max_remote_write_network_bandwidth"] = "1000000",
+        ["max_local_write_bandwidth"] = "1000000",
+    };
+
+    /// <summary>
+    /// <see cref="Url"/> as <see cref="SlowUser"/>. On a real server the user is created on first use
+    /// (<c>CREATE USER … SETTINGS …</c>, which needs SQL access management for the configured user).
+    /// </summary>
+    public static string SlowUserUrl => Server.Value.SlowUrl;
+
     /// <summary>True when the suites run against a real server rather than the interface.</summary>
     public static bool IsRealServer => !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(UrlVariable));
 
@@ -39,7 +60,9 @@ public static partial class ClickHouseHttpTestServer
         if (Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } real)
         {
             var uri = new Uri(real.Trim());
-            return new Started(new UriBuilder(uri) { Path = "/", Query = string.Empty }.Uri.ToString().TrimEnd('/'), () => string.Empty);
+            var url = new UriBuilder(uri) { Path = "/", Query = string.Empty }.Uri.ToString().TrimEnd('/');
+            CreateSlowUserOnRealServer(url);
+            return new Started(url, WithUser(url, SlowUser), () => string.Empty);
         }
 
         var dll = FindInterface();
@@ -51,7 +74,8 @@ public static partial class ClickHouseHttpTestServer
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { dll, "--dir", directory, "--port", "0", "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        foreach (var argument in new[] { dll, "--dir", directory, "--port", "0", "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) }
+                     .Concat(SlowUserSettings.SelectMany(setting => new[] { "--user-setting", $"{SlowUser}:{setting.Key}={setting.Value}" })))
         {
             start.ArgumentList.Add(argument);
         }
@@ -98,7 +122,7 @@ public static partial class ClickHouseHttpTestServer
                 {
                     // Keep draining stdout so the interface never blocks on a full pipe.
                     _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-                    return new Started(match.Groups["url"].Value, Errors);
+                    return new Started(match.Groups["url"].Value, WithUser(match.Groups["url"].Value, SlowUser), Errors);
                 }
             }
         }
@@ -157,7 +181,25 @@ public static partial class ClickHouseHttpTestServer
         throw new InvalidOperationException($"No Coldstore.slnx above {AppContext.BaseDirectory}; run the tests from the repository.");
     }
 
-    private sealed record Started(string Url, Func<string> Errors);
+    private static string WithUser(string url, string user) =>
+        new UriBuilder(url) { UserName = user, Password = string.Empty }.Uri.ToString().TrimEnd('/');
+
+    private static void CreateSlowUserOnRealServer(string url)
+    {
+        var settings = string.Join(", ", SlowUserSettings.Select(s => $"{s.Key} = {s.Value}"));
+        var client = Coldstore.ClickHouse.Http.HttpClickHouseClient.Create(url);
+        try
+        {
+            client.ExecuteAsync(new Ports.ClickHouseQuery($"CREATE USER IF NOT EXISTS {SlowUser} IDENTIFIED WITH no_password SETTINGS {settings}")).GetAwaiter().GetResult();
+            client.ExecuteAsync(new Ports.ClickHouseQuery($"GRANT ALL ON *.* TO {SlowUser}")).GetAwaiter().GetResult();
+        }
+        finally
+        {
+            client.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    private sealed record Started(string Url, string SlowUrl, Func<string> Errors);
 
     [GeneratedRegex(@"listening on (?<url>http://[0-9.]+:\d+)")]
     private static partial Regex ListeningLine();

@@ -73,18 +73,78 @@ public sealed class Sandbox : IAsyncDisposable
     /// <summary>On the HTTP set: the sandbox's database on the ClickHouse server.</summary>
     public string? ServerDatabase { get; private init; }
 
+    /// <summary>On the HTTP set: the server's URL.</summary>
+    public string ServerUrl { get; private init; } = string.Empty;
+
+    /// <summary>
+    /// On the HTTP set: the statements the server is running now on this sandbox's database (by query id and text),
+    /// whoever sent them: a CLI child that is still alive, or one that died and left its statement running.
+    /// </summary>
+    public async Task<IReadOnlyList<(string QueryId, string Query)>> ServerStatementsAsync()
+    {
+        var database = ServerDatabase ?? throw new InvalidOperationException("Only a sandbox on the HTTP set has a server.");
+        await using var client = HttpClickHouseClient.Create(ServerUrl);
+        // This listing itself is left out by its table's name, which the interface rewrites to a view of its own.
+        var rows = await client.QueryAsync(new ClickHouseQuery(
+                "SELECT query_id, query FROM system.processes WHERE position(query, {database:String}) > 0 AND position(query, '.processes') = 0")
+            .With("database", "String", database).For("list the sandbox's running statements"));
+        return [.. rows.Select(r => ((string)r[0]!, (string)r[1]!))];
+    }
+
+    /// <summary>
+    /// On the HTTP set: waits until the server runs no statement on this sandbox's database and has no unfinished
+    /// mutation of its tables, so what a test reads next is final (an orphan can no longer add or remove a row).
+    /// Returns null once quiet, else what was still running or pending when the timeout passed.
+    /// </summary>
+    public async Task<string?> WaitUntilTheServerIsQuietAsync(TimeSpan timeout)
+    {
+        var database = ServerDatabase ?? throw new InvalidOperationException("Only a sandbox on the HTTP set has a server.");
+        await using var client = HttpClickHouseClient.Create(ServerUrl);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var mutations = await client.QueryAsync(new ClickHouseQuery(
+                "SELECT table, mutation_id, command, latest_fail_reason FROM system.mutations WHERE database = {database:String} AND NOT is_done")
+                .With("database", "String", database));
+            var statements = await ServerStatementsAsync();
+            if (mutations.Count == 0 && statements.Count == 0)
+            {
+                return null;
+            }
+
+            if (clock.Elapsed > timeout)
+            {
+                return string.Join("\n", mutations.Select(m => $"mutation {m[0]} {m[1]}: {m[2]} (fail: {m[3]})")
+                    .Concat(statements.Select(q => $"statement {q.QueryId}: {q.Query}")));
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>On the HTTP set: the rows a workspace physically has in both tables, read with no filter (deletes applied or not).</summary>
+    public async Task<(long Events, long InternalEvents)> PhysicalRowsAsync(Guid workspaceId)
+    {
+        var tables = new EventTables(ServerDatabase ?? throw new InvalidOperationException("Only a sandbox on the HTTP set has a server."));
+        await using var client = HttpClickHouseClient.Create(ServerUrl);
+        var row = Assert.Single(await client.QueryAsync(new ClickHouseQuery(
+                $"SELECT (SELECT count() FROM {tables.QualifiedEvents} WHERE workspace_id = {{ws:String}}), (SELECT count() FROM {tables.QualifiedInternalEvents} WHERE workspace_id = {{ws:String}})")
+            .With("ws", "String", workspaceId.ToString("D"))));
+        return (Convert.ToInt64(row[0], System.Globalization.CultureInfo.InvariantCulture), Convert.ToInt64(row[1], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     /// <summary>
     /// Gives a sandbox its own database on the server holding the template's events: the schema as <c>init</c> makes it,
     /// then the stored columns inserted back exactly as a restore does (every other column, and internal_events through
     /// the view, are derived again), so the copy's checksums are the template's.
     /// </summary>
-    private static async Task<string> CopyServerTemplateAsync(EventTemplate template)
+    private static async Task<string> CopyServerTemplateAsync(EventTemplate template, string serverUrl)
     {
         var database = ChdbTestEngine.UniqueDatabaseName("crash");
         var tables = new EventTables(database);
         var source = new EventTables(template.ServerDatabase!);
         var columns = string.Join(", ", SchemaSql.StoredColumns);
-        await using var client = HttpClickHouseClient.Create(ClickHouseHttpTestServer.Url);
+        await using var client = HttpClickHouseClient.Create(serverUrl);
         foreach (var statement in SchemaSql.CreateAll(tables))
         {
             await client.ExecuteAsync(statement);
@@ -99,6 +159,10 @@ public sealed class Sandbox : IAsyncDisposable
     /// Makes a sandbox holding <paramref name="template"/>'s workspaces and events. On SQLite the template's state file is
     /// copied; on Postgres a new schema is initialized and the template's workspaces are created with their ids.
     /// </summary>
+    /// <param name="engines">The engine set.</param>
+    /// <param name="template">The events to start with.</param>
+    /// <param name="label">Names the test's Postgres schema and S3 prefix.</param>
+    /// <param name="output">Where runs are logged.</param>
     public static async Task<Sandbox> CreateAsync(EngineSet engines, EventTemplate template, string label, ITestOutputHelper? output = null)
     {
         var root = Path.Combine(Path.GetTempPath(), $"coldstore-crash-{Guid.NewGuid():N}"[..31]);
@@ -121,6 +185,7 @@ public sealed class Sandbox : IAsyncDisposable
             ["COLDSTORE_SETTLE_SECONDS"] = "0.2",
         };
         string? serverDatabase = null;
+        string? serverUrl = null;
         if (engines == EngineSet.SqliteAndLocalDirectory)
         {
             CopyDirectory(template.ChdbDirectory, Path.Combine(root, "chdb"));
@@ -128,9 +193,10 @@ public sealed class Sandbox : IAsyncDisposable
         }
         else
         {
+            serverUrl = ClickHouseHttpTestServer.Url;
             template = await template.OnServerAsync();
-            serverDatabase = await CopyServerTemplateAsync(template);
-            environment["COLDSTORE_CLICKHOUSE"] = ClickHouseHttpTestServer.Url;
+            serverDatabase = await CopyServerTemplateAsync(template, serverUrl);
+            environment["COLDSTORE_CLICKHOUSE"] = serverUrl;
             environment["COLDSTORE_CLICKHOUSE_DATABASE"] = serverDatabase;
         }
 
@@ -151,19 +217,20 @@ public sealed class Sandbox : IAsyncDisposable
             environment["COLDSTORE_STATE"] = schema.ConnectionString;
             environment["COLDSTORE_ARCHIVE"] = $"s3://{s3.Bucket}/{prefix}";
             environment["COLDSTORE_S3_ENDPOINT"] = s3.Endpoint.ToString();
-            environment["AWS_ACCESS_KEY_ID"] = S3rverFixture.AccessKeyId;
-            environment["AWS_SECRET_ACCESS_KEY"] = S3rverFixture.SecretAccessKey;
+            environment["COLDSTORE_S3_ENDPOINT_FOR_CLICKHOUSE"] = s3.EndpointForClickHouse.ToString();
+            environment["AWS_ACCESS_KEY_ID"] = s3.AccessKey;
+            environment["AWS_SECRET_ACCESS_KEY"] = s3.SecretKey;
             environment["AWS_REGION"] = "us-east-1";
             archive = S3ArchiveStore.Create(new S3ArchiveOptions
             {
                 Bucket = s3.Bucket,
                 Prefix = prefix.TrimEnd('/'),
                 ServiceUrl = s3.Endpoint,
-                Credentials = new S3Credentials(S3rverFixture.AccessKeyId, S3rverFixture.SecretAccessKey),
+                Credentials = new S3Credentials(s3.AccessKey, s3.SecretKey),
             });
         }
 
-        var sandbox = new Sandbox(engines, template, root, environment, schema, archive, output) { ServerDatabase = serverDatabase };
+        var sandbox = new Sandbox(engines, template, root, environment, schema, archive, output) { ServerDatabase = serverDatabase, ServerUrl = serverUrl ?? string.Empty };
         try
         {
             if (schema is not null)
@@ -385,7 +452,7 @@ public sealed class Sandbox : IAsyncDisposable
         {
             try
             {
-                await using var client = HttpClickHouseClient.Create(ClickHouseHttpTestServer.Url);
+                await using var client = HttpClickHouseClient.Create(ServerUrl);
                 await client.ExecuteAsync(new ClickHouseQuery($"DROP DATABASE IF EXISTS {ServerDatabase} SYNC").For("drop sandbox database"));
             }
             catch (Coldstore.Errors.ColdstoreException)

@@ -117,7 +117,8 @@ public sealed class ServerEngines(PostgresFixture postgres, S3rverFixture s3) : 
         Bucket = s3.Bucket,
         Prefix = _prefix ?? throw new InvalidOperationException("Not initialized."),
         ServiceUrl = s3.Endpoint,
-        Credentials = new S3Credentials(S3rverFixture.AccessKeyId, S3rverFixture.SecretAccessKey),
+        ClickHouseEndpoint = s3.EndpointForClickHouse,
+        Credentials = new S3Credentials(s3.AccessKey, s3.SecretKey),
     });
 
     public async ValueTask DisposeAsync()
