@@ -122,11 +122,13 @@ public sealed partial class S3rverFixture : IAsyncLifetime
         }
 
         var root = FindRepositoryRoot();
-        var script = Path.Combine(root, "tools", "node_modules", "s3rver", "bin", "s3rver.js");
-        if (!File.Exists(script))
+        var emulator = Path.Combine(root, "tools", "node_modules", "s3rver", "bin", "s3rver.js");
+        // The guard runs s3rver and exits with this process, however this process ends (see the script).
+        var script = Path.Combine(root, "tools", "s3rver-guarded.js");
+        if (!File.Exists(emulator) || !File.Exists(script))
         {
             throw new InvalidOperationException(
-                $"The S3 emulator is not installed ({script} is missing). Install the pinned test tools with: npm ci --prefix tools");
+                $"The S3 emulator is not installed ({emulator} or {script} is missing). Install the pinned test tools with: npm ci --prefix tools");
         }
 
         _dataDirectory = Directory.CreateTempSubdirectory("coldstore-s3rver-").FullName;
@@ -137,6 +139,7 @@ public sealed partial class S3rverFixture : IAsyncLifetime
             UseShellExecute = false,
             WorkingDirectory = root,
         };
+        start.Environment["COLDSTORE_PARENT_PID"] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
         foreach (var argument in new[]
                  {
                      // s3rver 3.7.1 makes ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node 17+) only
