@@ -94,24 +94,30 @@ internal sealed class ChdbEngine
 
     private static unsafe ChdbConnectionHandle ConnectTo(string fullPath)
     {
-        byte[][] arguments = [Encoding.UTF8.GetBytes("clickhouse\0"), Encoding.UTF8.GetBytes($"--path={fullPath}\0")];
-        fixed (byte* program = arguments[0])
-        fixed (byte* path = arguments[1])
+        string[] arguments =
+        [
+            "clickhouse",
+            $"--path={fullPath}",
+            // The engine logs to stderr by default, from its own threads, straight into a terminal's progress display
+            // (chDB 26.7 logs "<Fatal> ThreadStatus: current_thread contains invalid address" on streaming inserts made
+            // while a display runs, though the insert succeeds). Its console log is off; every statement's own error
+            // still comes back with its result. A log file would do instead, but the engine then announces it on
+            // stderr at every start ("Logging … to …").
+            "--logger.console=0",
+        ];
+        using var argv = new NativeUtf8Strings(arguments);
+
+        // chdb_connect resets the deadly signals again whenever the opt-out is set, so it is guarded too.
+        var pointer = HostSignalHandlers.Preserve(() => ChdbNative.Connect(arguments.Length, argv.Pointers));
+        if (pointer == nint.Zero)
         {
-            var argv = stackalloc byte*[] { program, path };
-
-            // chdb_connect resets the deadly signals again whenever the opt-out is set, so it is guarded too.
-            var pointer = HostSignalHandlers.Preserve(() => ChdbNative.Connect(2, argv));
-            if (pointer == nint.Zero)
-            {
-                throw new EngineUnavailableException(
-                    "COLDSTORE_CLICKHOUSE",
-                    $"chDB could not open '{fullPath}' (chdb_connect returned no connection). Check that the directory is " +
-                    "writable, has free space, and is not used by another process running chDB.");
-            }
-
-            return new ChdbConnectionHandle(pointer);
+            throw new EngineUnavailableException(
+                "COLDSTORE_CLICKHOUSE",
+                $"chDB could not open '{fullPath}' (chdb_connect returned no connection). Check that the directory is " +
+                "writable, has free space, and is not used by another process running chDB.");
         }
+
+        return new ChdbConnectionHandle(pointer);
     }
 
     /// <summary>
