@@ -26,6 +26,12 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     private readonly ClickHouseClient _driver;
     private int _disposed;
 
+    /// <summary>What a statement's request may take beyond its max_execution_time: the answer's way back.</summary>
+    private static readonly TimeSpan StatementMargin = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a KILL QUERY for an abandoned statement may take.</summary>
+    private static readonly TimeSpan KillTimeout = TimeSpan.FromSeconds(10);
+
     public DriverClickHouseClient(ClickHouseHttpOptions options, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -42,7 +48,9 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             ConnectTimeout = options.Timeout < TimeSpan.FromSeconds(30) ? options.Timeout : TimeSpan.FromSeconds(30),
         };
-        _http = new HttpClient(new ResponseCaptureHandler(sockets), disposeHandler: true) { Timeout = options.Timeout };
+        // No client-wide timeout: each request gets its own (RequestTimeout), longer than the statement's
+        // max_execution_time, so the server ends a statement before the client gives up on it.
+        _http = new HttpClient(new ResponseCaptureHandler(sockets), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
 
         _driver = new ClickHouseClient(new ClickHouseClientSettings
         {
@@ -56,7 +64,8 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
             // Parameters go in the multipart POST body instead of the URL: URLs end up in proxy and
             // access logs, and secret parameters (credentials for s3()) must not.
             UseFormDataParameters = true,
-            Timeout = options.Timeout,
+            // The driver refuses an infinite timeout; ours per request (RequestTimeout) is always far shorter.
+            Timeout = TimeSpan.FromDays(7),
             HttpClient = _http,
             // No LoggerFactory on purpose: the driver logs its exceptions, whose message is the raw server
             // text, and that can quote a secret parameter back. We log our redacted exceptions instead.
@@ -70,9 +79,9 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     public Task ExecuteAsync(ClickHouseQuery query, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
-        return RunAsync(query, async ct =>
+        return RunAsync(query, async (q, ct) =>
         {
-            await _driver.ExecuteNonQueryAsync(query.Sql, ToDriverParameters(query), ToDriverOptions(query), ct).ConfigureAwait(false);
+            await _driver.ExecuteNonQueryAsync(q.Sql, ToDriverParameters(q), ToDriverOptions(q), ct).ConfigureAwait(false);
             return true;
         }, cancellationToken);
     }
@@ -81,9 +90,9 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     public Task<IReadOnlyList<ClickHouseRow>> QueryAsync(ClickHouseQuery query, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
-        return RunAsync<IReadOnlyList<ClickHouseRow>>(query, async ct =>
+        return RunAsync<IReadOnlyList<ClickHouseRow>>(query, async (q, ct) =>
         {
-            using var reader = await _driver.ExecuteReaderAsync(query.Sql, ToDriverParameters(query), ToDriverOptions(query), ct).ConfigureAwait(false);
+            using var reader = await _driver.ExecuteReaderAsync(q.Sql, ToDriverParameters(q), ToDriverOptions(q), ct).ConfigureAwait(false);
             var ordinals = Ordinals(reader);
             var rows = new List<ClickHouseRow>();
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
@@ -105,9 +114,9 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     public Task<object?> ScalarAsync(ClickHouseQuery query, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
-        return RunAsync(query, async ct =>
+        return RunAsync(query, async (q, ct) =>
         {
-            using var reader = await _driver.ExecuteReaderAsync(query.Sql, ToDriverParameters(query), ToDriverOptions(query), ct).ConfigureAwait(false);
+            using var reader = await _driver.ExecuteReaderAsync(q.Sql, ToDriverParameters(q), ToDriverOptions(q), ct).ConfigureAwait(false);
             return await reader.ReadAsync(ct).ConfigureAwait(false) && reader.FieldCount > 0 ? ReadValue(reader, 0) : null;
         }, cancellationToken);
     }
@@ -123,11 +132,11 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
         }
 
         var sql = $"{insert.Sql.TrimEnd().TrimEnd(';').TrimEnd()} FORMAT {format}";
-        return RunAsync(insert, async ct =>
+        return RunAsync(insert, async (q, ct) =>
         {
             // The body is the data, so the statement travels in the URL (the driver puts it in ?query=),
             // and so do its parameters, rendered by us as param_ options.
-            var options = ToDriverOptions(insert, insert.Parameters.Select(p =>
+            var options = ToDriverOptions(q, q.Parameters.Select(p =>
                 KeyValuePair.Create("param_" + p.Name, ParameterText.Format(p.Value, p.Type))));
 
             using var response = await _driver.PostStreamAsync(sql, new BorrowedStream(data), isCompressed: false, ct, options).ConfigureAwait(false);
@@ -188,7 +197,24 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
             settings[name] = value;
         }
 
-        return new QueryOptions { CustomSettings = settings };
+        return new QueryOptions { CustomSettings = settings, QueryId = query.QueryId };
+    }
+
+    /// <summary>
+    /// How long one request may take: the configured timeout, or longer when the statement itself may run longer
+    /// (its <c>max_execution_time</c>) plus a margin, so that the server stops a statement before its client gives up;
+    /// a client that gave up first would leave the statement running unseen.
+    /// </summary>
+    internal static TimeSpan RequestTimeout(ClickHouseQuery query, TimeSpan configured)
+    {
+        if (query.Settings.TryGetValue("max_execution_time", out var text)
+            && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds > 0)
+        {
+            var statement = TimeSpan.FromSeconds(seconds) + StatementMargin;
+            return statement > configured ? statement : configured;
+        }
+
+        return configured;
     }
 
     /// <summary>
@@ -217,19 +243,25 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     private static object? ReadValue(ClickHouseDataReader reader, int ordinal) =>
         RowValues.Normalize(reader.GetValue(ordinal), () => reader.GetDateTimeOffset(ordinal));
 
-    private async Task<T> RunAsync<T>(ClickHouseQuery query, Func<CancellationToken, Task<T>> action, CancellationToken cancellationToken)
+    private async Task<T> RunAsync<T>(ClickHouseQuery query, Func<ClickHouseQuery, CancellationToken, Task<T>> action, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var purpose = query.Purpose ?? "statement";
+
+        // Every statement runs under a known query id, so a cancelled or timed-out one can be killed by it.
+        query = query.QueryId is null ? query.WithQueryId("coldstore-" + Guid.NewGuid().ToString("N")) : query;
         Log.Running(_logger, purpose, query);
 
         // Set in this async method, the record flows down into the HTTP handler and is gone when we return.
         var response = new ResponseInfo();
         ResponseCaptureHandler.Current = response;
         var started = Stopwatch.GetTimestamp();
+        var timeout = RequestTimeout(query, _options.Timeout);
+        using var deadline = new CancellationTokenSource(timeout);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
-            var result = await action(cancellationToken).ConfigureAwait(false);
+            var result = await action(query, linked.Token).ConfigureAwait(false);
             var elapsed = ElapsedMs(started);
             Log.Finished(_logger, purpose, elapsed);
             return result;
@@ -241,14 +273,17 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            // The caller gave up (Ctrl+C, SIGTERM, a lost lease): the server would run the statement on without it.
+            await KillAsync(query).ConfigureAwait(false);
             throw;
         }
         catch (OperationCanceledException e)
         {
-            // Not our token: HttpClient.Timeout elapsed. The server may still be running the statement.
+            // Our deadline passed with no answer: kill the statement rather than leave it running unseen.
+            var killed = await KillAsync(query).ConfigureAwait(false);
             var error = new ClickHouseException(0, null,
                 string.Create(CultureInfo.InvariantCulture,
-                    $"no answer within {_options.Timeout.TotalSeconds:0} s (raise ?timeout= in {HttpClickHouseClient.SettingName}); the statement may still be running on the server"),
+                    $"no answer within {timeout.TotalSeconds:0} s (raise ?timeout= in {HttpClickHouseClient.SettingName}); {(killed ? "the statement was killed on the server" : "the statement may still be running on the server (KILL QUERY failed)")}"),
                 query.Purpose, isTransient: true, e);
             throw Failed(error, purpose, started);
         }
@@ -264,6 +299,30 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
             var error = new ClickHouseException(0, null, $"the connection broke while reading the answer: {e.Message}",
                 query.Purpose, isTransient: true, e);
             throw Failed(error, purpose, started);
+        }
+    }
+
+    /// <summary>
+    /// Asks the server to cancel a statement its caller no longer waits for; best effort, within a few seconds of its
+    /// own. Returns whether the server accepted the request (a statement that already ended is fine too).
+    /// </summary>
+    private async Task<bool> KillAsync(ClickHouseQuery query)
+    {
+        var kill = new ClickHouseQuery("KILL QUERY WHERE query_id = {query_id:String} ASYNC")
+            .With("query_id", "String", query.QueryId!)
+            .WithQueryId("coldstore-kill-" + Guid.NewGuid().ToString("N"))
+            .For("cancel an abandoned statement");
+        try
+        {
+            using var wait = new CancellationTokenSource(KillTimeout);
+            await _driver.ExecuteNonQueryAsync(kill.Sql, ToDriverParameters(kill), ToDriverOptions(kill), wait.Token).ConfigureAwait(false);
+            Log.Killed(_logger, query.Purpose ?? "statement", query.QueryId!);
+            return true;
+        }
+        catch (Exception e) when (e is ClickHouseServerException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            Log.KillFailed(_logger, query.Purpose ?? "statement", query.QueryId!, e.Message);
+            return false;
         }
     }
 

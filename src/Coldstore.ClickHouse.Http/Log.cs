@@ -19,4 +19,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "ClickHouse unreachable during {Purpose} after {ElapsedMs} ms")]
     public static partial void Unreachable(ILogger logger, string purpose, long elapsedMs, Exception exception);
+
+    [LoggerMessage(EventId = 2104, Level = LogLevel.Information, Message = "ClickHouse {Purpose} abandoned; asked the server to kill query {QueryId}")]
+    public static partial void Killed(ILogger logger, string purpose, string queryId);
+
+    [LoggerMessage(EventId = 2105, Level = LogLevel.Warning, Message = "ClickHouse {Purpose} abandoned, and killing query {QueryId} failed: {Reason}")]
+    public static partial void KillFailed(ILogger logger, string purpose, string queryId, string reason);
 }

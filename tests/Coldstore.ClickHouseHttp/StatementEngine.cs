@@ -100,9 +100,10 @@ internal sealed partial class StatementEngine
         {
             var outcome = Run(statement with
             {
-                Sql = StatementText.Mark(StatementText.RewriteProcesses(statement.Sql), statement.QueryId),
+                Sql = StatementText.RewriteProcesses(statement.Sql),
                 Settings = [.. Defaults(statement.User).Where(d => statement.Settings.All(s => s.Key != d.Key)),
-                    .. statement.Settings.Where(s => s.Key != "replace_running_query")],
+                    .. statement.Settings.Where(s => s.Key is not ("replace_running_query" or StatementText.CarrierSetting)),
+                    KeyValuePair.Create(StatementText.CarrierSetting, StatementText.Carrier(statement.QueryId))],
             });
             if (_verbose)
             {

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace Coldstore.ClickHouseHttp;
@@ -11,9 +10,10 @@ internal sealed record KillQuery(string Where, string Mode, string? Format);
 
 /// <summary>
 /// The text surgery the interface does on statements, kept pure so it can be read and tested on its own.
-/// chDB does not honour a client's <c>query_id</c>, so every statement is prefixed with a marker comment that
-/// carries it (ClickHouse keeps leading comments in <c>system.processes.query</c>), and the client's
-/// <c>system.processes</c> is read through a view that shows the marker's id as <c>query_id</c>.
+/// chDB does not honour a client's <c>query_id</c>, so every statement runs with the setting <c>log_comment</c> set to
+/// <c>coldstore-http:&lt;query id&gt;</c> (settings show in <c>system.processes.Settings</c> whatever the statement's
+/// text; a leading comment would not survive the engine's reformatting of a statement with parameters), and the
+/// client's <c>system.processes</c> is read through a view that shows that id as <c>query_id</c>.
 /// </summary>
 internal static partial class StatementText
 {
@@ -23,32 +23,35 @@ internal static partial class StatementText
     /// <summary>What <c>system.processes</c> is rewritten to.</summary>
     public const string ProcessesView = OwnDatabase + ".processes";
 
-    private const string MarkerStart = "/* coldstore-http query_id=";
+    /// <summary>The setting that carries a statement's client query id.</summary>
+    public const string CarrierSetting = "log_comment";
+
+    private const string CarrierPrefix = "coldstore-http:";
 
     /// <summary>The SQL expression, over <c>system.processes</c>' columns, that yields the client's query id.</summary>
     public const string ClientQueryIdExpression =
-        @"if(startsWith(query, '/* coldstore-http query_id='), extract(query, '^/\\* coldstore-http query_id=([^ ]+) \\*/'), query_id)";
+        "if(startsWith(Settings['log_comment'], 'coldstore-http:'), substring(Settings['log_comment'], 16), query_id)";
 
     /// <summary>
-    /// The view that gives clients <c>system.processes</c> with their own query ids and query texts: the marker is
-    /// cut off and the rewritten table name put back, so a statement reads as its client sent it.
+    /// The view that gives clients <c>system.processes</c> with their own query ids, and their statements with the
+    /// rewritten table name put back.
     /// </summary>
     public static string CreateProcessesView =>
         $"""
         CREATE OR REPLACE VIEW {ProcessesView} AS
         SELECT * REPLACE (
             {ClientQueryIdExpression} AS query_id,
-            replaceAll(replaceRegexpOne(query, '^/\\* coldstore-http query_id=[^ ]+ \\*/\n', ''), '{ProcessesView}', 'system.processes') AS query)
+            replaceAll(query, '{ProcessesView}', 'system.processes') AS query)
         FROM system.processes
         """;
 
-    /// <summary>True when the id can ride in the marker comment (no spaces, no comment terminator).</summary>
+    /// <summary>True when the id can be carried (and quoted in a kill) safely: letters, digits and <c>. _ : @ -</c>.</summary>
     public static bool IsCarriableQueryId(string queryId) => QueryIdPattern().IsMatch(queryId);
 
-    /// <summary>Prefixes the statement with the marker carrying <paramref name="queryId"/>.</summary>
-    public static string Mark(string sql, string queryId) =>
+    /// <summary>The value of <see cref="CarrierSetting"/> that carries <paramref name="queryId"/>.</summary>
+    public static string Carrier(string queryId) =>
         IsCarriableQueryId(queryId)
-            ? string.Create(CultureInfo.InvariantCulture, $"{MarkerStart}{queryId} */\n{sql}")
+            ? CarrierPrefix + queryId
             : throw new ArgumentException($"query id '{queryId}' cannot be carried", nameof(queryId));
 
     /// <summary>Points every reference to <c>system.processes</c> at the interface's view.</summary>

@@ -7,14 +7,14 @@ using Xunit.Abstractions;
 // process's lease made to lapse), so it runs beside the orphan. The end state must still be exact: full-row checksums
 // of both tables, physical row counts once every statement and delete has finished, and no archive object left.
 //
-// Known failing until "Correct on the servers users run" lands: Coldstore neither tags its statements with query ids
-// nor kills or waits for an orphan before it repeats a step. scripts/test.sh runs these tests apart from the rest and
-// reports them by name and count ("known failing"); they do not fail CI until then, and they are never skipped.
+// What makes them pass: every statement of an operation runs under a query id that names its workspace
+// (StatementTagger), and an operation that takes the workspace's lease first kills and waits for any statement with
+// that prefix still running (WorkspaceArchiver.StopOrphanedStatementsAsync). Without that, the restore case ended
+// with every row twice and the copy case with archive objects written after the restore had removed them.
 
 namespace Coldstore.Crash.Tests;
 
 /// <summary>SIGKILL of the CLI while its statement keeps running on the server, then an immediate rerun.</summary>
-[Trait("Category", KnownFailing.Category)]
 public sealed class OrphanStatementTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan StatementWait = TimeSpan.FromSeconds(90);
@@ -37,7 +37,7 @@ public sealed class OrphanStatementTests(ITestOutputHelper output)
 
         await KillWhileTheServerRunsAsync(sandbox, ["archive", a], "the copy to the archive",
             query => query.Contains("INSERT INTO FUNCTION", StringComparison.Ordinal));
-        (await sandbox.RunAsync("archive", a)).ShouldSucceed();
+        AssertKilledTheOrphan((await sandbox.RunAsync("archive", a)).ShouldSucceed());
         (await sandbox.RunAsync("restore", a)).ShouldSucceed();
 
         await AssertExactOnceQuietAsync(sandbox);
@@ -51,7 +51,7 @@ public sealed class OrphanStatementTests(ITestOutputHelper output)
 
         await KillWhileTheServerRunsAsync(sandbox, ["archive", a], "the read-back of the archive's row keys",
             query => query.Contains("coldstore_archive_keys", StringComparison.Ordinal) && query.Contains("INSERT INTO", StringComparison.Ordinal));
-        (await sandbox.RunAsync("archive", a)).ShouldSucceed();
+        AssertKilledTheOrphan((await sandbox.RunAsync("archive", a)).ShouldSucceed());
         (await sandbox.RunAsync("restore", a)).ShouldSucceed();
 
         await AssertExactOnceQuietAsync(sandbox);
@@ -68,7 +68,7 @@ public sealed class OrphanStatementTests(ITestOutputHelper output)
         await KillWhileTheServerRunsAsync(sandbox, ["restore", a], "the restore's insert",
             query => query.Contains("user_events_v2", StringComparison.Ordinal) && query.Contains("INSERT INTO", StringComparison.Ordinal)
                 && !query.Contains("INSERT INTO FUNCTION", StringComparison.Ordinal));
-        (await sandbox.RunAsync("restore", a)).ShouldSucceed();
+        AssertKilledTheOrphan((await sandbox.RunAsync("restore", a)).ShouldSucceed());
 
         await AssertExactOnceQuietAsync(sandbox);
     }
@@ -97,10 +97,17 @@ public sealed class OrphanStatementTests(ITestOutputHelper output)
         Assert.True(killed && result.DiedOfSigKill, $"The CLI ended before it was killed during {what}.\n{result}");
 
         var orphaned = (await sandbox.ServerStatementsAsync()).Any(s => s.QueryId == target!.Value.QueryId);
+
         output.WriteLine($"killed during {what} (query id {target!.Value.QueryId}); still running on the server after the kill: {orphaned}");
         Assert.True(orphaned, $"{what} had finished by the time its client was killed, so nothing ran on without a client.");
         Assert.Equal(1, await sandbox.LapseLeasesAsync());
     }
+
+    /// <summary>The rerun found the dead run's statement still running and killed it before repeating any step.</summary>
+    private static void AssertKilledTheOrphan(CliResult rerun) =>
+        Assert.True(rerun.Stderr.Contains("still running on ClickHouse", StringComparison.Ordinal)
+            && rerun.Stderr.Contains("killing them before going on", StringComparison.Ordinal),
+            $"The rerun did not report killing the orphaned statement.\n{rerun}");
 
     /// <summary>Waits until no statement or delete of the sandbox runs on the server, then asserts the round trip is exact.</summary>
     private static async Task AssertExactOnceQuietAsync(Sandbox sandbox)
@@ -112,11 +119,4 @@ public sealed class OrphanStatementTests(ITestOutputHelper output)
         Assert.Equal(sandbox.Template.ARows, events);
         Assert.Equal(sandbox.Template.AChecksums.InternalEventRows, internalEvents);
     }
-}
-
-/// <summary>The trait of tests known to fail until a named later issue lands; scripts/test.sh reports them apart.</summary>
-public static class KnownFailing
-{
-    /// <summary>The trait value: <c>[Trait("Category", KnownFailing.Category)]</c>.</summary>
-    public const string Category = "KnownFailing";
 }

@@ -44,6 +44,13 @@ public sealed record ClickHouseQuery
     /// <summary>A short description of what the query is for, used in logs and errors (e.g. "count hot rows").</summary>
     public string? Purpose { get; init; }
 
+    /// <summary>
+    /// The id the server runs the statement under (its <c>query_id</c>), or null to let the adapter choose one. Coldstore
+    /// derives it from the workspace and the step, so a later run can find and kill a statement that outlived its client.
+    /// Letters, digits and <c>. _ : @ -</c> only.
+    /// </summary>
+    public string? QueryId { get; init; }
+
     /// <summary>Returns a copy with one more parameter.</summary>
     public ClickHouseQuery With(string name, string type, object value) =>
         this with { Parameters = Parameters.Add(new ClickHouseParameter(name, type, value)) };
@@ -66,6 +73,13 @@ public sealed record ClickHouseQuery
 
     /// <summary>Returns a copy with a purpose for logs and errors.</summary>
     public ClickHouseQuery For(string purpose) => this with { Purpose = purpose };
+
+    /// <summary>Returns a copy that runs under the given query id.</summary>
+    public ClickHouseQuery WithQueryId(string queryId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(queryId);
+        return this with { QueryId = queryId };
+    }
 
     /// <summary>Text safe to log: the SQL (which never holds values) and parameters with secrets masked.</summary>
     public override string ToString() =>

@@ -31,6 +31,12 @@ public sealed record ColdstoreOptions
     /// <summary>The longest a single copy, read-back or restore statement may run (ClickHouse's <c>max_execution_time</c>).</summary>
     public TimeSpan StatementTimeout { get; init; } = TimeSpan.FromHours(2);
 
+    /// <summary>
+    /// How long an operation waits, after KILL QUERY, for statements an earlier run left running on the server to end
+    /// before it gives up (changing nothing).
+    /// </summary>
+    public TimeSpan OrphanStatementWait { get; init; } = TimeSpan.FromMinutes(2);
+
     /// <summary>How long to wait for earlier background deletes of the workspace to finish.</summary>
     public TimeSpan DeleteWaitTimeout { get; init; } = TimeSpan.FromMinutes(30);
 
@@ -62,6 +68,7 @@ public sealed record ColdstoreOptions
         Require(LifecycleLeaseWait >= TimeSpan.Zero, $"LifecycleLeaseWait must not be negative, not {LifecycleLeaseWait}.");
         Require(LeaseDuration >= TimeSpan.FromSeconds(1), $"LeaseDuration must be at least one second, not {LeaseDuration}.");
         Require(StatementTimeout >= TimeSpan.FromSeconds(1), $"StatementTimeout must be at least one second, not {StatementTimeout}.");
+        Require(OrphanStatementWait >= TimeSpan.FromSeconds(1), $"OrphanStatementWait must be at least one second, not {OrphanStatementWait}.");
         Require(CopyAttempts >= 1, $"CopyAttempts must be at least 1, not {CopyAttempts}.");
     }
 }

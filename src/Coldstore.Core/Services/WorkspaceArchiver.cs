@@ -17,14 +17,19 @@ namespace Coldstore.Services;
 /// Deletes are bounded by the hashes of the rows read back from the archive, so no row that is not in an archive
 /// is ever deleted, and a restore first removes any rows an interrupted restore left, so no row is ever doubled.
 /// </summary>
+#pragma warning disable CA1001 // The tagger it holds wraps the engine client without owning it; its dispose does nothing.
 internal sealed partial class WorkspaceArchiver(
-    IClickHouseClient clickHouse,
+    IClickHouseClient engine,
     IStateStore state,
     IArchiveStore store,
     EventTables tables,
     ColdstoreOptions options,
     ILogger logger)
+#pragma warning restore CA1001
 {
+    /// <summary>Every statement of an operation goes through here, tagged with a query id of its workspace.</summary>
+    private readonly StatementTagger clickHouse = new(engine);
+
     private const string DataFormat = "Parquet";
     private const string DataObjectPattern = "month={_partition_id}.parquet";
     private const string DataObjectGlob = "*.parquet";
@@ -36,6 +41,7 @@ internal sealed partial class WorkspaceArchiver(
     public async Task<OperationResult> ArchiveAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        using var tagged = StatementTagger.Begin(workspaceId);
         await using var session = await BeginAsync(workspaceId, "archive", options.LeaseWait, cancellationToken).ConfigureAwait(false);
         return await ArchiveHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
     }
@@ -43,6 +49,7 @@ internal sealed partial class WorkspaceArchiver(
     public async Task<OperationResult> RestoreAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        using var tagged = StatementTagger.Begin(workspaceId);
         await using var session = await BeginAsync(workspaceId, "restore", options.LeaseWait, cancellationToken).ConfigureAwait(false);
         return await RestoreHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
     }
@@ -65,6 +72,7 @@ internal sealed partial class WorkspaceArchiver(
     {
         const string Operation = "reconcile";
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        using var tagged = StatementTagger.Begin(workspaceId);
         await using var session = await BeginAsync(workspaceId, Operation, leaseWait, cancellationToken).ConfigureAwait(false);
         var workspace = await RequireWorkspaceAsync(workspaceId, Operation, session.Token).ConfigureAwait(false);
         var desired = WorkspaceLifecycle.DesiredStorage(workspace.Status);
@@ -207,7 +215,7 @@ internal sealed partial class WorkspaceArchiver(
 
     /// <summary>
     /// What every operation starts with: the workspace must exist, its lease is taken (and stops the operation if
-    /// lost), and Coldstore's own tables exist.
+    /// lost), no statement of an earlier holder is still running, and Coldstore's own tables exist.
     /// </summary>
     private async Task<OperationSession> BeginAsync(Guid workspaceId, string operation, TimeSpan leaseWait, CancellationToken cancellationToken)
     {
@@ -216,6 +224,7 @@ internal sealed partial class WorkspaceArchiver(
         var session = new OperationSession(lease, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.Lost));
         try
         {
+            await StopOrphanedStatementsAsync(workspaceId, operation, session.Token).ConfigureAwait(false);
             await clickHouse.ExecuteAsync(ArchiveSql.CreateKeysTable(tables), session.Token).ConfigureAwait(false);
             await clickHouse.ExecuteAsync(ArchiveSql.CreateBaselineTable(tables), session.Token).ConfigureAwait(false);
             return session;
@@ -224,6 +233,42 @@ internal sealed partial class WorkspaceArchiver(
         {
             await session.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Kills the workspace's statements that are still running on the server without a live holder: an earlier run
+    /// that crashed, timed out or lost its lease leaves its INSERT … SELECT or mutation running, and repeating a step
+    /// beside it would double rows (a restore's insert) or overwrite objects after they were verified (a copy). They
+    /// are found by the workspace's query-id prefix, killed, and waited for; only then does any step run again.
+    /// </summary>
+    private async Task StopOrphanedStatementsAsync(Guid workspaceId, string step, CancellationToken ct)
+    {
+        // Sent untagged (straight to the engine): a statement carrying the prefix would find and kill itself.
+        var prefix = StatementTagger.PrefixFor(workspaceId);
+        var running = await engine.QueryAsync(ArchiveSql.RunningStatements(prefix), ct).ConfigureAwait(false);
+        if (running.Count == 0)
+        {
+            return;
+        }
+
+        LogKillingOrphans(logger, workspaceId, running.Count, string.Join(", ", running.Select(r => r.GetString("query_id"))));
+        var deadline = DateTime.UtcNow + options.OrphanStatementWait;
+        while (true)
+        {
+            await engine.ExecuteAsync(ArchiveSql.KillStatements(prefix), ct).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
+            running = await engine.QueryAsync(ArchiveSql.RunningStatements(prefix), ct).ConfigureAwait(false);
+            if (running.Count == 0)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw Failed(workspaceId, step, string.Create(CultureInfo.InvariantCulture,
+                    $"{running.Count} statements of an earlier run on workspace {workspaceId} are still running on ClickHouse {options.OrphanStatementWait.TotalSeconds:0} s after KILL QUERY ({string.Join(", ", running.Select(r => r.GetString("query_id")))}). Nothing was changed; check system.processes and rerun once they are gone."));
+            }
         }
     }
 
@@ -699,6 +744,9 @@ internal sealed partial class WorkspaceArchiver(
         new(workspaceId, step, message, WorkspaceErrorKind.Failed);
 
     private readonly record struct Summary(long Rows, ulong Checksum, long DerivedRows);
+
+    [LoggerMessage(EventId = 1210, Level = LogLevel.Warning, Message = "Workspace {WorkspaceId}: {Count} statements of an earlier run are still running on ClickHouse ({QueryIds}); killing them before going on")]
+    private static partial void LogKillingOrphans(ILogger logger, Guid workspaceId, int count, string queryIds);
 
     [LoggerMessage(EventId = 1200, Level = LogLevel.Information, Message = "Archived workspace {WorkspaceId} as {ArchiveId}: {Rows} rows, {Bytes} bytes")]
     private static partial void LogArchived(ILogger logger, Guid workspaceId, Guid archiveId, long rows, long bytes);

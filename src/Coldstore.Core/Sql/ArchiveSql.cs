@@ -235,6 +235,21 @@ public static class ArchiveSql
             .WithSettings(DeleteSettings(synchronous))
             .For(synchronous ? "remove restored internal leftovers" : "delete archived internal events");
 
+    /// <summary>The statements the server is running whose query id starts with <paramref name="prefix"/> (one workspace's).</summary>
+    public static ClickHouseQuery RunningStatements(string prefix) =>
+        new ClickHouseQuery("SELECT query_id, elapsed FROM system.processes WHERE startsWith(query_id, {prefix:String})")
+            .With("prefix", "String", prefix)
+            .For("find statements an earlier holder left running");
+
+    /// <summary>
+    /// Cancels the statements whose query id starts with <paramref name="prefix"/>. ASYNC: the caller polls
+    /// <see cref="RunningStatements"/> until they are gone, with its own bound, instead of holding a request open.
+    /// </summary>
+    public static ClickHouseQuery KillStatements(string prefix) =>
+        new ClickHouseQuery("KILL QUERY WHERE startsWith(query_id, {prefix:String}) ASYNC")
+            .With("prefix", "String", prefix)
+            .For("kill statements an earlier holder left running");
+
     /// <summary>Unfinished mutations (deletes) touching the workspace on the events or internal events tables.</summary>
     public static ClickHouseQuery PendingDeletes(EventTables tables, Guid workspaceId) =>
         new ClickHouseQuery("""

@@ -119,10 +119,14 @@ public sealed class HttpAdapterOverLoopbackTests
         Assert.DoesNotContain("secret", error.ToString(), StringComparison.Ordinal);
     }
 
+    /// <summary>Answers KILL QUERY at once and everything else after five seconds: a statement still running.</summary>
+    private static FakeReply SlowExceptKill(RecordedRequest request) =>
+        request.Sql.StartsWith("KILL QUERY", StringComparison.Ordinal) ? FakeReply.Empty() : FakeReply.Empty() with { Delay = TimeSpan.FromSeconds(5) };
+
     [Fact]
-    public async Task No_answer_within_the_timeout_is_a_transient_ClickHouseException()
+    public async Task No_answer_within_the_timeout_is_a_transient_ClickHouseException_and_the_statement_is_killed_by_its_query_id()
     {
-        await using var server = FakeClickHouseServer.Start(_ => FakeReply.Empty() with { Delay = TimeSpan.FromSeconds(5) });
+        await using var server = FakeClickHouseServer.Start(SlowExceptKill);
         await using var client = HttpClickHouseClient.Create(server.Url(options: "?compression=false&timeout=1"));
 
         var error = await Assert.ThrowsAsync<ClickHouseException>(() => client.ExecuteAsync(new ClickHouseQuery("SELECT sleep(3)").For("slow")));
@@ -130,16 +134,49 @@ public sealed class HttpAdapterOverLoopbackTests
         Assert.True(error.IsTransient);
         Assert.Equal(0, error.Code);
         Assert.Contains("no answer within 1 s", error.Message, StringComparison.Ordinal);
+        Assert.Contains("killed on the server", error.Message, StringComparison.Ordinal);
+        var requests = server.Requests.ToArray();
+        var statement = Assert.Single(requests, r => r.Sql == "SELECT sleep(3)");
+        var kill = Assert.Single(requests, r => r.Sql.StartsWith("KILL QUERY", StringComparison.Ordinal));
+        Assert.StartsWith("coldstore-", statement.Query["query_id"], StringComparison.Ordinal);
+        Assert.Equal(statement.Query["query_id"], kill.Form["param_query_id"]);
     }
 
     [Fact]
-    public async Task Our_cancellation_stays_a_cancellation()
+    public async Task Our_cancellation_stays_a_cancellation_and_kills_the_statement_on_the_server()
     {
-        await using var server = FakeClickHouseServer.Start(_ => FakeReply.Empty() with { Delay = TimeSpan.FromSeconds(5) });
+        await using var server = FakeClickHouseServer.Start(SlowExceptKill);
         await using var client = HttpClickHouseClient.Create(server.Url());
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.ExecuteAsync(new ClickHouseQuery("SELECT 1"), cancel.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.ExecuteAsync(new ClickHouseQuery("SELECT 1").WithQueryId("coldstore:ws:run:1:step"), cancel.Token));
+
+        var kill = Assert.Single(server.Requests, r => r.Sql.StartsWith("KILL QUERY", StringComparison.Ordinal));
+        Assert.Equal("coldstore:ws:run:1:step", kill.Form["param_query_id"]);
+    }
+
+    [Fact]
+    public async Task The_query_id_of_a_statement_travels_to_the_server()
+    {
+        await using var server = FakeClickHouseServer.Start(_ => FakeReply.Empty());
+        await using var client = HttpClickHouseClient.Create(server.Url());
+
+        await client.ExecuteAsync(new ClickHouseQuery("SELECT 1").WithQueryId("coldstore:abc:run:7:copy"));
+
+        Assert.Equal("coldstore:abc:run:7:copy", server.Single.Query["query_id"]);
+    }
+
+    [Theory]
+    [InlineData(null, 600, 600)]
+    [InlineData("7200", 600, 7260)]
+    [InlineData("30", 600, 600)]
+    [InlineData("0", 600, 600)]
+    public void A_request_may_take_longer_than_its_statements_max_execution_time(string? maxExecutionTime, int configuredSeconds, int expectedSeconds)
+    {
+        var query = new ClickHouseQuery("SELECT 1");
+        query = maxExecutionTime is null ? query : query.WithSetting("max_execution_time", maxExecutionTime);
+
+        Assert.Equal(TimeSpan.FromSeconds(expectedSeconds), DriverClickHouseClient.RequestTimeout(query, TimeSpan.FromSeconds(configuredSeconds)));
     }
 
     [Fact]

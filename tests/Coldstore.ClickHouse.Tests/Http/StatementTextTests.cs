@@ -16,12 +16,12 @@ public sealed class StatementTextTests
         Assert.Equal(expected, StatementText.RewriteProcesses(sql));
 
     [Fact]
-    public void The_marker_carries_the_query_id_in_a_leading_comment()
+    public void The_query_id_rides_in_log_comment_and_only_a_safe_one()
     {
-        Assert.Equal("/* coldstore-http query_id=a:b-1 */\nSELECT 1", StatementText.Mark("SELECT 1", "a:b-1"));
-        Assert.False(StatementText.IsCarriableQueryId("x */ DROP TABLE t /*"));
+        Assert.Equal("coldstore-http:a:b-1", StatementText.Carrier("a:b-1"));
+        Assert.False(StatementText.IsCarriableQueryId("x' DROP TABLE t --"));
         Assert.False(StatementText.IsCarriableQueryId("has space"));
-        Assert.Throws<ArgumentException>(() => StatementText.Mark("SELECT 1", "x */"));
+        Assert.Throws<ArgumentException>(() => StatementText.Carrier("x'"));
     }
 
     [Theory]

@@ -1,0 +1,95 @@
+using System.Globalization;
+using System.Text;
+using Coldstore.Ports;
+
+namespace Coldstore.Services;
+
+/// <summary>
+/// Gives every statement of a workspace's operation a query id that names the workspace, the run and the step:
+/// <c>coldstore:&lt;workspace&gt;:&lt;run&gt;:&lt;n&gt;:&lt;step&gt;</c>. A server goes on running an INSERT … SELECT or a mutation after
+/// its client timed out, died or lost its lease; the next holder of the workspace's lease finds such statements by the
+/// prefix <c>coldstore:&lt;workspace&gt;:</c> and kills them before it repeats any step (see <see cref="PrefixFor"/>).
+/// </summary>
+/// <remarks>
+/// The operation in progress is carried in an <see cref="AsyncLocal{T}"/> set by <see cref="Begin"/>, so every statement
+/// the operation sends, however deep, is tagged without threading an id through each call; statements outside an
+/// operation pass through untouched. The lease makes one operation per workspace at a time, so the prefix of a
+/// workspace belongs to one live holder.
+/// </remarks>
+internal sealed class StatementTagger(IClickHouseClient inner) : IClickHouseClient
+{
+    private static readonly AsyncLocal<Scope?> Current = new();
+
+    /// <inheritdoc />
+    public string Description => inner.Description;
+
+    /// <summary>The prefix of every query id of the workspace's operations.</summary>
+    public static string PrefixFor(Guid workspaceId) => $"coldstore:{workspaceId:N}:";
+
+    /// <summary>Tags the statements sent from this async flow until the returned scope is disposed.</summary>
+    public static IDisposable Begin(Guid workspaceId)
+    {
+        var previous = Current.Value;
+        var scope = new Scope(PrefixFor(workspaceId) + Guid.NewGuid().ToString("N")[..12] + ":", previous);
+        Current.Value = scope;
+        return scope;
+    }
+
+    /// <summary>The query id for the next statement: the scope's prefix, a sequence number and the purpose as a slug.</summary>
+    internal static string NextId(string prefix, long sequence, string? purpose)
+    {
+        var slug = new StringBuilder();
+        foreach (var character in (purpose ?? "statement").ToLowerInvariant())
+        {
+            if (char.IsAsciiLetterOrDigit(character))
+            {
+                slug.Append(character);
+            }
+            else if (slug.Length > 0 && slug[^1] != '-')
+            {
+                slug.Append('-');
+            }
+
+            if (slug.Length >= 40)
+            {
+                break;
+            }
+        }
+
+        return string.Create(CultureInfo.InvariantCulture, $"{prefix}{sequence}:{slug.ToString().TrimEnd('-')}");
+    }
+
+    /// <inheritdoc />
+    public Task ExecuteAsync(ClickHouseQuery query, CancellationToken cancellationToken = default) => inner.ExecuteAsync(Tag(query), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ClickHouseRow>> QueryAsync(ClickHouseQuery query, CancellationToken cancellationToken = default) =>
+        inner.QueryAsync(Tag(query), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<object?> ScalarAsync(ClickHouseQuery query, CancellationToken cancellationToken = default) => inner.ScalarAsync(Tag(query), cancellationToken);
+
+    /// <inheritdoc />
+    public Task InsertAsync(ClickHouseQuery insert, string format, Stream data, CancellationToken cancellationToken = default) =>
+        inner.InsertAsync(Tag(insert), format, data, cancellationToken);
+
+    /// <summary>The tagger does not own the client it wraps.</summary>
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static ClickHouseQuery Tag(ClickHouseQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        return Current.Value is { } scope && query.QueryId is null
+            ? query.WithQueryId(NextId(scope.Prefix, Interlocked.Increment(ref scope.Sequence), query.Purpose))
+            : query;
+    }
+
+    private sealed class Scope(string prefix, Scope? previous) : IDisposable
+    {
+        public long Sequence;
+
+        public string Prefix { get; } = prefix;
+
+        public void Dispose() => Current.Value = previous;
+    }
+}
