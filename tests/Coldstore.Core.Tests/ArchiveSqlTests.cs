@@ -37,9 +37,9 @@ public sealed class ArchiveSqlTests
         var statements = new[]
         {
             ArchiveSql.CopyToArchive(Tables, Workspace, Cutoff, Store, TimeSpan.FromMinutes(1)),
-            ArchiveSql.ArchiveSummary(Store, TimeSpan.FromMinutes(1)),
+            ArchiveSql.ArchiveSummary(Store, Workspace, TimeSpan.FromMinutes(1)),
             ArchiveSql.FillKeys(Tables, Archive, Store, TimeSpan.FromMinutes(1)),
-            ArchiveSql.RestoreInsert(Tables, Store, TimeSpan.FromMinutes(1)),
+            ArchiveSql.RestoreInsert(Tables, Workspace, Cutoff, Store, TimeSpan.FromMinutes(1)),
             ArchiveSql.DeleteArchivedEvents(Tables, Workspace, Cutoff, Archive),
             ArchiveSql.DeleteArchivedInternalEvents(Tables, Workspace, Cutoff, Archive),
             ArchiveSql.RestoredSummary(Tables, Workspace, Cutoff, Archive),
@@ -82,13 +82,16 @@ public sealed class ArchiveSqlTests
     [Fact]
     public void The_restore_inserts_stored_columns_in_utc_without_deduplication_and_without_hive_partitioning()
     {
-        var restore = ArchiveSql.RestoreInsert(Tables, Store, TimeSpan.FromHours(1));
+        var restore = ArchiveSql.RestoreInsert(Tables, Workspace, Cutoff, Store, TimeSpan.FromHours(1));
 
         Assert.StartsWith("INSERT INTO `dittofeed`.`user_events_v2` (message_raw, processing_time, workspace_id, message_id, server_time)", restore.Sql, StringComparison.Ordinal);
         Assert.Equal("UTC", restore.Settings["session_timezone"]);
         Assert.Equal("0", restore.Settings["insert_deduplicate"]);
         Assert.Equal("0", restore.Settings["use_hive_partitioning"]);
-        Assert.Equal("0", ArchiveSql.ArchiveSummary(Store, TimeSpan.FromHours(1)).Settings["use_hive_partitioning"]);
+        // Only the workspace's own rows up to the cutoff, whatever the objects hold by the time they are read again.
+        Assert.Contains("WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}", restore.Sql, StringComparison.Ordinal);
+        Assert.Equal(Workspace.ToString("D"), restore.Parameters.Single(p => p.Name == "workspace_id").Value);
+        Assert.Equal("0", ArchiveSql.ArchiveSummary(Store, Workspace, TimeSpan.FromHours(1)).Settings["use_hive_partitioning"]);
     }
 
     [Theory]
@@ -97,7 +100,7 @@ public sealed class ArchiveSqlTests
     [InlineData(90.5, "91")]
     public void Statement_timeouts_are_whole_seconds_and_never_zero(double seconds, string expected)
     {
-        Assert.Equal(expected, ArchiveSql.RestoreInsert(Tables, Store, TimeSpan.FromSeconds(seconds)).Settings["max_execution_time"]);
+        Assert.Equal(expected, ArchiveSql.RestoreInsert(Tables, Workspace, Cutoff, Store, TimeSpan.FromSeconds(seconds)).Settings["max_execution_time"]);
     }
 
     [Fact]

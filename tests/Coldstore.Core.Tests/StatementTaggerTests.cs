@@ -8,11 +8,16 @@ namespace Coldstore.Core.Tests;
 public sealed class StatementTaggerTests
 {
     private static readonly Guid Workspace = Guid.Parse("0b8e6a4c-1f2d-4c3b-9a7e-5d6f7a8b9c0d");
+    private static readonly Sql.EventTables Tables = new("dittofeed");
 
     [Fact]
-    public void The_prefix_names_the_workspace_and_ids_add_the_run_a_sequence_and_the_step()
+    public void The_prefix_names_the_table_and_the_workspace_and_ids_add_the_run_a_sequence_and_the_step()
     {
-        Assert.Equal("coldstore:0b8e6a4c1f2d4c3b9a7e5d6f7a8b9c0d:", StatementTagger.PrefixFor(Workspace));
+        var prefix = StatementTagger.PrefixFor(Tables, Workspace);
+        Assert.Matches("^coldstore:[0-9a-f]{16}:0b8e6a4c1f2d4c3b9a7e5d6f7a8b9c0d:$", prefix);
+        Assert.Equal(prefix, StatementTagger.PrefixFor(new Sql.EventTables("dittofeed"), Workspace));
+        Assert.NotEqual(prefix, StatementTagger.PrefixFor(new Sql.EventTables("staging"), Workspace));
+        Assert.NotEqual(prefix, StatementTagger.PrefixFor(new Sql.EventTables("dittofeed", events: "user_events_v3"), Workspace));
         Assert.Equal("p:run:3:copy-rows-to-the-archive", StatementTagger.NextId("p:run:", 3, "copy rows to the archive"));
         Assert.Equal("p:7:statement", StatementTagger.NextId("p:", 7, null));
         Assert.Equal("p:1:check-pending-deletes", StatementTagger.NextId("p:", 1, "  check pending-deletes!! "));
@@ -27,7 +32,7 @@ public sealed class StatementTaggerTests
 
         await tagger.ExecuteAsync(new ClickHouseQuery("SELECT 0"));
         string prefix;
-        using (StatementTagger.Begin(Workspace))
+        using (StatementTagger.Begin(StatementTagger.PrefixFor(Tables, Workspace)))
         {
             await tagger.ExecuteAsync(new ClickHouseQuery("SELECT 1").For("first"));
             await Task.Run(() => tagger.QueryAsync(new ClickHouseQuery("SELECT 2").For("second")));
@@ -39,7 +44,7 @@ public sealed class StatementTaggerTests
 
         var ids = seen.Select(q => q.QueryId).ToArray();
         Assert.Null(ids[0]);
-        Assert.StartsWith(StatementTagger.PrefixFor(Workspace), prefix, StringComparison.Ordinal);
+        Assert.StartsWith(StatementTagger.PrefixFor(Tables, Workspace), prefix, StringComparison.Ordinal);
         Assert.Equal(prefix + "1:first", ids[1]);
         Assert.Equal(prefix + "2:second", ids[2]);
         Assert.Equal("chosen", ids[3]);
@@ -54,7 +59,7 @@ public sealed class StatementTaggerTests
 
         async Task Operation(Guid workspace)
         {
-            using var scope = StatementTagger.Begin(workspace);
+            using var scope = StatementTagger.Begin(StatementTagger.PrefixFor(Tables, workspace));
             await Task.Yield();
             await tagger.ExecuteAsync(new ClickHouseQuery("SELECT 1").For("step"));
         }
@@ -63,8 +68,8 @@ public sealed class StatementTaggerTests
         await Task.WhenAll(Operation(Workspace), Operation(other));
 
         var ids = seen.Select(q => q.QueryId!).ToArray();
-        Assert.Single(ids, id => id.StartsWith(StatementTagger.PrefixFor(Workspace), StringComparison.Ordinal));
-        Assert.Single(ids, id => id.StartsWith(StatementTagger.PrefixFor(other), StringComparison.Ordinal));
+        Assert.Single(ids, id => id.StartsWith(StatementTagger.PrefixFor(Tables, Workspace), StringComparison.Ordinal));
+        Assert.Single(ids, id => id.StartsWith(StatementTagger.PrefixFor(Tables, other), StringComparison.Ordinal));
     }
 
     private sealed class Recorder(ConcurrentQueue<ClickHouseQuery> seen) : IClickHouseClient

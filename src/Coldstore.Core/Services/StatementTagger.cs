@@ -1,14 +1,18 @@
 using System.Globalization;
 using System.Text;
 using Coldstore.Ports;
+using Coldstore.Sql;
 
 namespace Coldstore.Services;
 
 /// <summary>
-/// Gives every statement of a workspace's operation a query id that names the workspace, the run and the step:
-/// <c>coldstore:&lt;workspace&gt;:&lt;run&gt;:&lt;n&gt;:&lt;step&gt;</c>. A server goes on running an INSERT … SELECT or a mutation after
-/// its client timed out, died or lost its lease; the next holder of the workspace's lease finds such statements by the
-/// prefix <c>coldstore:&lt;workspace&gt;:</c> and kills them before it repeats any step (see <see cref="PrefixFor"/>).
+/// Gives every statement of a workspace's operation a query id that names the events table, the workspace, the run and
+/// the step: <c>coldstore:&lt;table&gt;:&lt;workspace&gt;:&lt;run&gt;:&lt;n&gt;:&lt;step&gt;</c>. A server goes on running an INSERT … SELECT
+/// or a mutation after its client timed out, died or lost its lease; the next holder of the workspace's lease finds such
+/// statements by the prefix <c>coldstore:&lt;table&gt;:&lt;workspace&gt;:</c> and kills them before it repeats any step (see
+/// <see cref="PrefixFor"/>). The table is part of it because the lease is per state store: two deployments on one
+/// server (a staging copy, or tests) may hold the same workspace id in different databases, and must not kill each
+/// other's statements.
 /// </summary>
 /// <remarks>
 /// The operation in progress is carried in an <see cref="AsyncLocal{T}"/> set by <see cref="Begin"/>, so every statement
@@ -23,14 +27,19 @@ internal sealed class StatementTagger(IClickHouseClient inner) : IClickHouseClie
     /// <inheritdoc />
     public string Description => inner.Description;
 
-    /// <summary>The prefix of every query id of the workspace's operations.</summary>
-    public static string PrefixFor(Guid workspaceId) => $"coldstore:{workspaceId:N}:";
-
-    /// <summary>Tags the statements sent from this async flow until the returned scope is disposed.</summary>
-    public static IDisposable Begin(Guid workspaceId)
+    /// <summary>The prefix of every query id of the workspace's operations on these tables.</summary>
+    public static string PrefixFor(EventTables tables, Guid workspaceId)
     {
+        ArgumentNullException.ThrowIfNull(tables);
+        return string.Create(CultureInfo.InvariantCulture, $"coldstore:{Fnv1a($"{tables.Database}\n{tables.Events}"):x16}:{workspaceId:N}:");
+    }
+
+    /// <summary>Tags the statements sent from this async flow, under <paramref name="prefix"/>, until the scope is disposed.</summary>
+    public static IDisposable Begin(string prefix)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(prefix);
         var previous = Current.Value;
-        var scope = new Scope(PrefixFor(workspaceId) + Guid.NewGuid().ToString("N")[..12] + ":", previous);
+        var scope = new Scope(prefix + Guid.NewGuid().ToString("N")[..12] + ":", previous);
         Current.Value = scope;
         return scope;
     }
@@ -72,6 +81,18 @@ internal sealed class StatementTagger(IClickHouseClient inner) : IClickHouseClie
     /// <inheritdoc />
     public Task InsertAsync(ClickHouseQuery insert, string format, Stream data, CancellationToken cancellationToken = default) =>
         inner.InsertAsync(Tag(insert), format, data, cancellationToken);
+
+    /// <summary>FNV-1a over the UTF-16 code units: stable across processes and runs, unlike string.GetHashCode.</summary>
+    private static ulong Fnv1a(string text)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var unit in text)
+        {
+            hash = unchecked((hash ^ unit) * 1099511628211UL);
+        }
+
+        return hash;
+    }
 
     /// <summary>The tagger does not own the client it wraps.</summary>
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -41,7 +41,7 @@ internal sealed partial class WorkspaceArchiver(
     public async Task<OperationResult> ArchiveAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
-        using var tagged = StatementTagger.Begin(workspaceId);
+        using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         await using var session = await BeginAsync(workspaceId, "archive", options.LeaseWait, cancellationToken).ConfigureAwait(false);
         return await ArchiveHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
     }
@@ -49,7 +49,7 @@ internal sealed partial class WorkspaceArchiver(
     public async Task<OperationResult> RestoreAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
-        using var tagged = StatementTagger.Begin(workspaceId);
+        using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         await using var session = await BeginAsync(workspaceId, "restore", options.LeaseWait, cancellationToken).ConfigureAwait(false);
         return await RestoreHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
     }
@@ -72,7 +72,7 @@ internal sealed partial class WorkspaceArchiver(
     {
         const string Operation = "reconcile";
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
-        using var tagged = StatementTagger.Begin(workspaceId);
+        using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         await using var session = await BeginAsync(workspaceId, Operation, leaseWait, cancellationToken).ConfigureAwait(false);
         var workspace = await RequireWorkspaceAsync(workspaceId, Operation, session.Token).ConfigureAwait(false);
         var desired = WorkspaceLifecycle.DesiredStorage(workspace.Status);
@@ -245,7 +245,7 @@ internal sealed partial class WorkspaceArchiver(
     private async Task StopOrphanedStatementsAsync(Guid workspaceId, string step, CancellationToken ct)
     {
         // Sent untagged (straight to the engine): a statement carrying the prefix would find and kill itself.
-        var prefix = StatementTagger.PrefixFor(workspaceId);
+        var prefix = StatementTagger.PrefixFor(tables, workspaceId);
         var running = await engine.QueryAsync(ArchiveSql.RunningStatements(prefix), ct).ConfigureAwait(false);
         if (running.Count == 0)
         {
@@ -479,7 +479,7 @@ internal sealed partial class WorkspaceArchiver(
 
         run.Starting($"inserting {manifest.RowCount} rows");
         var source = store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive");
-        await clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, source, options.StatementTimeout), ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, record.WorkspaceId, record.Cutoff, source, options.StatementTimeout), ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreInserted);
 
         var restored = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
@@ -561,15 +561,24 @@ internal sealed partial class WorkspaceArchiver(
         }
 
         Summary archived;
+        long foreign;
         try
         {
             var source = store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive");
-            var row = (await clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(source, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
-            archived = new Summary(row.GetInt64("rows"), row.GetUInt64("checksum"), 0);
+            var row = (await clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(source, record.WorkspaceId, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
+            archived = new Summary(row.GetInt64("rows"), row.IsNull("checksum") ? 0 : row.GetUInt64("checksum"), 0);
+            foreign = row.GetInt64("foreign_rows");
         }
         catch (ClickHouseException e) when (!e.IsTransient)
         {
             throw Failed(record.WorkspaceId, Step, Refusal(record, $"its objects cannot be read ({e.EngineMessage})"));
+        }
+
+        if (foreign > 0)
+        {
+            // Checked before the count and checksum, which a forged object could be made to match.
+            throw Failed(record.WorkspaceId, Step, Refusal(record, string.Create(CultureInfo.InvariantCulture,
+                $"its objects hold {foreign} rows of other workspaces")));
         }
 
         if (archived.Rows != manifest.RowCount || archived.Checksum != manifest.ChecksumValue)

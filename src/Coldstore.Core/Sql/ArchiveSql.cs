@@ -163,14 +163,16 @@ public static class ArchiveSql
     }
 
     /// <summary>Count and checksum of rows as read back from archive objects.</summary>
-    public static ClickHouseQuery ArchiveSummary(TableFunctionExpression source, TimeSpan timeout)
+    public static ClickHouseQuery ArchiveSummary(TableFunctionExpression source, Guid workspaceId, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(source);
         return new ClickHouseQuery($$"""
-            SELECT count() AS rows, sum({{RowHash}}) AS checksum, countIf(JSONExtractString(message_raw, 'type') = 'track' AND startsWith(JSONExtractString(message_raw, 'event'), 'DF')) AS derived_rows
+            SELECT count() AS rows, sum({{RowHash}}) AS checksum, countIf(JSONExtractString(message_raw, 'type') = 'track' AND startsWith(JSONExtractString(message_raw, 'event'), 'DF')) AS derived_rows,
+                countIf(workspace_id != {workspace_id:String}) AS foreign_rows
             FROM {{source.Sql}}
             """)
             .With(source.Parameters)
+            .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId))
             .WithSettings(ReadArchiveSettings)
             .WithSetting("max_execution_time", Seconds(timeout))
             .For("read back archive");
@@ -282,16 +284,23 @@ public static class ArchiveSql
             .With("archive_id", "String", ArchiveIdText(archiveId))
             .For("summarize restored rows");
 
-    /// <summary>Inserts an archive's rows back; every derived column recomputes and the materialized view fires.</summary>
-    public static ClickHouseQuery RestoreInsert(EventTables tables, TableFunctionExpression source, TimeSpan timeout)
+    /// <summary>
+    /// Inserts an archive's rows back; every derived column recomputes and the materialized view fires. Only the
+    /// workspace's own rows up to the archive's cutoff are taken: the objects are read a second time here, after they
+    /// were checked, and an object swapped in between (or forged to match the checksum) must not bring in another
+    /// tenant's rows, which the restore's verification would then only see as a mismatch.
+    /// </summary>
+    public static ClickHouseQuery RestoreInsert(EventTables tables, Guid workspaceId, DateTime cutoff, TableFunctionExpression source, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(source);
         return new ClickHouseQuery($$"""
             INSERT INTO {{tables.QualifiedEvents}} ({{StoredColumnList}})
             SELECT {{StoredColumnList}}
             FROM {{source.Sql}}
+            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
             """)
             .With(source.Parameters)
+            .With(WorkspaceAndCutoff(workspaceId, cutoff))
             .WithSettings(RestoreSettings)
             .WithSetting("max_execution_time", Seconds(timeout))
             .For("insert archived rows");
