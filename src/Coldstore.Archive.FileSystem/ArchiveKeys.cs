@@ -72,6 +72,19 @@ internal static partial class ArchiveKeys
         }
     }
 
+    /// <summary>
+    /// Throws unless <paramref name="structure"/> (a table function's column list, written into the SQL as a literal)
+    /// holds only names, types, spaces, commas and parentheses: nothing that could end the literal.
+    /// </summary>
+    public static void ValidateStructure(string? structure, string paramName = "structure")
+    {
+        if (structure is not null && !StructurePattern().IsMatch(structure))
+        {
+            throw new ArgumentException(
+                $"Structure '{structure}' is not a column list (names and types: letters, digits, underscores, spaces, commas, parentheses).", paramName);
+        }
+    }
+
     /// <summary>Throws unless <paramref name="parameterPrefix"/> can start a ClickHouse query-parameter name.</summary>
     public static void ValidateParameterPrefix(string parameterPrefix, string paramName = "parameterPrefix")
     {
@@ -125,6 +138,9 @@ internal static partial class ArchiveKeys
     // Control characters are shown escaped so a message never carries a terminal escape sequence.
     private static string Printable(string value) =>
         string.Concat(value.Select(c => char.IsControl(c) ? $"\\u{(int)c:X4}" : c.ToString()));
+
+    [GeneratedRegex(@"^[A-Za-z0-9_ ,()]+$", RegexOptions.CultureInvariant)]
+    private static partial Regex StructurePattern();
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
     private static partial Regex IdentifierPattern();

@@ -183,16 +183,17 @@ public sealed class FileSystemArchiveStore : IArchiveStore
     /// <c>engine_file_truncate_on_insert = 1</c> so that rerunning an export replaces its files: without it ClickHouse
     /// fails with CANNOT_APPEND_TO_FILE, and <c>engine_file_allow_create_multiple_files</c> would add duplicates.
     /// </remarks>
-    public TableFunctionExpression TableFunction(string keyPattern, string format, string parameterPrefix = "store")
+    public TableFunctionExpression TableFunction(string keyPattern, string format, string parameterPrefix = "store", string? columns = null)
     {
         ArchiveKeys.ValidatePattern(keyPattern);
         ArchiveKeys.ValidateFormat(format);
         ArchiveKeys.ValidateParameterPrefix(parameterPrefix);
+        ArchiveKeys.ValidateStructure(columns);
         var name = parameterPrefix + "_path";
         // The format is validated as an identifier above, so it is safe as a literal, and a literal keeps the
         // expression readable in logs (a {…:String} parameter works as well in chDB 26.7).
         return new TableFunctionExpression(
-            $"file({{{name}:String}}, '{format}')",
+            $"file({{{name}:String}}, '{format}'{(columns is null ? string.Empty : $", '{columns}'")})",
             [new ClickHouseParameter(name, "String", _root + "/" + keyPattern)],
             new Dictionary<string, string> { ["engine_file_truncate_on_insert"] = "1" });
     }

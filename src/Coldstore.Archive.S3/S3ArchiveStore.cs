@@ -188,22 +188,24 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
     /// reads the archive through this expression keeps the secret in <c>system.mutations</c>; use a named collection
     /// for such statements.
     /// </remarks>
-    public TableFunctionExpression TableFunction(string keyPattern, string format, string parameterPrefix = "store")
+    public TableFunctionExpression TableFunction(string keyPattern, string format, string parameterPrefix = "store", string? columns = null)
     {
         ArchiveKeys.ValidatePattern(keyPattern);
         ArchiveKeys.ValidateFormat(format);
         ArchiveKeys.ValidateParameterPrefix(parameterPrefix);
+        ArchiveKeys.ValidateStructure(columns);
+        var structure = columns is null ? string.Empty : $", '{columns}'";
         var url = new ClickHouseParameter(parameterPrefix + "_url", "String", ClickHouseUrl(keyPattern));
         var settings = new Dictionary<string, string> { ["s3_truncate_on_insert"] = "1" };
         if (_options.NamedCollection is { } collection)
         {
             return new TableFunctionExpression(
-                $"s3({collection}, url = {Placeholder(url)}, format = '{format}')", [url], settings);
+                $"s3({collection}, url = {Placeholder(url)}, format = '{format}'{(columns is null ? string.Empty : $", structure = '{columns}'")})", [url], settings);
         }
 
         if (_options.Anonymous)
         {
-            return new TableFunctionExpression($"s3({Placeholder(url)}, NOSIGN, '{format}')", [url], settings);
+            return new TableFunctionExpression($"s3({Placeholder(url)}, NOSIGN, '{format}'{structure})", [url], settings);
         }
 
         var credentials = CurrentCredentials();
@@ -219,7 +221,7 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
         }
 
         var placeholders = string.Join(", ", parameters.Select(Placeholder));
-        return new TableFunctionExpression($"s3({placeholders}, '{format}')", parameters, settings);
+        return new TableFunctionExpression($"s3({placeholders}, '{format}'{structure})", parameters, settings);
     }
 
     /// <inheritdoc />

@@ -76,6 +76,30 @@ public abstract partial class ArchiveStoreContract
         Assert.Empty(await Store.ListAsync(""));
     }
 
+    [Fact]
+    public async Task A_read_with_a_structure_reads_those_columns_as_those_types_and_no_rows_sum_to_zero()
+    {
+        await using var clickHouse = ChdbTestEngine.OpenClient();
+        await clickHouse.ExecuteAsync(Export(Store.TableFunction("ws1/part-1.parquet", "Parquet", "out"), from: 0, count: 10));
+        var source = Store.TableFunction("ws1/part-1.parquet", "Parquet", "src", "number UInt64");
+
+        var row = Assert.Single(await clickHouse.QueryAsync(new ClickHouseQuery(
+                $"SELECT toTypeName(number) AS type, sum(number) AS s, (SELECT sum(number) FROM {source.Sql} WHERE number > 100) AS none FROM {source.Sql}")
+            .With(source.Parameters).For("archive test typed read")));
+
+        // Named, the type is the structure's, whatever the server would infer (24.12 infers Nullable(UInt64)).
+        Assert.Equal("UInt64", row.GetString("type"));
+        Assert.Equal(45UL, row.GetUInt64("s"));
+        Assert.Equal(0UL, row.GetUInt64("none"));
+    }
+
+    [Theory]
+    [InlineData("a String', 'x")]
+    [InlineData("a String) --")]
+    [InlineData("a\\' String")]
+    public void A_structure_that_could_end_its_literal_is_refused(string structure) =>
+        Assert.Throws<ArgumentException>(() => Store.TableFunction("ws1/part-1.parquet", "Parquet", "src", structure));
+
     protected static ClickHouseQuery Export(TableFunctionExpression target, int from, int count) =>
         new ClickHouseQuery($"INSERT INTO FUNCTION {target.Sql} SELECT number FROM numbers({from}, {count})")
             .With(target.Parameters)

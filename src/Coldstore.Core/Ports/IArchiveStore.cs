@@ -51,5 +51,10 @@ public interface IArchiveStore
     /// <param name="keyPattern">The key or pattern relative to the store's root.</param>
     /// <param name="format">The ClickHouse format name, e.g. <c>Parquet</c>.</param>
     /// <param name="parameterPrefix">A prefix for placeholder names so several expressions can share one query.</param>
-    TableFunctionExpression TableFunction(string keyPattern, string format, string parameterPrefix = "store");
+    /// <param name="columns">
+    /// For reads: the columns and types to read (<c>a String, b DateTime64(3)</c>), so nothing depends on the server's
+    /// schema inference (24.12 infers Nullable columns from Parquet, and then <c>sum()</c> over no rows is NULL).
+    /// Letters, digits, spaces, commas, parentheses and underscores only. Null for writes.
+    /// </param>
+    TableFunctionExpression TableFunction(string keyPattern, string format, string parameterPrefix = "store", string? columns = null);
 }

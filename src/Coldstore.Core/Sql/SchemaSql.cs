@@ -12,6 +12,13 @@ public static class SchemaSql
     public static readonly IReadOnlyList<string> StoredColumns =
         ["message_raw", "processing_time", "workspace_id", "message_id", "server_time"];
 
+    /// <summary>
+    /// The stored columns with their types, as every read of archive objects names them: reads never depend on the
+    /// server's schema inference, which differs by version (24.12 makes inferred columns Nullable).
+    /// </summary>
+    public const string StoredColumnsStructure =
+        "message_raw String, processing_time DateTime64(3), workspace_id String, message_id String, server_time DateTime64(3)";
+
     /// <summary>Every column of the events table that Coldstore copies or the materialized view reads.</summary>
     public static readonly IReadOnlyList<string> RequiredColumns =
     [
