@@ -73,15 +73,15 @@ internal static partial class ArchiveKeys
     }
 
     /// <summary>
-    /// Throws unless <paramref name="structure"/> (a table function's column list, written into the SQL as a literal)
+    /// Throws unless <paramref name="columns"/> (a table function's column list, written into the SQL as a literal)
     /// holds only names, types, spaces, commas and parentheses: nothing that could end the literal.
     /// </summary>
-    public static void ValidateStructure(string? structure, string paramName = "structure")
+    public static void ValidateColumns(string? columns, string paramName = "columns")
     {
-        if (structure is not null && !StructurePattern().IsMatch(structure))
+        if (columns is not null && !ColumnsPattern().IsMatch(columns))
         {
             throw new ArgumentException(
-                $"Structure '{structure}' is not a column list (names and types: letters, digits, underscores, spaces, commas, parentheses).", paramName);
+                $"Columns '{columns}' is not a column list (names and types: letters, digits, underscores, spaces, commas, parentheses).", paramName);
         }
     }
 
@@ -140,7 +140,7 @@ internal static partial class ArchiveKeys
         string.Concat(value.Select(c => char.IsControl(c) ? $"\\u{(int)c:X4}" : c.ToString()));
 
     [GeneratedRegex(@"^[A-Za-z0-9_ ,()]+$", RegexOptions.CultureInvariant)]
-    private static partial Regex StructurePattern();
+    private static partial Regex ColumnsPattern();
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
     private static partial Regex IdentifierPattern();

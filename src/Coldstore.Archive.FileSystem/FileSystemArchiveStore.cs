@@ -188,7 +188,7 @@ public sealed class FileSystemArchiveStore : IArchiveStore
         ArchiveKeys.ValidatePattern(keyPattern);
         ArchiveKeys.ValidateFormat(format);
         ArchiveKeys.ValidateParameterPrefix(parameterPrefix);
-        ArchiveKeys.ValidateStructure(columns);
+        ArchiveKeys.ValidateColumns(columns);
         var name = parameterPrefix + "_path";
         // The format is validated as an identifier above, so it is safe as a literal, and a literal keeps the
         // expression readable in logs (a {…:String} parameter works as well in chDB 26.7).

@@ -193,14 +193,16 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
         ArchiveKeys.ValidatePattern(keyPattern);
         ArchiveKeys.ValidateFormat(format);
         ArchiveKeys.ValidateParameterPrefix(parameterPrefix);
-        ArchiveKeys.ValidateStructure(columns);
+        ArchiveKeys.ValidateColumns(columns);
+        // The column list is the argument after the format, or the collection's `structure` key.
         var structure = columns is null ? string.Empty : $", '{columns}'";
+        var namedStructure = columns is null ? string.Empty : $", structure = '{columns}'";
         var url = new ClickHouseParameter(parameterPrefix + "_url", "String", ClickHouseUrl(keyPattern));
         var settings = new Dictionary<string, string> { ["s3_truncate_on_insert"] = "1" };
         if (_options.NamedCollection is { } collection)
         {
             return new TableFunctionExpression(
-                $"s3({collection}, url = {Placeholder(url)}, format = '{format}'{(columns is null ? string.Empty : $", structure = '{columns}'")})", [url], settings);
+                $"s3({collection}, url = {Placeholder(url)}, format = '{format}'{namedStructure})", [url], settings);
         }
 
         if (_options.Anonymous)

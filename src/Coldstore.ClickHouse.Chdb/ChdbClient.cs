@@ -201,41 +201,23 @@ internal sealed partial class ChdbClient : IClickHouseClient
         }
 
         var names = query.Settings.Keys.Order(StringComparer.Ordinal).ToArray();
-        foreach (var name in names)
+        string set;
+        try
         {
-            if (!SettingName().IsMatch(name))
-            {
-                throw new ArgumentException($"'{name}' is not a ClickHouse setting name (letters, digits and underscores).", nameof(query));
-            }
+            set = SettingStatements.Set(names.Select(name => KeyValuePair.Create(name, query.Settings[name])));
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(e.Message, nameof(query), e);
         }
 
-        var assignments = string.Join(", ", names.Select(name => $"{name} = {QuoteLiteral(query.Settings[name])}"));
-        using (var result = connection.Query("SET " + assignments, "Null", []))
+        using (var result = connection.Query(set, "Null", []))
         {
             ThrowIfFailed(result.Error, query);
         }
 
         return new SettingsScope(this, connection, query, names);
     }
-
-    private static string QuoteLiteral(string value)
-    {
-        var builder = new StringBuilder("'", value.Length + 2);
-        foreach (var character in value)
-        {
-            _ = character switch
-            {
-                '\\' => builder.Append("\\\\"),
-                '\'' => builder.Append("\\'"),
-                _ => builder.Append(character),
-            };
-        }
-
-        return builder.Append('\'').ToString();
-    }
-
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
-    private static partial Regex SettingName();
 
     /// <summary>Resets the settings a statement changed, even when the statement failed.</summary>
     private readonly struct SettingsScope(ChdbClient client, ChdbConnection connection, ClickHouseQuery query, string[] names) : IDisposable
@@ -247,8 +229,7 @@ internal sealed partial class ChdbClient : IClickHouseClient
                 return;
             }
 
-            var reset = "SET " + string.Join(", ", names.Select(name => name + " = DEFAULT"));
-            using var result = connection.Query(reset, "Null", []);
+            using var result = connection.Query(SettingStatements.Reset(names), "Null", []);
             if (result.Error is { } error)
             {
                 client._logger.SettingsNotReset(string.Join(", ", names), query.Purpose ?? "a statement",

@@ -170,19 +170,10 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
             // A date-time travels as our own text (see ParameterText): the driver writes UTC wall-clock text,
             // which a server reads in its session's zone, so a zone-less placeholder would shift the instant.
             // Sent as a String, the text reaches the placeholder unchanged and the server parses it by its type.
-            collection.Add(parameter.Value is DateTime or DateTimeOffset
-                ? new ClickHouseDbParameter
-                {
-                    ParameterName = parameter.Name,
-                    ClickHouseType = "String",
-                    Value = ParameterText.Format(parameter.Value, parameter.Type),
-                }
-                : new ClickHouseDbParameter
-                {
-                    ParameterName = parameter.Name,
-                    ClickHouseType = parameter.Type,
-                    Value = ToDriverValue(parameter.Value),
-                });
+            (string Type, object? Value) sent = parameter.Value is DateTime or DateTimeOffset
+                ? ("String", ParameterText.Format(parameter.Value, parameter.Type))
+                : (parameter.Type, ToDriverValue(parameter.Value));
+            collection.Add(new ClickHouseDbParameter { ParameterName = parameter.Name, ClickHouseType = sent.Type, Value = sent.Value });
         }
 
         return collection;
@@ -218,12 +209,11 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     }
 
     /// <summary>
-    /// Our DateTime parameters are UTC by contract; the driver sends an unspecified one as wall clock in the
-    /// placeholder's zone, so mark it UTC to keep the instant whatever zone the placeholder names.
+    /// Our DateTime parameters are UTC by contract; in an array the driver formats them itself (a single one travels
+    /// as our text, above) and sends an unspecified one as wall clock in the placeholder's zone, so mark it UTC.
     /// </summary>
     private static object? ToDriverValue(object? value) => value switch
     {
-        DateTime { Kind: DateTimeKind.Unspecified } d => DateTime.SpecifyKind(d, DateTimeKind.Utc),
         DateTime[] dates => dates.Select(d => d.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(d, DateTimeKind.Utc) : d).ToArray(),
         _ => value,
     };

@@ -207,8 +207,12 @@ internal sealed partial class StatementEngine
 
             if (statement.Settings.Count > 0)
             {
-                var assignments = string.Join(", ", statement.Settings.Select(s => $"{CheckedSettingName(s.Key)} = {QuoteLiteral(s.Value)}"));
-                using var set = connection.Query("SET " + assignments, "Null", []);
+                if (statement.Settings.FirstOrDefault(s => !SettingStatements.IsName(s.Key)) is { Key: not null } bad)
+                {
+                    return Refused(115, "UNKNOWN_SETTING", $"Unknown setting '{bad.Key}'", statement.DefaultFormat);
+                }
+
+                using var set = connection.Query(SettingStatements.Set(statement.Settings), "Null", []);
                 if (set.Error is { } error)
                 {
                     return Failed(error, statement.DefaultFormat, started);
@@ -218,10 +222,6 @@ internal sealed partial class StatementEngine
             return statement.InsertFormat is { } format && statement.InsertData is { } data
                 ? Insert(connection, statement, format, data, started)
                 : Query(connection, statement, started);
-        }
-        catch (RequestRefusedException e)
-        {
-            return Refused(e.Code, e.Name, e.Message, statement.DefaultFormat);
         }
         finally
         {
@@ -294,10 +294,10 @@ internal sealed partial class StatementEngine
         var ok = true;
         if (statement.Settings.Count > 0)
         {
-            var names = statement.Settings.Select(s => s.Key).Where(n => SettingName().IsMatch(n)).Distinct().ToArray();
+            var names = statement.Settings.Select(s => s.Key).Where(SettingStatements.IsName).Distinct().ToArray();
             if (names.Length > 0)
             {
-                using var reset = connection.Query("SET " + string.Join(", ", names.Select(n => n + " = DEFAULT")), "Null", []);
+                using var reset = connection.Query(SettingStatements.Reset(names), "Null", []);
                 // An unknown setting already failed the statement; resetting it fails too, and that is harmless.
                 ok &= reset.Error is null || reset.Error.Contains("UNKNOWN_SETTING", StringComparison.Ordinal);
             }
@@ -345,23 +345,13 @@ internal sealed partial class StatementEngine
     private static bool IsTrue(IReadOnlyList<KeyValuePair<string, string>> settings, string name) =>
         settings.Any(s => s.Key == name && s.Value is "1" or "true");
 
-    private static string CheckedSettingName(string name) =>
-        SettingName().IsMatch(name)
-            ? name
-            : throw new RequestRefusedException(115, "UNKNOWN_SETTING", $"Unknown setting '{name}'");
-
     private static string QuoteIdentifier(string name) => "`" + name.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("`", "\\`", StringComparison.Ordinal) + "`";
-
-    private static string QuoteLiteral(string value) => "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal) + "'";
 
     private static string OneLine(string sql)
     {
         var flat = string.Join(' ', sql.Split((char[])['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries)).Trim();
         return flat.Length <= 160 ? flat : flat[..160] + "…";
     }
-
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
-    private static partial Regex SettingName();
 
     [GeneratedRegex(@"Code: (?<code>\d+)\.", RegexOptions.CultureInvariant)]
     private static partial Regex ErrorCode();

@@ -355,7 +355,7 @@ internal sealed partial class WorkspaceArchiver(
     private async Task<ArchiveRecord> CopyAndVerifyAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
     {
         var writeTarget = store.TableFunction(record.ObjectPrefix + DataObjectPattern, DataFormat, "archive");
-        var readSource = store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive", SchemaSql.StoredColumnsStructure);
+        var readSource = ReadSource(record);
         for (var attempt = 1; ; attempt++)
         {
             // Whatever an interrupted attempt left is discarded: nothing was deleted on its strength.
@@ -478,7 +478,7 @@ internal sealed partial class WorkspaceArchiver(
         run.Completed(Steps.RestoreLeftoversRemoved, string.Create(CultureInfo.InvariantCulture, $"{removed} rows of an interrupted restore removed"));
 
         run.Starting($"inserting {manifest.RowCount} rows");
-        var source = store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive", SchemaSql.StoredColumnsStructure);
+        var source = ReadSource(record);
         await clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, record.WorkspaceId, record.Cutoff, source, options.StatementTimeout), ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreInserted);
 
@@ -564,7 +564,7 @@ internal sealed partial class WorkspaceArchiver(
         long foreign;
         try
         {
-            var source = store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive", SchemaSql.StoredColumnsStructure);
+            var source = ReadSource(record);
             var row = (await clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(source, record.WorkspaceId, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
             archived = new Summary(row.GetInt64("rows"), row.IsNull("checksum") ? 0 : row.GetUInt64("checksum"), 0);
             foreign = row.GetInt64("foreign_rows");
@@ -592,6 +592,13 @@ internal sealed partial class WorkspaceArchiver(
         static string Names(List<string> keys) => keys.Count == 0 ? "none" : string.Join(", ", keys);
     }
 
+    /// <summary>
+    /// The archive's data objects as ClickHouse reads them, with the stored columns named and typed, so no read
+    /// depends on the server's schema inference.
+    /// </summary>
+    private TableFunctionExpression ReadSource(ArchiveRecord record) =>
+        store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive", SchemaSql.StoredColumnsStructure);
+
     private static string Refusal(ArchiveRecord record, string problem) =>
         $"Archive {record.ArchiveId} of workspace {record.WorkspaceId} at {record.ObjectPrefix} cannot be restored: {problem}. Nothing was inserted and the workspace stays cold; restore the archive's objects from a backup or versioning, then rerun.";
 
@@ -604,7 +611,7 @@ internal sealed partial class WorkspaceArchiver(
             return;
         }
 
-        var source = store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive", SchemaSql.StoredColumnsStructure);
+        var source = ReadSource(record);
         await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, record.ArchiveId), ct).ConfigureAwait(false);
         await clickHouse.ExecuteAsync(ArchiveSql.FillKeys(tables, record.ArchiveId, source, options.StatementTimeout), ct).ConfigureAwait(false);
         keys = await KeysSummaryAsync(record.ArchiveId, ct).ConfigureAwait(false);

@@ -8,16 +8,21 @@ namespace Coldstore.Sql;
 /// </summary>
 public static class SchemaSql
 {
+    // The stored columns and their types in the events table, written once for both lists below.
+    private static readonly (string Name, string Type)[] StoredColumnTypes =
+    [
+        ("message_raw", "String"), ("processing_time", "DateTime64(3)"), ("workspace_id", "String"),
+        ("message_id", "String"), ("server_time", "DateTime64(3)"),
+    ];
+
     /// <summary>The five columns that carry information; every other column of the events table derives from them.</summary>
-    public static readonly IReadOnlyList<string> StoredColumns =
-        ["message_raw", "processing_time", "workspace_id", "message_id", "server_time"];
+    public static readonly IReadOnlyList<string> StoredColumns = [.. StoredColumnTypes.Select(c => c.Name)];
 
     /// <summary>
     /// The stored columns with their types, as every read of archive objects names them: reads never depend on the
     /// server's schema inference, which differs by version (24.12 makes inferred columns Nullable).
     /// </summary>
-    public const string StoredColumnsStructure =
-        "message_raw String, processing_time DateTime64(3), workspace_id String, message_id String, server_time DateTime64(3)";
+    public static readonly string StoredColumnsStructure = string.Join(", ", StoredColumnTypes.Select(c => $"{c.Name} {c.Type}"));
 
     /// <summary>Every column of the events table that Coldstore copies or the materialized view reads.</summary>
     public static readonly IReadOnlyList<string> RequiredColumns =
