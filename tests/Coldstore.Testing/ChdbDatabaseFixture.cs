@@ -18,14 +18,8 @@ public abstract class ClickHouseDatabaseFixture : IAsyncLifetime
     /// <summary>The database's name prefix; override in a subclass to tell test classes apart in the engine.</summary>
     protected virtual string Prefix => "coldstore_test";
 
-    /// <summary>A short name of the engine set, for messages: <c>chdb</c> or <c>http</c>.</summary>
-    public abstract string EngineSet { get; }
-
     /// <summary>The database created for this test class.</summary>
     public string Database => _database ??= ChdbTestEngine.UniqueDatabaseName(Prefix);
-
-    /// <summary>The value of <c>COLDSTORE_CLICKHOUSE</c> that reaches this engine set from a child process.</summary>
-    public abstract string ClickHouseSetting { get; }
 
     /// <summary>A client owned by the fixture (do not dispose it).</summary>
     public IClickHouseClient Client => _client ?? throw new InvalidOperationException("The fixture is not initialized yet.");
@@ -73,12 +67,6 @@ public abstract class ClickHouseDatabaseFixture : IAsyncLifetime
 public class ChdbDatabaseFixture : ClickHouseDatabaseFixture
 {
     /// <inheritdoc />
-    public override string EngineSet => "chdb";
-
-    /// <inheritdoc />
-    public override string ClickHouseSetting => "embedded:" + ChdbTestEngine.DataDirectory;
-
-    /// <inheritdoc />
     public override IClickHouseClient OpenClient() => ChdbTestEngine.OpenClient();
 }
 
@@ -88,12 +76,6 @@ public class ChdbDatabaseFixture : ClickHouseDatabaseFixture
 /// </summary>
 public class HttpDatabaseFixture : ClickHouseDatabaseFixture
 {
-    /// <inheritdoc />
-    public override string EngineSet => "http";
-
-    /// <inheritdoc />
-    public override string ClickHouseSetting => ClickHouseHttpTestServer.Url;
-
     /// <inheritdoc />
     public override IClickHouseClient OpenClient() => HttpClickHouseClient.Create(ClickHouseHttpTestServer.Url);
 }

@@ -42,19 +42,6 @@ public static partial class ClickHouseHttpTestServer
     /// </summary>
     public static string SlowUserUrl => Server.Value.SlowUrl;
 
-    /// <summary>True when the suites run against a real server rather than the interface.</summary>
-    public static bool IsRealServer => !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(UrlVariable));
-
-    /// <summary>The URL of <paramref name="database"/> on the server, as <c>COLDSTORE_CLICKHOUSE</c> takes it.</summary>
-    public static string UrlFor(string database)
-    {
-        var builder = new UriBuilder(Url) { Path = "/" + database };
-        return builder.Uri.ToString();
-    }
-
-    /// <summary>What the interface wrote to stderr so far (its failures, for a test's message).</summary>
-    public static string Diagnostics => Server.IsValueCreated ? Server.Value.Errors() : string.Empty;
-
     private static Started Start()
     {
         if (Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } real)
@@ -62,7 +49,7 @@ public static partial class ClickHouseHttpTestServer
             var uri = new Uri(real.Trim());
             var url = new UriBuilder(uri) { Path = "/", Query = string.Empty }.Uri.ToString().TrimEnd('/');
             CreateSlowUserOnRealServer(url);
-            return new Started(url, WithUser(url, SlowUser), () => string.Empty);
+            return new Started(url, WithUser(url, SlowUser));
         }
 
         var dll = FindInterface();
@@ -122,7 +109,7 @@ public static partial class ClickHouseHttpTestServer
                 {
                     // Keep draining stdout so the interface never blocks on a full pipe.
                     _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-                    return new Started(match.Groups["url"].Value, WithUser(match.Groups["url"].Value, SlowUser), Errors);
+                    return new Started(match.Groups["url"].Value, WithUser(match.Groups["url"].Value, SlowUser));
                 }
             }
         }
@@ -199,7 +186,7 @@ public static partial class ClickHouseHttpTestServer
         }
     }
 
-    private sealed record Started(string Url, string SlowUrl, Func<string> Errors);
+    private sealed record Started(string Url, string SlowUrl);
 
     [GeneratedRegex(@"listening on (?<url>http://[0-9.]+:\d+)")]
     private static partial Regex ListeningLine();

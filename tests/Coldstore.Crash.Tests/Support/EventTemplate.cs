@@ -58,10 +58,7 @@ public sealed record EventTemplate(
         ServerDatabase is not null
             ? Task.FromResult(this)
             : OnServer.GetOrAdd(Name, _ => new Lazy<Task<EventTemplate>>(() =>
-                BuildAsync(Name, ARows, BRows, [.. More.Select(m => (m.Name, m.Id, m.Rows))], serverUrl: ClickHouseHttpTestServer.Url))).Value;
-
-    /// <summary>For a template on the HTTP engine set: the server holding <see cref="ServerDatabase"/>.</summary>
-    public string? ServerUrl { get; init; }
+                BuildAsync(Name, ARows, BRows, [.. More.Select(m => (m.Name, m.Id, m.Rows))], onServer: true))).Value;
 
     /// <summary>The workspaces beyond A and B (only <see cref="Worker"/> has any), with their events' checksums.</summary>
     public IReadOnlyList<TemplateWorkspace> More { get; init; } = [];
@@ -76,16 +73,16 @@ public sealed record EventTemplate(
     public string StateFile => Path.Combine(Directory, "state.db");
 
     private static async Task<EventTemplate> BuildAsync(
-        string name, long aRows, long bRows, IReadOnlyList<(string Name, Guid Id, long Rows)>? more = null, string? serverUrl = null)
+        string name, long aRows, long bRows, IReadOnlyList<(string Name, Guid Id, long Rows)>? more = null, bool onServer = false)
     {
         RemoveStaleDirectories();
         var directory = Path.Combine(Path.GetTempPath(), $"coldstore-crash-template-{name}-{Guid.NewGuid():N}"[..48]);
         System.IO.Directory.CreateDirectory(directory);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Sandbox.TryDeleteDirectory(directory);
-        var serverDatabase = serverUrl is not null ? ChdbTestEngine.UniqueDatabaseName("crash_template_" + name) : null;
+        var serverDatabase = onServer ? ChdbTestEngine.UniqueDatabaseName("crash_template_" + name) : null;
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["COLDSTORE_CLICKHOUSE"] = serverUrl ?? $"embedded:{Path.Combine(directory, "chdb")}",
+            ["COLDSTORE_CLICKHOUSE"] = onServer ? ClickHouseHttpTestServer.Url : $"embedded:{Path.Combine(directory, "chdb")}",
             ["COLDSTORE_STATE"] = $"sqlite:{Path.Combine(directory, "state.db")}",
             ["COLDSTORE_ARCHIVE"] = $"file:{Path.Combine(directory, "archive")}",
         };
@@ -140,7 +137,7 @@ public sealed record EventTemplate(
             others.Add(new TemplateWorkspace(workspace.Name, workspace.Id, workspace.Rows, sums));
         }
 
-        return new EventTemplate(directory, a, aRows, aSums, b, bRows, bSums) { More = others, Name = name, ServerDatabase = serverDatabase, ServerUrl = serverUrl };
+        return new EventTemplate(directory, a, aRows, aSums, b, bRows, bSums) { More = others, Name = name, ServerDatabase = serverDatabase };
     }
 
     /// <summary>

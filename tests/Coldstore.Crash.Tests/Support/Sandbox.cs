@@ -73,8 +73,12 @@ public sealed class Sandbox : IAsyncDisposable
     /// <summary>On the HTTP set: the sandbox's database on the ClickHouse server.</summary>
     public string? ServerDatabase { get; private init; }
 
-    /// <summary>On the HTTP set: the server's URL.</summary>
-    public string ServerUrl { get; private init; } = string.Empty;
+    /// <summary>On the HTTP set: the sandbox's database, or a clear failure for a test that asks on the embedded set.</summary>
+    private string RequiredServerDatabase =>
+        ServerDatabase ?? throw new InvalidOperationException("Only a sandbox on the HTTP set has a server.");
+
+    /// <summary>A client of the HTTP set's server (the caller disposes it).</summary>
+    private static IClickHouseClient OpenServer() => HttpClickHouseClient.Create(ClickHouseHttpTestServer.Url);
 
     /// <summary>
     /// On the HTTP set: the statements the server is running now on this sandbox's database (by query id and text),
@@ -82,8 +86,8 @@ public sealed class Sandbox : IAsyncDisposable
     /// </summary>
     public async Task<IReadOnlyList<(string QueryId, string Query)>> ServerStatementsAsync()
     {
-        var database = ServerDatabase ?? throw new InvalidOperationException("Only a sandbox on the HTTP set has a server.");
-        await using var client = HttpClickHouseClient.Create(ServerUrl);
+        var database = RequiredServerDatabase;
+        await using var client = OpenServer();
         // This listing itself is left out by its table's name, which the interface rewrites to a view of its own.
         var rows = await client.QueryAsync(new ClickHouseQuery(
                 "SELECT query_id, query FROM system.processes WHERE position(query, {database:String}) > 0 AND position(query, '.processes') = 0")
@@ -98,8 +102,8 @@ public sealed class Sandbox : IAsyncDisposable
     /// </summary>
     public async Task<string?> WaitUntilTheServerIsQuietAsync(TimeSpan timeout)
     {
-        var database = ServerDatabase ?? throw new InvalidOperationException("Only a sandbox on the HTTP set has a server.");
-        await using var client = HttpClickHouseClient.Create(ServerUrl);
+        var database = RequiredServerDatabase;
+        await using var client = OpenServer();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
@@ -125,8 +129,8 @@ public sealed class Sandbox : IAsyncDisposable
     /// <summary>On the HTTP set: the rows a workspace physically has in both tables, read with no filter (deletes applied or not).</summary>
     public async Task<(long Events, long InternalEvents)> PhysicalRowsAsync(Guid workspaceId)
     {
-        var tables = new EventTables(ServerDatabase ?? throw new InvalidOperationException("Only a sandbox on the HTTP set has a server."));
-        await using var client = HttpClickHouseClient.Create(ServerUrl);
+        var tables = new EventTables(RequiredServerDatabase);
+        await using var client = OpenServer();
         var row = Assert.Single(await client.QueryAsync(new ClickHouseQuery(
                 $"SELECT (SELECT count() FROM {tables.QualifiedEvents} WHERE workspace_id = {{ws:String}}), (SELECT count() FROM {tables.QualifiedInternalEvents} WHERE workspace_id = {{ws:String}})")
             .With("ws", "String", workspaceId.ToString("D"))));
@@ -138,13 +142,13 @@ public sealed class Sandbox : IAsyncDisposable
     /// then the stored columns inserted back exactly as a restore does (every other column, and internal_events through
     /// the view, are derived again), so the copy's checksums are the template's.
     /// </summary>
-    private static async Task<string> CopyServerTemplateAsync(EventTemplate template, string serverUrl)
+    private static async Task<string> CopyServerTemplateAsync(EventTemplate template)
     {
         var database = ChdbTestEngine.UniqueDatabaseName("crash");
         var tables = new EventTables(database);
         var source = new EventTables(template.ServerDatabase!);
         var columns = string.Join(", ", SchemaSql.StoredColumns);
-        await using var client = HttpClickHouseClient.Create(serverUrl);
+        await using var client = OpenServer();
         foreach (var statement in SchemaSql.CreateAll(tables))
         {
             await client.ExecuteAsync(statement);
@@ -185,7 +189,6 @@ public sealed class Sandbox : IAsyncDisposable
             ["COLDSTORE_SETTLE_SECONDS"] = "0.2",
         };
         string? serverDatabase = null;
-        string? serverUrl = null;
         if (engines == EngineSet.SqliteAndLocalDirectory)
         {
             CopyDirectory(template.ChdbDirectory, Path.Combine(root, "chdb"));
@@ -193,10 +196,9 @@ public sealed class Sandbox : IAsyncDisposable
         }
         else
         {
-            serverUrl = ClickHouseHttpTestServer.Url;
             template = await template.OnServerAsync();
-            serverDatabase = await CopyServerTemplateAsync(template, serverUrl);
-            environment["COLDSTORE_CLICKHOUSE"] = serverUrl;
+            serverDatabase = await CopyServerTemplateAsync(template);
+            environment["COLDSTORE_CLICKHOUSE"] = ClickHouseHttpTestServer.Url;
             environment["COLDSTORE_CLICKHOUSE_DATABASE"] = serverDatabase;
         }
 
@@ -230,7 +232,7 @@ public sealed class Sandbox : IAsyncDisposable
             });
         }
 
-        var sandbox = new Sandbox(engines, template, root, environment, schema, archive, output) { ServerDatabase = serverDatabase, ServerUrl = serverUrl ?? string.Empty };
+        var sandbox = new Sandbox(engines, template, root, environment, schema, archive, output) { ServerDatabase = serverDatabase };
         try
         {
             if (schema is not null)
@@ -452,7 +454,7 @@ public sealed class Sandbox : IAsyncDisposable
         {
             try
             {
-                await using var client = HttpClickHouseClient.Create(ServerUrl);
+                await using var client = OpenServer();
                 await client.ExecuteAsync(new ClickHouseQuery($"DROP DATABASE IF EXISTS {ServerDatabase} SYNC").For("drop sandbox database"));
             }
             catch (Coldstore.Errors.ColdstoreException)
