@@ -168,5 +168,12 @@ internal static class PostgresMigrations
                     EXECUTE FUNCTION "ColdstoreWorkspaceNotify"()
                 """),
         ]),
+
+        // A restore records what was hot before it with its move to restoring (it used to live in a ClickHouse table
+        // of Coldstore's own, which a replicated cluster would hold on one node only).
+        new(6, "archive-restore-baseline",
+        [
+            new("""ALTER TABLE "ColdstoreArchive" ADD COLUMN IF NOT EXISTS "restoreBaseline" text"""),
+        ]),
     ];
 }

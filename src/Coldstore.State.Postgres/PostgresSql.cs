@@ -104,13 +104,13 @@ internal static class PostgresSql
 
     /// <summary>The ledger columns in the order <see cref="PostgresStore"/> reads them.</summary>
     public const string ArchiveColumns = """
-        "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError"
+        "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline"
         """;
 
     /// <summary>Inserts a ledger row; both timestamps come from the database clock.</summary>
     public const string InsertArchive = $"""
-        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError")
-        VALUES (@archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, now(), now(), @lastError)
+        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline")
+        VALUES (@archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, now(), now(), @lastError, @restoreBaseline)
         RETURNING {ArchiveColumns}
         """;
 
@@ -118,7 +118,7 @@ internal static class PostgresSql
     public const string UpdateArchive = """
         UPDATE "ColdstoreArchive"
         SET "state" = @state, "rowCount" = @rowCount, "checksum" = @checksum, "bytes" = @bytes,
-            "internalEventRows" = @internalEventRows, "lastError" = @lastError, "updatedAt" = now()
+            "internalEventRows" = @internalEventRows, "lastError" = @lastError, "restoreBaseline" = @restoreBaseline, "updatedAt" = now()
         WHERE "archiveId" = @archiveId AND "workspaceId" = @workspaceId
         """;
 

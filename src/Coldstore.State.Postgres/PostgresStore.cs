@@ -263,7 +263,8 @@ internal sealed class PostgresStore : IStateStore, IWorkspaceChangeFeed
                     Checksum("checksum", archive.Checksum),
                     BigInt("bytes", archive.Bytes),
                     BigInt("internalEventRows", archive.InternalEventRows),
-                    Text("lastError", archive.LastError)).ConfigureAwait(false);
+                    Text("lastError", archive.LastError),
+                    Text("restoreBaseline", archive.Baseline?.ToText())).ConfigureAwait(false);
                 return true;
             }, cancellationToken).ConfigureAwait(false);
         }
@@ -296,7 +297,8 @@ internal sealed class PostgresStore : IStateStore, IWorkspaceChangeFeed
                     Checksum("checksum", archive.Checksum),
                     BigInt("bytes", archive.Bytes),
                     BigInt("internalEventRows", archive.InternalEventRows),
-                    Text("lastError", archive.LastError)), cancellationToken).ConfigureAwait(false);
+                    Text("lastError", archive.LastError),
+                    Text("restoreBaseline", archive.Baseline?.ToText())), cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrors.UniqueViolation)
         {
@@ -661,7 +663,10 @@ internal sealed class PostgresStore : IStateStore, IWorkspaceChangeFeed
         InternalEventRows: r.IsDBNull(8) ? null : r.GetInt64(8),
         CreatedAt: r.GetDateTime(9),
         UpdatedAt: r.GetDateTime(10),
-        LastError: r.IsDBNull(11) ? null : r.GetString(11));
+        LastError: r.IsDBNull(11) ? null : r.GetString(11))
+    {
+        Baseline = r.IsDBNull(12) ? null : RestoreBaseline.Parse(r.GetString(12)),
+    };
 
     private static WorkspaceLease ReadLease(DbDataReader r) => new(r.GetGuid(0), r.GetString(1), r.GetGuid(2), r.GetDateTime(3));
 

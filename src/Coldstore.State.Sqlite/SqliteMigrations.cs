@@ -107,5 +107,11 @@ internal static class SqliteMigrations
         // SQLite has no LISTEN/NOTIFY: its store is polled only. The version is still recorded so both engines
         // count the same migrations and a version number means the same change on either.
         new(5, "workspace-change-notify", []),
+
+        // See the Postgres migration of the same number.
+        new(6, "archive-restore-baseline",
+        [
+            new("""ALTER TABLE "ColdstoreArchive" ADD COLUMN "restoreBaseline" TEXT"""),
+        ]),
     ];
 }

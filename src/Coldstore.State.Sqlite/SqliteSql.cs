@@ -87,20 +87,20 @@ internal static class SqliteSql
 
     /// <summary>The ledger columns in the order <see cref="SqliteStore"/> reads them.</summary>
     public const string ArchiveColumns = """
-        "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError"
+        "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline"
         """;
 
     /// <summary>Inserts a ledger row; both timestamps come from the database clock.</summary>
     public const string InsertArchive = $"""
-        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError")
-        VALUES (@archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, {Now}, {Now}, @lastError)
+        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline")
+        VALUES (@archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, {Now}, {Now}, @lastError, @restoreBaseline)
         """;
 
     /// <summary>Replaces a ledger row's mutable fields.</summary>
     public const string UpdateArchive = $"""
         UPDATE "ColdstoreArchive"
         SET "state" = @state, "rowCount" = @rowCount, "checksum" = @checksum, "bytes" = @bytes,
-            "internalEventRows" = @internalEventRows, "lastError" = @lastError, "updatedAt" = {Now}
+            "internalEventRows" = @internalEventRows, "lastError" = @lastError, "restoreBaseline" = @restoreBaseline, "updatedAt" = {Now}
         WHERE "archiveId" = @archiveId AND "workspaceId" = @workspaceId
         """;
 

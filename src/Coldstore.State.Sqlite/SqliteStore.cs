@@ -214,7 +214,8 @@ internal sealed class SqliteStore : IStateStore
                     Text("checksum", ChecksumText(archive.Checksum)),
                     Integer("bytes", archive.Bytes),
                     Integer("internalEventRows", archive.InternalEventRows),
-                    Text("lastError", archive.LastError)), cancellationToken).ConfigureAwait(false);
+                    Text("lastError", archive.LastError),
+                    Text("restoreBaseline", archive.Baseline?.ToText())), cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException e) when (e.SqliteExtendedErrorCode is SqliteErrors.PrimaryKeyViolation or SqliteErrors.UniqueViolation)
         {
@@ -245,7 +246,8 @@ internal sealed class SqliteStore : IStateStore
                     Text("checksum", ChecksumText(archive.Checksum)),
                     Integer("bytes", archive.Bytes),
                     Integer("internalEventRows", archive.InternalEventRows),
-                    Text("lastError", archive.LastError)), cancellationToken).ConfigureAwait(false);
+                    Text("lastError", archive.LastError),
+                    Text("restoreBaseline", archive.Baseline?.ToText())), cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteErrors.UniqueViolation)
         {
@@ -465,7 +467,10 @@ internal sealed class SqliteStore : IStateStore
         InternalEventRows: r.IsDBNull(8) ? null : r.GetInt64(8),
         CreatedAt: StateTime.FromText(r.GetString(9)),
         UpdatedAt: StateTime.FromText(r.GetString(10)),
-        LastError: r.IsDBNull(11) ? null : r.GetString(11));
+        LastError: r.IsDBNull(11) ? null : r.GetString(11))
+    {
+        Baseline = r.IsDBNull(12) ? null : RestoreBaseline.Parse(r.GetString(12)),
+    };
 
     private static WorkspaceLease ReadLease(SqliteDataReader r) =>
         new(Guid.Parse(r.GetString(0)), r.GetString(1), Guid.Parse(r.GetString(2)), StateTime.FromText(r.GetString(3)));

@@ -34,19 +34,24 @@ public sealed class ArchiveSqlTests
     [Fact]
     public void No_statement_carries_a_value_or_a_secret_in_its_text()
     {
-        var statements = new[]
-        {
+        ClickHouseQuery[] statements =
+        [
             ArchiveSql.CopyToArchive(Tables, Workspace, Cutoff, Store, TimeSpan.FromMinutes(1)),
             ArchiveSql.ArchiveSummary(Store, Workspace, TimeSpan.FromMinutes(1)),
-            ArchiveSql.FillKeys(Tables, Archive, Store, TimeSpan.FromMinutes(1)),
             ArchiveSql.RestoreInsert(Tables, Workspace, Cutoff, Store, TimeSpan.FromMinutes(1)),
-            ArchiveSql.DeleteArchivedEvents(Tables, Workspace, Cutoff, Archive),
-            ArchiveSql.DeleteArchivedInternalEvents(Tables, Workspace, Cutoff, Archive),
-            ArchiveSql.RestoredSummary(Tables, Workspace, Cutoff, Archive),
             ArchiveSql.HotSummary(Tables, Workspace, Cutoff),
+            ArchiveSql.InternalSummary(Tables, Workspace, Cutoff),
             ArchiveSql.PendingDeletes(Tables, Workspace),
-            ArchiveSql.WorkspaceChecksums(Tables, Workspace, [Archive]),
-        };
+            ArchiveSql.WorkspaceChecksums(Tables, Workspace),
+            .. Mutations(),
+            .. Enum.GetValues<HotTable>().SelectMany(table => new[]
+            {
+                BoundedDeleteSql.PartSummaries(Tables, table, Workspace, Cutoff),
+                BoundedDeleteSql.ArchivedRowsByPart(Tables, table, Workspace, Cutoff, Store, TimeSpan.FromMinutes(1)),
+                BoundedDeleteSql.HashesInPart(Tables, table, Workspace, Cutoff, "all_1_1_0", Store, archived: true, 100, TimeSpan.FromMinutes(1)),
+                BoundedDeleteSql.ArchivedRowsHot(Tables, table, Workspace, Cutoff, Store, TimeSpan.FromMinutes(1)),
+            }),
+        ];
 
         foreach (var statement in statements)
         {
@@ -58,25 +63,42 @@ public sealed class ArchiveSqlTests
         }
     }
 
-    [Fact]
-    public void Background_deletes_are_asynchronous_and_bounded_by_the_archived_keys_never_by_the_archive_itself()
-    {
-        var events = ArchiveSql.DeleteArchivedEvents(Tables, Workspace, Cutoff, Archive);
-        var internalEvents = ArchiveSql.DeleteArchivedInternalEvents(Tables, Workspace, Cutoff, Archive);
-
-        foreach (var delete in new[] { events, internalEvents })
+    /// <summary>Every mutation Coldstore can submit, on both tables.</summary>
+    internal static ClickHouseQuery[] Mutations() =>
+    [
+        .. Enum.GetValues<HotTable>().SelectMany(table => new[]
         {
-            Assert.Equal("0", delete.Settings["mutations_sync"]);
-            Assert.Equal("0", delete.Settings["lightweight_deletes_sync"]);
-            Assert.Contains("`dittofeed`.`coldstore_archive_keys`", delete.Sql, StringComparison.Ordinal);
+            BoundedDeleteSql.DeleteInParts(Tables, table, Workspace, Cutoff, ["all_1_1_0", "all_2_2_0"], synchronous: false),
+            BoundedDeleteSql.DeleteInParts(Tables, table, Workspace, Cutoff, ["all_1_1_0"], synchronous: true),
+            BoundedDeleteSql.DeleteInPartByHash(Tables, table, Workspace, Cutoff, "all_1_3_1", [1UL, 2UL], keep: false),
+            BoundedDeleteSql.DeleteInPartByHash(Tables, table, Workspace, Cutoff, "all_1_3_1", [3UL], keep: true),
+        }),
+    ];
+
+    [Fact]
+    public void Deletes_are_bounded_by_literal_parts_and_hashes_with_no_subquery_and_no_clock()
+    {
+        foreach (var delete in Mutations())
+        {
+            Assert.StartsWith("DELETE FROM `dittofeed`.`", delete.Sql, StringComparison.Ordinal);
+            // A replicated or shared table refuses a mutation with a subquery or a non-deterministic function (code 36).
+            Assert.DoesNotContain("SELECT", delete.Sql, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("now", delete.Sql, StringComparison.OrdinalIgnoreCase);
             // A mutation's text is stored verbatim: it must never read s3() (and so never hold credentials).
             Assert.DoesNotContain("s3(", delete.Sql, StringComparison.Ordinal);
-            Assert.Contains("workspace_id = {workspace_id:String}", delete.Sql, StringComparison.Ordinal);
+            Assert.Contains("workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}", delete.Sql, StringComparison.Ordinal);
+            Assert.Contains("_part", delete.Sql, StringComparison.Ordinal);
         }
 
-        Assert.StartsWith("DELETE FROM `dittofeed`.`user_events_v2`", events.Sql, StringComparison.Ordinal);
-        Assert.StartsWith("DELETE FROM `dittofeed`.`internal_events`", internalEvents.Sql, StringComparison.Ordinal);
-        Assert.Equal("2", ArchiveSql.DeleteArchivedEvents(Tables, Workspace, Cutoff, Archive, synchronous: true).Settings["lightweight_deletes_sync"]);
+        var background = BoundedDeleteSql.DeleteInParts(Tables, HotTable.Events, Workspace, Cutoff, ["all_1_1_0"], synchronous: false);
+        Assert.Equal("0", background.Settings["mutations_sync"]);
+        Assert.Equal("0", background.Settings["lightweight_deletes_sync"]);
+        Assert.Equal(new[] { "all_1_1_0" }, (string[])background.Parameters.Single(p => p.Name == "parts").Value);
+        Assert.StartsWith("DELETE FROM `dittofeed`.`internal_events`", BoundedDeleteSql.DeleteInParts(Tables, HotTable.InternalEvents, Workspace, Cutoff, ["p"], false).Sql, StringComparison.Ordinal);
+        var keep = BoundedDeleteSql.DeleteInPartByHash(Tables, HotTable.Events, Workspace, Cutoff, "all_1_3_1", [3UL], keep: true);
+        Assert.Contains("NOT IN {hashes:Array(UInt64)}", keep.Sql, StringComparison.Ordinal);
+        Assert.Equal("2", keep.Settings["mutations_sync"]);
+        Assert.Throws<ArgumentException>(() => BoundedDeleteSql.DeleteInParts(Tables, HotTable.Events, Workspace, Cutoff, [], false));
     }
 
     [Fact]

@@ -22,9 +22,11 @@ public sealed class SqlBuilderTests
         var statements = SchemaSql.CreateAll(new EventTables("dittofeed"));
 
         Assert.Equal(6, statements.Count);
-        Assert.All(statements, s => Assert.Contains("IF NOT EXISTS", s.Sql, StringComparison.Ordinal));
-        Assert.Contains("`dittofeed`.`coldstore_archive_keys`", statements[4].Sql, StringComparison.Ordinal);
-        Assert.Contains("`dittofeed`.`coldstore_restore_baseline`", statements[5].Sql, StringComparison.Ordinal);
+        Assert.All(statements.Take(4), s => Assert.Contains("CREATE", s.Sql, StringComparison.Ordinal));
+        Assert.All(statements.Take(4), s => Assert.Contains("IF NOT EXISTS", s.Sql, StringComparison.Ordinal));
+        // Coldstore keeps nothing of its own in ClickHouse; what earlier versions kept there is dropped.
+        Assert.Equal("DROP TABLE IF EXISTS `dittofeed`.`coldstore_archive_keys`", statements[4].Sql);
+        Assert.Equal("DROP TABLE IF EXISTS `dittofeed`.`coldstore_restore_baseline`", statements[5].Sql);
         Assert.All(statements, s => Assert.DoesNotContain("ALTER", s.Sql, StringComparison.Ordinal));
         Assert.Contains("`dittofeed`.`user_events_v2`", statements[1].Sql, StringComparison.Ordinal);
         Assert.Contains("ORDER BY (workspace_id, processing_time, user_or_anonymous_id, event_time, message_id)", statements[1].Sql, StringComparison.Ordinal);
@@ -52,22 +54,15 @@ public sealed class SqlBuilderTests
     }
 
     [Fact]
-    public void Hot_row_counts_bind_workspace_ids_and_leave_out_rows_of_archives_being_deleted()
+    public void Hot_row_counts_bind_workspace_ids()
     {
         var id = Guid.Parse("0b8e6a4c-1f2d-4c3b-9a7e-5d6f7a8b9c0d");
-        var archive = Guid.Parse("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
 
-        var plain = EventSql.CountHotRows(new EventTables(), [id], []);
-        var filtered = EventSql.CountHotRows(new EventTables(), [id], [archive]);
+        var query = EventSql.CountHotRows(new EventTables(), [id]);
 
-        Assert.Contains("{workspace_ids:Array(String)}", plain.Sql, StringComparison.Ordinal);
-        Assert.DoesNotContain(id.ToString(), plain.Sql, StringComparison.Ordinal);
-        Assert.Equal(new[] { "0b8e6a4c-1f2d-4c3b-9a7e-5d6f7a8b9c0d" }, (string[])Assert.Single(plain.Parameters).Value);
-        Assert.DoesNotContain("NOT IN", plain.Sql, StringComparison.Ordinal);
-        Assert.Contains("NOT IN (SELECT row_hash FROM `default`.`coldstore_archive_keys` WHERE archive_id IN {archive_ids:Array(String)})", filtered.Sql, StringComparison.Ordinal);
-        Assert.Equal(new[] { archive.ToString() }, (string[])filtered.Parameters.Single(p => p.Name == "archive_ids").Value);
-        // apply_mutations_on_fly refuses pending deletes that have subqueries, which Coldstore's deletes do.
-        Assert.False(filtered.Settings.ContainsKey("apply_mutations_on_fly"));
+        Assert.Contains("{workspace_ids:Array(String)}", query.Sql, StringComparison.Ordinal);
+        Assert.DoesNotContain(id.ToString(), query.Sql, StringComparison.Ordinal);
+        Assert.Equal(new[] { "0b8e6a4c-1f2d-4c3b-9a7e-5d6f7a8b9c0d" }, (string[])Assert.Single(query.Parameters).Value);
     }
 
     [Fact]

@@ -45,7 +45,7 @@ public abstract class StateStoreContract : IAsyncLifetime
     protected abstract Task CreateDittofeedWorkspaceTableAsync(Guid paused, Guid active);
 
     /// <summary>The expected applied versions after migrating.</summary>
-    private static readonly int[] AllVersions = [1, 2, 3, 4, 5];
+    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6];
 
     public async Task InitializeAsync()
     {

@@ -80,10 +80,10 @@ public abstract class CliContract(CliTarget target)
         var init = await Cli.RunAsync(Target.Args(["init", "--json"], database, state));
 
         Assert.True(init.ExitCode == 0, init.ToString());
-        Assert.Equal(["coldstore_archive_keys", "coldstore_restore_baseline", "internal_events", "internal_events_mv", "user_events_v2"], await TablesAsync(database));
+        Assert.Equal(["internal_events", "internal_events_mv", "user_events_v2"], await TablesAsync(database));
         var json = Json.Parse(init);
         Assert.Equal(database, json.GetProperty("database").GetString());
-        Assert.Equal([1, 2, 3, 4, 5], Migrations(json));
+        Assert.Equal([1, 2, 3, 4, 5, 6], Migrations(json));
     }
 
     [Fact]

@@ -80,4 +80,44 @@ public sealed record ArchiveRecord(
     long? InternalEventRows,
     DateTime CreatedAt,
     DateTime UpdatedAt,
-    string? LastError);
+    string? LastError)
+{
+    /// <summary>What was hot before this archive's restore began; recorded with the move to restoring, null before.</summary>
+    public RestoreBaseline? Baseline { get; init; }
+}
+
+/// <summary>
+/// What was hot in a restore's range before it inserted anything, recorded with the ledger's move to restoring: a
+/// resumed restore tells its own leftovers from older rows by it, and checks its result against it.
+/// </summary>
+/// <param name="Rows">The workspace's events up to the archive's cutoff.</param>
+/// <param name="Checksum">Their checksum (sum of <c>ArchiveSql.RowHash</c>).</param>
+/// <param name="InternalRows">The workspace's internal events up to the cutoff.</param>
+/// <param name="InternalChecksum">Their checksum (sum of <c>ArchiveSql.DerivedRowHash</c>).</param>
+/// <param name="ArchivedRowsHot">Of <paramref name="Rows"/>, those identical to an archived row (a replay).</param>
+/// <param name="ArchivedInternalRowsHot">Of <paramref name="InternalRows"/>, those with an archived row's derived hash.</param>
+public sealed record RestoreBaseline(long Rows, ulong Checksum, long InternalRows, ulong InternalChecksum, long ArchivedRowsHot, long ArchivedInternalRowsHot)
+{
+    private const string Version = "v1";
+
+    /// <summary>The persisted text: a version, then the six numbers, separated by spaces.</summary>
+    public string ToText() => string.Join(' ', Version,
+        Rows.ToString(System.Globalization.CultureInfo.InvariantCulture), Checksum.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        InternalRows.ToString(System.Globalization.CultureInfo.InvariantCulture), InternalChecksum.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ArchivedRowsHot.ToString(System.Globalization.CultureInfo.InvariantCulture), ArchivedInternalRowsHot.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>Parses <see cref="ToText"/>; throws <see cref="FormatException"/> naming the bad text.</summary>
+    public static RestoreBaseline Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parts = text.Split(' ');
+        const System.Globalization.NumberStyles Digits = System.Globalization.NumberStyles.None;
+        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        return parts.Length == 7 && parts[0] == Version
+            && long.TryParse(parts[1], Digits, culture, out var rows) && ulong.TryParse(parts[2], Digits, culture, out var checksum)
+            && long.TryParse(parts[3], Digits, culture, out var internalRows) && ulong.TryParse(parts[4], Digits, culture, out var internalChecksum)
+            && long.TryParse(parts[5], Digits, culture, out var archivedHot) && long.TryParse(parts[6], Digits, culture, out var archivedInternalHot)
+            ? new RestoreBaseline(rows, checksum, internalRows, internalChecksum, archivedHot, archivedInternalHot)
+            : throw new FormatException($"'{text}' is not a restore baseline (expected '{Version}' and six numbers).");
+    }
+}

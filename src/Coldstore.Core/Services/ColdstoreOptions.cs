@@ -85,17 +85,26 @@ public static class Steps
     /// <summary>Archive: the rows are copied to the archive store (not yet verified).</summary>
     public const string ArchiveCopied = "archive:copied";
 
-    /// <summary>Archive: the hashes of the archived rows are recorded from the objects as read back.</summary>
-    public const string ArchiveKeysRecorded = "archive:keys-recorded";
+    /// <summary>Archive: the objects were read back (count and checksum of what they hold).</summary>
+    public const string ArchiveReadBack = "archive:read-back";
 
     /// <summary>Archive: count and checksum of the copy equal the hot rows; the manifest is written; ledger says verified.</summary>
     public const string ArchiveVerified = "archive:verified";
 
+    /// <summary>
+    /// Archive: the data parts holding the archived rows and their internal events were listed and found to hold exactly
+    /// the archive's rows; the ledger says deleting.
+    /// </summary>
+    public const string ArchiveDeleteBounded = "archive:delete-bounded";
+
     /// <summary>Archive: the delete of the archived hot rows was submitted.</summary>
     public const string ArchiveEventsDeleteSubmitted = "archive:events-delete-submitted";
 
-    /// <summary>Archive: the delete of the derived internal events was submitted; ledger says archived.</summary>
+    /// <summary>Archive: the delete of the derived internal events was submitted.</summary>
     public const string ArchiveDeletesSubmitted = "archive:deletes-submitted";
+
+    /// <summary>Archive: both deletes applied and no archived row (or internal event) is hot any more; ledger says archived.</summary>
+    public const string ArchiveDeletesApplied = "archive:deletes-applied";
 
     /// <summary>Archive: the storage column says cold.</summary>
     public const string ArchiveDone = "archive:done";
@@ -124,7 +133,8 @@ public static class Steps
     /// <summary>Every step name, in the order they run.</summary>
     public static readonly IReadOnlyList<string> All =
     [
-        ArchiveStarted, ArchiveCopied, ArchiveKeysRecorded, ArchiveVerified, ArchiveEventsDeleteSubmitted, ArchiveDeletesSubmitted, ArchiveDone,
+        ArchiveStarted, ArchiveCopied, ArchiveReadBack, ArchiveVerified, ArchiveDeleteBounded, ArchiveEventsDeleteSubmitted, ArchiveDeletesSubmitted,
+        ArchiveDeletesApplied, ArchiveDone,
         RestoreArchiveVerified, RestoreStarted, RestoreLeftoversRemoved, RestoreInserted, RestoreVerified, RestoreObjectsDeleted, RestoreDone,
     ];
 }

@@ -163,7 +163,7 @@ public sealed partial class ColdstoreService
             return [];
         }
 
-        var rows = await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, settled, []), cancellationToken).ConfigureAwait(false);
+        var rows = await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, settled), cancellationToken).ConfigureAwait(false);
         var withRows = rows.Where(r => r.GetInt64("hot_rows") > 0).Select(r => r.GetString("workspace_id")).ToHashSet(StringComparer.Ordinal);
         return settled.Where(id => withRows.Contains(EventSql.WorkspaceIdText(id))).ToList();
     }
@@ -199,10 +199,7 @@ public sealed partial class ColdstoreService
     public async Task<WorkspaceChecksums> GetWorkspaceChecksumsAsync(Guid workspaceId, CancellationToken cancellationToken = default)
     {
         await GetWorkspaceAsync(workspaceId, "checksum", cancellationToken).ConfigureAwait(false);
-        var archives = await _state.ListArchivesAsync(workspaceId, cancellationToken).ConfigureAwait(false);
-        var settled = IsSettled(await PendingDeletesAsync(workspaceId, cancellationToken).ConfigureAwait(false), archives);
-        var deleted = settled ? [] : archives.Where(IsDeletedFromHot).Select(a => a.ArchiveId).ToArray();
-        var row = (await _clickHouse.QueryAsync(ArchiveSql.WorkspaceChecksums(_tables, workspaceId, deleted), cancellationToken).ConfigureAwait(false)).Single();
+        var row = (await _clickHouse.QueryAsync(ArchiveSql.WorkspaceChecksums(_tables, workspaceId), cancellationToken).ConfigureAwait(false)).Single();
         return new WorkspaceChecksums(workspaceId, row.GetInt64("event_rows"), row.GetUInt64("event_checksum"), row.GetInt64("internal_rows"), row.GetUInt64("internal_checksum"));
     }
 
@@ -351,27 +348,10 @@ public sealed partial class ColdstoreService
             pendingByWorkspace[w.Id] = await PendingDeletesAsync(w.Id, cancellationToken).ConfigureAwait(false);
         }
 
-        // Once a workspace's deletes have applied, the physical count is exact (and counts a later row identical to
-        // an archived one, which a filter by the archive's keys could not tell apart). Only while deletes are pending
-        // are the rows of archives being deleted left out by their keys.
-        var settled = workspaces.Where(w => IsSettled(pendingByWorkspace[w.Id], archivesByWorkspace[w.Id])).Select(w => w.Id).ToArray();
-        var unsettled = workspaces.Select(w => w.Id).Except(settled).ToArray();
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var (ids, archiveIds) in new[]
+        foreach (var row in await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, workspaces.Select(w => w.Id).ToArray()), cancellationToken).ConfigureAwait(false))
         {
-            (settled, Array.Empty<Guid>()),
-            (unsettled, unsettled.SelectMany(id => archivesByWorkspace[id]).Where(IsDeletedFromHot).Select(a => a.ArchiveId).ToArray()),
-        })
-        {
-            if (ids.Length == 0)
-            {
-                continue;
-            }
-
-            foreach (var row in await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, ids, archiveIds), cancellationToken).ConfigureAwait(false))
-            {
-                counts[row.GetString("workspace_id")] = row.GetInt64("hot_rows");
-            }
+            counts[row.GetString("workspace_id")] = row.GetInt64("hot_rows");
         }
 
         var reports = new List<WorkspaceReport>(workspaces.Count);
@@ -398,13 +378,10 @@ public sealed partial class ColdstoreService
 
     /// <summary>
     /// True once every delete of the workspace has applied (none pending in ClickHouse, no archive between submitting
-    /// its deletes): then the physical hot rows are exact, and no filter by archive keys is needed to tell them apart.
+    /// its deletes and confirming them): then its hot rows are not archived ones about to go.
     /// </summary>
     private static bool IsSettled(long pendingDeletes, IReadOnlyList<ArchiveRecord> archives) =>
         pendingDeletes == 0 && !archives.Any(a => a.State == ArchiveState.Deleting);
-
-    /// <summary>True for archives whose hot rows are deleted or about to be (their delete was submitted or is next).</summary>
-    private static bool IsDeletedFromHot(ArchiveRecord archive) => archive.State is ArchiveState.Archived or ArchiveState.Deleting;
 
     /// <summary>Parses a workspace id given by a person, with an error that says what a valid one looks like.</summary>
     public static Guid ParseWorkspaceId(string? text, string step)

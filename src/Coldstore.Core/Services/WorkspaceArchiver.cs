@@ -30,6 +30,9 @@ internal sealed partial class WorkspaceArchiver(
     /// <summary>Every statement of an operation goes through here, tagged with a query id of its workspace.</summary>
     private readonly StatementTagger clickHouse = new(engine);
 
+    /// <summary>Every ledger and storage write goes through here.</summary>
+    private readonly ArchiveLedger ledger = new(state);
+
     private const string DataFormat = "Parquet";
     private const string DataObjectPattern = "month={_partition_id}.parquet";
     private const string DataObjectGlob = "*.parquet";
@@ -126,9 +129,7 @@ internal sealed partial class WorkspaceArchiver(
 
             var archiveId = Guid.NewGuid();
             await SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
-            record = new ArchiveRecord(archiveId, workspaceId, ArchiveState.Copying, cutoff, ArchivePrefix(workspaceId, archiveId),
-                null, null, null, null, DateTime.UtcNow, DateTime.UtcNow, null);
-            await state.InsertArchiveAsync(record, ct).ConfigureAwait(false);
+            record = await ledger.StartAsync(workspaceId, archiveId, cutoff, ArchivePrefix(workspaceId, archiveId), ct).ConfigureAwait(false);
             run.Completed(Steps.ArchiveStarted, string.Create(CultureInfo.InvariantCulture, $"archive {archiveId}, cutoff {cutoff:O}, {hot.Rows} hot rows"));
         }
         else
@@ -143,7 +144,7 @@ internal sealed partial class WorkspaceArchiver(
         }
         catch (Exception e) when (e is ColdstoreException && !ct.IsCancellationRequested)
         {
-            await RecordErrorAsync(record, e.Message).ConfigureAwait(false);
+            await ledger.RecordErrorAsync(record, e.Message).ConfigureAwait(false);
             throw;
         }
 
@@ -162,18 +163,17 @@ internal sealed partial class WorkspaceArchiver(
         {
             // An archive that never deleted anything is rolled back: its rows are all still hot.
             await store.DeletePrefixAsync(open.ObjectPrefix, ct).ConfigureAwait(false);
-            await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, open.ArchiveId), ct).ConfigureAwait(false);
-            await state.UpdateArchiveAsync(open with { State = ArchiveState.Abandoned, LastError = null }, ct).ConfigureAwait(false);
+            await ledger.AbandonedAsync(open, ct).ConfigureAwait(false);
             run.Completed("archive:rolled-back", $"archive {open.ArchiveId} had not deleted anything; its objects were removed");
         }
         else if (open is { State: ArchiveState.Deleting })
         {
             // Deletes may have been submitted already: the only safe direction is forward, then restore it.
-            await SubmitDeletesAsync(open, run, ct).ConfigureAwait(false);
+            await FinishDeletesAsync(open, null, run, ct).ConfigureAwait(false);
         }
 
         await CleanUpFinishedArchivesAsync(workspaceId, ct).ConfigureAwait(false);
-        var pending = (await state.ListArchivesAsync(workspaceId, ct).ConfigureAwait(false))
+        var pending = (await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false))
             .Where(a => a.State is ArchiveState.Archived or ArchiveState.Restoring)
             .ToList();
         if (pending.Count == 0)
@@ -195,7 +195,7 @@ internal sealed partial class WorkspaceArchiver(
             {
                 // The archive stays archived and the workspace cold for what was not restored; the ledger keeps
                 // the reason, so an operator (or the worker's next attempt) sees why.
-                await RecordErrorAsync(archive, e.Message).ConfigureAwait(false);
+                await ledger.RecordErrorAsync(archive, e.Message).ConfigureAwait(false);
                 if (e is WorkspaceOperationException)
                 {
                     await SetStorageAsync(workspaceId, StorageState.Cold, CancellationToken.None).ConfigureAwait(false);
@@ -215,7 +215,7 @@ internal sealed partial class WorkspaceArchiver(
 
     /// <summary>
     /// What every operation starts with: the workspace must exist, its lease is taken (and stops the operation if
-    /// lost), no statement of an earlier holder is still running, and Coldstore's own tables exist.
+    /// lost), and no statement of an earlier holder is still running.
     /// </summary>
     private async Task<OperationSession> BeginAsync(Guid workspaceId, string operation, TimeSpan leaseWait, CancellationToken cancellationToken)
     {
@@ -225,8 +225,6 @@ internal sealed partial class WorkspaceArchiver(
         try
         {
             await StopOrphanedStatementsAsync(workspaceId, operation, session.Token).ConfigureAwait(false);
-            await clickHouse.ExecuteAsync(ArchiveSql.CreateKeysTable(tables), session.Token).ConfigureAwait(false);
-            await clickHouse.ExecuteAsync(ArchiveSql.CreateBaselineTable(tables), session.Token).ConfigureAwait(false);
             return session;
         }
         catch
@@ -288,7 +286,7 @@ internal sealed partial class WorkspaceArchiver(
     {
         await RequireWorkspaceAsync(workspaceId, "verify", cancellationToken).ConfigureAwait(false);
         var checks = new List<ArchiveCheck>();
-        foreach (var archive in await state.ListArchivesAsync(workspaceId, cancellationToken).ConfigureAwait(false))
+        foreach (var archive in await ledger.ListAsync(workspaceId, cancellationToken).ConfigureAwait(false))
         {
             if (archive.State is not (ArchiveState.Archived or ArchiveState.Restoring))
             {
@@ -297,7 +295,7 @@ internal sealed partial class WorkspaceArchiver(
 
             try
             {
-                var manifest = await CheckArchiveAsync(archive, cancellationToken).ConfigureAwait(false);
+                var (manifest, _) = await CheckArchiveAsync(archive, cancellationToken).ConfigureAwait(false);
                 checks.Add(new ArchiveCheck(archive.ArchiveId, archive.State, manifest.RowCount, manifest.Bytes, true, null));
             }
             catch (WorkspaceOperationException e)
@@ -309,224 +307,11 @@ internal sealed partial class WorkspaceArchiver(
         return checks;
     }
 
-    private async Task<ArchiveRecord> AdvanceArchiveAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
-    {
-        if (record.State == ArchiveState.Copying)
-        {
-            record = await CopyAndVerifyAsync(record, run, ct).ConfigureAwait(false);
-        }
-
-        for (var recopies = 0; record.State == ArchiveState.Verified; recopies++)
-        {
-            // The keys bound the deletes; make sure they are exactly the verified archive's before relying on them.
-            await EnsureKeysAsync(record, record.RowCount!.Value, record.Checksum!.Value, ct).ConfigureAwait(false);
-
-            // A delete cannot tell identical rows apart: if a copy identical in all five stored columns to an archived
-            // row became hot after the copy (a writer that sets processing_time itself), deleting by the keys would
-            // take it too without it being archived. Count before deleting, and copy again when there are more.
-            var matching = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
-            if (matching.Rows != record.RowCount)
-            {
-                if (recopies + 1 >= options.CopyAttempts)
-                {
-                    throw Failed(record.WorkspaceId, Steps.ArchiveVerified, string.Create(CultureInfo.InvariantCulture,
-                        $"Workspace {record.WorkspaceId} keeps receiving rows identical to archived ones ({matching.Rows} hot, {record.RowCount} archived); nothing was deleted. Stop the writer that replays events with old processing_time values, then rerun the archive."));
-                }
-
-                LogIdenticalRowsArrived(logger, record.WorkspaceId, matching.Rows - record.RowCount!.Value);
-                record = record with { State = ArchiveState.Copying };
-                await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
-                record = await CopyAndVerifyAsync(record, run, ct).ConfigureAwait(false);
-                continue;
-            }
-
-            record = record with { State = ArchiveState.Deleting, LastError = null };
-            await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
-        }
-
-        if (record.State == ArchiveState.Deleting)
-        {
-            record = await SubmitDeletesAsync(record, run, ct).ConfigureAwait(false);
-        }
-
-        return record;
-    }
-
-    private async Task<ArchiveRecord> CopyAndVerifyAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
-    {
-        var writeTarget = store.TableFunction(record.ObjectPrefix + DataObjectPattern, DataFormat, "archive");
-        var readSource = ReadSource(record);
-        for (var attempt = 1; ; attempt++)
-        {
-            // Whatever an interrupted attempt left is discarded: nothing was deleted on its strength.
-            await store.DeletePrefixAsync(record.ObjectPrefix, ct).ConfigureAwait(false);
-            run.Starting($"copying rows to {record.ObjectPrefix}");
-            await clickHouse.ExecuteAsync(ArchiveSql.CopyToArchive(tables, record.WorkspaceId, record.Cutoff, writeTarget, options.StatementTimeout), ct).ConfigureAwait(false);
-            run.Completed(Steps.ArchiveCopied, record.ObjectPrefix);
-
-            run.Starting("reading the archive back");
-            await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, record.ArchiveId), ct).ConfigureAwait(false);
-            await clickHouse.ExecuteAsync(ArchiveSql.FillKeys(tables, record.ArchiveId, readSource, options.StatementTimeout), ct).ConfigureAwait(false);
-            var archived = await KeysSummaryAsync(record.ArchiveId, ct).ConfigureAwait(false);
-            run.Completed(Steps.ArchiveKeysRecorded, string.Create(CultureInfo.InvariantCulture, $"{archived.Rows} rows read back"));
-
-            var hot = await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
-            if (hot.Rows == archived.Rows && hot.Checksum == archived.Checksum)
-            {
-                var objects = (await store.ListAsync(record.ObjectPrefix, ct).ConfigureAwait(false))
-                    .Where(o => o.Key.EndsWith(".parquet", StringComparison.Ordinal))
-                    .Select(o => new ManifestObject(o.Key[record.ObjectPrefix.Length..], o.Size))
-                    .ToArray();
-                var manifest = new ArchiveManifest
-                {
-                    FormatVersion = ArchiveManifest.CurrentFormatVersion,
-                    WorkspaceId = record.WorkspaceId,
-                    ArchiveId = record.ArchiveId,
-                    Cutoff = record.Cutoff,
-                    SourceTable = $"{tables.Database}.{tables.Events}",
-                    Columns = SchemaSql.StoredColumns,
-                    Format = DataFormat,
-                    Objects = objects,
-                    RowCount = hot.Rows,
-                    Checksum = hot.Checksum.ToString(CultureInfo.InvariantCulture),
-                    ChecksumExpression = $"sum({ArchiveSql.RowHash})",
-                    InternalEventRows = hot.DerivedRows,
-                    CreatedAt = DateTime.UtcNow,
-                };
-                await store.WriteAsync(record.ObjectPrefix + ArchiveManifest.FileName, manifest.ToJson(), ct).ConfigureAwait(false);
-                record = record with
-                {
-                    State = ArchiveState.Verified,
-                    RowCount = hot.Rows,
-                    Checksum = hot.Checksum,
-                    Bytes = manifest.Bytes,
-                    InternalEventRows = hot.DerivedRows,
-                    LastError = null,
-                };
-                await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
-                run.Completed(Steps.ArchiveVerified, string.Create(CultureInfo.InvariantCulture,
-                    $"{hot.Rows} rows, checksum {hot.Checksum}, {manifest.Bytes} bytes in {objects.Length} objects"));
-                return record;
-            }
-
-            if (attempt >= options.CopyAttempts)
-            {
-                throw Failed(record.WorkspaceId, Steps.ArchiveVerified, string.Create(CultureInfo.InvariantCulture,
-                    $"The archive copy of workspace {record.WorkspaceId} does not match its hot rows after {attempt} attempts (hot: {hot.Rows} rows, checksum {hot.Checksum}; archive: {archived.Rows} rows, checksum {archived.Checksum}). Nothing was deleted; rerun the archive, and if it keeps failing check that nothing rewrites old events."));
-            }
-
-            // Rows at or before the cutoff committed after the copy (an insert slower than the settle window): copy again.
-            LogCopyMismatch(logger, record.WorkspaceId, attempt, hot.Rows, archived.Rows);
-        }
-    }
-
-    private async Task<ArchiveRecord> SubmitDeletesAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
-    {
-        await EnsureKeysAsync(record, record.RowCount!.Value, record.Checksum!.Value, ct).ConfigureAwait(false);
-        await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId), ct).ConfigureAwait(false);
-        run.Completed(Steps.ArchiveEventsDeleteSubmitted);
-        await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedInternalEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId), ct).ConfigureAwait(false);
-        record = record with { State = ArchiveState.Archived, LastError = null };
-        await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
-        run.Completed(Steps.ArchiveDeletesSubmitted, "background deletes of the archived rows and their internal events submitted");
-        return record;
-    }
-
-    private async Task<ArchiveRecord> RestoreArchiveAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
-    {
-        var resuming = record.State == ArchiveState.Restoring;
-        run.Starting("waiting for earlier deletes");
-        await WaitForDeletesAsync(record.WorkspaceId, "restore", ct).ConfigureAwait(false);
-
-        ArchiveManifest manifest;
-        Summary baseline;
-        try
-        {
-            run.Starting($"checking archive {record.ArchiveId}");
-            manifest = await CheckArchiveAsync(record, ct).ConfigureAwait(false);
-            await EnsureKeysAsync(record, manifest.RowCount, manifest.ChecksumValue, ct).ConfigureAwait(false);
-            run.Completed(Steps.RestoreArchiveVerified, string.Create(CultureInfo.InvariantCulture, $"{manifest.RowCount} rows in {manifest.Objects.Count} objects"));
-            if (resuming)
-            {
-                baseline = await ReadBaselineAsync(record, ct).ConfigureAwait(false);
-            }
-            else
-            {
-                // Nothing of this restore is hot yet, so whatever already matches the archive's rows was there before
-                // and must still be there after: record it before the ledger says restoring.
-                baseline = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
-                await clickHouse.ExecuteAsync(ArchiveSql.DropBaseline(tables, record.ArchiveId), ct).ConfigureAwait(false);
-                await clickHouse.ExecuteAsync(ArchiveSql.InsertBaseline(tables, record.ArchiveId, baseline.Rows, baseline.Checksum, baseline.DerivedRows), ct).ConfigureAwait(false);
-                record = record with { State = ArchiveState.Restoring, LastError = null };
-                await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
-            }
-        }
-        catch (WorkspaceOperationException e) when (!ct.IsCancellationRequested)
-        {
-            if (resuming)
-            {
-                await RemoveLeftoversAsync(record, await ReadBaselineAsync(record, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-            }
-
-            await state.UpdateArchiveAsync(record with { State = ArchiveState.Archived, LastError = e.Message }, CancellationToken.None).ConfigureAwait(false);
-            throw;
-        }
-
-        run.Completed(Steps.RestoreStarted, string.Create(CultureInfo.InvariantCulture, $"archive {record.ArchiveId}; {baseline.Rows} identical rows were already hot"));
-
-        var removed = await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false);
-        run.Completed(Steps.RestoreLeftoversRemoved, string.Create(CultureInfo.InvariantCulture, $"{removed} rows of an interrupted restore removed"));
-
-        run.Starting($"inserting {manifest.RowCount} rows");
-        var source = ReadSource(record);
-        await clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, record.WorkspaceId, record.Cutoff, source, options.StatementTimeout), ct).ConfigureAwait(false);
-        run.Completed(Steps.RestoreInserted);
-
-        var restored = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
-        var expectedRows = baseline.Rows + manifest.RowCount;
-        var expectedChecksum = unchecked(baseline.Checksum + manifest.ChecksumValue);
-        var expectedDerived = baseline.DerivedRows + manifest.InternalEventRows;
-        if (restored.Rows != expectedRows || restored.Checksum != expectedChecksum || restored.DerivedRows != expectedDerived)
-        {
-            var message = string.Create(CultureInfo.InvariantCulture,
-                $"Restoring archive {record.ArchiveId} of workspace {record.WorkspaceId} did not reproduce it (expected {expectedRows} rows, checksum {expectedChecksum}, {expectedDerived} internal events; found {restored.Rows}, {restored.Checksum}, {restored.DerivedRows}). The inserted rows were removed and the archive kept; rerun the restore.");
-            await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false);
-            await state.UpdateArchiveAsync(record with { State = ArchiveState.Archived, LastError = message }, CancellationToken.None).ConfigureAwait(false);
-            throw Failed(record.WorkspaceId, Steps.RestoreVerified, message);
-        }
-
-        // Mark restored before deleting objects: a crash in between leaves only garbage, which the next run removes.
-        record = record with { State = ArchiveState.Restored, LastError = null };
-        await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
-        run.Completed(Steps.RestoreVerified, string.Create(CultureInfo.InvariantCulture, $"{manifest.RowCount} rows, checksum {manifest.ChecksumValue}"));
-
-        await ForgetArchiveAsync(record, ct).ConfigureAwait(false);
-        run.Completed(Steps.RestoreObjectsDeleted, record.ObjectPrefix);
-        return record;
-    }
-
-    /// <summary>Deletes a finished archive's objects, keys and baseline. Idempotent.</summary>
-    private async Task ForgetArchiveAsync(ArchiveRecord record, CancellationToken ct)
-    {
-        await store.DeletePrefixAsync(record.ObjectPrefix, ct).ConfigureAwait(false);
-        await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, record.ArchiveId), ct).ConfigureAwait(false);
-        await clickHouse.ExecuteAsync(ArchiveSql.DropBaseline(tables, record.ArchiveId), ct).ConfigureAwait(false);
-    }
-
-    private async Task<Summary> ReadBaselineAsync(ArchiveRecord record, CancellationToken ct)
-    {
-        var rows = await clickHouse.QueryAsync(ArchiveSql.ReadBaseline(tables, record.ArchiveId), ct).ConfigureAwait(false);
-        return rows.Count == 1
-            ? new Summary(rows[0].GetInt64("rows"), rows[0].GetUInt64("checksum"), rows[0].GetInt64("derived_rows"))
-            : throw Failed(record.WorkspaceId, Steps.RestoreStarted, Refusal(record,
-                $"its restore was interrupted and the record of what was hot before it ({ArchiveSql.BaselineTable}) is gone, so leftovers cannot be told from older identical rows"));
-    }
-
     /// <summary>
     /// Checks an archive before trusting it: the manifest exists and agrees with the ledger, the objects listed
     /// are exactly the manifest's (same keys, same sizes), and their content reads back to the same count and checksum.
     /// </summary>
-    private async Task<ArchiveManifest> CheckArchiveAsync(ArchiveRecord record, CancellationToken ct)
+    private async Task<(ArchiveManifest Manifest, Summary Content)> CheckArchiveAsync(ArchiveRecord record, CancellationToken ct)
     {
         const string Step = Steps.RestoreArchiveVerified;
         var bytes = await store.ReadAsync(record.ObjectPrefix + ArchiveManifest.FileName, ct).ConfigureAwait(false)
@@ -566,7 +351,7 @@ internal sealed partial class WorkspaceArchiver(
         {
             var source = ReadSource(record);
             var row = (await clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(source, record.WorkspaceId, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
-            archived = new Summary(row.GetInt64("rows"), row.IsNull("checksum") ? 0 : row.GetUInt64("checksum"), 0);
+            archived = ArchiveContent(row);
             foreign = row.GetInt64("foreign_rows");
         }
         catch (ClickHouseException e) when (!e.IsTransient)
@@ -581,13 +366,13 @@ internal sealed partial class WorkspaceArchiver(
                 $"its objects hold {foreign} rows of other workspaces")));
         }
 
-        if (archived.Rows != manifest.RowCount || archived.Checksum != manifest.ChecksumValue)
+        if (archived.Rows != manifest.RowCount || archived.Checksum != manifest.ChecksumValue || archived.DerivedRows != manifest.InternalEventRows)
         {
             throw Failed(record.WorkspaceId, Step, Refusal(record, string.Create(CultureInfo.InvariantCulture,
-                $"its content does not match the manifest (manifest: {manifest.RowCount} rows, checksum {manifest.ChecksumValue}; objects: {archived.Rows} rows, checksum {archived.Checksum})")));
+                $"its content does not match the manifest (manifest: {manifest.RowCount} rows, checksum {manifest.ChecksumValue}, {manifest.InternalEventRows} internal events; objects: {archived.Rows} rows, checksum {archived.Checksum}, {archived.DerivedRows} internal events)")));
         }
 
-        return manifest;
+        return (manifest, archived);
 
         static string Names(List<string> keys) => keys.Count == 0 ? "none" : string.Join(", ", keys);
     }
@@ -602,73 +387,14 @@ internal sealed partial class WorkspaceArchiver(
     private static string Refusal(ArchiveRecord record, string problem) =>
         $"Archive {record.ArchiveId} of workspace {record.WorkspaceId} at {record.ObjectPrefix} cannot be restored: {problem}. Nothing was inserted and the workspace stays cold; restore the archive's objects from a backup or versioning, then rerun.";
 
-    /// <summary>Makes the keys table hold exactly the archive's row hashes, refilling it from the objects if not.</summary>
-    private async Task EnsureKeysAsync(ArchiveRecord record, long rows, ulong checksum, CancellationToken ct)
-    {
-        var keys = await KeysSummaryAsync(record.ArchiveId, ct).ConfigureAwait(false);
-        if (keys.Rows == rows && keys.Checksum == checksum)
-        {
-            return;
-        }
-
-        var source = ReadSource(record);
-        await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, record.ArchiveId), ct).ConfigureAwait(false);
-        await clickHouse.ExecuteAsync(ArchiveSql.FillKeys(tables, record.ArchiveId, source, options.StatementTimeout), ct).ConfigureAwait(false);
-        keys = await KeysSummaryAsync(record.ArchiveId, ct).ConfigureAwait(false);
-        if (keys.Rows != rows || keys.Checksum != checksum)
-        {
-            throw Failed(record.WorkspaceId, "record-keys", Refusal(record, string.Create(CultureInfo.InvariantCulture,
-                $"its objects no longer hold the verified rows ({keys.Rows} rows, checksum {keys.Checksum}; expected {rows}, {checksum})")));
-        }
-    }
-
-    /// <summary>
-    /// Synchronously deletes what an interrupted restore of this archive left hot: the rows (and internal events)
-    /// matching the archive above the baseline that was hot before the restore began. Returns the events rows removed.
-    /// </summary>
-    private async Task<long> RemoveLeftoversAsync(ArchiveRecord record, Summary baseline, CancellationToken ct)
-    {
-        var keys = await KeysSummaryAsync(record.ArchiveId, ct).ConfigureAwait(false);
-        if (keys.Rows == 0)
-        {
-            return 0;
-        }
-
-        var current = await RestoredSummaryAsync(record, ct).ConfigureAwait(false);
-        var extraRows = current.Rows - baseline.Rows;
-        var extraDerived = current.DerivedRows - baseline.DerivedRows;
-        if ((extraRows > 0 && baseline.Rows > 0) || (extraDerived > 0 && baseline.DerivedRows > 0))
-        {
-            // A delete removes every identical copy; with older copies present it would remove those too.
-            throw Failed(record.WorkspaceId, Steps.RestoreLeftoversRemoved, string.Create(CultureInfo.InvariantCulture,
-                $"An interrupted restore of archive {record.ArchiveId} left {extraRows} rows that are identical to {baseline.Rows} rows of workspace {record.WorkspaceId} that were hot before it, and identical rows cannot be deleted selectively. Nothing was removed; delete the surplus copies by hand (they are rows of {tables.Events} identical in all five stored columns), then rerun the restore."));
-        }
-
-        if (extraRows > 0)
-        {
-            await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId, synchronous: true), ct).ConfigureAwait(false);
-        }
-
-        if (extraDerived > 0)
-        {
-            await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedInternalEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId, synchronous: true), ct).ConfigureAwait(false);
-        }
-
-        return Math.Max(0, extraRows);
-    }
-
     /// <summary>Removes objects that restored or abandoned archives may have left after a crash.</summary>
     private async Task CleanUpFinishedArchivesAsync(Guid workspaceId, CancellationToken ct)
     {
-        foreach (var archive in await state.ListArchivesAsync(workspaceId, ct).ConfigureAwait(false))
+        foreach (var archive in await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false))
         {
             if (archive.State is ArchiveState.Restored or ArchiveState.Abandoned)
             {
                 await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
-                if ((await KeysSummaryAsync(archive.ArchiveId, ct).ConfigureAwait(false)).Rows > 0)
-                {
-                    await ForgetArchiveAsync(archive, ct).ConfigureAwait(false);
-                }
             }
         }
     }
@@ -698,36 +424,13 @@ internal sealed partial class WorkspaceArchiver(
         }
     }
 
-    private async Task<ArchiveRecord?> OpenArchiveAsync(Guid workspaceId, CancellationToken ct) =>
-        (await state.ListArchivesAsync(workspaceId, ct).ConfigureAwait(false))
-            .SingleOrDefault(a => a.State is ArchiveState.Copying or ArchiveState.Verified or ArchiveState.Deleting or ArchiveState.Restoring);
+    private Task<ArchiveRecord?> OpenArchiveAsync(Guid workspaceId, CancellationToken ct) => ledger.OpenArchiveAsync(workspaceId, ct);
 
-    private async Task<StorageState> SetStorageAsync(Guid workspaceId, StorageState desired, CancellationToken ct)
-    {
-        // The lease makes this process the only writer; the loop only absorbs a stale read.
-        for (var attempt = 0; attempt < 5; attempt++)
-        {
-            var workspace = await RequireWorkspaceAsync(workspaceId, "set-storage", ct).ConfigureAwait(false);
-            if (workspace.Storage == desired || await state.TrySetStorageAsync(workspaceId, workspace.Storage, desired, ct).ConfigureAwait(false))
-            {
-                return desired;
-            }
-        }
-
-        throw Failed(workspaceId, "set-storage", $"The storage state of workspace {workspaceId} keeps changing under this operation; is something else writing coldstoreStorage?");
-    }
+    private Task<StorageState> SetStorageAsync(Guid workspaceId, StorageState desired, CancellationToken ct) =>
+        ledger.SetStorageAsync(workspaceId, desired, ct);
 
     private Task<Workspace> RequireWorkspaceAsync(Guid workspaceId, string step, CancellationToken ct) =>
         state.RequireWorkspaceAsync(workspaceId, step, ct);
-
-    private async Task RecordErrorAsync(ArchiveRecord record, string message)
-    {
-        var current = await state.GetArchiveAsync(record.ArchiveId, CancellationToken.None).ConfigureAwait(false);
-        if (current is not null)
-        {
-            await state.UpdateArchiveAsync(current with { LastError = message }, CancellationToken.None).ConfigureAwait(false);
-        }
-    }
 
     private async Task<DateTime> ServerNowAsync(CancellationToken ct)
     {
@@ -738,20 +441,19 @@ internal sealed partial class WorkspaceArchiver(
     private async Task<Summary> HotSummaryAsync(Guid workspaceId, DateTime cutoff, CancellationToken ct)
     {
         var row = (await clickHouse.QueryAsync(ArchiveSql.HotSummary(tables, workspaceId, cutoff), ct).ConfigureAwait(false)).Single();
-        return new Summary(row.GetInt64("rows"), row.GetUInt64("checksum"), row.GetInt64("derived_rows"));
+        return new Summary(row.GetInt64("rows"), row.GetUInt64("checksum"), row.GetInt64("derived_rows"), row.GetUInt64("derived_checksum"));
     }
 
-    private async Task<Summary> KeysSummaryAsync(Guid archiveId, CancellationToken ct)
+    private async Task<(long Rows, ulong Checksum)> InternalSummaryAsync(Guid workspaceId, DateTime cutoff, CancellationToken ct)
     {
-        var row = (await clickHouse.QueryAsync(ArchiveSql.KeysSummary(tables, archiveId), ct).ConfigureAwait(false)).Single();
-        return new Summary(row.GetInt64("rows"), row.GetUInt64("checksum"), 0);
+        var row = (await clickHouse.QueryAsync(ArchiveSql.InternalSummary(tables, workspaceId, cutoff), ct).ConfigureAwait(false)).Single();
+        return (row.GetInt64("rows"), row.GetUInt64("checksum"));
     }
 
-    private async Task<Summary> RestoredSummaryAsync(ArchiveRecord record, CancellationToken ct)
-    {
-        var row = (await clickHouse.QueryAsync(ArchiveSql.RestoredSummary(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId), ct).ConfigureAwait(false)).Single();
-        return new Summary(row.GetInt64("rows"), row.IsNull("checksum") ? 0 : row.GetUInt64("checksum"), row.GetInt64("derived_rows"));
-    }
+    /// <summary>What <see cref="ArchiveSql.ArchiveSummary"/> read from an archive's objects (sums over no rows are 0).</summary>
+    private static Summary ArchiveContent(ClickHouseRow row) => new(
+        row.GetInt64("rows"), row.IsNull("checksum") ? 0 : row.GetUInt64("checksum"),
+        row.GetInt64("derived_rows"), row.IsNull("derived_checksum") ? 0 : row.GetUInt64("derived_checksum"));
 
     private static ArchiveOutcome Outcome(ArchiveRecord record) => new(
         record.ArchiveId, record.State, record.Cutoff, record.RowCount ?? 0, record.Bytes ?? 0, record.Checksum ?? 0, record.InternalEventRows ?? 0, record.ObjectPrefix);
@@ -759,7 +461,8 @@ internal sealed partial class WorkspaceArchiver(
     private static WorkspaceOperationException Failed(Guid workspaceId, string step, string message) =>
         new(workspaceId, step, message, WorkspaceErrorKind.Failed);
 
-    private readonly record struct Summary(long Rows, ulong Checksum, long DerivedRows);
+    /// <summary>Count and checksum of events rows, and of the internal events they derive.</summary>
+    private readonly record struct Summary(long Rows, ulong Checksum, long DerivedRows, ulong DerivedChecksum);
 
     [LoggerMessage(EventId = 1210, Level = LogLevel.Warning, Message = "Workspace {WorkspaceId}: {Count} statements of an earlier run are still running on ClickHouse ({QueryIds}); killing them before going on")]
     private static partial void LogKillingOrphans(ILogger logger, Guid workspaceId, int count, string queryIds);
@@ -770,8 +473,8 @@ internal sealed partial class WorkspaceArchiver(
     [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Restored workspace {WorkspaceId}: {Archives} archives, {Rows} rows")]
     private static partial void LogRestored(ILogger logger, Guid workspaceId, int archives, long rows);
 
-    [LoggerMessage(EventId = 1203, Level = LogLevel.Warning, Message = "Workspace {WorkspaceId} gained {Extra} rows identical to archived ones after the copy; copying again before deleting anything")]
-    private static partial void LogIdenticalRowsArrived(ILogger logger, Guid workspaceId, long extra);
+    [LoggerMessage(EventId = 1211, Level = LogLevel.Warning, Message = "Workspace {WorkspaceId}: rows up to the cutoff of archive {ArchiveId} changed after its copy was verified; copying again before deleting anything")]
+    private static partial void LogRowsArrivedAfterCopy(ILogger logger, Guid workspaceId, Guid archiveId);
 
     [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "Archive copy of workspace {WorkspaceId} did not match on attempt {Attempt} (hot {HotRows} rows, archive {ArchiveRows}); copying again")]
     private static partial void LogCopyMismatch(ILogger logger, Guid workspaceId, int attempt, long hotRows, long archiveRows);

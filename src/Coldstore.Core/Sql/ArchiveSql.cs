@@ -14,9 +14,6 @@ namespace Coldstore.Sql;
 /// </remarks>
 public static class ArchiveSql
 {
-    /// <summary>The name of Coldstore's own table of archived row hashes, in the events' database.</summary>
-    public const string KeysTable = "coldstore_archive_keys";
-
     /// <summary>The hash of one events row over the five stored columns.</summary>
     public const string RowHash =
         "cityHash64(message_raw, toUnixTimestamp64Milli(processing_time), workspace_id, message_id, toUnixTimestamp64Milli(server_time))";
@@ -26,6 +23,13 @@ public static class ArchiveSql
 
     /// <summary>Rows the materialized view turns into internal events.</summary>
     public const string DerivesInternalEvent = "event_type = 'track' AND startsWith(event, 'DF')";
+
+    /// <summary>
+    /// <see cref="DerivesInternalEvent"/> for rows read from an archive, which holds only the five stored columns:
+    /// <c>event_type</c> and <c>event</c> are the table's defaults over <c>message_raw</c>, computed here the same way.
+    /// </summary>
+    public const string ArchivedDerivesInternalEvent =
+        "JSONExtractString(message_raw, 'type') = 'track' AND startsWith(JSONExtractString(message_raw, 'event'), 'DF')";
 
     /// <summary>The columns an archive holds, in order.</summary>
     public static string StoredColumnList => string.Join(", ", SchemaSql.StoredColumns);
@@ -71,74 +75,29 @@ public static class ArchiveSql
     public static ClickHouseQuery ServerNow() =>
         new ClickHouseQuery("SELECT toUnixTimestamp64Milli(now64(3)) AS now_ms").For("read server clock");
 
-    /// <summary>Creates the table of archived row hashes that bounds every delete to what an archive holds.</summary>
-    public static ClickHouseQuery CreateKeysTable(EventTables tables) =>
-        new ClickHouseQuery($$"""
-            CREATE TABLE IF NOT EXISTS {{Keys(tables)}}
-            (
-                archive_id String,
-                row_hash UInt64,
-                derived_hash UInt64
-            )
-            ENGINE = MergeTree
-            ORDER BY (archive_id, row_hash)
-            """).For("create archive keys table");
-
-    /// <summary>The name of Coldstore's table of what was already hot, identical to an archive's rows, before its restore began.</summary>
-    public const string BaselineTable = "coldstore_restore_baseline";
-
     /// <summary>
-    /// Creates the baseline table. Identical rows are indistinguishable, so a restore records how many copies of
-    /// its archive's rows were hot before it inserted anything; leftovers of an interrupted restore are what is
-    /// above that baseline, and a copy that was hot before is never taken for one.
+    /// Count and checksum of the hot rows an archive with this cutoff takes, and of the internal events they derive
+    /// (<see cref="DerivedRowHash"/> summed over the rows the view turns into one).
     /// </summary>
-    public static ClickHouseQuery CreateBaselineTable(EventTables tables) =>
-        new ClickHouseQuery($$"""
-            CREATE TABLE IF NOT EXISTS {{Baseline(tables)}}
-            (
-                archive_id String,
-                rows UInt64,
-                checksum UInt64,
-                derived_rows UInt64
-            )
-            ENGINE = MergeTree
-            ORDER BY archive_id
-            """).For("create restore baseline table");
-
-    /// <summary>Records an archive's restore baseline, replacing any earlier one (run after <see cref="DropBaseline"/>).</summary>
-    public static ClickHouseQuery InsertBaseline(EventTables tables, Guid archiveId, long rows, ulong checksum, long derivedRows) =>
-        new ClickHouseQuery($"INSERT INTO {Baseline(tables)} (archive_id, rows, checksum, derived_rows) VALUES ({{archive_id:String}}, {{rows:UInt64}}, {{checksum:UInt64}}, {{derived_rows:UInt64}})")
-            .With("archive_id", "String", ArchiveIdText(archiveId))
-            .With("rows", "UInt64", (ulong)rows)
-            .With("checksum", "UInt64", checksum)
-            .With("derived_rows", "UInt64", (ulong)derivedRows)
-            .WithSetting("async_insert", "0")
-            .WithSetting("insert_deduplicate", "0")
-            .For("record restore baseline");
-
-    /// <summary>Reads an archive's restore baseline (no row when none was recorded).</summary>
-    public static ClickHouseQuery ReadBaseline(EventTables tables, Guid archiveId) =>
-        new ClickHouseQuery($"SELECT rows, checksum, derived_rows FROM {Baseline(tables)} WHERE archive_id = {{archive_id:String}} LIMIT 1")
-            .With("archive_id", "String", ArchiveIdText(archiveId))
-            .For("read restore baseline");
-
-    /// <summary>Forgets an archive's restore baseline, synchronously.</summary>
-    public static ClickHouseQuery DropBaseline(EventTables tables, Guid archiveId) =>
-        new ClickHouseQuery($"DELETE FROM {Baseline(tables)} WHERE archive_id = {{archive_id:String}}")
-            .With("archive_id", "String", ArchiveIdText(archiveId))
-            .WithSetting("lightweight_deletes_sync", "2")
-            .WithSetting("mutations_sync", "2")
-            .For("drop restore baseline");
-
-    /// <summary>Count, checksum and expected internal events of the hot rows an archive with this cutoff takes.</summary>
     public static ClickHouseQuery HotSummary(EventTables tables, Guid workspaceId, DateTime cutoff) =>
         new ClickHouseQuery($$"""
-            SELECT count() AS rows, sum({{RowHash}}) AS checksum, countIf({{DerivesInternalEvent}}) AS derived_rows
+            SELECT count() AS rows, sum({{RowHash}}) AS checksum,
+                countIf({{DerivesInternalEvent}}) AS derived_rows, sumIf({{DerivedRowHash}}, {{DerivesInternalEvent}}) AS derived_checksum
             FROM {{tables.QualifiedEvents}}
             WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
             """)
             .With(WorkspaceAndCutoff(workspaceId, cutoff))
             .For("summarize hot rows");
+
+    /// <summary>Count and checksum (<see cref="DerivedRowHash"/>) of the workspace's internal events up to the cutoff.</summary>
+    public static ClickHouseQuery InternalSummary(EventTables tables, Guid workspaceId, DateTime cutoff) =>
+        new ClickHouseQuery($$"""
+            SELECT count() AS rows, sum({{DerivedRowHash}}) AS checksum
+            FROM {{tables.QualifiedInternalEvents}}
+            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
+            """)
+            .With(WorkspaceAndCutoff(workspaceId, cutoff))
+            .For("summarize internal events");
 
     /// <summary>
     /// Copies the workspace's rows up to the cutoff into one Parquet object per month of <c>processing_time</c>.
@@ -167,7 +126,8 @@ public static class ArchiveSql
     {
         ArgumentNullException.ThrowIfNull(source);
         return new ClickHouseQuery($$"""
-            SELECT count() AS rows, sum({{RowHash}}) AS checksum, countIf(JSONExtractString(message_raw, 'type') = 'track' AND startsWith(JSONExtractString(message_raw, 'event'), 'DF')) AS derived_rows,
+            SELECT count() AS rows, sum({{RowHash}}) AS checksum,
+                countIf({{ArchivedDerivesInternalEvent}}) AS derived_rows, sumIf({{DerivedRowHash}}, {{ArchivedDerivesInternalEvent}}) AS derived_checksum,
                 countIf(workspace_id != {workspace_id:String}) AS foreign_rows
             FROM {{source.Sql}}
             """)
@@ -177,65 +137,6 @@ public static class ArchiveSql
             .WithSetting("max_execution_time", Seconds(timeout))
             .For("read back archive");
     }
-
-    /// <summary>Number of key rows recorded for an archive, and their checksum.</summary>
-    public static ClickHouseQuery KeysSummary(EventTables tables, Guid archiveId) =>
-        new ClickHouseQuery($"SELECT count() AS rows, sum(row_hash) AS checksum FROM {Keys(tables)} WHERE archive_id = {{archive_id:String}}")
-            .With("archive_id", "String", ArchiveIdText(archiveId))
-            .For("summarize archive keys");
-
-    /// <summary>Records the hashes of every row in an archive's objects, read from the objects themselves.</summary>
-    public static ClickHouseQuery FillKeys(EventTables tables, Guid archiveId, TableFunctionExpression source, TimeSpan timeout)
-    {
-        ArgumentNullException.ThrowIfNull(source);
-        return new ClickHouseQuery($$"""
-            INSERT INTO {{Keys(tables)}} (archive_id, row_hash, derived_hash)
-            SELECT {archive_id:String}, {{RowHash}}, {{DerivedRowHash}}
-            FROM {{source.Sql}}
-            """)
-            .With("archive_id", "String", ArchiveIdText(archiveId))
-            .With(source.Parameters)
-            .WithSettings(ReadArchiveSettings)
-            .WithSetting("async_insert", "0")
-            .WithSetting("insert_deduplicate", "0")
-            .WithSetting("max_execution_time", Seconds(timeout))
-            .For("record archive keys");
-    }
-
-    /// <summary>Forgets an archive's keys, synchronously (before a refill, or once it is restored).</summary>
-    public static ClickHouseQuery DropKeys(EventTables tables, Guid archiveId) =>
-        new ClickHouseQuery($"DELETE FROM {Keys(tables)} WHERE archive_id = {{archive_id:String}}")
-            .With("archive_id", "String", ArchiveIdText(archiveId))
-            .WithSetting("lightweight_deletes_sync", "2")
-            .WithSetting("mutations_sync", "2")
-            .For("drop archive keys");
-
-    /// <summary>
-    /// Deletes, in the background, exactly the hot rows the archive holds: a row that arrived after the copy, or
-    /// whose <c>processing_time</c> is past the cutoff, is not in the keys and stays hot.
-    /// </summary>
-    public static ClickHouseQuery DeleteArchivedEvents(EventTables tables, Guid workspaceId, DateTime cutoff, Guid archiveId, bool synchronous = false) =>
-        new ClickHouseQuery($$"""
-            DELETE FROM {{tables.QualifiedEvents}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-              AND {{RowHash}} IN (SELECT row_hash FROM {{Keys(tables)}} WHERE archive_id = {archive_id:String})
-            """)
-            .With(WorkspaceAndCutoff(workspaceId, cutoff))
-            .With("archive_id", "String", ArchiveIdText(archiveId))
-            .WithSettings(DeleteSettings(synchronous))
-            .For(synchronous ? "remove restored leftovers" : "delete archived rows");
-
-    /// <summary>Deletes, in the background, the internal events derived from the archive's rows.</summary>
-    public static ClickHouseQuery DeleteArchivedInternalEvents(EventTables tables, Guid workspaceId, DateTime cutoff, Guid archiveId, bool synchronous = false) =>
-        new ClickHouseQuery($$"""
-            DELETE FROM {{tables.QualifiedInternalEvents}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-              AND {{DerivedRowHash}} IN (SELECT derived_hash FROM {{Keys(tables)}} WHERE archive_id = {archive_id:String})
-            """)
-            .With(WorkspaceAndCutoff(workspaceId, cutoff))
-            .With("archive_id", "String", ArchiveIdText(archiveId))
-            .WithSettings(DeleteSettings(synchronous))
-            .For(synchronous ? "remove restored internal leftovers" : "delete archived internal events");
 
     /// <summary>The statements the server is running whose query id starts with <paramref name="prefix"/> (one workspace's).</summary>
     public static ClickHouseQuery RunningStatements(string prefix) =>
@@ -266,24 +167,6 @@ public static class ArchiveSql
             .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId))
             .For("check pending deletes");
 
-    /// <summary>Hot rows (and derived rows) that belong to an archive: leftovers before a restore, the restored rows after.</summary>
-    public static ClickHouseQuery RestoredSummary(EventTables tables, Guid workspaceId, DateTime cutoff, Guid archiveId) =>
-        new ClickHouseQuery($$"""
-            SELECT
-                (SELECT count() FROM {{tables.QualifiedEvents}}
-                 WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-                   AND {{RowHash}} IN (SELECT row_hash FROM {{Keys(tables)}} WHERE archive_id = {archive_id:String})) AS rows,
-                (SELECT sum({{RowHash}}) FROM {{tables.QualifiedEvents}}
-                 WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-                   AND {{RowHash}} IN (SELECT row_hash FROM {{Keys(tables)}} WHERE archive_id = {archive_id:String})) AS checksum,
-                (SELECT count() FROM {{tables.QualifiedInternalEvents}}
-                 WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-                   AND {{DerivedRowHash}} IN (SELECT derived_hash FROM {{Keys(tables)}} WHERE archive_id = {archive_id:String})) AS derived_rows
-            """)
-            .With(WorkspaceAndCutoff(workspaceId, cutoff))
-            .With("archive_id", "String", ArchiveIdText(archiveId))
-            .For("summarize restored rows");
-
     /// <summary>
     /// Inserts an archive's rows back; every derived column recomputes and the materialized view fires. Only the
     /// workspace's own rows up to the archive's cutoff are taken: the objects are read a second time here, after they
@@ -306,61 +189,35 @@ public static class ArchiveSql
             .For("insert archived rows");
     }
 
-    /// <summary>
-    /// Full-row checksums of a workspace in both tables, over every column, for proving a round trip exact. Rows of
-    /// archives whose delete was submitted are left out, so the result does not depend on how far ClickHouse got.
-    /// </summary>
-    public static ClickHouseQuery WorkspaceChecksums(EventTables tables, Guid workspaceId, IReadOnlyCollection<Guid> archiveIds)
-    {
-        ArgumentNullException.ThrowIfNull(archiveIds);
-        var eventsFilter = archiveIds.Count == 0 ? string.Empty : " AND " + NotArchived(tables, RowHash, "row_hash");
-        var internalFilter = archiveIds.Count == 0 ? string.Empty : " AND " + NotArchived(tables, DerivedRowHash, "derived_hash");
-        var query = new ClickHouseQuery($$"""
+    /// <summary>Full-row checksums of a workspace in both tables, over every column, for proving a round trip exact.</summary>
+    public static ClickHouseQuery WorkspaceChecksums(EventTables tables, Guid workspaceId) =>
+        new ClickHouseQuery($$"""
             SELECT
-                (SELECT count() FROM {{tables.QualifiedEvents}} WHERE workspace_id = {workspace_id:String}{{eventsFilter}}) AS event_rows,
+                (SELECT count() FROM {{tables.QualifiedEvents}} WHERE workspace_id = {workspace_id:String}) AS event_rows,
                 (SELECT sum(cityHash64(event_type, event, toUnixTimestamp64Milli(event_time), message_id, user_id, anonymous_id,
                         user_or_anonymous_id, properties, hidden, toUnixTimestamp64Milli(processing_time),
                         toUnixTimestamp64Milli(server_time), message_raw, workspace_id))
-                 FROM {{tables.QualifiedEvents}} WHERE workspace_id = {workspace_id:String}{{eventsFilter}}) AS event_checksum,
-                (SELECT count() FROM {{tables.QualifiedInternalEvents}} WHERE workspace_id = {workspace_id:String}{{internalFilter}}) AS internal_rows,
+                 FROM {{tables.QualifiedEvents}} WHERE workspace_id = {workspace_id:String}) AS event_checksum,
+                (SELECT count() FROM {{tables.QualifiedInternalEvents}} WHERE workspace_id = {workspace_id:String}) AS internal_rows,
                 (SELECT sum(cityHash64(workspace_id, user_or_anonymous_id, user_id, anonymous_id, message_id, event,
                         toUnixTimestamp64Milli(event_time), toUnixTimestamp64Milli(processing_time), properties, template_id,
                         broadcast_id, journey_id, triggering_message_id, channel_type, delivery_to, delivery_from,
                         origin_message_id, hidden))
-                 FROM {{tables.QualifiedInternalEvents}} WHERE workspace_id = {workspace_id:String}{{internalFilter}}) AS internal_checksum
+                 FROM {{tables.QualifiedInternalEvents}} WHERE workspace_id = {workspace_id:String}) AS internal_checksum
             """)
             .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId))
             .For("checksum workspace");
-        return archiveIds.Count == 0 ? query : query.With(ArchiveIdsParameter(archiveIds));
-    }
-
-    /// <summary>A filter that leaves out rows whose hash is among the keys of the archives bound to <c>{archive_ids:Array(String)}</c>.</summary>
-    internal static string NotArchived(EventTables tables, string hashExpression, string keyColumn) =>
-        $"{hashExpression} NOT IN (SELECT {keyColumn} FROM {Keys(tables)} WHERE archive_id IN {{archive_ids:Array(String)}})";
-
-    /// <summary>The parameter <see cref="NotArchived"/> reads.</summary>
-    internal static ClickHouseParameter[] ArchiveIdsParameter(IReadOnlyCollection<Guid> archiveIds) =>
-        [new("archive_ids", "Array(String)", archiveIds.Select(ArchiveIdText).ToArray())];
 
     /// <summary>The text of an archive id as used in keys and object paths.</summary>
     public static string ArchiveIdText(Guid archiveId) => archiveId.ToString("D");
 
-    private static string Keys(EventTables tables) => $"{tables.QuotedDatabase}.`{KeysTable}`";
-
-    private static string Baseline(EventTables tables) => $"{tables.QuotedDatabase}.`{BaselineTable}`";
-
-    private static ClickHouseParameter[] WorkspaceAndCutoff(Guid workspaceId, DateTime cutoff) =>
+    internal static ClickHouseParameter[] WorkspaceAndCutoff(Guid workspaceId, DateTime cutoff) =>
     [
         new("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId)),
         new("cutoff", "DateTime64(3, 'UTC')", DateTime.SpecifyKind(cutoff, DateTimeKind.Utc)),
     ];
 
-    private static Dictionary<string, string> DeleteSettings(bool synchronous) => synchronous
-        ? new() { ["mutations_sync"] = "2", ["lightweight_deletes_sync"] = "2" }
-        // As Dittofeed's own deletes: the statement returns at once and ClickHouse applies it in the background.
-        : new() { ["mutations_sync"] = "0", ["lightweight_deletes_sync"] = "0" };
-
     // max_execution_time is in seconds; a sub-second timeout would mean "no limit" if truncated to 0.
-    private static string Seconds(TimeSpan timeout) =>
+    internal static string Seconds(TimeSpan timeout) =>
         Math.Max(1, (long)Math.Ceiling(timeout.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 }

@@ -32,27 +32,23 @@ public static class EventSql
     }
 
     /// <summary>
-    /// Hot rows per workspace, counted as they will be once pending deletes apply: rows whose hash is among the
-    /// keys of an archive whose delete was submitted are gone logically, whether or not ClickHouse has applied the
-    /// delete yet. (<c>apply_mutations_on_fly</c> cannot do this: it refuses deletes with subqueries.)
+    /// Hot rows per workspace, as stored. An archive ends only once its deletes have applied and no archived row is
+    /// hot, so the physical count is exact for every workspace without an archive in flight.
     /// </summary>
     /// <param name="tables">The event tables.</param>
     /// <param name="workspaceIds">The workspaces to count.</param>
-    /// <param name="archiveIds">Archives whose rows are deleted or being deleted (may be empty).</param>
-    public static ClickHouseQuery CountHotRows(EventTables tables, IReadOnlyCollection<Guid> workspaceIds, IReadOnlyCollection<Guid> archiveIds)
+    public static ClickHouseQuery CountHotRows(EventTables tables, IReadOnlyCollection<Guid> workspaceIds)
     {
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentNullException.ThrowIfNull(workspaceIds);
-        ArgumentNullException.ThrowIfNull(archiveIds);
-        var query = new ClickHouseQuery($$"""
+        return new ClickHouseQuery($$"""
             SELECT workspace_id, count() AS hot_rows
             FROM {{tables.QualifiedEvents}}
-            WHERE workspace_id IN {workspace_ids:Array(String)}{{(archiveIds.Count == 0 ? string.Empty : $"\n  AND {ArchiveSql.NotArchived(tables, ArchiveSql.RowHash, "row_hash")}")}}
+            WHERE workspace_id IN {workspace_ids:Array(String)}
             GROUP BY workspace_id
             """)
             .With("workspace_ids", "Array(String)", workspaceIds.Select(WorkspaceIdText).ToArray())
             .For("count hot rows");
-        return archiveIds.Count == 0 ? query : query.With(ArchiveSql.ArchiveIdsParameter(archiveIds));
     }
 
     /// <summary>

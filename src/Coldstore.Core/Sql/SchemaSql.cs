@@ -46,7 +46,20 @@ public static class SchemaSql
     public static IReadOnlyList<ClickHouseQuery> CreateDerived(EventTables tables)
     {
         ArgumentNullException.ThrowIfNull(tables);
-        return [CreateInternalEvents(tables), CreateInternalEventsView(tables), ArchiveSql.CreateKeysTable(tables), ArchiveSql.CreateBaselineTable(tables)];
+        return [CreateInternalEvents(tables), CreateInternalEventsView(tables), .. DropRetiredTables(tables)];
+    }
+
+    /// <summary>The tables earlier versions kept in ClickHouse, on one node only; nothing reads them any more.</summary>
+    public static readonly IReadOnlyList<string> RetiredTables = ["coldstore_archive_keys", "coldstore_restore_baseline"];
+
+    /// <summary>
+    /// Drops the tables of <see cref="RetiredTables"/>: Coldstore keeps nothing in ClickHouse but the events, so there
+    /// is nothing to replicate or to create <c>ON CLUSTER</c>.
+    /// </summary>
+    public static IReadOnlyList<ClickHouseQuery> DropRetiredTables(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return [.. RetiredTables.Select(name => new ClickHouseQuery($"DROP TABLE IF EXISTS {tables.QuotedDatabase}.`{name}`").For("drop retired table " + name))];
     }
 
     /// <summary>Every statement <c>init</c> runs, in order.</summary>

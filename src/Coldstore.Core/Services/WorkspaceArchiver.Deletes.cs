@@ -1,0 +1,208 @@
+using System.Globalization;
+using Coldstore.Domain;
+using Coldstore.Ports;
+using Coldstore.Sql;
+
+namespace Coldstore.Services;
+
+/// <summary>
+/// The bounded deletes (see <see cref="BoundedDeleteSql"/> for why they are exact): listing the parts that hold an
+/// archive's rows, deleting by part, and removing archived rows that are still hot once the deletes applied (a merge
+/// moved them out of a listed part, or an interrupted restore left them).
+/// </summary>
+#pragma warning disable CA1001 // See WorkspaceArchiver.cs: the tagger wraps the engine client without owning it.
+internal sealed partial class WorkspaceArchiver
+#pragma warning restore CA1001
+{
+    /// <summary>
+    /// The most hashes one repair delete lists. A mutation's text lives in ZooKeeper on a replicated table, whose
+    /// nodes hold 1 MB by default; 20,000 hashes are about 420 kB.
+    /// </summary>
+    internal const int MaxLiteralHashes = 20_000;
+
+    /// <summary>How many times removing archived rows that are still hot is tried before giving up with one line.</summary>
+    private const int RepairRounds = 5;
+
+    /// <summary>One data part's share of a workspace's rows up to a cutoff.</summary>
+    internal sealed record PartSummary(string Part, long Rows, ulong Checksum);
+
+    /// <summary>The parts an archive's deletes are bounded by, in both tables, listed in the same step.</summary>
+    internal sealed record DeleteBound(IReadOnlyList<PartSummary> Events, IReadOnlyList<PartSummary> InternalEvents);
+
+    /// <summary>
+    /// Lists the parts that hold the workspace's rows up to the cutoff, in both tables, and returns them only when
+    /// they hold exactly the archive's rows and exactly the internal events those derive; null when the events differ
+    /// (rows up to the cutoff arrived, or changed, after the copy: copy again).
+    /// </summary>
+    private async Task<DeleteBound?> ListDeleteBoundAsync(ArchiveRecord record, CancellationToken ct)
+    {
+        var events = await PartSummariesAsync(HotTable.Events, record, ct).ConfigureAwait(false);
+        if (events.Sum(p => p.Rows) != record.RowCount || Sum(events) != record.Checksum)
+        {
+            return null;
+        }
+
+        // The same rows again, for the internal events they derive (the listing above holds no row-level detail).
+        var hot = await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
+        if (hot.Rows != record.RowCount || hot.Checksum != record.Checksum)
+        {
+            return null;
+        }
+
+        for (var attempt = 1; ; attempt++)
+        {
+            var internalEvents = await PartSummariesAsync(HotTable.InternalEvents, record, ct).ConfigureAwait(false);
+            var rows = internalEvents.Sum(p => p.Rows);
+            var checksum = Sum(internalEvents);
+            if (rows == hot.DerivedRows && checksum == hot.DerivedChecksum)
+            {
+                return new DeleteBound(events, internalEvents);
+            }
+
+            if (attempt >= options.CopyAttempts)
+            {
+                throw Failed(record.WorkspaceId, Steps.ArchiveDeleteBounded, string.Create(CultureInfo.InvariantCulture,
+                    $"The internal events of workspace {record.WorkspaceId} up to the cutoff of archive {record.ArchiveId} are not the ones its rows derive ({rows} rows, checksum {checksum}; the archived rows derive {hot.DerivedRows}, checksum {hot.DerivedChecksum}). Nothing was deleted; check what writes internal_events besides its materialized view, then rerun the archive."));
+            }
+
+            // The view writes its rows after the events' own part: an insert still in flight catches up.
+            await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Submits both bounded deletes, in the background.</summary>
+    private async Task SubmitDeletesAsync(ArchiveRecord record, DeleteBound bound, OperationRun run, CancellationToken ct)
+    {
+        if (bound.Events.Count > 0)
+        {
+            await clickHouse.ExecuteAsync(BoundedDeleteSql.DeleteInParts(tables, HotTable.Events, record.WorkspaceId, record.Cutoff,
+                [.. bound.Events.Select(p => p.Part)], synchronous: false), ct).ConfigureAwait(false);
+        }
+
+        run.Completed(Steps.ArchiveEventsDeleteSubmitted, string.Create(CultureInfo.InvariantCulture, $"{bound.Events.Count} parts"));
+        if (bound.InternalEvents.Count > 0)
+        {
+            await clickHouse.ExecuteAsync(BoundedDeleteSql.DeleteInParts(tables, HotTable.InternalEvents, record.WorkspaceId, record.Cutoff,
+                [.. bound.InternalEvents.Select(p => p.Part)], synchronous: false), ct).ConfigureAwait(false);
+        }
+
+        run.Completed(Steps.ArchiveDeletesSubmitted, string.Create(CultureInfo.InvariantCulture, $"{bound.InternalEvents.Count} parts of internal events"));
+    }
+
+    /// <summary>
+    /// Waits until the workspace's deletes applied, then removes whatever archived row (and internal event) is still
+    /// hot. With the bound of this run, only parts that descend from a listed part are looked at (a row that arrived
+    /// later is in a part of its own and is never taken); after a crash, when the bound is gone, every part is.
+    /// </summary>
+    private async Task ConfirmDeletesAsync(ArchiveRecord record, DeleteBound? bound, CancellationToken ct)
+    {
+        await WaitForDeletesAsync(record.WorkspaceId, Steps.ArchiveDeletesApplied, ct).ConfigureAwait(false);
+        await RemoveArchivedRowsStillHotAsync(record, HotTable.Events, bound?.Events, Steps.ArchiveDeletesApplied, ct).ConfigureAwait(false);
+        await RemoveArchivedRowsStillHotAsync(record, HotTable.InternalEvents, bound?.InternalEvents, Steps.ArchiveDeletesApplied, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes, synchronously, the rows of <paramref name="table"/> up to the cutoff whose hash is among the archive's:
+    /// a part that holds nothing else is deleted by part; a part that also holds other rows by part and the literal
+    /// hashes of its smaller side. Returns how many rows were removed.
+    /// </summary>
+    /// <param name="record">The archive.</param>
+    /// <param name="table">Which table.</param>
+    /// <param name="listed">The parts the archive's delete was bounded by, or null to look at every part.</param>
+    /// <param name="step">The step named in a failure.</param>
+    /// <param name="ct">Cancels.</param>
+    private async Task<long> RemoveArchivedRowsStillHotAsync(ArchiveRecord record, HotTable table, IReadOnlyList<PartSummary>? listed, string step, CancellationToken ct)
+    {
+        var listedNames = listed?.Select(p => PartName.Parse(p.Part)).OfType<PartName>().ToList();
+        var removed = 0L;
+        for (var round = 0; ; round++)
+        {
+            // A cheap look first: most of the time nothing of the workspace up to the cutoff is hot any more.
+            var candidates = (await PartSummariesAsync(table, record, ct).ConfigureAwait(false))
+                .Where(p => listedNames is null || (PartName.Parse(p.Part) is { } name && listedNames.Any(name.Covers)))
+                .Select(p => p.Part)
+                .ToHashSet(StringComparer.Ordinal);
+            if (candidates.Count == 0)
+            {
+                return removed;
+            }
+
+            var parts = (await clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsByPart(tables, table, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout), ct).ConfigureAwait(false))
+                .Select(r => (Part: r.GetString("part"), Rows: r.GetInt64("rows"), Archived: r.GetInt64("archived")))
+                .Where(p => p.Archived > 0 && candidates.Contains(p.Part))
+                .ToList();
+            if (parts.Count == 0)
+            {
+                return removed;
+            }
+
+            if (round >= RepairRounds)
+            {
+                throw Failed(record.WorkspaceId, step, string.Create(CultureInfo.InvariantCulture,
+                    $"{parts.Sum(p => p.Archived)} rows of archive {record.ArchiveId} are still in {TableName(table)} after {round} deletes (parts {string.Join(", ", parts.Select(p => p.Part))}); they are archived, so nothing is lost, but a restore would double them. Rerun; if it persists, check system.mutations for failed deletes."));
+            }
+
+            var whole = new List<string>();
+            foreach (var (part, rows, archived) in parts)
+            {
+                if (archived == rows)
+                {
+                    whole.Add(part);
+                }
+                else
+                {
+                    // List whichever side is smaller: the archived rows to delete, or the other rows to keep.
+                    var listArchived = archived <= rows - archived;
+                    var hashes = (await clickHouse.QueryAsync(BoundedDeleteSql.HashesInPart(tables, table, record.WorkspaceId, record.Cutoff, part, ReadSource(record), listArchived, MaxLiteralHashes, options.StatementTimeout), ct).ConfigureAwait(false))
+                        .Select(r => r.GetUInt64("hash"))
+                        .ToList();
+                    if (hashes.Count > MaxLiteralHashes)
+                    {
+                        throw Failed(record.WorkspaceId, step, string.Create(CultureInfo.InvariantCulture,
+                            $"A merge put {archived} rows of archive {record.ArchiveId} and {rows - archived} other rows of workspace {record.WorkspaceId} into one part of {TableName(table)} ({part}), too many of each to list in one delete. Nothing more was deleted and nothing is lost; rerun once more rows of the workspace have been archived, or delete the archived copies by hand."));
+                    }
+
+                    await clickHouse.ExecuteAsync(BoundedDeleteSql.DeleteInPartByHash(tables, table, record.WorkspaceId, record.Cutoff, part, hashes, keep: !listArchived), ct).ConfigureAwait(false);
+                }
+
+                removed += archived;
+            }
+
+            if (whole.Count > 0)
+            {
+                await clickHouse.ExecuteAsync(BoundedDeleteSql.DeleteInParts(tables, table, record.WorkspaceId, record.Cutoff, whole, synchronous: true), ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<IReadOnlyList<PartSummary>> PartSummariesAsync(HotTable table, ArchiveRecord record, CancellationToken ct) =>
+        [.. (await clickHouse.QueryAsync(BoundedDeleteSql.PartSummaries(tables, table, record.WorkspaceId, record.Cutoff), ct).ConfigureAwait(false))
+            .Select(r => new PartSummary(r.GetString("part"), r.GetInt64("rows"), r.GetUInt64("checksum")))];
+
+    private string TableName(HotTable table) => table == HotTable.Events ? tables.Events : tables.InternalEvents;
+
+    private static ulong Sum(IEnumerable<PartSummary> parts) => parts.Aggregate(0UL, (sum, p) => unchecked(sum + p.Checksum));
+
+    /// <summary>
+    /// A data part's name: <c>{partition}_{min block}_{max block}_{level}[_{mutation}]</c>. A merge's result covers the
+    /// block range of every part it merged, and a mutated part keeps its range, so a part that holds a listed part's
+    /// rows now is one whose range covers the listed one's.
+    /// </summary>
+    internal readonly record struct PartName(string Partition, long MinBlock, long MaxBlock)
+    {
+        /// <summary>Parses a part name; null for a name of another form (then it is never taken for a listed part's heir).</summary>
+        public static PartName? Parse(string name)
+        {
+            var fields = name.Split('_');
+            return fields.Length is 4 or 5
+                && long.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var min)
+                && long.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var max)
+                ? new PartName(fields[0], min, max)
+                : null;
+        }
+
+        /// <summary>True when this part's range holds the whole of <paramref name="other"/>'s.</summary>
+        public bool Covers(PartName other) =>
+            string.Equals(Partition, other.Partition, StringComparison.Ordinal) && MinBlock <= other.MinBlock && other.MaxBlock <= MaxBlock;
+    }
+}
