@@ -23,15 +23,19 @@ internal sealed class ChdbEngine
     private readonly ChdbConnectionHandle _keepAlive;
     private readonly ConcurrentDictionary<ChdbConnection, byte> _open = new();
 
-    private ChdbEngine(string dataDirectory, ChdbConnectionHandle keepAlive, string version)
+    private ChdbEngine(string dataDirectory, string? configFile, ChdbConnectionHandle keepAlive, string version)
     {
         DataDirectory = dataDirectory;
+        ConfigFile = configFile;
         _keepAlive = keepAlive;
         Version = version;
     }
 
     /// <summary>The absolute data directory the engine was started on.</summary>
     public string DataDirectory { get; }
+
+    /// <summary>The absolute path of the configuration file the engine read, or null.</summary>
+    public string? ConfigFile { get; }
 
     /// <summary>chDB's release, e.g. <c>26.7.3</c>.</summary>
     public string Version { get; }
@@ -43,18 +47,26 @@ internal sealed class ChdbEngine
     /// Starts the engine on <paramref name="dataDirectory"/>, or returns the running one when it uses the same
     /// directory. Throws <see cref="InvalidOperationException"/> when the process already runs chDB elsewhere.
     /// </summary>
-    public static ChdbEngine Start(string dataDirectory)
+    public static ChdbEngine Start(string dataDirectory) => Start(dataDirectory, configFile: null);
+
+    /// <summary>
+    /// Starts the engine as <see cref="Start(string)"/> does, reading <paramref name="configFile"/> (clickhouse-local's
+    /// <c>--config-file</c>: macros, a keeper, storage, named collections) when one is given. A process runs one engine:
+    /// a second start with another file is refused as one on another directory is.
+    /// </summary>
+    public static ChdbEngine Start(string dataDirectory, string? configFile)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(dataDirectory);
         var fullPath = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dataDirectory));
         lock (StartGate)
         {
+            var fullConfig = configFile is null ? null : Path.GetFullPath(configFile);
             if (_current is { } running)
             {
-                return string.Equals(running.DataDirectory, fullPath, StringComparison.Ordinal)
+                return string.Equals(running.DataDirectory, fullPath, StringComparison.Ordinal) && string.Equals(running.ConfigFile, fullConfig, StringComparison.Ordinal)
                     ? running
                     : throw new InvalidOperationException(
-                        $"chDB already runs in this process on '{running.DataDirectory}'; it cannot also open '{fullPath}'. " +
+                        $"chDB already runs in this process on '{running.DataDirectory}'{(running.ConfigFile is null ? "" : $" with '{running.ConfigFile}'")}; it cannot also open '{fullPath}'{(fullConfig is null ? "" : $" with '{fullConfig}'")}. " +
                         "The engine holds one data directory per process: use the same directory, or a separate process.");
             }
 
@@ -68,14 +80,14 @@ internal sealed class ChdbEngine
                 return 0;
             });
 
-            var keepAlive = ConnectTo(fullPath);
+            var keepAlive = ConnectTo(fullPath, fullConfig);
             string version;
             unsafe
             {
                 version = ChdbNative.ReadString(ChdbNative.Version()) ?? "unknown";
             }
 
-            var engine = new ChdbEngine(fullPath, keepAlive, version);
+            var engine = new ChdbEngine(fullPath, fullConfig, keepAlive, version);
             AppDomain.CurrentDomain.ProcessExit += (_, _) => engine.CloseAtExit();
             Volatile.Write(ref _current, engine);
             return engine;
@@ -85,16 +97,16 @@ internal sealed class ChdbEngine
     /// <summary>Opens another connection to the running engine; the caller owns it.</summary>
     public ChdbConnection Connect()
     {
-        var connection = new ChdbConnection(this, ConnectTo(DataDirectory));
+        var connection = new ChdbConnection(this, ConnectTo(DataDirectory, ConfigFile));
         _open.TryAdd(connection, 0);
         return connection;
     }
 
     internal void Forget(ChdbConnection connection) => _open.TryRemove(connection, out _);
 
-    private static unsafe ChdbConnectionHandle ConnectTo(string fullPath)
+    private static unsafe ChdbConnectionHandle ConnectTo(string fullPath, string? configFile)
     {
-        string[] arguments =
+        List<string> arguments =
         [
             "clickhouse",
             $"--path={fullPath}",
@@ -105,10 +117,15 @@ internal sealed class ChdbEngine
             // stderr at every start ("Logging … to …").
             "--logger.console=0",
         ];
+        if (configFile is not null)
+        {
+            arguments.Add($"--config-file={configFile}");
+        }
+
         using var argv = new NativeUtf8Strings(arguments);
 
         // chdb_connect resets the deadly signals again whenever the opt-out is set, so it is guarded too.
-        var pointer = HostSignalHandlers.Preserve(() => ChdbNative.Connect(arguments.Length, argv.Pointers));
+        var pointer = HostSignalHandlers.Preserve(() => ChdbNative.Connect(arguments.Count, argv.Pointers));
         if (pointer == nint.Zero)
         {
             throw new EngineUnavailableException(

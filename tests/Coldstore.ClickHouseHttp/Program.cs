@@ -14,20 +14,20 @@ using Microsoft.Extensions.Logging;
 
 // ClickHouse's HTTP interface over the embedded engine (test infrastructure; see README.md beside this file).
 // Usage: Coldstore.ClickHouseHttp --dir D [--port P] [--host 127.0.0.1] [--user U --password P] [--setting NAME=VALUE]…
-//        [--user-setting USER:NAME=VALUE]… [--parent-pid N] [--verbose]
+//        [--user-setting USER:NAME=VALUE]… [--config-file F] [--parent-pid N] [--verbose]
 var options = InterfaceOptions.Parse(args);
 if (options is null)
 {
     Console.Error.WriteLine("usage: clickhouse-http --dir DATA_DIR [--port PORT (0 picks one)] [--host 127.0.0.1] [--user U --password P] " +
         "[--setting NAME=VALUE (a default for every statement, like a server profile; repeatable)] " +
-        "[--user-setting USER:NAME=VALUE (a default for one user's statements)] [--parent-pid PID] [--verbose]");
+        "[--user-setting USER:NAME=VALUE (a default for one user's statements)] [--config-file FILE (the engine's configuration)] [--parent-pid PID] [--verbose]");
     return 2;
 }
 
 StatementEngine engine;
 try
 {
-    engine = new StatementEngine(options.Directory, options.Verbose, options.DefaultSettings, options.UserSettings);
+    engine = new StatementEngine(options.Directory, options.Verbose, options.DefaultSettings, options.UserSettings, options.ConfigFile);
 }
 catch (Exception e) when (e is InvalidOperationException or Coldstore.Errors.ColdstoreException)
 {
@@ -240,8 +240,12 @@ internal sealed record InterfaceOptions(
     string Directory, int Port, string Host, string User, string? Password, int? ParentPid, bool Verbose,
     IReadOnlyList<KeyValuePair<string, string>> DefaultSettings, IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> UserSettings)
 {
+    /// <summary>A ClickHouse configuration file for the engine (<c>--config-file</c>: macros, a test keeper), or null.</summary>
+    public string? ConfigFile { get; init; }
+
     public static InterfaceOptions? Parse(string[] args)
     {
+        string? configFile = null;
         string? directory = null, user = "default", password = null, host = "127.0.0.1";
         int port = 8123;
         int? parent = null;
@@ -262,6 +266,7 @@ internal sealed record InterfaceOptions(
                     case "--password": password = Next(); break;
                     case "--parent-pid": parent = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--verbose": verbose = true; break;
+                    case "--config-file": configFile = Next(); break;
                     case "--setting":
                         var pair = Next();
                         var equals = pair.IndexOf('=', StringComparison.Ordinal);
@@ -293,6 +298,6 @@ internal sealed record InterfaceOptions(
             }
         }
 
-        return directory is null || port is < 0 or > 65535 ? null : new InterfaceOptions(directory, port, host, user, password, parent, verbose, defaults, userDefaults);
+        return directory is null || port is < 0 or > 65535 ? null : new InterfaceOptions(directory, port, host, user, password, parent, verbose, defaults, userDefaults) { ConfigFile = configFile };
     }
 }

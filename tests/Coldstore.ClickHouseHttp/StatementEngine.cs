@@ -44,12 +44,13 @@ internal sealed partial class StatementEngine
     /// The same for one user's statements only, as a server's per-user profile: a test's first run connects as a
     /// slowed user so the statement it leaves behind outlasts the rerun, which connects as another.
     /// </param>
+    /// <param name="configFile">The engine's configuration file (clickhouse-local's <c>--config-file</c>), or null.</param>
     public StatementEngine(
         string dataDirectory, bool verbose, IReadOnlyList<KeyValuePair<string, string>> defaults,
-        IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> userDefaults)
+        IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> userDefaults, string? configFile = null)
     {
         _userDefaults = userDefaults;
-        _engine = ChdbEngine.Start(dataDirectory);
+        _engine = ChdbEngine.Start(dataDirectory, configFile);
         _verbose = verbose;
         _defaults = defaults;
         var setup = Run(Internal($"CREATE DATABASE IF NOT EXISTS {StatementText.OwnDatabase}"));

@@ -52,6 +52,17 @@ public static partial class ClickHouseHttpTestServer
             return new Started(url, WithUser(url, SlowUser));
         }
 
+        var own = StartInterface(SlowUserSettings.SelectMany(setting => new[] { "--user-setting", $"{SlowUser}:{setting.Key}={setting.Value}" }));
+        return new Started(own, WithUser(own, SlowUser));
+    }
+
+    /// <summary>
+    /// Starts another HTTP interface of this test process, with arguments of its own (a <c>--config-file</c>, say), on a
+    /// fresh data directory; it stops with the process. Returns its base URL.
+    /// </summary>
+    public static string StartInterface(IEnumerable<string> extraArguments)
+    {
+        ArgumentNullException.ThrowIfNull(extraArguments);
         var dll = FindInterface();
         var directory = Path.Combine(Path.GetTempPath(), "coldstore-clickhouse-http-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(directory);
@@ -62,7 +73,7 @@ public static partial class ClickHouseHttpTestServer
             UseShellExecute = false,
         };
         foreach (var argument in new[] { dll, "--dir", directory, "--port", "0", "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) }
-                     .Concat(SlowUserSettings.SelectMany(setting => new[] { "--user-setting", $"{SlowUser}:{setting.Key}={setting.Value}" })))
+                     .Concat(extraArguments))
         {
             start.ArgumentList.Add(argument);
         }
@@ -109,7 +120,7 @@ public static partial class ClickHouseHttpTestServer
                 {
                     // Keep draining stdout so the interface never blocks on a full pipe.
                     _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-                    return new Started(match.Groups["url"].Value, WithUser(match.Groups["url"].Value, SlowUser));
+                    return match.Groups["url"].Value;
                 }
             }
         }
