@@ -49,8 +49,8 @@ public sealed class OrphanStatementTests(ITestOutputHelper output)
         await using var sandbox = await Sandbox.CreateAsync(EngineSet.HttpPostgresAndS3, await EventTemplate.Large, "orphan-read-back", output);
         var a = sandbox.Template.A.ToString();
 
-        await KillWhileTheServerRunsAsync(sandbox, ["archive", a], "the read-back of the archive's row keys",
-            query => query.Contains("coldstore_archive_keys", StringComparison.Ordinal) && query.Contains("INSERT INTO", StringComparison.Ordinal));
+        await KillWhileTheServerRunsAsync(sandbox, ["archive", a], "the read-back of the archive's objects",
+            query => query.Contains("foreign_rows", StringComparison.Ordinal) && query.Contains("s3(", StringComparison.Ordinal));
         AssertKilledTheOrphan((await sandbox.RunAsync("archive", a)).ShouldSucceed());
         (await sandbox.RunAsync("restore", a)).ShouldSucceed();
 

@@ -134,6 +134,38 @@ public abstract class ConcurrentIngestTests(ClickHouseDatabaseFixture clickHouse
         Assert.Equal(1, hotBeforeRestore);
     }
 
+    [Fact]
+    public async Task A_late_event_with_an_archived_events_message_id_and_millisecond_keeps_its_internal_event()
+    {
+        // Internal events are identified by (message_id, processing_time) only. A different event with the same message
+        // id in the same millisecond that lands once the delete is bounded is not archived, so neither it nor the
+        // internal event it derives may be deleted with the archived one.
+        var h = await OpenAsync();
+        var injector = await OpenAsync();
+        var workspace = await h.NewWorkspaceAsync();
+        var past = DateTime.UtcNow.AddMinutes(-10);
+        var archived = RawEvent.Of("shared-id", "{\"type\":\"track\",\"event\":\"DFEmailSent\",\"userId\":\"u1\"}", past);
+        var late = RawEvent.Of("shared-id", "{\"type\":\"track\",\"event\":\"DFEmailSent\",\"userId\":\"u2\"}", past);
+        await h.InsertAsync(workspace, [archived, RawEvent.Of("other", "{\"type\":\"track\",\"event\":\"DFEmailOpened\"}", past)]);
+        var original = await h.ChecksumsAsync(workspace);
+        Assert.Equal(2, original.InternalEventRows);
+        var landed = 0;
+        var archiver = await OpenAsync(RunAfterStep(Services.Steps.ArchiveEventsDeleteSubmitted,
+            () => Interlocked.Increment(ref landed) == 1 ? injector.InsertAsync(workspace, [late]) : Task.CompletedTask));
+
+        var result = await archiver.Service.ColdStoreWorkspaceEventsAsync(workspace);
+
+        Assert.Equal(1, landed);
+        Assert.Equal(2, result.Rows);
+        await h.WaitForMutationsAsync();
+        Assert.Equal((1L, 1L), await h.RowsAfterDeletesAsync(workspace));
+        Assert.Equal(["shared-id"], await h.HotMessageIdsAsync(workspace));
+        await h.Service.RestoreWorkspaceEventsAsync(workspace);
+        var restored = await h.ChecksumsAsync(workspace);
+        Assert.Equal(3, restored.EventRows);
+        Assert.Equal(3, restored.InternalEventRows);
+    }
+
     private static Services.ColdstoreOptions RunAfterStep(string step, Func<Task> action) => Fast with
     {
         StepCompleted = completed =>

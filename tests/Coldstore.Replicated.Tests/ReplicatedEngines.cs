@@ -21,6 +21,16 @@ public static class ReplicatedEngines
             <zookeeper>
                 <implementation>testkeeper</implementation>
             </zookeeper>
+            <remote_servers>
+                <coldstore_cluster>
+                    <shard>
+                        <replica>
+                            <host>127.0.0.1</host>
+                            <port>9000</port>
+                        </replica>
+                    </shard>
+                </coldstore_cluster>
+            </remote_servers>
             <macros>
                 <shard>01</shard>
                 <replica>replica_1</replica>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Coldstore.Ports;
+using Coldstore.Sql;
 
 namespace Coldstore.Tests;
 
@@ -129,6 +130,26 @@ public abstract class CliContract(CliTarget target)
         }
         Assert.Empty(init.Stdout);
         // Refused means refused: no half-made set of tables beside the foreign one.
+        Assert.Equal(["user_events_v2"], await TablesAsync(database));
+    }
+
+    [Theory]
+    [InlineData("ReplacingMergeTree")]
+    [InlineData("SummingMergeTree")]
+    public async Task Init_refuses_an_events_table_on_an_engine_that_merges_rows_away_with_one_line_and_exit_2(string engine)
+    {
+        // (A Distributed table needs a cluster in the server's configuration: Coldstore.Replicated.Tests has one.)
+        var database = Target.NewDatabase();
+        await Target.ClickHouse.ExecuteAsync(new ClickHouseQuery($"CREATE DATABASE `{database}`"));
+        await Target.ClickHouse.ExecuteAsync(new ClickHouseQuery(
+            SchemaSql.CreateEvents(new EventTables(database)).Sql.Replace("ENGINE = MergeTree", $"ENGINE = {engine}", StringComparison.Ordinal)));
+
+        var init = await Cli.RunAsync(Target.Args(["init"], database));
+
+        Assert.True(init.ExitCode == 2, init.ToString());
+        var line = Assert.Single(init.StderrLines);
+        Assert.Contains($"{database}.user_events_v2 uses the {engine} engine", line, StringComparison.Ordinal);
+        Assert.Contains("Nothing was created or changed", line, StringComparison.Ordinal);
         Assert.Equal(["user_events_v2"], await TablesAsync(database));
     }
 

@@ -232,6 +232,14 @@ public sealed partial class ColdstoreService
 
         // Check an events table that existed before creating anything that depends on it, so a foreign table is
         // reported plainly and nothing is left half-created beside it.
+        foreach (var table in await _clickHouse.QueryAsync(TableEngines.Read(_tables), cancellationToken).ConfigureAwait(false))
+        {
+            if (TableEngines.Problem($"{_tables.Database}.{table.GetString("name")}", table.GetString("engine"), table.GetString("engine_full")) is { } problem)
+            {
+                throw new WorkspaceOperationException(null, "init", $"{problem}. Nothing was created or changed.", WorkspaceErrorKind.InvalidInput);
+            }
+        }
+
         var missing = await _clickHouse.QueryAsync(SchemaSql.MissingColumns(_tables), cancellationToken).ConfigureAwait(false);
         if (missing.Count > 0)
         {

@@ -185,3 +185,56 @@ public static class SchemaSql
             .For("check events table columns");
     }
 }
+
+/// <summary>
+/// Which table engines Coldstore can archive from and restore into: the plain, replicated and shared MergeTree. The
+/// others would change what a restore means (Replacing, Collapsing, Summing and Aggregating MergeTree merge rows away)
+/// or cannot take a lightweight delete at all (a Distributed table: its deletes go to the local tables).
+/// </summary>
+public static class TableEngines
+{
+    /// <summary>The engines Coldstore supports.</summary>
+    public static readonly IReadOnlyList<string> Supported = ["MergeTree", "ReplicatedMergeTree", "SharedMergeTree"];
+
+    /// <summary>The engines of the events and internal events tables, as <c>system.tables</c> has them.</summary>
+    public static ClickHouseQuery Read(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return new ClickHouseQuery("""
+            SELECT name, engine, engine_full
+            FROM system.tables
+            WHERE database = {database:String} AND name IN ({events:String}, {internal:String})
+            ORDER BY name
+            """)
+            .With("database", "String", tables.Database)
+            .With("events", "String", tables.Events)
+            .With("internal", "String", tables.InternalEvents)
+            .For("read table engines");
+    }
+
+    /// <summary>
+    /// Null when <paramref name="engine"/> is supported, else the problem and what to do, in words for one line.
+    /// </summary>
+    /// <param name="qualifiedTable">The table, as <c>database.table</c>.</param>
+    /// <param name="engine">Its engine (<c>system.tables.engine</c>).</param>
+    /// <param name="engineFull">Its engine clause with arguments (<c>system.tables.engine_full</c>).</param>
+    public static string? Problem(string qualifiedTable, string engine, string engineFull)
+    {
+        if (Supported.Contains(engine, StringComparer.Ordinal))
+        {
+            return null;
+        }
+
+        if (engine == "Distributed")
+        {
+            // Distributed('cluster', 'database', 'table'[, sharding key …]).
+            var arguments = System.Text.RegularExpressions.Regex.Match(engineFull ?? string.Empty,
+                @"^Distributed\(\s*'(?<cluster>[^']*)'\s*,\s*'(?<database>[^']*)'\s*,\s*'(?<table>[^']*)'");
+            var local = arguments.Success ? $"{arguments.Groups["database"].Value}.{arguments.Groups["table"].Value}" : "its local table";
+            var cluster = arguments.Success ? $"'{arguments.Groups["cluster"].Value}'" : "its cluster";
+            return $"{qualifiedTable} is a Distributed table, which a lightweight delete cannot reach through; point Coldstore at the local table {local} on every shard of cluster {cluster} (COLDSTORE_CLICKHOUSE_DATABASE and the table names) instead";
+        }
+
+        return $"{qualifiedTable} uses the {engine} engine; Coldstore archives and restores only {string.Join(", ", Supported)} tables (other engines merge rows away or cannot delete them)";
+    }
+}
