@@ -50,7 +50,7 @@ public sealed class OrphanStatementTests(ITestOutputHelper output)
         var a = sandbox.Template.A.ToString();
 
         await KillWhileTheServerRunsAsync(sandbox, ["archive", a], "the read-back of the archive's objects",
-            query => query.Contains("foreign_rows", StringComparison.Ordinal) && query.Contains("s3(", StringComparison.Ordinal));
+            query => query.Contains("foreign_rows", StringComparison.Ordinal));
         AssertKilledTheOrphan((await sandbox.RunAsync("archive", a)).ShouldSucceed());
         (await sandbox.RunAsync("restore", a)).ShouldSucceed();
 
