@@ -50,7 +50,6 @@ public sealed class ServerProfileTests
         ["deduplicate_insert"] = new ServerVersion(26, 2),
         ["deduplicate_insert_select"] = new ServerVersion(25, 12),
         ["deduplicate_blocks_in_dependent_materialized_views"] = null, // its default became 1 in 26.2
-        ["max_insert_threads"] = null, // its default became 0 (auto) in 26.8
         ["max_parsing_threads"] = new ServerVersion(24, 4),
         ["input_format_parquet_enable_row_group_prefetch"] = new ServerVersion(24, 10),
         ["input_format_parquet_max_block_size"] = null, // its default became 65409 in 24.6
@@ -164,7 +163,7 @@ public sealed class ServerProfileTests
         var server = Server("24.8.14.39");
 
         AssertExactly(
-            With(RestoreAsked, [.. ArrowReaderBounds, new("max_insert_threads", "1"), new("deduplicate_blocks_in_dependent_materialized_views", "0")],
+            With(RestoreAsked, [.. ArrowReaderBounds, new("deduplicate_blocks_in_dependent_materialized_views", "0")],
                 "input_format_parquet_memory_high_watermark"),
             Sent(server, Restore()));
         Assert.Null(server.Problem("server"));
@@ -188,7 +187,7 @@ public sealed class ServerProfileTests
 
         AssertExactly(
             With(RestoreAsked,
-                [.. ArrowReaderBounds, new("input_format_parquet_enable_row_group_prefetch", "0"), new("max_insert_threads", "1"),
+                [.. ArrowReaderBounds, new("input_format_parquet_enable_row_group_prefetch", "0"),
                     new("deduplicate_blocks_in_dependent_materialized_views", "0")],
                 "input_format_parquet_memory_high_watermark"),
             Sent(server, Restore()));
@@ -204,7 +203,7 @@ public sealed class ServerProfileTests
 
         AssertExactly(
             With(RestoreAsked,
-                [.. ArrowReaderBounds, new("input_format_parquet_enable_row_group_prefetch", "0"), new("max_insert_threads", "1"),
+                [.. ArrowReaderBounds, new("input_format_parquet_enable_row_group_prefetch", "0"),
                     new("deduplicate_blocks_in_dependent_materialized_views", "0")]),
             Sent(server, Restore()));
         AssertExactly(ExportAsked, Sent(server, Export()));
@@ -220,7 +219,7 @@ public sealed class ServerProfileTests
         AssertExactly(
             With(RestoreAsked,
                 [new("deduplicate_insert", "disable"), new("deduplicate_insert_select", "disable"),
-                    new("deduplicate_blocks_in_dependent_materialized_views", "0"), new("max_insert_threads", "1")]),
+                    new("deduplicate_blocks_in_dependent_materialized_views", "0")]),
             Sent(server, Restore()));
         AssertExactly(ExportAsked, Sent(server, Export()));
     }
@@ -233,7 +232,7 @@ public sealed class ServerProfileTests
         AssertExactly(
             With(RestoreAsked,
                 [new("deduplicate_insert", "disable"), new("deduplicate_insert_select", "disable"),
-                    new("deduplicate_blocks_in_dependent_materialized_views", "0"), new("max_insert_threads", "1")]),
+                    new("deduplicate_blocks_in_dependent_materialized_views", "0")]),
             Sent(server, Restore()));
         AssertExactly(ExportAsked, Sent(server, Export()));
         AssertExactly(new Dictionary<string, string> { ["mutations_sync"] = "0", ["lightweight_deletes_sync"] = "0" },

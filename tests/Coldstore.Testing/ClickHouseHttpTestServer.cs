@@ -52,6 +52,20 @@ public static partial class ClickHouseHttpTestServer
             return new Started(url, WithUser(url, SlowUser));
         }
 
+        var launched = Launch(SlowUserSettings.SelectMany(setting => new[] { "--user-setting", $"{SlowUser}:{setting.Key}={setting.Value}" }));
+        return new Started(launched.Url, WithUser(launched.Url, SlowUser));
+    }
+
+    /// <summary>
+    /// Starts another interface of its own (fresh data directory, free port) with extra arguments, e.g.
+    /// <c>--server-version 24.12.6.70 --hide-setting NAME</c> to pretend to be an older release. It is always the
+    /// interface, even when <see cref="UrlVariable"/> names a real server. Dispose it to stop it; it also stops with
+    /// the test process.
+    /// </summary>
+    public static InterfaceProcess StartInterface(IEnumerable<string> extraArguments) => Launch(extraArguments);
+
+    private static InterfaceProcess Launch(IEnumerable<string> extraArguments)
+    {
         var dll = FindInterface();
         var directory = Path.Combine(Path.GetTempPath(), "coldstore-clickhouse-http-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(directory);
@@ -62,7 +76,7 @@ public static partial class ClickHouseHttpTestServer
             UseShellExecute = false,
         };
         foreach (var argument in new[] { dll, "--dir", directory, "--port", "0", "--parent-pid", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) }
-                     .Concat(SlowUserSettings.SelectMany(setting => new[] { "--user-setting", $"{SlowUser}:{setting.Key}={setting.Value}" })))
+                     .Concat(extraArguments))
         {
             start.ArgumentList.Add(argument);
         }
@@ -88,7 +102,8 @@ public static partial class ClickHouseHttpTestServer
             }
         };
         process.BeginErrorReadLine();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop(process, directory);
+        EventHandler stopAtExit = (_, _) => Stop(process, directory);
+        AppDomain.CurrentDomain.ProcessExit += stopAtExit;
 
         string Errors()
         {
@@ -109,7 +124,11 @@ public static partial class ClickHouseHttpTestServer
                 {
                     // Keep draining stdout so the interface never blocks on a full pipe.
                     _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-                    return new Started(match.Groups["url"].Value, WithUser(match.Groups["url"].Value, SlowUser));
+                    return new InterfaceProcess(match.Groups["url"].Value, () =>
+                    {
+                        AppDomain.CurrentDomain.ProcessExit -= stopAtExit;
+                        Stop(process, directory);
+                    }, Errors);
                 }
             }
         }
@@ -187,6 +206,36 @@ public static partial class ClickHouseHttpTestServer
     }
 
     private sealed record Started(string Url, string SlowUrl);
+
+    /// <summary>An interface started by <see cref="StartInterface"/>.</summary>
+    public sealed class InterfaceProcess : IDisposable
+    {
+        private readonly Action _stop;
+        private readonly Func<string> _errors;
+        private int _stopped;
+
+        internal InterfaceProcess(string url, Action stop, Func<string> errors)
+        {
+            Url = url;
+            _stop = stop;
+            _errors = errors;
+        }
+
+        /// <summary>Its base URL, e.g. <c>http://127.0.0.1:41234</c>.</summary>
+        public string Url { get; }
+
+        /// <summary>What it wrote to stderr so far (the tail), for a failing test's message.</summary>
+        public string ErrorOutput => _errors();
+
+        /// <summary>Stops the process and deletes its data directory.</summary>
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _stopped, 1) == 0)
+            {
+                _stop();
+            }
+        }
+    }
 
     [GeneratedRegex(@"listening on (?<url>http://[0-9.]+:\d+)")]
     private static partial Regex ListeningLine();

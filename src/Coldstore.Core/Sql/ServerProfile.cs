@@ -29,8 +29,7 @@ namespace Coldstore.Sql;
 /// asking for the watermark on a release before 25.11 also gets one parsing thread (<c>max_parsing_threads</c>,
 /// 24.4), no row-group prefetch (<c>input_format_parquet_enable_row_group_prefetch</c>, 24.10, on by default) and
 /// blocks of at most 65,409 rows and 16 MiB (<c>input_format_parquet_max_block_size</c>,
-/// <c>input_format_parquet_prefer_block_bytes</c>, 24.6). On every release it gets <c>max_insert_threads = 1</c>:
-/// 26.8 made that default "auto" (one per core), which would multiply the insert's buffers.</item>
+/// <c>input_format_parquet_prefer_block_bytes</c>, 24.6).</item>
 /// <item><b>Tuning that does not exist is left out.</b> <c>output_format_parquet_write_bloom_filter</c> (25.2) and
 /// <c>output_format_parquet_write_page_index</c> (24.7): a release without them writes neither; without
 /// <c>use_hive_partitioning</c> (24.8) no path segment replaces a column.</item>
@@ -96,7 +95,6 @@ public sealed class ServerProfile
         [DeduplicateInsert] = Absence.Omitted,
         [DeduplicateInsertSelect] = Absence.Omitted,
         [DeduplicateInDependentViews] = Absence.Omitted,
-        ["max_insert_threads"] = Absence.Omitted,
         ["max_parsing_threads"] = Absence.Omitted,
         ["input_format_parquet_enable_row_group_prefetch"] = Absence.Omitted,
         ["input_format_parquet_max_block_size"] = Absence.Omitted,
@@ -226,7 +224,6 @@ public sealed class ServerProfile
 
         if (requested.ContainsKey(ParquetMemoryWatermark))
         {
-            AddIfExists(settings, "max_insert_threads", "1");
             if (Version is not { } version || version < ReaderV3Default)
             {
                 // The Arrow-based reader: the watermark does not bound it (absent before 25.8, inert until 25.11).
