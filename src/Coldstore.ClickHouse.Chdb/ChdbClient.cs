@@ -3,8 +3,10 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Coldstore.ClickHouse.Chdb.Native;
+using Coldstore.Configuration;
 using Coldstore.Errors;
 using Coldstore.Ports;
+using Coldstore.Sql;
 using Microsoft.Extensions.Logging;
 
 namespace Coldstore.ClickHouse.Chdb;
@@ -26,19 +28,28 @@ internal sealed partial class ChdbClient : IClickHouseClient
 {
     private readonly ChdbConnection _connection;
     private readonly string _sessionTimeZone;
+    private readonly ServerProfile _profile;
     private readonly ILogger _logger;
 
-    private ChdbClient(ChdbConnection connection, string sessionTimeZone, ILogger logger)
+    private ChdbClient(ChdbConnection connection, string sessionTimeZone, ServerProfile profile, ILogger logger)
     {
         _connection = connection;
         _sessionTimeZone = sessionTimeZone;
+        _profile = profile;
         _logger = logger;
     }
 
     /// <inheritdoc />
     public string Description => $"chDB {_connection.Engine.Version} at {_connection.Engine.DataDirectory}";
 
-    /// <summary>Opens a connection on the engine and learns its session time zone.</summary>
+    /// <summary>Opens a connection on the engine and learns its session time zone and its server profile.</summary>
+    /// <remarks>
+    /// The embedded engine is one known release (26.7), but its statements go through the same
+    /// <see cref="ServerProfile"/> as a server's, learned the same way: both engine sets then send the same settings
+    /// for the same release, the mapping runs under every embedded test too, and a libchdb.so of another release
+    /// (COLDSTORE_LIBCHDB) is handled as a server of that release would be.
+    /// </remarks>
+    /// <exception cref="ConfigurationException">The engine's release is one Coldstore does not support.</exception>
     public static ChdbClient Open(ChdbEngine engine, ILogger logger)
     {
         var connection = engine.Connect();
@@ -47,14 +58,35 @@ internal sealed partial class ChdbClient : IClickHouseClient
             // The zone ClickHouse reads and writes date-times in when a type names none.
             using var result = connection.Query("SELECT timezone()", "TabSeparatedRaw", []);
             var zone = result.Error is null ? Encoding.UTF8.GetString(result.Buffer).Trim() : "UTC";
+            zone = zone.Length == 0 ? "UTC" : zone;
+            var profile = LearnProfile(connection, zone);
+            if (profile.Problem($"chDB at {engine.DataDirectory}") is { } problem)
+            {
+                throw new ConfigurationException(ColdstoreSettings.ClickHouseVariable, problem);
+            }
+
             logger.ConnectionOpened(engine.Version, engine.DataDirectory);
-            return new ChdbClient(connection, zone.Length == 0 ? "UTC" : zone, logger);
+            return new ChdbClient(connection, zone, profile, logger);
         }
         catch
         {
             connection.DisposeAsync().AsTask().GetAwaiter().GetResult();
             throw;
         }
+    }
+
+    /// <summary>Runs <see cref="ServerProfile.Probe"/> on a connection that is not yet shared.</summary>
+    private static ServerProfile LearnProfile(ChdbConnection connection, string zone)
+    {
+        var probe = ServerProfile.Probe();
+        var parameters = probe.Parameters.Select(p => KeyValuePair.Create(p.Name, ChdbParameterFormatter.Format(p.Value, p.Type, zone))).ToArray();
+        using var answer = connection.Query(probe.Sql, ChdbResultReader.Format, parameters);
+        if (answer.Error is { } error)
+        {
+            throw ChdbErrors.FromEngineText(error, probe, []);
+        }
+
+        return ServerProfile.FromProbe(ChdbResultReader.Read(answer.Buffer, zone).Single());
     }
 
     /// <inheritdoc />
@@ -84,6 +116,7 @@ internal sealed partial class ChdbClient : IClickHouseClient
         ArgumentNullException.ThrowIfNull(insert);
         ArgumentException.ThrowIfNullOrWhiteSpace(format);
         ArgumentNullException.ThrowIfNull(data);
+        insert = _profile.Apply(insert);
         var parameters = BindParameters(insert);
         return _connection.RunAsync(connection =>
         {
@@ -129,6 +162,8 @@ internal sealed partial class ChdbClient : IClickHouseClient
 
     private Task<T> RunAsync<T>(ClickHouseQuery query, string format, Func<ReadOnlySpan<byte>, string, T> read, CancellationToken cancellationToken)
     {
+        // Only settings this release has, with the equivalents it needs (see ServerProfile).
+        query = _profile.Apply(query);
         var parameters = BindParameters(query);
         var sessionTimeZone = query.Settings.TryGetValue("session_timezone", out var zone) && zone.Length > 0 ? zone : _sessionTimeZone;
         return _connection.RunAsync(connection =>

@@ -9,6 +9,7 @@ using ClickHouse.Driver.ADO.Parameters;
 using ClickHouse.Driver.ADO.Readers;
 using Coldstore.Errors;
 using Coldstore.Ports;
+using Coldstore.Sql;
 using IClickHouseClient = Coldstore.Ports.IClickHouseClient;
 using Microsoft.Extensions.Logging;
 
@@ -23,7 +24,18 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     private readonly ClickHouseHttpOptions _options;
     private readonly ILogger _logger;
     private readonly HttpClient _http;
-    private readonly ClickHouseClient _driver;
+
+    /// <summary>
+    /// The driver with its JSON modes off: it sends no setting of its own that an old server lacks, so it learns the
+    /// server's profile and sends kills, and it runs every statement on a server before 24.10.
+    /// </summary>
+    private readonly ClickHouseClient _plainDriver;
+
+    /// <summary>Learning the profile runs once per client, whoever sends the first statement.</summary>
+    private readonly SemaphoreSlim _profileGate = new(1, 1);
+
+    /// <summary>The driver and profile for statements, once learned (see <see cref="LearnProfileAsync"/>).</summary>
+    private volatile Connected? _connected;
     private int _disposed;
 
     /// <summary>What a statement's request may take beyond its max_execution_time: the answer's way back.</summary>
@@ -52,15 +64,29 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
         // max_execution_time, so the server ends a statement before the client gives up on it.
         _http = new HttpClient(new ResponseCaptureHandler(sockets), disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
 
-        _driver = new ClickHouseClient(new ClickHouseClientSettings
+        _plainDriver = CreateDriver(jsonSettings: false);
+    }
+
+    /// <inheritdoc />
+    public string Description => _options.Description;
+
+    /// <summary>
+    /// A driver over our HttpClient. With <paramref name="jsonSettings"/> false its JSON read and write modes are off, so it
+    /// does not add <c>output_format_binary_write_json_as_string</c> and <c>input_format_binary_read_json_as_string</c>
+    /// (24.10) to every request: a server before 24.10 refuses unknown settings (code 115). Coldstore reads and writes no
+    /// JSON-typed column, so nothing else changes; with it true the driver keeps its own defaults.
+    /// </summary>
+    private ClickHouseClient CreateDriver(bool jsonSettings)
+    {
+        return new ClickHouseClient(new ClickHouseClientSettings
         {
-            Protocol = options.Scheme,
-            Host = options.Host,
-            Port = checked((ushort)options.Port),
-            Username = options.User,
-            Password = options.Password,
-            Database = options.Database,
-            UseCompression = options.Compression,
+            Protocol = _options.Scheme,
+            Host = _options.Host,
+            Port = checked((ushort)_options.Port),
+            Username = _options.User,
+            Password = _options.Password,
+            Database = _options.Database,
+            UseCompression = _options.Compression,
             // Parameters go in the multipart POST body instead of the URL: URLs end up in proxy and
             // access logs, and secret parameters (credentials for s3()) must not.
             UseFormDataParameters = true,
@@ -69,19 +95,19 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
             HttpClient = _http,
             // No LoggerFactory on purpose: the driver logs its exceptions, whose message is the raw server
             // text, and that can quote a secret parameter back. We log our redacted exceptions instead.
+            // Binary and String are the driver's own defaults.
+            JsonReadMode = jsonSettings ? JsonReadMode.Binary : JsonReadMode.None,
+            JsonWriteMode = jsonSettings ? JsonWriteMode.String : JsonWriteMode.None,
         });
     }
-
-    /// <inheritdoc />
-    public string Description => _options.Description;
 
     /// <inheritdoc />
     public Task ExecuteAsync(ClickHouseQuery query, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
-        return RunAsync(query, async (q, ct) =>
+        return RunAsync(query, async (driver, q, ct) =>
         {
-            await _driver.ExecuteNonQueryAsync(q.Sql, ToDriverParameters(q), ToDriverOptions(q), ct).ConfigureAwait(false);
+            await driver.ExecuteNonQueryAsync(q.Sql, ToDriverParameters(q), ToDriverOptions(q), ct).ConfigureAwait(false);
             return true;
         }, cancellationToken);
     }
@@ -90,9 +116,9 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     public Task<IReadOnlyList<ClickHouseRow>> QueryAsync(ClickHouseQuery query, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
-        return RunAsync<IReadOnlyList<ClickHouseRow>>(query, async (q, ct) =>
+        return RunAsync<IReadOnlyList<ClickHouseRow>>(query, async (driver, q, ct) =>
         {
-            using var reader = await _driver.ExecuteReaderAsync(q.Sql, ToDriverParameters(q), ToDriverOptions(q), ct).ConfigureAwait(false);
+            using var reader = await driver.ExecuteReaderAsync(q.Sql, ToDriverParameters(q), ToDriverOptions(q), ct).ConfigureAwait(false);
             var ordinals = Ordinals(reader);
             var rows = new List<ClickHouseRow>();
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
@@ -114,9 +140,9 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     public Task<object?> ScalarAsync(ClickHouseQuery query, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
-        return RunAsync(query, async (q, ct) =>
+        return RunAsync(query, async (driver, q, ct) =>
         {
-            using var reader = await _driver.ExecuteReaderAsync(q.Sql, ToDriverParameters(q), ToDriverOptions(q), ct).ConfigureAwait(false);
+            using var reader = await driver.ExecuteReaderAsync(q.Sql, ToDriverParameters(q), ToDriverOptions(q), ct).ConfigureAwait(false);
             return await reader.ReadAsync(ct).ConfigureAwait(false) && reader.FieldCount > 0 ? ReadValue(reader, 0) : null;
         }, cancellationToken);
     }
@@ -132,14 +158,14 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
         }
 
         var sql = $"{insert.Sql.TrimEnd().TrimEnd(';').TrimEnd()} FORMAT {format}";
-        return RunAsync(insert, async (q, ct) =>
+        return RunAsync(insert, async (driver, q, ct) =>
         {
             // The body is the data, so the statement travels in the URL (the driver puts it in ?query=),
             // and so do its parameters, rendered by us as param_ options.
             var options = ToDriverOptions(q, q.Parameters.Select(p =>
                 KeyValuePair.Create("param_" + p.Name, ParameterText.Format(p.Value, p.Type))));
 
-            using var response = await _driver.PostStreamAsync(sql, new BorrowedStream(data), isCompressed: false, ct, options).ConfigureAwait(false);
+            using var response = await driver.PostStreamAsync(sql, new BorrowedStream(data), isCompressed: false, ct, options).ConfigureAwait(false);
             return true;
         }, cancellationToken);
     }
@@ -149,8 +175,14 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            _driver.Dispose();
+            if (_connected is { } connected && !ReferenceEquals(connected.Driver, _plainDriver))
+            {
+                connected.Driver.Dispose();
+            }
+
+            _plainDriver.Dispose();
             _http.Dispose();
+            _profileGate.Dispose();
         }
 
         return ValueTask.CompletedTask;
@@ -233,9 +265,68 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
     private static object? ReadValue(ClickHouseDataReader reader, int ordinal) =>
         RowValues.Normalize(reader.GetValue(ordinal), () => reader.GetDateTimeOffset(ordinal));
 
-    private async Task<T> RunAsync<T>(ClickHouseQuery query, Func<ClickHouseQuery, CancellationToken, Task<T>> action, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs a statement on this server: learns the server's profile first if this is the client's first statement,
+    /// sends the statement's settings as the profile says (only settings the server has, with equivalents where its
+    /// release needs them), on the driver the profile allows.
+    /// </summary>
+    private async Task<T> RunAsync<T>(ClickHouseQuery query, Func<ClickHouseClient, ClickHouseQuery, CancellationToken, Task<T>> action, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var connected = _connected ?? await LearnProfileAsync(cancellationToken).ConfigureAwait(false);
+        return await SendAsync(connected.Profile.Apply(query), connected.Driver, action, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Asks the server which release it runs and which of the settings Coldstore may send it has, once per client
+    /// (concurrent first statements wait for one answer). A failure to reach the server is not remembered: the next
+    /// statement asks again. A server Coldstore does not support fails here, before any statement reached it.
+    /// </summary>
+    /// <exception cref="ConfigurationException">The server is older than 24.8 or lacks a setting Coldstore needs.</exception>
+    private async Task<Connected> LearnProfileAsync(CancellationToken cancellationToken)
+    {
+        await _profileGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_connected is { } known)
+            {
+                return known;
+            }
+
+            var row = await SendAsync(ServerProfile.Probe(), _plainDriver, async (driver, q, ct) =>
+            {
+                using var reader = await driver.ExecuteReaderAsync(q.Sql, ToDriverParameters(q), ToDriverOptions(q), ct).ConfigureAwait(false);
+                return await reader.ReadAsync(ct).ConfigureAwait(false)
+                    ? new ClickHouseRow(Ordinals(reader), [ReadValue(reader, 0), ReadValue(reader, 1)])
+                    : throw new ClickHouseException(0, null, "the server answered the version probe with no row", q.Purpose, isTransient: false);
+            }, cancellationToken).ConfigureAwait(false);
+
+            var profile = ServerProfile.FromProbe(row);
+            if (profile.Problem(_options.Description) is { } problem)
+            {
+                throw new ConfigurationException(HttpClickHouseClient.SettingName, problem);
+            }
+
+            Log.ProfileLearned(_logger, profile.ReportedVersion, profile.ExistingSettings.Count, ServerProfile.SettingNames.Count, profile.AcceptsDriverJsonSettings);
+            if (profile.IsNewerThanTested)
+            {
+                Log.NewerThanTested(_logger, _options.Description, profile.ReportedVersion, ServerProfile.SupportedRange);
+            }
+
+            var connected = new Connected(profile, profile.AcceptsDriverJsonSettings ? CreateDriver(jsonSettings: true) : _plainDriver);
+            _connected = connected;
+            return connected;
+        }
+        finally
+        {
+            _profileGate.Release();
+        }
+    }
+
+    /// <summary>Sends one statement as it is, turning every failure into our exceptions, and kills it when abandoned.</summary>
+    private async Task<T> SendAsync<T>(
+        ClickHouseQuery query, ClickHouseClient driver, Func<ClickHouseClient, ClickHouseQuery, CancellationToken, Task<T>> action, CancellationToken cancellationToken)
+    {
         var purpose = query.Purpose ?? "statement";
 
         // Every statement runs under a known query id, so a cancelled or timed-out one can be killed by it.
@@ -251,7 +342,7 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
-            var result = await action(query, linked.Token).ConfigureAwait(false);
+            var result = await action(driver, query, linked.Token).ConfigureAwait(false);
             var elapsed = ElapsedMs(started);
             Log.Finished(_logger, purpose, elapsed);
             return result;
@@ -305,7 +396,7 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
         try
         {
             using var wait = new CancellationTokenSource(KillTimeout);
-            await _driver.ExecuteNonQueryAsync(kill.Sql, ToDriverParameters(kill), ToDriverOptions(kill), wait.Token).ConfigureAwait(false);
+            await _plainDriver.ExecuteNonQueryAsync(kill.Sql, ToDriverParameters(kill), ToDriverOptions(kill), wait.Token).ConfigureAwait(false);
             Log.Killed(_logger, query.Purpose ?? "statement", query.QueryId!);
             return true;
         }
@@ -336,4 +427,7 @@ internal sealed partial class DriverClickHouseClient : IClickHouseClient
 
     [GeneratedRegex("^[A-Za-z][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
     private static partial Regex FormatPattern();
+
+    /// <summary>What the client learned on its first statement: the server's profile and the driver it allows.</summary>
+    private sealed record Connected(ServerProfile Profile, ClickHouseClient Driver);
 }

@@ -25,4 +25,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2105, Level = LogLevel.Warning, Message = "ClickHouse {Purpose} abandoned, and killing query {QueryId} failed: {Reason}")]
     public static partial void KillFailed(ILogger logger, string purpose, string queryId, string reason);
+
+    [LoggerMessage(EventId = 2106, Level = LogLevel.Debug, Message = "ClickHouse server runs {Version}; it has {Existing} of the {Known} settings Coldstore may send; driver JSON settings: {DriverJson}")]
+    public static partial void ProfileLearned(ILogger logger, string version, int existing, int known, bool driverJson);
+
+    [LoggerMessage(EventId = 2107, Level = LogLevel.Warning, Message = "{Server} runs ClickHouse {Version}, newer than the releases Coldstore was checked against ({Supported}); it sends only the settings the server has")]
+    public static partial void NewerThanTested(ILogger logger, string server, string version, string supported);
 }

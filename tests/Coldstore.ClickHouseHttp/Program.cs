@@ -14,20 +14,22 @@ using Microsoft.Extensions.Logging;
 
 // ClickHouse's HTTP interface over the embedded engine (test infrastructure; see README.md beside this file).
 // Usage: Coldstore.ClickHouseHttp --dir D [--port P] [--host 127.0.0.1] [--user U --password P] [--setting NAME=VALUE]…
-//        [--user-setting USER:NAME=VALUE]… [--config-file F] [--parent-pid N] [--verbose]
+//        [--user-setting USER:NAME=VALUE]… [--server-version V] [--hide-setting NAME]… [--config-file F] [--parent-pid N] [--verbose]
 var options = InterfaceOptions.Parse(args);
 if (options is null)
 {
     Console.Error.WriteLine("usage: clickhouse-http --dir DATA_DIR [--port PORT (0 picks one)] [--host 127.0.0.1] [--user U --password P] " +
         "[--setting NAME=VALUE (a default for every statement, like a server profile; repeatable)] " +
-        "[--user-setting USER:NAME=VALUE (a default for one user's statements)] [--config-file FILE (the engine's configuration)] [--parent-pid PID] [--verbose]");
+        "[--user-setting USER:NAME=VALUE (a default for one user's statements)] " +
+        "[--server-version V (answer version() with V, e.g. 24.12.6.70)] [--hide-setting NAME (behave as a release without it; repeatable)] " +
+        "[--config-file FILE (the engine's configuration)] [--parent-pid PID] [--verbose]");
     return 2;
 }
 
 StatementEngine engine;
 try
 {
-    engine = new StatementEngine(options.Directory, options.Verbose, options.DefaultSettings, options.UserSettings, options.ConfigFile);
+    engine = new StatementEngine(options.Directory, options.Verbose, options.DefaultSettings, options.UserSettings, options.ServerVersion, options.HiddenSettings, options.ConfigFile);
 }
 catch (Exception e) when (e is InvalidOperationException or Coldstore.Errors.ColdstoreException)
 {
@@ -89,7 +91,10 @@ if (options.ParentPid is { } parent)
 
 await app.StartAsync();
 var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-Console.Out.WriteLine($"clickhouse-http listening on {address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal)} (chDB {engine.Version}, data {engine.DataDirectory})");
+var pretending = engine.Version == engine.EngineVersion && engine.HiddenSettings.Count == 0
+    ? string.Empty
+    : $", pretending ClickHouse {engine.Version}{(engine.HiddenSettings.Count == 0 ? string.Empty : " without " + string.Join(", ", engine.HiddenSettings))}";
+Console.Out.WriteLine($"clickhouse-http listening on {address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal)} (chDB {engine.EngineVersion}{pretending}, data {engine.DataDirectory})");
 Console.Out.Flush();
 await app.WaitForShutdownAsync();
 return 0;
@@ -238,7 +243,8 @@ static int HttpStatusFor(int code) => code switch
 /// <summary>The command line.</summary>
 internal sealed record InterfaceOptions(
     string Directory, int Port, string Host, string User, string? Password, int? ParentPid, bool Verbose,
-    IReadOnlyList<KeyValuePair<string, string>> DefaultSettings, IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> UserSettings)
+    IReadOnlyList<KeyValuePair<string, string>> DefaultSettings, IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> UserSettings,
+    string? ServerVersion, IReadOnlyList<string> HiddenSettings)
 {
     /// <summary>A ClickHouse configuration file for the engine (<c>--config-file</c>: macros, a test keeper), or null.</summary>
     public string? ConfigFile { get; init; }
@@ -252,6 +258,8 @@ internal sealed record InterfaceOptions(
         var verbose = false;
         var defaults = new List<KeyValuePair<string, string>>();
         var userDefaults = new List<(string, KeyValuePair<string, string>)>();
+        string? serverVersion = null;
+        var hidden = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -288,6 +296,23 @@ internal sealed record InterfaceOptions(
 
                         userDefaults.Add((spec[..colon], KeyValuePair.Create(spec[(colon + 1)..assign], spec[(assign + 1)..])));
                         break;
+                    case "--server-version":
+                        serverVersion = Next();
+                        if (!StatementText.IsVersion(serverVersion))
+                        {
+                            throw new ArgumentException($"--server-version '{serverVersion}' is not a release such as 24.12.6.70");
+                        }
+
+                        break;
+                    case "--hide-setting":
+                        var name = Next();
+                        if (!StatementText.IsSettingName(name))
+                        {
+                            throw new ArgumentException($"--hide-setting '{name}' is not a setting name");
+                        }
+
+                        hidden.Add(name);
+                        break;
                     default: return null;
                 }
             }
@@ -298,6 +323,6 @@ internal sealed record InterfaceOptions(
             }
         }
 
-        return directory is null || port is < 0 or > 65535 ? null : new InterfaceOptions(directory, port, host, user, password, parent, verbose, defaults, userDefaults) { ConfigFile = configFile };
+        return directory is null || port is < 0 or > 65535 ? null : new InterfaceOptions(directory, port, host, user, password, parent, verbose, defaults, userDefaults, serverVersion, hidden) { ConfigFile = configFile };
     }
 }

@@ -33,6 +33,8 @@ internal sealed partial class StatementEngine
     private readonly bool _verbose;
     private readonly IReadOnlyList<KeyValuePair<string, string>> _defaults;
     private readonly IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> _userDefaults;
+    private readonly string? _pretendedVersion;
+    private readonly HashSet<string> _hidden;
 
     /// <param name="dataDirectory">The engine's data directory.</param>
     /// <param name="verbose">Log every statement to stderr.</param>
@@ -44,26 +46,46 @@ internal sealed partial class StatementEngine
     /// The same for one user's statements only, as a server's per-user profile: a test's first run connects as a
     /// slowed user so the statement it leaves behind outlasts the rerun, which connects as another.
     /// </param>
+    /// <param name="pretendedVersion">
+    /// The release to answer <c>version()</c> with and to name in errors, or null for the engine's own: tests pretend
+    /// to be an older server (a client learns the server's release from <c>version()</c>).
+    /// </param>
+    /// <param name="hiddenSettings">
+    /// Settings to behave as absent, as on a release that predates them: left out of <c>system.settings</c>, and a
+    /// statement that sends one fails with code 115 (UNKNOWN_SETTING).
+    /// </param>
     /// <param name="configFile">The engine's configuration file (clickhouse-local's <c>--config-file</c>), or null.</param>
     public StatementEngine(
         string dataDirectory, bool verbose, IReadOnlyList<KeyValuePair<string, string>> defaults,
-        IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> userDefaults, string? configFile = null)
+        IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> userDefaults,
+        string? pretendedVersion = null, IReadOnlyCollection<string>? hiddenSettings = null, string? configFile = null)
     {
-        _userDefaults = userDefaults;
         _engine = ChdbEngine.Start(dataDirectory, configFile);
         _verbose = verbose;
-        _defaults = defaults;
+        _pretendedVersion = pretendedVersion;
+        _hidden = new HashSet<string>(hiddenSettings ?? [], StringComparer.Ordinal);
+        // A server's profile cannot hand out a setting its release lacks.
+        _defaults = [.. defaults.Where(d => !_hidden.Contains(d.Key))];
+        _userDefaults = [.. userDefaults.Where(u => !_hidden.Contains(u.Setting.Key))];
         var setup = Run(Internal($"CREATE DATABASE IF NOT EXISTS {StatementText.OwnDatabase}"));
         ThrowIfFailed(setup);
         ThrowIfFailed(Run(Internal(StatementText.CreateProcessesView)));
+        ThrowIfFailed(Run(Internal(StatementText.CreateSettingsView(_hidden))));
         var zone = Run(Internal("SELECT timezone()"));
         ThrowIfFailed(zone);
         TimeZone = Encoding.UTF8.GetString(zone.Body).Trim();
-        Version = _engine.Version;
+        EngineVersion = _engine.Version;
+        Version = pretendedVersion ?? _engine.Version;
     }
 
-    /// <summary>The engine's release, e.g. 26.7.3.</summary>
+    /// <summary>The release clients see: the pretended one (<c>--server-version</c>) or the engine's, e.g. 26.7.2.1.</summary>
     public string Version { get; }
+
+    /// <summary>The engine's own release.</summary>
+    public string EngineVersion { get; }
+
+    /// <summary>The settings the interface behaves as lacking (<c>--hide-setting</c>).</summary>
+    public IReadOnlyCollection<string> HiddenSettings => _hidden;
 
     /// <summary>The server's time zone, sent in X-ClickHouse-Timezone.</summary>
     public string TimeZone { get; }
@@ -76,6 +98,13 @@ internal sealed partial class StatementEngine
         if (statement.IsGet && !StatementText.IsReadOnly(statement.Sql))
         {
             return Refused(164, "READONLY", "Cannot execute query in readonly mode: a GET request may only read (use POST)", statement.DefaultFormat);
+        }
+
+        if (statement.Settings.FirstOrDefault(s => _hidden.Contains(s.Key)) is { Key: { } hidden })
+        {
+            // What a release that predates the setting answers.
+            return Refused(115, "UNKNOWN_SETTING",
+                $"Setting {hidden} is neither a builtin setting nor started with the prefix 'custom_' registered for user-defined settings", statement.DefaultFormat);
         }
 
         if (StatementText.ParseKillQuery(statement.Sql) is { } kill)
@@ -101,7 +130,7 @@ internal sealed partial class StatementEngine
         {
             var outcome = Run(statement with
             {
-                Sql = StatementText.RewriteProcesses(statement.Sql),
+                Sql = Pretend(StatementText.RewriteProcesses(statement.Sql)),
                 Settings = [.. Defaults(statement.User).Where(d => statement.Settings.All(s => s.Key != d.Key)),
                     .. statement.Settings.Where(s => s.Key is not ("replace_running_query" or StatementText.CarrierSetting)),
                     KeyValuePair.Create(StatementText.CarrierSetting, StatementText.Carrier(statement.QueryId))],
@@ -118,6 +147,17 @@ internal sealed partial class StatementEngine
         {
             _running.TryRemove(statement.QueryId, out _);
         }
+    }
+
+    /// <summary>The statement as the pretended release would see it: its <c>version()</c> and its <c>system.settings</c>.</summary>
+    private string Pretend(string sql)
+    {
+        if (_hidden.Count > 0)
+        {
+            sql = StatementText.RewriteSettings(sql);
+        }
+
+        return _pretendedVersion is { } version ? StatementText.RewriteVersion(sql, version) : sql;
     }
 
     /// <summary>The profile settings of a user: the user's own over everyone's.</summary>

@@ -57,6 +57,30 @@ internal static partial class StatementText
     /// <summary>Points every reference to <c>system.processes</c> at the interface's view.</summary>
     public static string RewriteProcesses(string sql) => ProcessesReference().Replace(sql, ProcessesView);
 
+    /// <summary>What <c>system.settings</c> is rewritten to when the interface hides settings (<c>--hide-setting</c>).</summary>
+    public const string SettingsView = OwnDatabase + ".settings";
+
+    /// <summary>The view of <c>system.settings</c> without the hidden settings, as on a release that lacks them.</summary>
+    public static string CreateSettingsView(IReadOnlyCollection<string> hidden) =>
+        hidden.Count == 0
+            ? $"CREATE OR REPLACE VIEW {SettingsView} AS SELECT * FROM system.settings"
+            : $"CREATE OR REPLACE VIEW {SettingsView} AS SELECT * FROM system.settings WHERE name NOT IN ({string.Join(", ", hidden.Select(name => $"'{name}'"))})";
+
+    /// <summary>Points every reference to <c>system.settings</c> at the interface's view of it.</summary>
+    public static string RewriteSettings(string sql) => SettingsReference().Replace(sql, SettingsView);
+
+    /// <summary>
+    /// Replaces every call of <c>version()</c> with the release the interface pretends to be (<c>--server-version</c>),
+    /// as a string literal: the value <c>version()</c> has on that release. Text inside string literals is not told apart.
+    /// </summary>
+    public static string RewriteVersion(string sql, string version) => VersionCall().Replace(sql, $"'{version}'");
+
+    /// <summary>True for a name that can be a ClickHouse setting (and so can be hidden): letters, digits, underscores.</summary>
+    public static bool IsSettingName(string name) => SettingName().IsMatch(name);
+
+    /// <summary>True for what <c>--server-version</c> may pretend: two to four dot-separated numbers.</summary>
+    public static bool IsVersion(string text) => VersionText().IsMatch(text);
+
     /// <summary>Parses a <c>KILL QUERY</c> statement, or returns null for anything else.</summary>
     public static KillQuery? ParseKillQuery(string sql)
     {
@@ -95,6 +119,19 @@ internal static partial class StatementText
 
     [GeneratedRegex(@"(?<![\w.`""])`?system`?\s*\.\s*`?processes`?(?![\w`""])", RegexOptions.CultureInvariant)]
     private static partial Regex ProcessesReference();
+
+    [GeneratedRegex(@"(?<![\w.`""])`?system`?\s*\.\s*`?settings`?(?![\w`""])", RegexOptions.CultureInvariant)]
+    private static partial Regex SettingsReference();
+
+    // Function names are case-insensitive in ClickHouse; a column or a qualified name ending in "version" is not a call.
+    [GeneratedRegex(@"(?<![\w.`""])version\s*\(\s*\)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex VersionCall();
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex SettingName();
+
+    [GeneratedRegex(@"^\d{1,4}(?:\.\d{1,6}){1,3}$", RegexOptions.CultureInvariant)]
+    private static partial Regex VersionText();
 
     [GeneratedRegex(
         @"^\s*KILL\s+QUERY\s+(?:ON\s+CLUSTER\s+(?:'[^']*'|\S+)\s+)?WHERE\s+(?<where>.+?)(?:\s+(?<mode>SYNC|ASYNC|TEST))?(?:\s+FORMAT\s+(?<format>\w+))?\s*;?\s*$",

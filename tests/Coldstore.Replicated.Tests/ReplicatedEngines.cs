@@ -47,7 +47,7 @@ public static class ReplicatedEngines
         return path;
     });
 
-    private static readonly Lazy<string> Interface = new(() => ClickHouseHttpTestServer.StartInterface(["--config-file", ConfigFile.Value]));
+    private static readonly Lazy<string> Interface = new(() => ClickHouseHttpTestServer.StartInterface(["--config-file", ConfigFile.Value]).Url);
 
     /// <summary>Opens a client on the embedded engine of this process, started with the configuration.</summary>
     public static IClickHouseClient OpenEmbedded() =>

@@ -35,7 +35,7 @@ public abstract class ClickHouseDatabaseFixture : IAsyncLifetime
     }
 
     /// <inheritdoc />
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (_client is null)
         {

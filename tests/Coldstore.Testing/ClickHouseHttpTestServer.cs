@@ -52,17 +52,20 @@ public static partial class ClickHouseHttpTestServer
             return new Started(url, WithUser(url, SlowUser));
         }
 
-        var own = StartInterface(SlowUserSettings.SelectMany(setting => new[] { "--user-setting", $"{SlowUser}:{setting.Key}={setting.Value}" }));
-        return new Started(own, WithUser(own, SlowUser));
+        var launched = Launch(SlowUserSettings.SelectMany(setting => new[] { "--user-setting", $"{SlowUser}:{setting.Key}={setting.Value}" }));
+        return new Started(launched.Url, WithUser(launched.Url, SlowUser));
     }
 
     /// <summary>
-    /// Starts another HTTP interface of this test process, with arguments of its own (a <c>--config-file</c>, say), on a
-    /// fresh data directory; it stops with the process. Returns its base URL.
+    /// Starts another interface of its own (fresh data directory, free port) with extra arguments, e.g.
+    /// <c>--server-version 24.12.6.70 --hide-setting NAME</c> to pretend to be an older release. It is always the
+    /// interface, even when <see cref="UrlVariable"/> names a real server. Dispose it to stop it; it also stops with
+    /// the test process.
     /// </summary>
-    public static string StartInterface(IEnumerable<string> extraArguments)
+    public static InterfaceProcess StartInterface(IEnumerable<string> extraArguments) => Launch(extraArguments);
+
+    private static InterfaceProcess Launch(IEnumerable<string> extraArguments)
     {
-        ArgumentNullException.ThrowIfNull(extraArguments);
         var dll = FindInterface();
         var directory = Path.Combine(Path.GetTempPath(), "coldstore-clickhouse-http-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(directory);
@@ -99,7 +102,8 @@ public static partial class ClickHouseHttpTestServer
             }
         };
         process.BeginErrorReadLine();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop(process, directory);
+        EventHandler stopAtExit = (_, _) => Stop(process, directory);
+        AppDomain.CurrentDomain.ProcessExit += stopAtExit;
 
         string Errors()
         {
@@ -120,7 +124,11 @@ public static partial class ClickHouseHttpTestServer
                 {
                     // Keep draining stdout so the interface never blocks on a full pipe.
                     _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-                    return match.Groups["url"].Value;
+                    return new InterfaceProcess(match.Groups["url"].Value, () =>
+                    {
+                        AppDomain.CurrentDomain.ProcessExit -= stopAtExit;
+                        Stop(process, directory);
+                    }, Errors);
                 }
             }
         }
@@ -198,6 +206,36 @@ public static partial class ClickHouseHttpTestServer
     }
 
     private sealed record Started(string Url, string SlowUrl);
+
+    /// <summary>An interface started by <see cref="StartInterface"/>.</summary>
+    public sealed class InterfaceProcess : IDisposable
+    {
+        private readonly Action _stop;
+        private readonly Func<string> _errors;
+        private int _stopped;
+
+        internal InterfaceProcess(string url, Action stop, Func<string> errors)
+        {
+            Url = url;
+            _stop = stop;
+            _errors = errors;
+        }
+
+        /// <summary>Its base URL, e.g. <c>http://127.0.0.1:41234</c>.</summary>
+        public string Url { get; }
+
+        /// <summary>What it wrote to stderr so far (the tail), for a failing test's message.</summary>
+        public string ErrorOutput => _errors();
+
+        /// <summary>Stops the process and deletes its data directory.</summary>
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _stopped, 1) == 0)
+            {
+                _stop();
+            }
+        }
+    }
 
     [GeneratedRegex(@"listening on (?<url>http://[0-9.]+:\d+)")]
     private static partial Regex ListeningLine();

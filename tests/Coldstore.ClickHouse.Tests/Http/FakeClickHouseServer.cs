@@ -135,8 +135,15 @@ internal sealed class FakeClickHouseServer : IAsyncDisposable
         try
         {
             var request = await RecordAsync(context.Request);
-            Requests.Enqueue(request);
-            var reply = _respond(request);
+            // A client's first statement is preceded by its server-profile probe; answer it as a 26.7 server with every
+            // setting, and keep it out of Requests so each test sees only its own statements.
+            var reply = IsProfileProbe(request) ? ProfileReply : null;
+            if (reply is null)
+            {
+                Requests.Enqueue(request);
+                reply = _respond(request);
+            }
+
             if (reply.Delay > TimeSpan.Zero)
             {
                 await Task.Delay(reply.Delay, _lifetime.Token);
@@ -157,6 +164,13 @@ internal sealed class FakeClickHouseServer : IAsyncDisposable
             // The client gave up (a timeout test) or the server is stopping.
         }
     }
+
+    /// <summary>The probe's answer: a 26.7 server that has every setting Coldstore may send.</summary>
+    private static FakeReply ProfileReply { get; } = FakeReply.Ok(RowBinary.Encode(
+        [("version", "String"), ("settings", "String")], ["26.7.2.1", string.Join(",", Coldstore.Sql.ServerProfile.SettingNames)]));
+
+    private static bool IsProfileProbe(RecordedRequest request) =>
+        request.Sql.Contains("version()", StringComparison.Ordinal) && request.Sql.Contains("FROM system.settings", StringComparison.Ordinal);
 
     private static async Task<RecordedRequest> RecordAsync(HttpListenerRequest request)
     {
