@@ -138,18 +138,23 @@ public sealed class ServerProfileTests
     [Fact]
     public void Every_setting_a_statement_builder_sends_is_one_the_profile_knows()
     {
-        var statements = new[]
-        {
+        ClickHouseQuery[] statements =
+        [
             Export(), Restore(),
             ArchiveSql.ArchiveSummary(S3Store, Workspace, Timeout),
-            ArchiveSql.FillKeys(Tables, ArchiveId, S3Store, Timeout),
-            ArchiveSql.DropKeys(Tables, ArchiveId),
-            ArchiveSql.InsertBaseline(Tables, ArchiveId, 1, 2, 3),
-            ArchiveSql.DropBaseline(Tables, ArchiveId),
-            ArchiveSql.DeleteArchivedEvents(Tables, Workspace, Cutoff, ArchiveId),
-            ArchiveSql.DeleteArchivedInternalEvents(Tables, Workspace, Cutoff, ArchiveId, synchronous: true),
+            ArchiveSql.HotSummary(Tables, Workspace, Cutoff),
+            ArchiveSql.InternalSummary(Tables, Workspace, Cutoff),
             EventSql.IngestInsert(Tables),
-        };
+            .. Enum.GetValues<HotTable>().SelectMany(table => new[]
+            {
+                BoundedDeleteSql.DeleteInParts(Tables, table, Workspace, Cutoff, ["all_1_1_0"], synchronous: false),
+                BoundedDeleteSql.DeleteInParts(Tables, table, Workspace, Cutoff, ["all_1_1_0"], synchronous: true),
+                BoundedDeleteSql.DeleteInPartByHash(Tables, table, Workspace, Cutoff, "all_1_1_0", [1UL], keep: false),
+                BoundedDeleteSql.ArchivedRowsByPart(Tables, table, Workspace, Cutoff, S3Store, Timeout),
+                BoundedDeleteSql.HashesInPart(Tables, table, Workspace, Cutoff, "all_1_1_0", S3Store, archived: true, 10, Timeout),
+                BoundedDeleteSql.ArchivedRowsHot(Tables, table, Workspace, Cutoff, S3Store, Timeout),
+            }),
+        ];
 
         var unknown = statements.SelectMany(s => s.Settings.Keys).Concat(["engine_file_truncate_on_insert"])
             .Where(name => !ServerProfile.SettingNames.Contains(name)).Distinct().ToArray();
@@ -236,7 +241,7 @@ public sealed class ServerProfileTests
             Sent(server, Restore()));
         AssertExactly(ExportAsked, Sent(server, Export()));
         AssertExactly(new Dictionary<string, string> { ["mutations_sync"] = "0", ["lightweight_deletes_sync"] = "0" },
-            Sent(server, ArchiveSql.DeleteArchivedEvents(Tables, Workspace, Cutoff, ArchiveId)));
+            Sent(server, BoundedDeleteSql.DeleteInParts(Tables, HotTable.Events, Workspace, Cutoff, ["all_1_1_0"], synchronous: false)));
         AssertExactly(new Dictionary<string, string> { ["use_hive_partitioning"] = "0", ["max_execution_time"] = "600" },
             Sent(server, ArchiveSql.ArchiveSummary(S3Store, Workspace, Timeout)));
         Assert.False(server.IsNewerThanTested);
@@ -251,7 +256,7 @@ public sealed class ServerProfileTests
             AssertExactly(new Dictionary<string, string> { ["use_hive_partitioning"] = "0", ["max_execution_time"] = "600" },
                 Sent(server, ArchiveSql.ArchiveSummary(S3Store, Workspace, Timeout)));
             AssertExactly(new Dictionary<string, string> { ["mutations_sync"] = "2", ["lightweight_deletes_sync"] = "2" },
-                Sent(server, ArchiveSql.DropKeys(Tables, ArchiveId)));
+                Sent(server, BoundedDeleteSql.DeleteInParts(Tables, HotTable.InternalEvents, Workspace, Cutoff, ["all_1_1_0"], synchronous: true)));
             AssertExactly(new Dictionary<string, string> { ["session_timezone"] = "UTC", ["async_insert"] = "0" },
                 Sent(server, EventSql.IngestInsert(Tables)));
         }
