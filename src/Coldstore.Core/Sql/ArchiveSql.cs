@@ -158,6 +158,7 @@ public static class ArchiveSql
             .With(target.Parameters)
             .WithSettings(ExportSettings)
             .WithSettings(target.WriteSettings)
+            .WithSettings(target.AccessSettings)
             .WithSetting("max_execution_time", Seconds(timeout))
             .For("copy rows to archive");
     }
@@ -174,6 +175,7 @@ public static class ArchiveSql
             .With(source.Parameters)
             .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId))
             .WithSettings(ReadArchiveSettings)
+            .WithSettings(source.AccessSettings)
             .WithSetting("max_execution_time", Seconds(timeout))
             .For("read back archive");
     }
@@ -196,6 +198,7 @@ public static class ArchiveSql
             .With("archive_id", "String", ArchiveIdText(archiveId))
             .With(source.Parameters)
             .WithSettings(ReadArchiveSettings)
+            .WithSettings(source.AccessSettings)
             .WithSetting("async_insert", "0")
             .WithSetting("insert_deduplicate", "0")
             .WithSetting("max_execution_time", Seconds(timeout))
@@ -302,6 +305,7 @@ public static class ArchiveSql
             .With(source.Parameters)
             .With(WorkspaceAndCutoff(workspaceId, cutoff))
             .WithSettings(RestoreSettings)
+            .WithSettings(source.AccessSettings)
             .WithSetting("max_execution_time", Seconds(timeout))
             .For("insert archived rows");
     }
