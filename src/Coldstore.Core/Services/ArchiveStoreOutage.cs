@@ -18,8 +18,10 @@ namespace Coldstore.Services;
 /// </remarks>
 internal static class ArchiveStoreOutage
 {
-    // S3_ERROR, and the network failures ClickHouse reports while reading or writing through s3().
-    private static readonly HashSet<int> OutageCodes = [499, 209, 210, 1000];
+    // S3_ERROR, and the failures ClickHouse reports when a transfer through s3() breaks off: CANNOT_READ_FROM_ISTREAM
+    // (the object's stream ended mid-read, seen when S3 is killed during a restore insert), SOCKET_TIMEOUT,
+    // NETWORK_ERROR and POCO_EXCEPTION.
+    private static readonly HashSet<int> OutageCodes = [499, 23, 209, 210, 1000];
 
     /// <summary>Runs an operation; an S3 outage in it fails as a <see cref="WorkspaceOperationException"/> of kind Failed.</summary>
     public static async Task<T> RunAsync<T>(
@@ -45,7 +47,8 @@ internal static class ArchiveStoreOutage
         EngineUnavailableException unavailable => unavailable.Setting is ColdstoreSettings.S3EndpointVariable or ColdstoreSettings.ArchiveVariable
             && IsS3(store),
         ClickHouseException clickHouse => IsS3(store) && OutageCodes.Contains(clickHouse.Code)
-            && (clickHouse.Code == 499 || clickHouse.EngineMessage.Contains("S3", StringComparison.Ordinal)),
+            && (clickHouse.Code == 499 || clickHouse.EngineMessage.Contains("S3", StringComparison.Ordinal)
+                || clickHouse.EngineMessage.Contains("ObjectStorage", StringComparison.Ordinal)),
         _ => false,
     };
 
