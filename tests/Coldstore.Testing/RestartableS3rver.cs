@@ -2,20 +2,21 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using Xunit;
 
-namespace Coldstore.Operations.Tests.Outage;
+namespace Coldstore.Testing;
 
 /// <summary>
 /// An s3rver of one test's own that can be stopped mid-operation and started again on the same port and the same data
 /// directory, so the objects written before the outage are there after it (as with a real S3 that went away for a
-/// while). <see cref="Testing.S3rverFixture"/> shares one emulator across a class and never stops it, which is why
+/// while). <see cref="S3rverFixture"/> shares one emulator across a class and never stops it, which is why
 /// this exists. Stopping kills the process (SIGKILL): connections break as they would when a host dies.
 /// </summary>
 public sealed class RestartableS3rver : IAsyncDisposable
 {
     public const string Bucket = "coldstore-outage";
-    public const string Key = Testing.S3rverFixture.AccessKeyId;
-    public const string Secret = Testing.S3rverFixture.SecretAccessKey;
+    public const string Key = S3rverFixture.AccessKeyId;
+    public const string Secret = S3rverFixture.SecretAccessKey;
 
     private readonly string _root = FindRepositoryRoot();
     private readonly Lock _gate = new();
