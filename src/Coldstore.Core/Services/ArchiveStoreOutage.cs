@@ -48,9 +48,13 @@ internal static class ArchiveStoreOutage
             && IsS3(store),
         ClickHouseException clickHouse => IsS3(store) && OutageCodes.Contains(clickHouse.Code)
             && (clickHouse.Code == 499 || clickHouse.EngineMessage.Contains("S3", StringComparison.Ordinal)
-                || clickHouse.EngineMessage.Contains("ObjectStorage", StringComparison.Ordinal)),
+                || clickHouse.EngineMessage.Contains("ObjectStorage", StringComparison.Ordinal))
+            && !Refusals.Any(refusal => clickHouse.EngineMessage.Contains(refusal, StringComparison.Ordinal)),
         _ => false,
     };
+
+    // S3 answered, and said no: a missing object or bucket, or refused credentials, is no outage and no rerun fixes it.
+    private static readonly string[] Refusals = ["NoSuchKey", "NoSuchBucket", "AccessDenied", "Access Denied", "InvalidAccessKeyId", "SignatureDoesNotMatch"];
 
     private static bool IsS3(IArchiveStore store) => store.Description.StartsWith("s3://", StringComparison.Ordinal);
 
