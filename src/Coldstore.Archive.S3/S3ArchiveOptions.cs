@@ -33,6 +33,18 @@ public sealed partial class S3ArchiveOptions
     /// <summary>The setting Coldstore names when credentials are missing or refused.</summary>
     public const string CredentialsSetting = "AWS_ACCESS_KEY_ID";
 
+    /// <summary>The setting holding <see cref="OutageBound"/> in seconds.</summary>
+    public const string OutageSetting = "COLDSTORE_S3_OUTAGE_SECONDS";
+
+    /// <summary>The shortest <see cref="OutageBound"/>: below it one attempt would have no time to connect and answer.</summary>
+    public static readonly TimeSpan MinimumOutageBound = TimeSpan.FromSeconds(5);
+
+    /// <summary>The longest <see cref="OutageBound"/>.</summary>
+    public static readonly TimeSpan MaximumOutageBound = TimeSpan.FromHours(1);
+
+    /// <summary>The default <see cref="OutageBound"/>.</summary>
+    public static readonly TimeSpan DefaultOutageBound = TimeSpan.FromMinutes(2);
+
     private const string Scheme = "s3://";
 
     private const string AcceptedForms =
@@ -69,6 +81,14 @@ public sealed partial class S3ArchiveOptions
 
     /// <summary>Sends unsigned requests (a public bucket, or an emulator without authentication); ClickHouse uses NOSIGN.</summary>
     public bool Anonymous { get; init; }
+
+    /// <summary>
+    /// How long a step goes on trying to reach S3 once it stops answering (refuses connections, or goes silent) before
+    /// it fails, for ClickHouse's reads and writes through <c>s3()</c> and for Coldstore's own SDK calls alike (see
+    /// <see cref="S3Deadlines"/>). Two minutes unless set; from 5 s to an hour. It bounds silence, not work: a long
+    /// copy that keeps transferring is not cut short.
+    /// </summary>
+    public TimeSpan OutageBound { get; init; } = DefaultOutageBound;
 
     /// <summary>The prefix normalized to end with <c>/</c>, or empty.</summary>
     internal string NormalizedPrefix => Prefix.Length == 0 || Prefix.EndsWith('/') ? Prefix : Prefix + "/";
@@ -134,6 +154,7 @@ public sealed partial class S3ArchiveOptions
             ClickHouseEndpoint = ParseEndpoint(ClickHouseEndpointSetting, NullIfBlank(getSetting(ClickHouseEndpointSetting))),
             Region = NullIfBlank(getSetting(RegionSetting)) ?? "us-east-1",
             NamedCollection = NullIfBlank(getSetting(NamedCollectionSetting)),
+            OutageBound = ParseOutageBound(NullIfBlank(getSetting(OutageSetting))),
         };
         options.Validate();
         return options;
@@ -173,6 +194,12 @@ public sealed partial class S3ArchiveOptions
                 $"{NamedCollectionSetting} '{NamedCollection}' is not a ClickHouse identifier (a letter or '_', then letters, digits or '_').");
         }
 
+        if (OutageBound < MinimumOutageBound || OutageBound > MaximumOutageBound)
+        {
+            throw new ConfigurationException(OutageSetting, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{OutageSetting} {OutageBound.TotalSeconds} s is out of range: use {MinimumOutageBound.TotalSeconds} to {MaximumOutageBound.TotalSeconds} seconds (default {DefaultOutageBound.TotalSeconds})."));
+        }
+
         if (Credentials is not null)
         {
             if (Anonymous)
@@ -191,6 +218,22 @@ public sealed partial class S3ArchiveOptions
     /// <inheritdoc />
     public override string ToString() =>
         $"s3://{Bucket}/{NormalizedPrefix}" + (ServiceUrl is null ? $" (AWS {Region})" : $" at {ServiceUrl}");
+
+    /// <summary>Parses a number of seconds for <see cref="OutageBound"/>; null means the default.</summary>
+    /// <exception cref="ConfigurationException">The value is not a number of seconds in range.</exception>
+    public static TimeSpan ParseOutageBound(string? value)
+    {
+        if (value is null)
+        {
+            return DefaultOutageBound;
+        }
+
+        return double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            && seconds >= MinimumOutageBound.TotalSeconds && seconds <= MaximumOutageBound.TotalSeconds
+            ? TimeSpan.FromSeconds(seconds)
+            : throw new ConfigurationException(OutageSetting, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{OutageSetting}='{value}' is not valid: use a number of seconds from {MinimumOutageBound.TotalSeconds} to {MaximumOutageBound.TotalSeconds}, e.g. 120."));
+    }
 
     internal static Uri? ParseEndpoint(string setting, string? value)
     {

@@ -20,7 +20,9 @@ namespace Coldstore.Archive.S3;
 /// <remarks>
 /// Why no Polly pipeline on top: the SDK already retries throttling, 5xx and broken connections with jittered
 /// backoff (standard mode), and s3rver's occasional 500 on DeleteObjects is absorbed by it. A second retry layer
-/// would multiply attempts against an endpoint that is down, delaying the one clear error. The one failure the
+/// would multiply attempts against an endpoint that is down, delaying the one clear error. The SDK's attempts,
+/// their timeouts and a hard limit on each call come from <see cref="S3Deadlines"/>, so an outage fails a call within
+/// <see cref="S3ArchiveOptions.OutageBound"/> (by default the SDK would wait 100 s per attempt). The one failure the
 /// SDK cannot retry, per-key errors inside a successful DeleteObjects answer, is retried here by key.
 /// Errors that survive become <see cref="EngineUnavailableException"/> (transient) or
 /// <see cref="ConfigurationException"/> (bucket, region or credentials to fix), so the caller's step-level retry
@@ -38,10 +40,12 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
     private readonly ILogger _logger;
     private readonly string _prefix;
     private readonly string _where;
+    private readonly S3Deadlines _deadlines;
 
     private S3ArchiveStore(S3ArchiveOptions options, IAmazonS3 client, AWSCredentials credentials, ILogger logger)
     {
         _options = options;
+        _deadlines = new S3Deadlines(options.OutageBound);
         _client = client;
         _credentials = credentials;
         _logger = logger;
@@ -64,11 +68,17 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        var deadlines = new S3Deadlines(options.OutageBound);
         var config = new AmazonS3Config
         {
             // Emulators and several S3-compatible services reject the SDK v4 default checksum trailers.
             RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+            // Bounded attempts (the SDK default waits 100 s per attempt): see S3Deadlines.
+            RetryMode = RequestRetryMode.Standard,
+            MaxErrorRetry = deadlines.RetryAttempts,
+            ConnectTimeout = deadlines.ConnectTimeout,
+            Timeout = deadlines.ConnectTimeout + deadlines.RequestTimeout,
         };
         if (options.ServiceUrl is { } serviceUrl)
         {
@@ -109,11 +119,12 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
     public async Task<byte[]?> ReadAsync(string key, CancellationToken cancellationToken = default)
     {
         ArchiveKeys.ValidateKey(key);
+        using var limit = CallLimit(cancellationToken);
         try
         {
-            using var response = await _client.GetObjectAsync(_options.Bucket, _prefix + key, cancellationToken).ConfigureAwait(false);
+            using var response = await _client.GetObjectAsync(_options.Bucket, _prefix + key, limit.Token).ConfigureAwait(false);
             using var buffer = new MemoryStream(response.ContentLength > 0 ? (int)Math.Min(response.ContentLength, int.MaxValue) : 0);
-            await response.ResponseStream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+            await response.ResponseStream.CopyToAsync(buffer, limit.Token).ConfigureAwait(false);
             return buffer.ToArray();
         }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
@@ -142,9 +153,10 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
             // a plain body is correct everywhere and costs nothing for manifest-sized objects.
             UseChunkEncoding = false,
         };
+        using var limit = CallLimit(cancellationToken);
         try
         {
-            await _client.PutObjectAsync(request, cancellationToken).ConfigureAwait(false);
+            await _client.PutObjectAsync(request, limit.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (IsServiceFailure(e, cancellationToken))
         {
@@ -199,15 +211,16 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
         var namedStructure = columns is null ? string.Empty : $", structure = '{columns}'";
         var url = new ClickHouseParameter(parameterPrefix + "_url", "String", ClickHouseUrl(keyPattern));
         var settings = new Dictionary<string, string> { ["s3_truncate_on_insert"] = "1" };
+        var access = _deadlines.ClickHouseSettings;
         if (_options.NamedCollection is { } collection)
         {
             return new TableFunctionExpression(
-                $"s3({collection}, url = {Placeholder(url)}, format = '{format}'{namedStructure})", [url], settings);
+                $"s3({collection}, url = {Placeholder(url)}, format = '{format}'{namedStructure})", [url], settings) { AccessSettings = access };
         }
 
         if (_options.Anonymous)
         {
-            return new TableFunctionExpression($"s3({Placeholder(url)}, NOSIGN, '{format}'{structure})", [url], settings);
+            return new TableFunctionExpression($"s3({Placeholder(url)}, NOSIGN, '{format}'{structure})", [url], settings) { AccessSettings = access };
         }
 
         var credentials = CurrentCredentials();
@@ -223,7 +236,7 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
         }
 
         var placeholders = string.Join(", ", parameters.Select(Placeholder));
-        return new TableFunctionExpression($"s3({placeholders}, '{format}'{structure})", parameters, settings);
+        return new TableFunctionExpression($"s3({placeholders}, '{format}'{structure})", parameters, settings) { AccessSettings = access };
     }
 
     /// <inheritdoc />
@@ -328,9 +341,10 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
         while (true)
         {
             ListObjectsV2Response response;
+            using var limit = CallLimit(cancellationToken);
             try
             {
-                response = await _client.ListObjectsV2Async(request, cancellationToken).ConfigureAwait(false);
+                response = await _client.ListObjectsV2Async(request, limit.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (IsServiceFailure(e, cancellationToken))
             {
@@ -365,9 +379,10 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
                 Quiet = true,
             };
             DeleteObjectsResponse response;
+            using var limit = CallLimit(cancellationToken);
             try
             {
-                response = await _client.DeleteObjectsAsync(request, cancellationToken).ConfigureAwait(false);
+                response = await _client.DeleteObjectsAsync(request, limit.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (IsServiceFailure(e, cancellationToken))
             {
@@ -393,6 +408,21 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
             S3Log.DeleteErrors(_logger, errors.Count, pending.Count, _options.Bucket, _prefix + prefix, first.Key, first.Code, attempt + 1);
             pending = errors.Select(static error => error.Key).ToList();
         }
+    }
+
+    /// <summary>The deadlines this store's calls and statements keep to.</summary>
+    internal S3Deadlines Deadlines => _deadlines;
+
+    /// <summary>
+    /// A token that ends one SDK call (every attempt and backoff in it) after <see cref="S3Deadlines.SdkCallLimit"/>,
+    /// or when the caller cancels: the SDK's own timeouts cover each attempt, this covers whatever they do not
+    /// (a response body that stops arriving, a resolver that hangs).
+    /// </summary>
+    private CancellationTokenSource CallLimit(CancellationToken cancellationToken)
+    {
+        var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(_deadlines.SdkCallLimit);
+        return limit;
     }
 
     private string ServiceSetting => _options.ServiceUrl is null ? S3ArchiveOptions.ArchiveSetting : S3ArchiveOptions.EndpointSetting;
@@ -435,8 +465,11 @@ public sealed class S3ArchiveStore : IArchiveStore, IDisposable
             };
         }
 
+        var reason = e is OperationCanceledException
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"no answer within {_deadlines.SdkCallLimit.TotalSeconds:0.#} s; {S3ArchiveOptions.OutageSetting} sets the bound")
+            : Innermost(e).Message;
         return new EngineUnavailableException(ServiceSetting,
-            $"S3 at {_where} could not be reached, or broke off, while trying to {operation} {target} ({Innermost(e).Message}). "
+            $"S3 at {_where} could not be reached, or broke off, while trying to {operation} {target} ({reason}). "
             + (_options.ServiceUrl is null
                 ? "Check the network and the AWS region."
                 : $"Check that the service runs and that {S3ArchiveOptions.EndpointSetting} ('{_where}') is right."),

@@ -14,6 +14,6 @@ internal static partial class S3Log
     [LoggerMessage(3103, LogLevel.Warning, "S3 did not delete {Failed} of {Requested} objects under s3://{Bucket}/{Prefix} (first: {Key}, {Code}); retrying them, attempt {Attempt}")]
     public static partial void DeleteErrors(ILogger logger, int failed, int requested, string bucket, string prefix, string key, string code, int attempt);
 
-    [LoggerMessage(3104, LogLevel.Warning, "S3 {Operation} on s3://{Bucket}/{Key} failed: {Reason}")]
+    [LoggerMessage(3104, LogLevel.Debug, "S3 {Operation} on s3://{Bucket}/{Key} failed: {Reason}")]
     public static partial void OperationFailed(ILogger logger, string operation, string bucket, string key, string reason);
 }

@@ -21,6 +21,8 @@ internal sealed class GlobalOptions
 
     public Option<string?> S3NamedCollection { get; } = Setting("--s3-named-collection", ColdstoreSettings.S3NamedCollectionVariable, "ClickHouse named collection holding S3 credentials");
 
+    public Option<string?> S3OutageSeconds { get; } = Setting("--s3-outage-seconds", ColdstoreSettings.S3OutageVariable, "seconds a step goes on trying to reach S3 once it stops answering, then fails (default 120)");
+
     public Option<string?> SettleSeconds { get; } = Setting("--settle-seconds", ColdstoreSettings.SettleWindowVariable, "seconds an archive lets in-flight inserts commit after its cutoff (default 2)");
 
     public Option<string?> ColdStorage { get; } = Setting("--cold-storage", ColdstoreSettings.ColdStorageVariable, "on (default) or off: off, lifecycle commands only change the status");
@@ -41,7 +43,7 @@ internal sealed class GlobalOptions
 
     public void AddTo(Command root)
     {
-        foreach (var option in new Option[] { ClickHouse, Database, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, SettleSeconds, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
+        foreach (var option in new Option[] { ClickHouse, Database, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
         {
             root.Options.Add(option);
         }
@@ -57,6 +59,7 @@ internal sealed class GlobalOptions
         [ColdstoreSettings.S3EndpointVariable] = parseResult.GetValue(S3Endpoint),
         [ColdstoreSettings.S3EndpointForClickHouseVariable] = parseResult.GetValue(S3EndpointForClickHouse),
         [ColdstoreSettings.S3NamedCollectionVariable] = parseResult.GetValue(S3NamedCollection),
+        [ColdstoreSettings.S3OutageVariable] = parseResult.GetValue(S3OutageSeconds),
         [ColdstoreSettings.SettleWindowVariable] = parseResult.GetValue(SettleSeconds),
         [ColdstoreSettings.ColdStorageVariable] = parseResult.GetValue(ColdStorage),
         [ColdstoreSettings.LeaseSecondsVariable] = parseResult.GetValue(LeaseSeconds),

@@ -50,6 +50,7 @@ internal static class AdapterFactory
                 ClickHouseEndpoint = settings.S3EndpointForClickHouse,
                 NamedCollection = settings.S3NamedCollection,
                 Region = settings.S3Region,
+                OutageBound = settings.S3OutageBound,
             },
             loggerFactory),
         _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Archive, "Unknown archive target."),

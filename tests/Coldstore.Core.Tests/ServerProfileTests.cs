@@ -26,6 +26,11 @@ public sealed class ServerProfileTests
     private static readonly Dictionary<string, ServerVersion?> FirstRelease = new(StringComparer.Ordinal)
     {
         ["session_timezone"] = null,
+        ["s3_connect_timeout_ms"] = null,
+        ["s3_request_timeout_ms"] = null,
+        ["s3_retry_attempts"] = null,
+        ["s3_max_single_read_retries"] = null,
+        ["s3_max_unexpected_write_error_retries"] = null,
         ["async_insert"] = null, // its default became 1 in 26.2
         ["insert_deduplicate"] = null,
         ["mutations_sync"] = null,

@@ -70,6 +70,13 @@ public sealed record ColdstoreSettings
     /// <summary>A ClickHouse named collection holding the S3 credentials, so they never travel with queries.</summary>
     public const string S3NamedCollectionVariable = "COLDSTORE_S3_NAMED_COLLECTION";
 
+    /// <summary>
+    /// Seconds an archive or restore goes on trying to reach S3 once it stops answering, before the step fails with
+    /// one line naming the endpoint and the step (5 to 3600; default 120). Bounds ClickHouse's <c>s3()</c> reads and
+    /// writes and Coldstore's own S3 calls alike.
+    /// </summary>
+    public const string S3OutageVariable = "COLDSTORE_S3_OUTAGE_SECONDS";
+
     /// <summary>Seconds to let in-flight inserts commit after an archive's cutoff is taken (decimal).</summary>
     public const string SettleWindowVariable = "COLDSTORE_SETTLE_SECONDS";
 
@@ -111,6 +118,9 @@ public sealed record ColdstoreSettings
 
     /// <summary>The ClickHouse named collection with S3 credentials, or null.</summary>
     public string? S3NamedCollection { get; init; }
+
+    /// <summary>How long a step goes on trying to reach S3 once it stops answering (see <see cref="S3OutageVariable"/>).</summary>
+    public TimeSpan S3OutageBound { get; init; } = TimeSpan.FromMinutes(2);
 
     /// <summary>How long an archive lets in-flight inserts commit after taking its cutoff.</summary>
     public TimeSpan SettleWindow { get; init; } = TimeSpan.FromSeconds(2);
@@ -172,6 +182,7 @@ public sealed record ColdstoreSettings
             S3EndpointForClickHouse = ParseEndpoint(S3EndpointForClickHouseVariable, Get(S3EndpointForClickHouseVariable)),
             S3NamedCollection = namedCollection,
             S3Region = Get("AWS_REGION") ?? Get("AWS_DEFAULT_REGION") ?? "us-east-1",
+            S3OutageBound = ParseSeconds(S3OutageVariable, Get(S3OutageVariable), TimeSpan.FromMinutes(2), minimum: 5),
             SettleWindow = ParseSeconds(SettleWindowVariable, Get(SettleWindowVariable), TimeSpan.FromSeconds(2)),
             ColdStorageEnabled = ParseSwitch(ColdStorageVariable, Get(ColdStorageVariable), fallback: true),
             LeaseDuration = ParseSeconds(LeaseSecondsVariable, Get(LeaseSecondsVariable), TimeSpan.FromSeconds(60), minimum: 5),

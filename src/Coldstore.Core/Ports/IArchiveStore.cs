@@ -20,7 +20,15 @@ public sealed record ArchiveObject(string Key, long Size);
 public sealed record TableFunctionExpression(
     string Sql,
     IReadOnlyList<ClickHouseParameter> Parameters,
-    IReadOnlyDictionary<string, string> WriteSettings);
+    IReadOnlyDictionary<string, string> WriteSettings)
+{
+    /// <summary>
+    /// Settings every statement that reads or writes through this expression carries, whatever it does: for S3 the
+    /// connect and idle timeouts and bounded retry counts that make an outage fail the statement within the store's
+    /// bound instead of ClickHouse retrying for most of an hour. Empty for stores that need none (a local directory).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> AccessSettings { get; init; } = new Dictionary<string, string>();
+}
 
 /// <summary>
 /// The archive-store port: where cold objects live. Data objects are written and read by ClickHouse through

@@ -58,7 +58,7 @@ public sealed partial class ColdstoreService
     /// <param name="progress">Receives each step as it completes.</param>
     /// <param name="cancellationToken">Stops between steps; rerunning resumes.</param>
     public Task<OperationResult> ColdStoreWorkspaceEventsAsync(Guid workspaceId, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        _archiver.ArchiveAsync(workspaceId, progress, cancellationToken);
+        ArchiveStoreOutage.RunAsync(workspaceId, "archive", _archive, progress, steps => _archiver.ArchiveAsync(workspaceId, steps, cancellationToken));
 
     /// <summary>
     /// Brings every archive of the workspace back into the hot table: waits for earlier deletes, checks the
@@ -71,7 +71,7 @@ public sealed partial class ColdstoreService
     /// <param name="progress">Receives each step as it completes.</param>
     /// <param name="cancellationToken">Stops between steps; rerunning resumes.</param>
     public Task<OperationResult> RestoreWorkspaceEventsAsync(Guid workspaceId, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        _archiver.RestoreAsync(workspaceId, progress, cancellationToken);
+        ArchiveStoreOutage.RunAsync(workspaceId, "restore", _archive, progress, steps => _archiver.RestoreAsync(workspaceId, steps, cancellationToken));
 
     /// <summary>
     /// Tombstones a workspace as Dittofeed does (status Tombstoned; name and external id prefixed with
@@ -137,7 +137,8 @@ public sealed partial class ColdstoreService
             return new ReconcileResult(workspace, workspace.Storage, null);
         }
 
-        return await _archiver.ReconcileAsync(workspaceId, leaseWait, sweepStragglers, progress, cancellationToken).ConfigureAwait(false);
+        return await ArchiveStoreOutage.RunAsync(workspaceId, "reconcile", _archive, progress,
+            steps => _archiver.ReconcileAsync(workspaceId, leaseWait, sweepStragglers, steps, cancellationToken)).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -117,6 +117,7 @@ public static class ArchiveSql
             .With(target.Parameters)
             .WithSettings(ExportSettings)
             .WithSettings(target.WriteSettings)
+            .WithSettings(target.AccessSettings)
             .WithSetting("max_execution_time", Seconds(timeout))
             .For("copy rows to archive");
     }
@@ -134,6 +135,7 @@ public static class ArchiveSql
             .With(source.Parameters)
             .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId))
             .WithSettings(ReadArchiveSettings)
+            .WithSettings(source.AccessSettings)
             .WithSetting("max_execution_time", Seconds(timeout))
             .For("read back archive");
     }
@@ -185,6 +187,7 @@ public static class ArchiveSql
             .With(source.Parameters)
             .With(WorkspaceAndCutoff(workspaceId, cutoff))
             .WithSettings(RestoreSettings)
+            .WithSettings(source.AccessSettings)
             .WithSetting("max_execution_time", Seconds(timeout))
             .For("insert archived rows");
     }

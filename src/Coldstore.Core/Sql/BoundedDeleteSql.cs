@@ -109,6 +109,7 @@ public static class BoundedDeleteSql
             .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
             .With(archive.Parameters)
             .WithSettings(ArchiveSql.ReadArchiveSettings)
+            .WithSettings(archive.AccessSettings)
             .WithSetting("max_execution_time", ArchiveSql.Seconds(timeout))
             .For(table == HotTable.Events ? "find archived rows still hot" : "find archived internal events still hot");
     }
@@ -133,6 +134,7 @@ public static class BoundedDeleteSql
             .With("limit", "UInt32", (uint)limit + 1)
             .With(archive.Parameters)
             .WithSettings(ArchiveSql.ReadArchiveSettings)
+            .WithSettings(archive.AccessSettings)
             .WithSetting("max_execution_time", ArchiveSql.Seconds(timeout))
             .For("list hashes of a merged part");
     }
@@ -154,6 +156,7 @@ public static class BoundedDeleteSql
             .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
             .With(archive.Parameters)
             .WithSettings(ArchiveSql.ReadArchiveSettings)
+            .WithSettings(archive.AccessSettings)
             .WithSetting("max_execution_time", ArchiveSql.Seconds(timeout))
             .For(table == HotTable.Events ? "count archived rows already hot" : "count archived internal events already hot");
     }

@@ -74,6 +74,12 @@ public sealed class ServerProfile
         ["max_execution_time"] = Absence.Unsupported,
         ["s3_truncate_on_insert"] = Absence.Unsupported,
         ["engine_file_truncate_on_insert"] = Absence.Unsupported,
+        // The S3 store's bounded waits (all in 24.3+): without them an outage hangs a statement for most of an hour.
+        ["s3_connect_timeout_ms"] = Absence.Unsupported,
+        ["s3_request_timeout_ms"] = Absence.Unsupported,
+        ["s3_retry_attempts"] = Absence.Unsupported,
+        ["s3_max_single_read_retries"] = Absence.Unsupported,
+        ["s3_max_unexpected_write_error_retries"] = Absence.Unsupported,
 
         // Tuning and feature switches: a release without them behaves as the setting asks anyway, or only slower.
         ["output_format_parquet_compression_method"] = Absence.Omitted,
