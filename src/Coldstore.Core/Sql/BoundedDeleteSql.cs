@@ -29,12 +29,20 @@ public enum HotTable
 /// </summary>
 public static class BoundedDeleteSql
 {
+    /// <summary>
+    /// A row's data part by the name it had before any mutation: <c>{partition}_{min}_{max}_{level}</c>, without the
+    /// <c>_{mutation}</c> a mutation appends. Any mutation of the table (another workspace's delete, Dittofeed's own)
+    /// renames every part it rewrites, so a bound by <c>_part</c> itself would miss a part that another delete reached
+    /// first; the name without the mutation version changes only when a merge makes a new part.
+    /// </summary>
+    public const string PartOfRow = "arrayStringConcat(arraySlice(splitByChar('_', _part), 1, 4), '_')";
+
     /// <summary>Per data part: the count and checksum of the workspace's rows up to the cutoff, the listing a delete is bounded by.</summary>
     public static ClickHouseQuery PartSummaries(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff)
     {
         ArgumentNullException.ThrowIfNull(tables);
         return new ClickHouseQuery($$"""
-            SELECT _part AS part, count() AS rows, sum({{HotHash(table)}}) AS checksum
+            SELECT {{PartOfRow}} AS part, count() AS rows, sum({{HotHash(table)}}) AS checksum
             FROM {{Table(tables, table)}}
             WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
             GROUP BY part
@@ -60,7 +68,7 @@ public static class BoundedDeleteSql
         return new ClickHouseQuery($$"""
             DELETE FROM {{Table(tables, table)}}
             WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-              AND _part IN {parts:Array(String)}
+              AND {{PartOfRow}} IN {parts:Array(String)}
             """)
             .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
             .With("parts", "Array(String)", parts.ToArray())
@@ -82,7 +90,7 @@ public static class BoundedDeleteSql
         return new ClickHouseQuery($$"""
             DELETE FROM {{Table(tables, table)}}
             WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-              AND _part = {part:String} AND {{HotHash(table)}} {{operation}} {hashes:Array(UInt64)}
+              AND {{PartOfRow}} = {part:String} AND {{HotHash(table)}} {{operation}} {hashes:Array(UInt64)}
             """)
             .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
             .With("part", "String", part)
@@ -100,7 +108,7 @@ public static class BoundedDeleteSql
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentNullException.ThrowIfNull(archive);
         return new ClickHouseQuery($$"""
-            SELECT _part AS part, count() AS rows, countIf({{HotHash(table)}} IN ({{ArchiveHashes(table, archive)}})) AS archived
+            SELECT {{PartOfRow}} AS part, count() AS rows, countIf({{IsArchived(tables, table, archive)}}) AS archived
             FROM {{Table(tables, table)}}
             WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
             GROUP BY part
@@ -126,7 +134,7 @@ public static class BoundedDeleteSql
             SELECT DISTINCT {{HotHash(table)}} AS hash
             FROM {{Table(tables, table)}}
             WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-              AND _part = {part:String} AND {{HotHash(table)}} {{(archived ? "IN" : "NOT IN")}} ({{ArchiveHashes(table, archive)}})
+              AND {{PartOfRow}} = {part:String} AND {{(archived ? "" : "NOT ")}}({{IsArchived(tables, table, archive)}})
             LIMIT {limit:UInt32}
             """)
             .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
@@ -151,7 +159,7 @@ public static class BoundedDeleteSql
             SELECT count() AS rows
             FROM {{Table(tables, table)}}
             WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-              AND {{HotHash(table)}} IN ({{ArchiveHashes(table, archive)}})
+              AND {{IsArchived(tables, table, archive)}}
             """)
             .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
             .With(archive.Parameters)
@@ -164,10 +172,18 @@ public static class BoundedDeleteSql
     /// <summary>The hash a table's rows are identified by: the five stored columns, or the derived row's message id and time.</summary>
     public static string HotHash(HotTable table) => table == HotTable.Events ? ArchiveSql.RowHash : ArchiveSql.DerivedRowHash;
 
-    /// <summary>The same hash computed over an archive's rows (for internal events, only over rows that derive one).</summary>
-    private static string ArchiveHashes(HotTable table, TableFunctionExpression archive) => table == HotTable.Events
-        ? $"SELECT {ArchiveSql.RowHash} FROM {archive.Sql}"
-        : $"SELECT {ArchiveSql.DerivedRowHash} FROM {archive.Sql} WHERE {ArchiveSql.ArchivedDerivesInternalEvent}";
+    /// <summary>
+    /// True for a hot row that is one of the archive's: its hash is among the archive's rows' hashes. An internal event
+    /// is known only by its message id and time, which a later, different event can share; so an internal event counts
+    /// as archived only when no hot event up to the cutoff derives the same hash (then its event is the archived one).
+    /// </summary>
+    private static string IsArchived(EventTables tables, HotTable table, TableFunctionExpression archive) => table == HotTable.Events
+        ? $"{ArchiveSql.RowHash} IN (SELECT {ArchiveSql.RowHash} FROM {archive.Sql})"
+        : $"""
+            {ArchiveSql.DerivedRowHash} IN (SELECT {ArchiveSql.DerivedRowHash} FROM {archive.Sql} WHERE {ArchiveSql.ArchivedDerivesInternalEvent})
+                AND {ArchiveSql.DerivedRowHash} NOT IN (SELECT {ArchiveSql.DerivedRowHash} FROM {tables.QualifiedEvents}
+                    WHERE workspace_id = {"{workspace_id:String}"} AND processing_time <= {"{cutoff:DateTime64(3, 'UTC')}"} AND {ArchiveSql.DerivesInternalEvent})
+            """;
 
     private static string Table(EventTables tables, HotTable table) =>
         table == HotTable.Events ? tables.QualifiedEvents : tables.QualifiedInternalEvents;
