@@ -30,6 +30,9 @@ internal sealed partial class WorkspaceArchiver(
     /// <summary>Every statement of an operation goes through here, tagged with a query id of its workspace.</summary>
     private readonly StatementTagger clickHouse = new(engine);
 
+    /// <summary>Every ledger and storage write of an operation goes through here, fenced by the operation's lease.</summary>
+    private readonly FencedLedger ledger = new(state);
+
     private const string DataFormat = "Parquet";
     private const string DataObjectPattern = "month={_partition_id}.parquet";
     private const string DataObjectGlob = "*.parquet";
@@ -43,6 +46,7 @@ internal sealed partial class WorkspaceArchiver(
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         await using var session = await BeginAsync(workspaceId, "archive", options.LeaseWait, cancellationToken).ConfigureAwait(false);
+        using var fenced = FencedLedger.Begin(session.Lease);
         return await ArchiveHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
     }
 
@@ -51,6 +55,7 @@ internal sealed partial class WorkspaceArchiver(
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         await using var session = await BeginAsync(workspaceId, "restore", options.LeaseWait, cancellationToken).ConfigureAwait(false);
+        using var fenced = FencedLedger.Begin(session.Lease);
         return await RestoreHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
     }
 
@@ -74,6 +79,7 @@ internal sealed partial class WorkspaceArchiver(
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         await using var session = await BeginAsync(workspaceId, Operation, leaseWait, cancellationToken).ConfigureAwait(false);
+        using var fenced = FencedLedger.Begin(session.Lease);
         var workspace = await RequireWorkspaceAsync(workspaceId, Operation, session.Token).ConfigureAwait(false);
         var desired = WorkspaceLifecycle.DesiredStorage(workspace.Status);
         if (workspace.Storage == desired)
@@ -128,7 +134,7 @@ internal sealed partial class WorkspaceArchiver(
             await SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
             record = new ArchiveRecord(archiveId, workspaceId, ArchiveState.Copying, cutoff, ArchivePrefix(workspaceId, archiveId),
                 null, null, null, null, DateTime.UtcNow, DateTime.UtcNow, null);
-            await state.InsertArchiveAsync(record, ct).ConfigureAwait(false);
+            await ledger.InsertArchiveAsync(record, ct).ConfigureAwait(false);
             run.Completed(Steps.ArchiveStarted, string.Create(CultureInfo.InvariantCulture, $"archive {archiveId}, cutoff {cutoff:O}, {hot.Rows} hot rows"));
         }
         else
@@ -163,7 +169,7 @@ internal sealed partial class WorkspaceArchiver(
             // An archive that never deleted anything is rolled back: its rows are all still hot.
             await store.DeletePrefixAsync(open.ObjectPrefix, ct).ConfigureAwait(false);
             await clickHouse.ExecuteAsync(ArchiveSql.DropKeys(tables, open.ArchiveId), ct).ConfigureAwait(false);
-            await state.UpdateArchiveAsync(open with { State = ArchiveState.Abandoned, LastError = null }, ct).ConfigureAwait(false);
+            await ledger.UpdateArchiveAsync(open with { State = ArchiveState.Abandoned, LastError = null }, open.State, ct).ConfigureAwait(false);
             run.Completed("archive:rolled-back", $"archive {open.ArchiveId} had not deleted anything; its objects were removed");
         }
         else if (open is { State: ArchiveState.Deleting })
@@ -277,6 +283,8 @@ internal sealed partial class WorkspaceArchiver(
     {
         public CancellationToken Token => linked.Token;
 
+        public WorkspaceLease Lease => lease.Lease;
+
         public async ValueTask DisposeAsync()
         {
             linked.Dispose();
@@ -335,13 +343,13 @@ internal sealed partial class WorkspaceArchiver(
 
                 LogIdenticalRowsArrived(logger, record.WorkspaceId, matching.Rows - record.RowCount!.Value);
                 record = record with { State = ArchiveState.Copying };
-                await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+                await ledger.UpdateArchiveAsync(record, ArchiveState.Verified, ct).ConfigureAwait(false);
                 record = await CopyAndVerifyAsync(record, run, ct).ConfigureAwait(false);
                 continue;
             }
 
             record = record with { State = ArchiveState.Deleting, LastError = null };
-            await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+            await ledger.UpdateArchiveAsync(record, ArchiveState.Verified, ct).ConfigureAwait(false);
         }
 
         if (record.State == ArchiveState.Deleting)
@@ -403,7 +411,7 @@ internal sealed partial class WorkspaceArchiver(
                     InternalEventRows = hot.DerivedRows,
                     LastError = null,
                 };
-                await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+                await ledger.UpdateArchiveAsync(record, ArchiveState.Copying, ct).ConfigureAwait(false);
                 run.Completed(Steps.ArchiveVerified, string.Create(CultureInfo.InvariantCulture,
                     $"{hot.Rows} rows, checksum {hot.Checksum}, {manifest.Bytes} bytes in {objects.Length} objects"));
                 return record;
@@ -427,7 +435,7 @@ internal sealed partial class WorkspaceArchiver(
         run.Completed(Steps.ArchiveEventsDeleteSubmitted);
         await clickHouse.ExecuteAsync(ArchiveSql.DeleteArchivedInternalEvents(tables, record.WorkspaceId, record.Cutoff, record.ArchiveId), ct).ConfigureAwait(false);
         record = record with { State = ArchiveState.Archived, LastError = null };
-        await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+        await ledger.UpdateArchiveAsync(record, ArchiveState.Deleting, ct).ConfigureAwait(false);
         run.Completed(Steps.ArchiveDeletesSubmitted, "background deletes of the archived rows and their internal events submitted");
         return record;
     }
@@ -458,7 +466,7 @@ internal sealed partial class WorkspaceArchiver(
                 await clickHouse.ExecuteAsync(ArchiveSql.DropBaseline(tables, record.ArchiveId), ct).ConfigureAwait(false);
                 await clickHouse.ExecuteAsync(ArchiveSql.InsertBaseline(tables, record.ArchiveId, baseline.Rows, baseline.Checksum, baseline.DerivedRows), ct).ConfigureAwait(false);
                 record = record with { State = ArchiveState.Restoring, LastError = null };
-                await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+                await ledger.UpdateArchiveAsync(record, ArchiveState.Archived, ct).ConfigureAwait(false);
             }
         }
         catch (WorkspaceOperationException e) when (!ct.IsCancellationRequested)
@@ -468,7 +476,7 @@ internal sealed partial class WorkspaceArchiver(
                 await RemoveLeftoversAsync(record, await ReadBaselineAsync(record, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
             }
 
-            await state.UpdateArchiveAsync(record with { State = ArchiveState.Archived, LastError = e.Message }, CancellationToken.None).ConfigureAwait(false);
+            await ledger.UpdateArchiveAsync(record with { State = ArchiveState.Archived, LastError = e.Message }, record.State, CancellationToken.None).ConfigureAwait(false);
             throw;
         }
 
@@ -491,13 +499,13 @@ internal sealed partial class WorkspaceArchiver(
             var message = string.Create(CultureInfo.InvariantCulture,
                 $"Restoring archive {record.ArchiveId} of workspace {record.WorkspaceId} did not reproduce it (expected {expectedRows} rows, checksum {expectedChecksum}, {expectedDerived} internal events; found {restored.Rows}, {restored.Checksum}, {restored.DerivedRows}). The inserted rows were removed and the archive kept; rerun the restore.");
             await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false);
-            await state.UpdateArchiveAsync(record with { State = ArchiveState.Archived, LastError = message }, CancellationToken.None).ConfigureAwait(false);
+            await ledger.UpdateArchiveAsync(record with { State = ArchiveState.Archived, LastError = message }, record.State, CancellationToken.None).ConfigureAwait(false);
             throw Failed(record.WorkspaceId, Steps.RestoreVerified, message);
         }
 
         // Mark restored before deleting objects: a crash in between leaves only garbage, which the next run removes.
         record = record with { State = ArchiveState.Restored, LastError = null };
-        await state.UpdateArchiveAsync(record, ct).ConfigureAwait(false);
+        await ledger.UpdateArchiveAsync(record, ArchiveState.Restoring, ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreVerified, string.Create(CultureInfo.InvariantCulture, $"{manifest.RowCount} rows, checksum {manifest.ChecksumValue}"));
 
         await ForgetArchiveAsync(record, ct).ConfigureAwait(false);
@@ -708,7 +716,7 @@ internal sealed partial class WorkspaceArchiver(
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var workspace = await RequireWorkspaceAsync(workspaceId, "set-storage", ct).ConfigureAwait(false);
-            if (workspace.Storage == desired || await state.TrySetStorageAsync(workspaceId, workspace.Storage, desired, ct).ConfigureAwait(false))
+            if (workspace.Storage == desired || await ledger.TrySetStorageAsync(workspaceId, workspace.Storage, desired, ct).ConfigureAwait(false))
             {
                 return desired;
             }
@@ -725,7 +733,14 @@ internal sealed partial class WorkspaceArchiver(
         var current = await state.GetArchiveAsync(record.ArchiveId, CancellationToken.None).ConfigureAwait(false);
         if (current is not null)
         {
-            await state.UpdateArchiveAsync(current with { LastError = message }, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await ledger.UpdateArchiveAsync(current with { LastError = message }, current.State, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (LeaseLostException)
+            {
+                // The row is the new holder's now; the failure being recorded is rethrown by the caller.
+            }
         }
     }
 
