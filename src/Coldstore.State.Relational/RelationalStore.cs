@@ -441,7 +441,7 @@ internal class RelationalStore : IStateStore
 
         var holder = await FirstAsync(db, Sql.SelectLeaseHolder, ReadHolder, cancellationToken, _dialect.Uuid("workspaceId", lease.WorkspaceId)).ConfigureAwait(false);
         var now = holder is null ? "nobody holds it now" : string.Create(CultureInfo.InvariantCulture,
-            $"it is now held by {holder.Owner} until {holder.ExpiresAt:yyyy-MM-dd HH:mm:ss} UTC");
+            $"the workspace's lease now names {holder.Owner}, until {holder.ExpiresAt:yyyy-MM-dd HH:mm:ss.fff} UTC");
         _log.FencedWriteRefused(step, lease.WorkspaceId, lease.Owner);
         throw new LeaseLostException(lease.WorkspaceId, step,
             $"Workspace {lease.WorkspaceId}: {step} refused; this run ({lease.Owner}) lost the workspace's lease before it could {change} ({now}). The lease lapsed while this process was stalled or the state store failed over, so another run may have taken over; nothing was written and this run stops. Rerun the operation (or let the worker) to resume from the ledger.");
