@@ -74,6 +74,60 @@ public abstract class StaleHolderTests(ClickHouseDatabaseFixture clickHouse, IEn
         Assert.Equal(before, await b.ChecksumsAsync(workspace));
         Assert.Empty(await b.ObjectsAsync(workspace));
     }
+
+    [Fact]
+    public async Task A_stale_archive_is_stopped_by_the_lease_alone_when_the_new_holder_has_not_written_yet()
+    {
+        using var paused = new ManualResetEventSlim();
+        using var resume = new ManualResetEventSlim();
+        var stallable = new StallableEngines(Engines);
+        var aOptions = Fast with
+        {
+            LeaseDuration = TimeSpan.FromSeconds(1),
+            Owner = "stale-a",
+            StepCompleted = step =>
+            {
+                if (step == Steps.ArchiveVerified && !paused.IsSet)
+                {
+                    stallable.Last!.StopRenewals();
+                    paused.Set();
+                    resume.Wait(PauseLimit);
+                }
+            },
+        };
+        await using var a = await Harness.OpenAsync(ClickHouse.OpenClient(), stallable, Tables, aOptions);
+        var b = await OpenAsync(Fast with { LeaseWait = TimeSpan.FromSeconds(30) });
+        var workspace = await b.NewWorkspaceAsync();
+        await b.IngestAsync(workspace, 300, seed: 919);
+        var before = await b.ChecksumsAsync(workspace);
+
+        var stale = Task.Run(() => a.Service.ColdStoreWorkspaceEventsAsync(workspace));
+        Assert.True(paused.Wait(PauseLimit), "holder A never reached the verified step");
+
+        // Another process takes the lapsed lease and has written nothing yet: the ledger still says what A expects.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        var taken = await b.State.TryAcquireLeaseAsync(workspace, "fresh-b", TimeSpan.FromMinutes(1));
+        Assert.True(taken.Acquired);
+        var verified = Assert.Single(await b.LedgerAsync(workspace));
+        Assert.Equal(ArchiveState.Verified, verified.State);
+
+        resume.Set();
+        var lost = await Assert.ThrowsAsync<LeaseLostException>(() => stale);
+        Assert.Equal("update-archive", lost.Step);
+        Assert.Contains("fresh-b", lost.Message, StringComparison.Ordinal);
+
+        // Nothing of A's continuation landed: no delete was submitted, the ledger row is as it was.
+        Assert.Equal(verified, Assert.Single(await b.LedgerAsync(workspace)));
+        Assert.Equal(StorageState.Archiving, await b.StorageAsync(workspace));
+        Assert.Equal(300, await b.HotRowsAsync(workspace));
+
+        // Once the new holder is done (here: it gives the lease up), the archive resumes and completes exactly.
+        await b.State.ReleaseLeaseAsync(taken.Lease!);
+        var finished = await b.Service.ColdStoreWorkspaceEventsAsync(workspace);
+        Assert.Equal(300, finished.Rows);
+        await b.Service.RestoreWorkspaceEventsAsync(workspace);
+        Assert.Equal(before, await b.ChecksumsAsync(workspace));
+    }
 }
 
 public sealed class StaleHolderOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
