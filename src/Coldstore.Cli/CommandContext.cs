@@ -98,6 +98,7 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
         ConfigurationException or EngineUnavailableException => ExitCodes.UsageOrConfiguration,
         WorkspaceOperationException { Kind: WorkspaceErrorKind.InvalidInput } => ExitCodes.UsageOrConfiguration,
         WorkspaceOperationException { Kind: WorkspaceErrorKind.Conflict or WorkspaceErrorKind.Busy } => ExitCodes.Conflict,
+        LeaseLostException => ExitCodes.Conflict,
         ColdstoreException => ExitCodes.Failed,
         OperationCanceledException => ExitCodes.Failed,
         _ => ExitCodes.Failed,

@@ -2,27 +2,12 @@ using Microsoft.Extensions.Logging;
 
 namespace Coldstore.State.Postgres;
 
-/// <summary>The Postgres state store's log messages. Event ids 3000-3099 are stable; never reuse one.</summary>
+/// <summary>
+/// The Postgres change feed's log messages. Event ids 3000-3099 are stable; never reuse one. 3000-3005 and 3010 are
+/// the shared store's messages in this dialect (see <see cref="Relational.StoreLog"/>).
+/// </summary>
 internal static partial class Log
 {
-    [LoggerMessage(EventId = 3000, Level = LogLevel.Information, Message = "Applied state migration {Version} ({Name}) to {Store}")]
-    public static partial void MigrationApplied(ILogger logger, int version, string name, string store);
-
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Debug, Message = "State migrations of {Store} are current at version {Version}")]
-    public static partial void MigrationsCurrent(ILogger logger, string store, int version);
-
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "Lease of workspace {WorkspaceId} acquired by {Owner} until {ExpiresAt:o}")]
-    public static partial void LeaseAcquired(ILogger logger, Guid workspaceId, string owner, DateTime expiresAt);
-
-    [LoggerMessage(EventId = 3003, Level = LogLevel.Debug, Message = "Lease of workspace {WorkspaceId} refused to {Owner}: held by {Holder}")]
-    public static partial void LeaseRefused(ILogger logger, Guid workspaceId, string owner, string? holder);
-
-    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Lease of workspace {WorkspaceId} held by {Owner} was lost before renewal")]
-    public static partial void LeaseLost(ILogger logger, Guid workspaceId, string owner);
-
-    [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "State store {Store} is unavailable")]
-    public static partial void Unavailable(ILogger logger, string store, Exception exception);
-
     [LoggerMessage(EventId = 3006, Level = LogLevel.Debug, Message = "Listening for workspace changes on {Store}")]
     public static partial void FeedListening(ILogger logger, string store);
 

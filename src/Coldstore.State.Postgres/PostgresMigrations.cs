@@ -1,15 +1,6 @@
+using Coldstore.State.Relational;
+
 namespace Coldstore.State.Postgres;
-
-/// <summary>One statement of a migration, optionally skipped when a probe says its object already exists.</summary>
-/// <param name="Sql">The statement.</param>
-/// <param name="SkipWhen">A query returning one boolean; when true the statement is not run. Null to always run.</param>
-internal sealed record PostgresMigrationStep(string Sql, string? SkipWhen = null);
-
-/// <summary>A versioned schema change, applied once in its own transaction.</summary>
-/// <param name="Version">The version; versions ascend without gaps from 1.</param>
-/// <param name="Name">A short kebab-case name, recorded with the version.</param>
-/// <param name="Steps">The statements, in order.</param>
-internal sealed record PostgresMigration(int Version, string Name, IReadOnlyList<PostgresMigrationStep> Steps);
 
 /// <summary>
 /// Coldstore's Postgres migrations, as data. Never edit a shipped migration: add a new version.
@@ -28,7 +19,7 @@ internal static class PostgresMigrations
     public const string NonFinalArchiveStates = "'copying', 'verified', 'deleting', 'restoring'";
 
     /// <summary>All migrations, ascending.</summary>
-    public static IReadOnlyList<PostgresMigration> All { get; } =
+    public static IReadOnlyList<StateMigration> All { get; } =
     [
         new(1, "dittofeed-workspace",
         [

@@ -1,8 +1,9 @@
 namespace Coldstore.State.Postgres;
 
 /// <summary>
-/// Every statement the Postgres state store runs, as text. Nothing here touches a connection: <see cref="PostgresStore"/>
-/// executes these with bound parameters, and the tests check their shape.
+/// Every statement the Postgres state store runs, as text. Nothing here touches a connection: the shared
+/// <see cref="Relational.RelationalStore"/> executes these (through <see cref="PostgresDialect"/>) with bound
+/// parameters, and the tests check their shape.
 /// </summary>
 /// <remarks>
 /// Names are unqualified on purpose: the connection's search path decides the schema, so Dittofeed's own
@@ -78,6 +79,25 @@ internal static class PostgresSql
         """;
 
     /// <summary>
+    /// The condition that fences a write made under a lease: the lease of the workspace <paramref name="workspaceParameter"/>
+    /// names still has the token <c>@leaseToken</c> and has not expired on the database clock. Why <c>FOR SHARE</c>: it
+    /// locks the lease row until the write commits, so a takeover (the upsert of <see cref="AcquireLease"/>) waits for
+    /// a write that found the lease held, and a write that starts after a takeover committed re-reads the row and sees
+    /// the new token. Without it a write could commit after the lease it checked had been taken over.
+    /// </summary>
+    private static string LeaseHeldWhere(string workspaceParameter) => $"""
+        EXISTS (SELECT 1 FROM "ColdstoreLease"
+                WHERE "workspaceId" = {workspaceParameter} AND "token" = @leaseToken AND "expiresAt" > now()
+                FOR SHARE)
+        """;
+
+    /// <summary>True while the lease <c>@leaseToken</c> of <c>@workspaceId</c> is held (why a fenced write changed nothing).</summary>
+    public static readonly string LeaseHeld = "SELECT " + LeaseHeldWhere("@workspaceId");
+
+    /// <summary><see cref="SetStorage"/>, only while the lease <c>@leaseToken</c> of <c>@id</c> is held, in the same statement.</summary>
+    public static readonly string SetStorageFenced = SetStorage + "\n  AND " + LeaseHeldWhere("@id");
+
+    /// <summary>
     /// One workspace by <c>@id</c>, row-locked until the transaction ends. Why a lock: a lifecycle change reads the
     /// status, decides, then writes; without it two racing changes could both decide from the same old status.
     /// </summary>
@@ -114,6 +134,16 @@ internal static class PostgresSql
         RETURNING {ArchiveColumns}
         """;
 
+    /// <summary>
+    /// <see cref="InsertArchive"/> made under a lease: the row is inserted only while the lease <c>@leaseToken</c> of
+    /// <c>@workspaceId</c> is held, in the same statement.
+    /// </summary>
+    public static readonly string InsertArchiveFenced = $"""
+        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline")
+        SELECT @archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, now(), now(), @lastError, @restoreBaseline
+        WHERE {LeaseHeldWhere("@workspaceId")}
+        """;
+
     /// <summary>Replaces a ledger row's mutable fields; the id, workspace, cutoff, prefix and creation time never change.</summary>
     public const string UpdateArchive = """
         UPDATE "ColdstoreArchive"
@@ -121,6 +151,12 @@ internal static class PostgresSql
             "internalEventRows" = @internalEventRows, "lastError" = @lastError, "restoreBaseline" = @restoreBaseline, "updatedAt" = now()
         WHERE "archiveId" = @archiveId AND "workspaceId" = @workspaceId
         """;
+
+    /// <summary>
+    /// <see cref="UpdateArchive"/> made under a lease: only while the row is in state <c>@expected</c> and the lease
+    /// <c>@leaseToken</c> of <c>@workspaceId</c> is held, in the same statement.
+    /// </summary>
+    public static readonly string UpdateArchiveFenced = UpdateArchive + "\n  AND \"state\" = @expected AND " + LeaseHeldWhere("@workspaceId");
 
     /// <summary>One ledger row by <c>@archiveId</c>.</summary>
     public const string SelectArchive = $"""SELECT {ArchiveColumns} FROM "ColdstoreArchive" WHERE "archiveId" = @archiveId""";

@@ -1,26 +1,18 @@
+using Coldstore.State.Relational;
+
 namespace Coldstore.State.Sqlite;
-
-/// <summary>One statement of a migration, optionally skipped when a probe says its object already exists.</summary>
-/// <param name="Sql">The statement (several, separated by semicolons, are allowed).</param>
-/// <param name="SkipWhen">A query returning one boolean (0/1); when true the statement is not run. Null to always run.</param>
-internal sealed record SqliteMigrationStep(string Sql, string? SkipWhen = null);
-
-/// <summary>A versioned schema change, applied once in its own <c>BEGIN IMMEDIATE</c> transaction.</summary>
-/// <param name="Version">The version; versions ascend without gaps from 1 and match the Postgres store's.</param>
-/// <param name="Name">A short kebab-case name, recorded with the version.</param>
-/// <param name="Steps">The statements, in order.</param>
-internal sealed record SqliteMigration(int Version, string Name, IReadOnlyList<SqliteMigrationStep> Steps);
 
 /// <summary>
 /// Coldstore's SQLite migrations: the Postgres schema in SQLite's terms. Enums become TEXT with CHECK constraints;
-/// uuid becomes TEXT; timestamps become fixed-width UTC TEXT. Never edit a shipped migration: add a new version.
+/// uuid becomes TEXT; timestamps become fixed-width UTC TEXT. Each is applied in its own <c>BEGIN IMMEDIATE</c>
+/// transaction. Never edit a shipped migration: add a new version.
 /// </summary>
 internal static class SqliteMigrations
 {
     private const string Now = SqliteSql.Now;
 
     /// <summary>All migrations, ascending.</summary>
-    public static IReadOnlyList<SqliteMigration> All { get; } =
+    public static IReadOnlyList<StateMigration> All { get; } =
     [
         new(1, "dittofeed-workspace",
         [

@@ -1,8 +1,9 @@
 namespace Coldstore.State.Sqlite;
 
 /// <summary>
-/// Every statement the SQLite state store runs, as text. Nothing here touches a connection: <see cref="SqliteStore"/>
-/// executes these with bound parameters, and the tests check their shape.
+/// Every statement the SQLite state store runs, as text. Nothing here touches a connection: the shared
+/// <see cref="Relational.RelationalStore"/> executes these (through <see cref="SqliteDialect"/>) with bound
+/// parameters, and the tests check their shape.
 /// </summary>
 /// <remarks>
 /// Same tables and quoted camelCase columns as the Postgres store. Ids are lower-case UUID text, instants are
@@ -48,7 +49,7 @@ internal static class SqliteSql
     /// <summary>The applied versions, ascending.</summary>
     public const string AppliedMigrations = """SELECT "version" FROM "ColdstoreMigration" ORDER BY "version" """;
 
-    /// <summary>The workspace columns in the order <see cref="SqliteStore"/> reads them.</summary>
+    /// <summary>The workspace columns in the order the store reads them.</summary>
     public const string WorkspaceColumns = """
         "id", "name", "status", "coldstoreStorage", "externalId", "parentWorkspaceId", "createdAt", "updatedAt"
         """;
@@ -75,6 +76,22 @@ internal static class SqliteSql
         """;
 
     /// <summary>
+    /// The condition that fences a write made under a lease: the lease of the workspace <paramref name="workspaceParameter"/>
+    /// names still has the token <c>@leaseToken</c> and has not expired on SQLite's clock. Writers run in
+    /// <c>BEGIN IMMEDIATE</c> transactions, so no takeover can commit between this check and the write it guards.
+    /// </summary>
+    private static string LeaseHeldWhere(string workspaceParameter) => $"""
+        EXISTS (SELECT 1 FROM "ColdstoreLease"
+                WHERE "workspaceId" = {workspaceParameter} AND "token" = @leaseToken AND "expiresAt" > {Now})
+        """;
+
+    /// <summary>True (1) while the lease <c>@leaseToken</c> of <c>@workspaceId</c> is held (why a fenced write changed nothing).</summary>
+    public static readonly string LeaseHeld = "SELECT " + LeaseHeldWhere("@workspaceId");
+
+    /// <summary><see cref="SetStorage"/>, only while the lease <c>@leaseToken</c> of <c>@id</c> is held, in the same statement.</summary>
+    public static readonly string SetStorageFenced = SetStorage + "\n  AND " + LeaseHeldWhere("@id");
+
+    /// <summary>
     /// Writes a lifecycle transition's identity columns and stamps <c>updatedAt</c> from the database clock; returns
     /// the row as it now is. Run inside the write transaction that read the row, so nobody changed it in between.
     /// </summary>
@@ -85,7 +102,7 @@ internal static class SqliteSql
         RETURNING {WorkspaceColumns}
         """;
 
-    /// <summary>The ledger columns in the order <see cref="SqliteStore"/> reads them.</summary>
+    /// <summary>The ledger columns in the order the store reads them.</summary>
     public const string ArchiveColumns = """
         "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline"
         """;
@@ -96,6 +113,13 @@ internal static class SqliteSql
         VALUES (@archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, {Now}, {Now}, @lastError, @restoreBaseline)
         """;
 
+    /// <summary><see cref="InsertArchive"/> made under a lease: only while the lease <c>@leaseToken</c> of <c>@workspaceId</c> is held.</summary>
+    public static readonly string InsertArchiveFenced = $"""
+        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline")
+        SELECT @archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, {Now}, {Now}, @lastError, @restoreBaseline
+        WHERE {LeaseHeldWhere("@workspaceId")}
+        """;
+
     /// <summary>Replaces a ledger row's mutable fields.</summary>
     public const string UpdateArchive = $"""
         UPDATE "ColdstoreArchive"
@@ -103,6 +127,12 @@ internal static class SqliteSql
             "internalEventRows" = @internalEventRows, "lastError" = @lastError, "restoreBaseline" = @restoreBaseline, "updatedAt" = {Now}
         WHERE "archiveId" = @archiveId AND "workspaceId" = @workspaceId
         """;
+
+    /// <summary>
+    /// <see cref="UpdateArchive"/> made under a lease: only while the row is in state <c>@expected</c> and the lease
+    /// <c>@leaseToken</c> of <c>@workspaceId</c> is held, in the same statement.
+    /// </summary>
+    public static readonly string UpdateArchiveFenced = UpdateArchive + "\n  AND \"state\" = @expected AND " + LeaseHeldWhere("@workspaceId");
 
     /// <summary>One ledger row by <c>@archiveId</c>.</summary>
     public const string SelectArchive = $"""SELECT {ArchiveColumns} FROM "ColdstoreArchive" WHERE "archiveId" = @archiveId""";

@@ -1,5 +1,6 @@
 using Coldstore.Errors;
 using Coldstore.Ports;
+using Coldstore.State.Relational;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -44,8 +45,8 @@ public static class SqliteStateStore
             throw SqliteErrors.Unavailable(fullPath, e);
         }
 
-        var store = new SqliteStore(fullPath, loggerFactory ?? NullLoggerFactory.Instance);
-        store.Initialize();
-        return store;
+        var dialect = new SqliteDialect(fullPath);
+        dialect.Initialize();
+        return new RelationalStore(dialect, loggerFactory ?? NullLoggerFactory.Instance);
     }
 }

@@ -8,7 +8,7 @@ namespace Coldstore.State.Tests;
 /// What every <see cref="IStateStore"/> must do, run once per adapter. Each test gets an empty database of its own
 /// (a Postgres schema or a SQLite file) from the subclass.
 /// </summary>
-public abstract class StateStoreContract : IAsyncLifetime
+public abstract partial class StateStoreContract : IAsyncLifetime
 {
     private readonly List<IStateStore> _stores = [];
 

@@ -87,3 +87,25 @@ public enum WorkspaceErrorKind
     /// <summary>The operation ran and failed (verification mismatch, engine error); nothing was lost.</summary>
     Failed,
 }
+
+/// <summary>
+/// A write of an operation was refused because the operation no longer holds the workspace's lease: it lapsed (the
+/// process stalled, or the state store failed over) and may have been taken over by another holder. Nothing was
+/// written; the operation stops, and whoever holds the lease now resumes from the ledger. Retrying the same run
+/// cannot help, rerunning the operation can.
+/// </summary>
+public sealed class LeaseLostException : ColdstoreException
+{
+    /// <summary>Creates the exception.</summary>
+    public LeaseLostException(Guid workspaceId, string step, string message, Exception? inner = null) : base(message, inner)
+    {
+        WorkspaceId = workspaceId;
+        Step = step;
+    }
+
+    /// <summary>The workspace whose lease was lost.</summary>
+    public Guid WorkspaceId { get; }
+
+    /// <summary>The write that was refused, e.g. <c>update-archive</c> or <c>set-storage</c>.</summary>
+    public string Step { get; }
+}

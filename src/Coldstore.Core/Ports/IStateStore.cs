@@ -37,6 +37,14 @@ public interface IStateStore : IAsyncDisposable
     Task<bool> TrySetStorageAsync(Guid workspaceId, StorageState expected, StorageState desired, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// The same compare-and-set made under <paramref name="lease"/>: in the same statement, it also requires that the
+    /// lease's token is still the workspace's and has not expired on the store's clock. Returns false (changing
+    /// nothing) when the current value is not <paramref name="expected"/> while the lease is held.
+    /// </summary>
+    /// <exception cref="Errors.LeaseLostException">The lease is no longer held; nothing was written.</exception>
+    Task<bool> TrySetStorageAsync(Guid workspaceId, StorageState expected, StorageState desired, WorkspaceLease lease, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Applies a lifecycle transition in one transaction: locks the row, computes the new status, name and external
     /// id with <see cref="WorkspaceLifecycle.Apply"/>, and writes them (stamping <c>updatedAt</c>). When the workspace
     /// already has the target status nothing is written and <see cref="WorkspaceStatusChange.Changed"/> is false.
@@ -47,11 +55,35 @@ public interface IStateStore : IAsyncDisposable
     /// </exception>
     Task<WorkspaceStatusChange> ChangeWorkspaceStatusAsync(Guid workspaceId, WorkspaceTransition transition, CancellationToken cancellationToken = default);
 
-    /// <summary>Inserts a new ledger row. Throws when the archive id exists.</summary>
+    /// <summary>
+    /// Inserts a new ledger row, unconditionally: for writes outside any lease. An operation holding a lease uses the
+    /// overload that takes it. Throws when the archive id exists.
+    /// </summary>
     Task InsertArchiveAsync(ArchiveRecord archive, CancellationToken cancellationToken = default);
 
-    /// <summary>Replaces the mutable fields of a ledger row (state, counts, checksum, bytes, last error) and stamps <c>UpdatedAt</c>.</summary>
+    /// <summary>
+    /// Replaces the mutable fields of a ledger row (state, counts, checksum, bytes, last error) and stamps <c>UpdatedAt</c>,
+    /// unconditionally: for writes outside any lease. An operation holding a lease uses the overload that takes it.
+    /// </summary>
     Task UpdateArchiveAsync(ArchiveRecord archive, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Inserts a new ledger row under <paramref name="lease"/>: in the same statement, only while the lease's token is
+    /// still the workspace's and has not expired on the store's clock.
+    /// </summary>
+    /// <exception cref="Errors.LeaseLostException">The lease is no longer held; nothing was written.</exception>
+    Task InsertArchiveAsync(ArchiveRecord archive, WorkspaceLease lease, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Replaces a ledger row's mutable fields under <paramref name="lease"/>, only while the row is in state
+    /// <paramref name="expected"/> and the lease is still held, both checked in the same statement as the write.
+    /// </summary>
+    /// <exception cref="Errors.LeaseLostException">The lease is no longer held; nothing was written.</exception>
+    /// <exception cref="Errors.WorkspaceOperationException">
+    /// Kind Conflict when the row is not in state <paramref name="expected"/> (nothing was written); kind NotFound
+    /// when it is not in the ledger.
+    /// </exception>
+    Task UpdateArchiveAsync(ArchiveRecord archive, ArchiveState expected, WorkspaceLease lease, CancellationToken cancellationToken = default);
 
     /// <summary>Reads one ledger row, or null.</summary>
     Task<ArchiveRecord?> GetArchiveAsync(Guid archiveId, CancellationToken cancellationToken = default);

@@ -12,49 +12,53 @@ namespace Coldstore.Services;
 /// restore:  archived → restoring → restored                  (a failed check or insert: restoring → archived)
 /// rollback: copying | verified → abandoned
 /// </code>
+/// Every write is fenced (<see cref="FencedLedger"/>): made only while the operation's lease is held and the row is in
+/// the state the transition starts from, in the same statement.
 /// </summary>
 internal sealed class ArchiveLedger(IStateStore state)
 {
+    private readonly FencedLedger fenced = new(state);
+
     /// <summary>Records a new archive, copying.</summary>
     public async Task<ArchiveRecord> StartAsync(Guid workspaceId, Guid archiveId, DateTime cutoff, string prefix, CancellationToken ct)
     {
         var record = new ArchiveRecord(archiveId, workspaceId, ArchiveState.Copying, cutoff, prefix,
             null, null, null, null, DateTime.UtcNow, DateTime.UtcNow, null);
-        await state.InsertArchiveAsync(record, ct).ConfigureAwait(false);
+        await fenced.InsertArchiveAsync(record, ct).ConfigureAwait(false);
         return record;
     }
 
     /// <summary>The copy matched the hot rows and its manifest is written.</summary>
     public Task<ArchiveRecord> VerifiedAsync(ArchiveRecord record, long rows, ulong checksum, long bytes, long derivedRows, CancellationToken ct) =>
-        MoveAsync(record with { State = ArchiveState.Verified, RowCount = rows, Checksum = checksum, Bytes = bytes, InternalEventRows = derivedRows, LastError = null }, ct);
+        MoveAsync(record, record with { State = ArchiveState.Verified, RowCount = rows, Checksum = checksum, Bytes = bytes, InternalEventRows = derivedRows, LastError = null }, ct);
 
     /// <summary>The hot rows changed after the copy was verified: copy again before deleting anything.</summary>
     public Task<ArchiveRecord> CopyAgainAsync(ArchiveRecord record, CancellationToken ct) =>
-        MoveAsync(record with { State = ArchiveState.Copying }, ct);
+        MoveAsync(record, record with { State = ArchiveState.Copying }, ct);
 
     /// <summary>The delete is bounded to exactly the archive's rows; from here the only way is forward.</summary>
     public Task<ArchiveRecord> DeletingAsync(ArchiveRecord record, CancellationToken ct) =>
-        MoveAsync(record with { State = ArchiveState.Deleting, LastError = null }, ct);
+        MoveAsync(record, record with { State = ArchiveState.Deleting, LastError = null }, ct);
 
     /// <summary>The deletes applied and no archived row is hot.</summary>
     public Task<ArchiveRecord> ArchivedAsync(ArchiveRecord record, CancellationToken ct) =>
-        MoveAsync(record with { State = ArchiveState.Archived, LastError = null }, ct);
+        MoveAsync(record, record with { State = ArchiveState.Archived, LastError = null }, ct);
 
     /// <summary>A restore begins, with what was hot before it.</summary>
     public Task<ArchiveRecord> RestoringAsync(ArchiveRecord record, RestoreBaseline baseline, CancellationToken ct) =>
-        MoveAsync(record with { State = ArchiveState.Restoring, Baseline = baseline, LastError = null }, ct);
+        MoveAsync(record, record with { State = ArchiveState.Restoring, Baseline = baseline, LastError = null }, ct);
 
     /// <summary>A restore stopped with nothing of it left hot: the archive stays the copy of record.</summary>
     public Task<ArchiveRecord> BackToArchivedAsync(ArchiveRecord record, string error) =>
-        MoveAsync(record with { State = ArchiveState.Archived, LastError = error }, CancellationToken.None);
+        MoveAsync(record, record with { State = ArchiveState.Archived, LastError = error }, CancellationToken.None);
 
     /// <summary>The rows are hot again and verified.</summary>
     public Task<ArchiveRecord> RestoredAsync(ArchiveRecord record, CancellationToken ct) =>
-        MoveAsync(record with { State = ArchiveState.Restored, LastError = null }, ct);
+        MoveAsync(record, record with { State = ArchiveState.Restored, LastError = null }, ct);
 
     /// <summary>An archive that deleted nothing is rolled back.</summary>
     public Task<ArchiveRecord> AbandonedAsync(ArchiveRecord record, CancellationToken ct) =>
-        MoveAsync(record with { State = ArchiveState.Abandoned, LastError = null }, ct);
+        MoveAsync(record, record with { State = ArchiveState.Abandoned, LastError = null }, ct);
 
     /// <summary>Keeps the reason an operation stopped on the archive's row, whatever state it is in now.</summary>
     public async Task RecordErrorAsync(ArchiveRecord record, string message)
@@ -62,7 +66,14 @@ internal sealed class ArchiveLedger(IStateStore state)
         var current = await state.GetArchiveAsync(record.ArchiveId, CancellationToken.None).ConfigureAwait(false);
         if (current is not null)
         {
-            await state.UpdateArchiveAsync(current with { LastError = message }, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await fenced.UpdateArchiveAsync(current with { LastError = message }, current.State, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (LeaseLostException)
+            {
+                // The row is the new holder's now; the failure being recorded is rethrown by the caller.
+            }
         }
     }
 
@@ -81,7 +92,7 @@ internal sealed class ArchiveLedger(IStateStore state)
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var workspace = await state.RequireWorkspaceAsync(workspaceId, "set-storage", ct).ConfigureAwait(false);
-            if (workspace.Storage == desired || await state.TrySetStorageAsync(workspaceId, workspace.Storage, desired, ct).ConfigureAwait(false))
+            if (workspace.Storage == desired || await fenced.TrySetStorageAsync(workspaceId, workspace.Storage, desired, ct).ConfigureAwait(false))
             {
                 return desired;
             }
@@ -92,9 +103,10 @@ internal sealed class ArchiveLedger(IStateStore state)
             WorkspaceErrorKind.Failed);
     }
 
-    private async Task<ArchiveRecord> MoveAsync(ArchiveRecord next, CancellationToken ct)
+    /// <summary>Writes <paramref name="next"/> over <paramref name="current"/>, only while the row is still in <paramref name="current"/>'s state.</summary>
+    private async Task<ArchiveRecord> MoveAsync(ArchiveRecord current, ArchiveRecord next, CancellationToken ct)
     {
-        await state.UpdateArchiveAsync(next, ct).ConfigureAwait(false);
+        await fenced.UpdateArchiveAsync(next, current.State, ct).ConfigureAwait(false);
         return next;
     }
 }

@@ -314,6 +314,11 @@ public sealed partial class ColdstoreWorker
         {
             attempt = Result(WorkerOutcome.Busy, workspace.Status, workspace.Storage, "none", 0, e.Message);
         }
+        catch (LeaseLostException e)
+        {
+            // Another holder took the workspace over while this move stalled; it is that holder's to finish.
+            attempt = Result(WorkerOutcome.Busy, workspace.Status, workspace.Storage, "none", 0, e.Message);
+        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             attempt = Result(WorkerOutcome.Cancelled, workspace.Status, workspace.Storage, "none", 0, "stopped; the next run resumes it");

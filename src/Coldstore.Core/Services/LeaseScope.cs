@@ -26,10 +26,14 @@ internal sealed partial class LeaseScope : IAsyncDisposable
     {
         _state = state;
         _lease = lease;
+        Lease = lease;
         _duration = duration;
         _logger = logger;
         _renewal = Task.Run(RenewLoopAsync);
     }
+
+    /// <summary>The lease as acquired; renewals keep its token, which is what fences the operation's writes.</summary>
+    public WorkspaceLease Lease { get; }
 
     /// <summary>Cancelled when the lease is lost.</summary>
     public CancellationToken Lost => _lost.Token;

@@ -46,6 +46,7 @@ internal sealed partial class WorkspaceArchiver(
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         await using var session = await BeginAsync(workspaceId, "archive", options.LeaseWait, cancellationToken).ConfigureAwait(false);
+        using var fenced = FencedLedger.Begin(session.Lease);
         return await ArchiveHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
     }
 
@@ -54,6 +55,7 @@ internal sealed partial class WorkspaceArchiver(
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         await using var session = await BeginAsync(workspaceId, "restore", options.LeaseWait, cancellationToken).ConfigureAwait(false);
+        using var fenced = FencedLedger.Begin(session.Lease);
         return await RestoreHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
     }
 
@@ -77,6 +79,7 @@ internal sealed partial class WorkspaceArchiver(
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         await using var session = await BeginAsync(workspaceId, Operation, leaseWait, cancellationToken).ConfigureAwait(false);
+        using var fenced = FencedLedger.Begin(session.Lease);
         var workspace = await RequireWorkspaceAsync(workspaceId, Operation, session.Token).ConfigureAwait(false);
         var desired = WorkspaceLifecycle.DesiredStorage(workspace.Status);
         if (workspace.Storage == desired)
@@ -274,6 +277,9 @@ internal sealed partial class WorkspaceArchiver(
     private sealed class OperationSession(LeaseScope lease, CancellationTokenSource linked) : IAsyncDisposable
     {
         public CancellationToken Token => linked.Token;
+
+        /// <summary>The lease that fences every ledger and storage write of the operation.</summary>
+        public WorkspaceLease Lease => lease.Lease;
 
         public async ValueTask DisposeAsync()
         {
