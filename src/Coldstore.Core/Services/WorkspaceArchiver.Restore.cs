@@ -58,7 +58,8 @@ internal sealed partial class WorkspaceArchiver
 
         run.Completed(Steps.RestoreStarted, string.Create(CultureInfo.InvariantCulture, $"archive {record.ArchiveId}; {baseline.ArchivedRowsHot} identical rows were already hot"));
 
-        var removed = await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false);
+        // Only a restore that was interrupted can have left rows; a new one has just measured what is hot.
+        var removed = resuming ? await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false) : 0;
         run.Completed(Steps.RestoreLeftoversRemoved, string.Create(CultureInfo.InvariantCulture, $"{removed} rows of an interrupted restore removed"));
 
         run.Starting($"inserting {manifest.RowCount} rows");
@@ -84,8 +85,9 @@ internal sealed partial class WorkspaceArchiver
     {
         var hot = await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
         var (internalRows, internalChecksum) = await InternalSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
-        var archivedHot = await ArchivedRowsHotAsync(record, HotTable.Events, ct).ConfigureAwait(false);
-        var archivedInternalHot = await ArchivedRowsHotAsync(record, HotTable.InternalEvents, ct).ConfigureAwait(false);
+        // Reading the archive again to compare is needed only when something is hot up to the cutoff at all.
+        var archivedHot = hot.Rows == 0 ? 0 : await ArchivedRowsHotAsync(record, HotTable.Events, ct).ConfigureAwait(false);
+        var archivedInternalHot = internalRows == 0 ? 0 : await ArchivedRowsHotAsync(record, HotTable.InternalEvents, ct).ConfigureAwait(false);
         return new RestoreBaseline(hot.Rows, hot.Checksum, internalRows, internalChecksum, archivedHot, archivedInternalHot);
     }
 
@@ -98,6 +100,16 @@ internal sealed partial class WorkspaceArchiver
         var removed = 0L;
         foreach (var (table, before) in new[] { (HotTable.Events, baseline.ArchivedRowsHot), (HotTable.InternalEvents, baseline.ArchivedInternalRowsHot) })
         {
+            // Nothing hot beyond what was there before: no leftovers, and no need to read the archive to find them.
+            var (rows, _) = table == HotTable.Events
+                ? await HotRowsAsync(record, ct).ConfigureAwait(false)
+                : await InternalSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
+            var beforeRows = table == HotTable.Events ? baseline.Rows : baseline.InternalRows;
+            if (rows <= beforeRows)
+            {
+                continue;
+            }
+
             var extra = await ArchivedRowsHotAsync(record, table, ct).ConfigureAwait(false) - before;
             if (extra <= 0)
             {
@@ -140,6 +152,12 @@ internal sealed partial class WorkspaceArchiver
         await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false);
         await ledger.BackToArchivedAsync(record, message).ConfigureAwait(false);
         throw Failed(record.WorkspaceId, Steps.RestoreVerified, message);
+    }
+
+    private async Task<(long Rows, ulong Checksum)> HotRowsAsync(ArchiveRecord record, CancellationToken ct)
+    {
+        var hot = await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
+        return (hot.Rows, hot.Checksum);
     }
 
     private async Task<long> ArchivedRowsHotAsync(ArchiveRecord record, HotTable table, CancellationToken ct) =>
