@@ -221,17 +221,9 @@ internal class RelationalStore : IStateStore
         const string step = "record-archive";
         List<DbParameter> parameters =
         [
-            _dialect.Uuid("archiveId", archive.ArchiveId),
-            _dialect.Uuid("workspaceId", archive.WorkspaceId),
-            _dialect.Text("state", archive.State.ToText()),
+            .. ArchiveParameters(archive),
             _dialect.Instant("cutoff", archive.Cutoff),
             _dialect.Text("objectPrefix", archive.ObjectPrefix),
-            _dialect.Integer("rowCount", archive.RowCount),
-            _dialect.Checksum("checksum", archive.Checksum),
-            _dialect.Integer("bytes", archive.Bytes),
-            _dialect.Integer("internalEventRows", archive.InternalEventRows),
-            _dialect.Text("lastError", archive.LastError),
-            _dialect.Text("restoreBaseline", archive.Baseline?.ToText()),
         ];
         if (lease is not null)
         {
@@ -307,23 +299,26 @@ internal class RelationalStore : IStateStore
         }, cancellationToken);
     }
 
+    /// <summary>The parameters of a ledger row's identity and of every field an update may change.</summary>
+    private DbParameter[] ArchiveParameters(ArchiveRecord archive) =>
+    [
+        _dialect.Uuid("archiveId", archive.ArchiveId),
+        _dialect.Uuid("workspaceId", archive.WorkspaceId),
+        _dialect.Text("state", archive.State.ToText()),
+        _dialect.Integer("rowCount", archive.RowCount),
+        _dialect.Checksum("checksum", archive.Checksum),
+        _dialect.Integer("bytes", archive.Bytes),
+        _dialect.Integer("internalEventRows", archive.InternalEventRows),
+        _dialect.Text("lastError", archive.LastError),
+        _dialect.Text("restoreBaseline", archive.Baseline?.ToText()),
+    ];
+
     private async Task<int> UpdateArchiveCoreAsync(
         ArchiveRecord archive, string step, Func<Db, DbParameter[], Task<int>> update, CancellationToken cancellationToken)
     {
         try
         {
-            return await InTransactionAsync(write: true, db => update(db,
-            [
-                _dialect.Uuid("archiveId", archive.ArchiveId),
-                _dialect.Uuid("workspaceId", archive.WorkspaceId),
-                _dialect.Text("state", archive.State.ToText()),
-                _dialect.Integer("rowCount", archive.RowCount),
-                _dialect.Checksum("checksum", archive.Checksum),
-                _dialect.Integer("bytes", archive.Bytes),
-                _dialect.Integer("internalEventRows", archive.InternalEventRows),
-                _dialect.Text("lastError", archive.LastError),
-                _dialect.Text("restoreBaseline", archive.Baseline?.ToText()),
-            ]), cancellationToken).ConfigureAwait(false);
+            return await InTransactionAsync(write: true, db => update(db, ArchiveParameters(archive)), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (_dialect.Classify(e) == Violation.Unique)
         {

@@ -71,6 +71,14 @@ app.Run(async context =>
         return;
     }
 
+    if (request.Path == StatementText.TextsPath)
+    {
+        // Read by the engine itself, from the processes view (url() table function).
+        context.Response.ContentType = "text/tab-separated-values; charset=UTF-8";
+        await context.Response.WriteAsync(engine.ClientTexts());
+        return;
+    }
+
     await Serve(context, engine, options);
 });
 
@@ -91,6 +99,7 @@ if (options.ParentPid is { } parent)
 
 await app.StartAsync();
 var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+engine.ShowClientTexts(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
 var pretending = engine.Version == engine.EngineVersion && engine.HiddenSettings.Count == 0
     ? string.Empty
     : $", pretending ClickHouse {engine.Version}{(engine.HiddenSettings.Count == 0 ? string.Empty : " without " + string.Join(", ", engine.HiddenSettings))}";

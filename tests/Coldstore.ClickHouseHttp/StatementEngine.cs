@@ -30,6 +30,9 @@ internal sealed partial class StatementEngine
     private readonly ChdbEngine _engine;
     private readonly ConcurrentBag<ChdbConnection> _idle = [];
     private readonly ConcurrentDictionary<string, DateTime> _running = new(StringComparer.Ordinal);
+
+    /// <summary>The text each running statement's client sent, by client query id, for <see cref="StatementText.TextsPath"/>.</summary>
+    private readonly ConcurrentDictionary<string, string> _texts = new(StringComparer.Ordinal);
     private readonly bool _verbose;
     private readonly IReadOnlyList<KeyValuePair<string, string>> _defaults;
     private readonly IReadOnlyList<(string User, KeyValuePair<string, string> Setting)> _userDefaults;
@@ -126,6 +129,7 @@ internal sealed partial class StatementEngine
             }
         }
 
+        _texts[statement.QueryId] = statement.Sql;
         try
         {
             var outcome = Run(statement with
@@ -145,9 +149,20 @@ internal sealed partial class StatementEngine
         }
         finally
         {
+            _texts.TryRemove(statement.QueryId, out _);
             _running.TryRemove(statement.QueryId, out _);
         }
     }
+
+    /// <summary>The running statements' client texts, as escaped TabSeparated lines (served at <see cref="StatementText.TextsPath"/>).</summary>
+    public string ClientTexts() => string.Concat(_texts.Select(t => StatementText.TabSeparatedLine(t.Key, t.Value)));
+
+    /// <summary>
+    /// Once the interface listens at <paramref name="baseUrl"/>, <c>system.processes</c> shows each statement as its
+    /// client sent it: chDB's own text has the bound parameters' values (credentials among them) written in, which a
+    /// server's does not.
+    /// </summary>
+    public void ShowClientTexts(string baseUrl) => ThrowIfFailed(Run(Internal(StatementText.CreateProcessesViewWithClientTexts(baseUrl))));
 
     /// <summary>The statement as the pretended release would see it: its <c>version()</c> and its <c>system.settings</c>.</summary>
     private string Pretend(string sql)

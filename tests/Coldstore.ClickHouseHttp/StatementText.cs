@@ -45,6 +45,32 @@ internal static partial class StatementText
         FROM system.processes
         """;
 
+    /// <summary>The interface's own path that lists running statements' client texts (id, text; escaped TSV).</summary>
+    public const string TextsPath = "/_coldstore_http/texts";
+
+    /// <summary>
+    /// <see cref="CreateProcessesView"/> once the interface listens at <paramref name="baseUrl"/>: a statement's
+    /// <c>query</c> is the text its client sent, as a server shows it (placeholders, not the values bound to them),
+    /// read back from the interface itself; chDB's own column holds the statement with its parameters substituted.
+    /// </summary>
+    public static string CreateProcessesViewWithClientTexts(string baseUrl) =>
+        $"""
+        CREATE OR REPLACE VIEW {ProcessesView} AS
+        WITH (SELECT tuple(groupArray(id), groupArray(text)) FROM url('{baseUrl.TrimEnd('/')}{TextsPath}', 'TabSeparated', 'id String, text String')) AS texts
+        SELECT * REPLACE (
+            {ClientQueryIdExpression} AS query_id,
+            if(has(texts.1, {ClientQueryIdExpression}), texts.2[indexOf(texts.1, {ClientQueryIdExpression})],
+               replaceAll(query, '{ProcessesView}', 'system.processes')) AS query)
+        FROM system.processes
+        """;
+
+    /// <summary>One line of escaped TabSeparated: backslash, tab and newline escaped as ClickHouse reads them back.</summary>
+    public static string TabSeparatedLine(string id, string text) => $"{Escape(id)}\t{Escape(text)}\n";
+
+    private static string Escape(string value) =>
+        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal)
+            .Replace("\n", "\\n", StringComparison.Ordinal).Replace("\r", "\\r", StringComparison.Ordinal);
+
     /// <summary>True when the id can be carried (and quoted in a kill) safely: letters, digits and <c>. _ : @ -</c>.</summary>
     public static bool IsCarriableQueryId(string queryId) => QueryIdPattern().IsMatch(queryId);
 
