@@ -11,6 +11,9 @@ internal sealed class GlobalOptions
 
     public Option<string?> Database { get; } = Setting("--database", ColdstoreSettings.DatabaseVariable, "ClickHouse database holding user_events_v2 (default: default)");
 
+    /// <summary>The ClickHouse cluster the tables are replicated across.</summary>
+    public Option<string?> Cluster { get; } = Setting("--cluster", ColdstoreSettings.ClusterVariable, "ClickHouse cluster the event tables are replicated across: orphaned statements and pending deletes are looked for on every replica (default: one server)");
+
     public Option<string?> State { get; } = Setting("--state", ColdstoreSettings.StateVariable, "sqlite:<file> or a Postgres URL / connection string");
 
     public Option<string?> Archive { get; } = Setting("--archive", ColdstoreSettings.ArchiveVariable, "file:<dir> or s3://bucket/prefix");
@@ -43,7 +46,7 @@ internal sealed class GlobalOptions
 
     public void AddTo(Command root)
     {
-        foreach (var option in new Option[] { ClickHouse, Database, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
+        foreach (var option in new Option[] { ClickHouse, Database, Cluster, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
         {
             root.Options.Add(option);
         }
@@ -54,6 +57,7 @@ internal sealed class GlobalOptions
     {
         [ColdstoreSettings.ClickHouseVariable] = parseResult.GetValue(ClickHouse),
         [ColdstoreSettings.DatabaseVariable] = parseResult.GetValue(Database),
+        [ColdstoreSettings.ClusterVariable] = parseResult.GetValue(Cluster),
         [ColdstoreSettings.StateVariable] = parseResult.GetValue(State),
         [ColdstoreSettings.ArchiveVariable] = parseResult.GetValue(Archive),
         [ColdstoreSettings.S3EndpointVariable] = parseResult.GetValue(S3Endpoint),

@@ -189,3 +189,51 @@ public sealed class ArchiveSqlTests
         Assert.Contains(reason, error.Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class OrphanSearchOnClusterTests
+{
+    private static readonly EventTables Single = new("dittofeed");
+    private static readonly EventTables Replicated = new("dittofeed") { Cluster = "events_cluster" };
+
+    [Fact]
+    public void On_one_server_orphans_and_pending_deletes_are_looked_for_in_its_own_system_tables()
+    {
+        Assert.Equal("SELECT query_id, elapsed FROM system.processes WHERE startsWith(query_id, {prefix:String})", ArchiveSql.RunningStatements(Single, "coldstore:x:").Sql);
+        Assert.Equal("KILL QUERY WHERE startsWith(query_id, {prefix:String}) ASYNC", ArchiveSql.KillStatements(Single, "coldstore:x:").Sql);
+        Assert.Contains("FROM system.mutations", ArchiveSql.PendingDeletes(Single, Guid.NewGuid()).Sql, StringComparison.Ordinal);
+        Assert.DoesNotContain(ArchiveSql.RunningStatements(Single, "p").Parameters, p => p.Name == "cluster");
+    }
+
+    [Fact]
+    public void With_a_cluster_they_are_looked_for_on_every_replica_and_killed_on_all()
+    {
+        var running = ArchiveSql.RunningStatements(Replicated, "coldstore:x:");
+        var pending = ArchiveSql.PendingDeletes(Replicated, Guid.NewGuid());
+
+        Assert.Contains("FROM clusterAllReplicas({cluster:String}, system.processes)", running.Sql, StringComparison.Ordinal);
+        Assert.Contains("FROM clusterAllReplicas({cluster:String}, system.mutations)", pending.Sql, StringComparison.Ordinal);
+        Assert.Equal("events_cluster", running.Parameters.Single(p => p.Name == "cluster").Value);
+        Assert.Equal("events_cluster", pending.Parameters.Single(p => p.Name == "cluster").Value);
+        Assert.Equal("KILL QUERY ON CLUSTER `events_cluster` WHERE startsWith(query_id, {prefix:String}) ASYNC", ArchiveSql.KillStatements(Replicated, "coldstore:x:").Sql);
+    }
+
+    [Fact]
+    public void A_cluster_name_that_could_end_its_quoting_is_refused() =>
+        Assert.Throws<ArgumentException>(() => new EventTables("dittofeed") { Cluster = "c` SYNC --" });
+}
+
+public sealed class ClusterSettingTests
+{
+    private static Configuration.ColdstoreSettings Read(string? cluster) => Configuration.ColdstoreSettings.Read(
+        new Dictionary<string, string?>(StringComparer.Ordinal) { [Configuration.ColdstoreSettings.ClusterVariable] = cluster },
+        new Dictionary<string, string?>(StringComparer.Ordinal), Path.GetTempPath());
+
+    [Fact]
+    public void The_cluster_setting_reaches_the_tables_and_a_bad_name_is_refused_naming_the_setting()
+    {
+        Assert.Null(Read(null).Tables.Cluster);
+        Assert.Equal("events_cluster", Read("events_cluster").Tables.Cluster);
+        var error = Assert.Throws<Errors.ConfigurationException>(() => Read("no such'cluster"));
+        Assert.Equal(Configuration.ColdstoreSettings.ClusterVariable, error.Setting);
+    }
+}

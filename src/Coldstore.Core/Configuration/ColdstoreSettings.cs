@@ -55,6 +55,12 @@ public sealed record ColdstoreSettings
     /// <summary>The ClickHouse database holding the event tables.</summary>
     public const string DatabaseVariable = "COLDSTORE_CLICKHOUSE_DATABASE";
 
+    /// <summary>
+    /// The ClickHouse cluster the event tables are replicated across (unset: one server). With it, the statements an
+    /// earlier run left running and unfinished deletes are looked for on every replica, and orphans killed on all.
+    /// </summary>
+    public const string ClusterVariable = "COLDSTORE_CLICKHOUSE_CLUSTER";
+
     /// <summary>State: <c>sqlite:&lt;file&gt;</c> or a Postgres connection string or URL.</summary>
     public const string StateVariable = "COLDSTORE_STATE";
 
@@ -177,7 +183,7 @@ public sealed record ColdstoreSettings
             ClickHouse = ParseClickHouse(Get(ClickHouseVariable), home, workingDirectory),
             State = ParseState(Get(StateVariable), home, workingDirectory),
             Archive = ParseArchive(Get(ArchiveVariable), home, workingDirectory),
-            Tables = new EventTables(database),
+            Tables = new EventTables(database) { Cluster = ParseCluster(Get(ClusterVariable)) },
             S3Endpoint = ParseEndpoint(S3EndpointVariable, Get(S3EndpointVariable)),
             S3EndpointForClickHouse = ParseEndpoint(S3EndpointForClickHouseVariable, Get(S3EndpointForClickHouseVariable)),
             S3NamedCollection = namedCollection,
@@ -190,6 +196,12 @@ public sealed record ColdstoreSettings
             WorkerPollInterval = ParseSeconds(WorkerPollSecondsVariable, Get(WorkerPollSecondsVariable), TimeSpan.FromSeconds(30), minimum: 0.1),
         };
     }
+
+    private static string? ParseCluster(string? value) =>
+        value is null ? null
+        : EventTables.IsValidIdentifier(value) ? value
+        : throw new ConfigurationException(ClusterVariable,
+            $"{ClusterVariable}='{value}' is not a valid ClickHouse cluster name: use letters, digits and underscores, starting with a letter or underscore.");
 
     /// <summary>Reads settings from this process's environment.</summary>
     public static ColdstoreSettings FromEnvironment(IReadOnlyDictionary<string, string?>? overrides = null, string? workingDirectory = null)

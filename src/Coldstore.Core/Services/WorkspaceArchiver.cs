@@ -45,18 +45,14 @@ internal sealed partial class WorkspaceArchiver(
     {
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
-        await using var session = await BeginAsync(workspaceId, "archive", options.LeaseWait, cancellationToken).ConfigureAwait(false);
-        using var fenced = FencedLedger.Begin(session.Lease);
-        return await ArchiveHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
+        return await HoldingLeaseAsync(workspaceId, "archive", options.LeaseWait, session => ArchiveHoldingLeaseAsync(workspaceId, run, session.Token), cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<OperationResult> RestoreAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
-        await using var session = await BeginAsync(workspaceId, "restore", options.LeaseWait, cancellationToken).ConfigureAwait(false);
-        using var fenced = FencedLedger.Begin(session.Lease);
-        return await RestoreHoldingLeaseAsync(workspaceId, run, session.Token).ConfigureAwait(false);
+        return await HoldingLeaseAsync(workspaceId, "restore", options.LeaseWait, session => RestoreHoldingLeaseAsync(workspaceId, run, session.Token), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -78,9 +74,12 @@ internal sealed partial class WorkspaceArchiver(
         const string Operation = "reconcile";
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
-        await using var session = await BeginAsync(workspaceId, Operation, leaseWait, cancellationToken).ConfigureAwait(false);
-        using var fenced = FencedLedger.Begin(session.Lease);
-        var workspace = await RequireWorkspaceAsync(workspaceId, Operation, session.Token).ConfigureAwait(false);
+        return await HoldingLeaseAsync(workspaceId, Operation, leaseWait, session => ReconcileHoldingLeaseAsync(workspaceId, sweepStragglers, run, session), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<ReconcileResult> ReconcileHoldingLeaseAsync(Guid workspaceId, bool sweepStragglers, OperationRun run, OperationSession session)
+    {
+        var workspace = await RequireWorkspaceAsync(workspaceId, "reconcile", session.Token).ConfigureAwait(false);
         var desired = WorkspaceLifecycle.DesiredStorage(workspace.Status);
         if (workspace.Storage == desired)
         {
@@ -217,6 +216,26 @@ internal sealed partial class WorkspaceArchiver(
     }
 
     /// <summary>
+    /// Runs <paramref name="body"/> holding the workspace's lease, with every ledger write fenced by it. When the lease
+    /// is lost on the way (renewal found another holder, or the store's clock passed its expiry), the operation's token
+    /// is cancelled; that surfaces as <see cref="LeaseLostException"/>, not as a cancellation nobody asked for.
+    /// </summary>
+    private async Task<T> HoldingLeaseAsync<T>(Guid workspaceId, string operation, TimeSpan leaseWait, Func<OperationSession, Task<T>> body, CancellationToken cancellationToken)
+    {
+        await using var session = await BeginAsync(workspaceId, operation, leaseWait, cancellationToken).ConfigureAwait(false);
+        using var fenced = FencedLedger.Begin(session.Lease);
+        try
+        {
+            return await body(session).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (session.LeaseLost && !cancellationToken.IsCancellationRequested)
+        {
+            throw new LeaseLostException(workspaceId, operation, string.Create(CultureInfo.InvariantCulture,
+                $"Workspace {workspaceId}: this {operation} lost its lease (it could not renew it within {options.LeaseDuration.TotalSeconds:0} s: a stall, or the state store failing over), so it stopped before its next write and wrote nothing more. Rerun it; it resumes where the ledger says."), e);
+        }
+    }
+
+    /// <summary>
     /// What every operation starts with: the workspace must exist, its lease is taken (and stops the operation if
     /// lost), and no statement of an earlier holder is still running.
     /// </summary>
@@ -247,7 +266,7 @@ internal sealed partial class WorkspaceArchiver(
     {
         // Sent untagged (straight to the engine): a statement carrying the prefix would find and kill itself.
         var prefix = StatementTagger.PrefixFor(tables, workspaceId);
-        var running = await engine.QueryAsync(ArchiveSql.RunningStatements(prefix), ct).ConfigureAwait(false);
+        var running = await engine.QueryAsync(ArchiveSql.RunningStatements(tables, prefix), ct).ConfigureAwait(false);
         if (running.Count == 0)
         {
             return;
@@ -257,9 +276,9 @@ internal sealed partial class WorkspaceArchiver(
         var deadline = DateTime.UtcNow + options.OrphanStatementWait;
         while (true)
         {
-            await engine.ExecuteAsync(ArchiveSql.KillStatements(prefix), ct).ConfigureAwait(false);
+            await engine.ExecuteAsync(ArchiveSql.KillStatements(tables, prefix), ct).ConfigureAwait(false);
             await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
-            running = await engine.QueryAsync(ArchiveSql.RunningStatements(prefix), ct).ConfigureAwait(false);
+            running = await engine.QueryAsync(ArchiveSql.RunningStatements(tables, prefix), ct).ConfigureAwait(false);
             if (running.Count == 0)
             {
                 return;
@@ -280,6 +299,9 @@ internal sealed partial class WorkspaceArchiver(
 
         /// <summary>The lease that fences every ledger and storage write of the operation.</summary>
         public WorkspaceLease Lease => lease.Lease;
+
+        /// <summary>True once the lease was lost (renewal failed or found another holder).</summary>
+        public bool LeaseLost => lease.Lost.IsCancellationRequested;
 
         public async ValueTask DisposeAsync()
         {

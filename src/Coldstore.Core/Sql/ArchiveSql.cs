@@ -140,33 +140,41 @@ public static class ArchiveSql
             .For("read back archive");
     }
 
-    /// <summary>The statements the server is running whose query id starts with <paramref name="prefix"/> (one workspace's).</summary>
-    public static ClickHouseQuery RunningStatements(string prefix) =>
-        new ClickHouseQuery("SELECT query_id, elapsed FROM system.processes WHERE startsWith(query_id, {prefix:String})")
-            .With("prefix", "String", prefix)
+    /// <summary>
+    /// The statements the server is running whose query id starts with <paramref name="prefix"/> (one workspace's), on
+    /// every replica of the tables' cluster when one is configured.
+    /// </summary>
+    public static ClickHouseQuery RunningStatements(EventTables tables, string prefix) =>
+        OnCluster(new ClickHouseQuery($"SELECT query_id, elapsed FROM {SystemTable(tables, "processes")} WHERE startsWith(query_id, {{prefix:String}})")
+            .With("prefix", "String", prefix), tables)
             .For("find statements an earlier holder left running");
 
     /// <summary>
-    /// Cancels the statements whose query id starts with <paramref name="prefix"/>. ASYNC: the caller polls
-    /// <see cref="RunningStatements"/> until they are gone, with its own bound, instead of holding a request open.
+    /// Cancels the statements whose query id starts with <paramref name="prefix"/> (<c>ON CLUSTER</c> when one is
+    /// configured). ASYNC: the caller polls <see cref="RunningStatements"/> until they are gone, with its own bound,
+    /// instead of holding a request open.
     /// </summary>
-    public static ClickHouseQuery KillStatements(string prefix) =>
-        new ClickHouseQuery("KILL QUERY WHERE startsWith(query_id, {prefix:String}) ASYNC")
+    public static ClickHouseQuery KillStatements(EventTables tables, string prefix)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        var onCluster = tables.Cluster is { } cluster ? $" ON CLUSTER `{cluster}`" : string.Empty;
+        return new ClickHouseQuery($"KILL QUERY{onCluster} WHERE startsWith(query_id, {{prefix:String}}) ASYNC")
             .With("prefix", "String", prefix)
             .For("kill statements an earlier holder left running");
+    }
 
     /// <summary>Unfinished mutations (deletes) touching the workspace on the events or internal events tables.</summary>
     public static ClickHouseQuery PendingDeletes(EventTables tables, Guid workspaceId) =>
-        new ClickHouseQuery("""
+        OnCluster(new ClickHouseQuery($$"""
             SELECT count() AS pending, any(latest_fail_reason) AS fail_reason
-            FROM system.mutations
+            FROM {{SystemTable(tables, "mutations")}}
             WHERE database = {database:String} AND table IN ({events:String}, {internal:String})
               AND is_done = 0 AND position(command, {workspace_id:String}) > 0
             """)
             .With("database", "String", tables.Database)
             .With("events", "String", tables.Events)
             .With("internal", "String", tables.InternalEvents)
-            .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId))
+            .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId)), tables)
             .For("check pending deletes");
 
     /// <summary>
@@ -213,6 +221,14 @@ public static class ArchiveSql
 
     /// <summary>The text of an archive id as used in keys and object paths.</summary>
     public static string ArchiveIdText(Guid archiveId) => archiveId.ToString("D");
+
+    /// <summary><c>system.{table}</c>, or every replica's when the tables' cluster is configured (<c>{cluster:String}</c>).</summary>
+    private static string SystemTable(EventTables tables, string table) =>
+        tables.Cluster is null ? $"system.{table}" : $"clusterAllReplicas({{cluster:String}}, system.{table})";
+
+    /// <summary>Binds the cluster <see cref="SystemTable"/> names, when there is one.</summary>
+    private static ClickHouseQuery OnCluster(ClickHouseQuery query, EventTables tables) =>
+        tables.Cluster is { } cluster ? query.With("cluster", "String", cluster) : query;
 
     internal static ClickHouseParameter[] WorkspaceAndCutoff(Guid workspaceId, DateTime cutoff) =>
     [

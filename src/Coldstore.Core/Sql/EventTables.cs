@@ -24,6 +24,17 @@ public sealed partial record EventTables
     /// <summary>The database name.</summary>
     public string Database { get; }
 
+    /// <summary>
+    /// The ClickHouse cluster the tables are replicated across, or null for a single server: with one, the search for
+    /// statements an earlier run left running and for unfinished deletes covers every replica
+    /// (<c>clusterAllReplicas</c>), and orphans are killed <c>ON CLUSTER</c>.
+    /// </summary>
+    public string? Cluster
+    {
+        get;
+        init => field = value is null ? null : Validate(value, "cluster");
+    }
+
     /// <summary>The hot events table (Dittofeed: <c>user_events_v2</c>).</summary>
     public string Events { get; }
 
