@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Coldstore.Domain;
 
 /// <summary>The life of one archive, as recorded in the ledger.</summary>
@@ -102,17 +104,17 @@ public sealed record RestoreBaseline(long Rows, ulong Checksum, long InternalRow
 
     /// <summary>The persisted text: a version, then the six numbers, separated by spaces.</summary>
     public string ToText() => string.Join(' ', Version,
-        Rows.ToString(System.Globalization.CultureInfo.InvariantCulture), Checksum.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        InternalRows.ToString(System.Globalization.CultureInfo.InvariantCulture), InternalChecksum.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ArchivedRowsHot.ToString(System.Globalization.CultureInfo.InvariantCulture), ArchivedInternalRowsHot.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Rows.ToString(CultureInfo.InvariantCulture), Checksum.ToString(CultureInfo.InvariantCulture),
+        InternalRows.ToString(CultureInfo.InvariantCulture), InternalChecksum.ToString(CultureInfo.InvariantCulture),
+        ArchivedRowsHot.ToString(CultureInfo.InvariantCulture), ArchivedInternalRowsHot.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>Parses <see cref="ToText"/>; throws <see cref="FormatException"/> naming the bad text.</summary>
     public static RestoreBaseline Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         var parts = text.Split(' ');
-        const System.Globalization.NumberStyles Digits = System.Globalization.NumberStyles.None;
-        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        const NumberStyles Digits = NumberStyles.None;
+        var culture = CultureInfo.InvariantCulture;
         return parts.Length == 7 && parts[0] == Version
             && long.TryParse(parts[1], Digits, culture, out var rows) && ulong.TryParse(parts[2], Digits, culture, out var checksum)
             && long.TryParse(parts[3], Digits, culture, out var internalRows) && ulong.TryParse(parts[4], Digits, culture, out var internalChecksum)

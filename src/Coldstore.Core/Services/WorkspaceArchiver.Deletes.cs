@@ -23,8 +23,11 @@ internal sealed partial class WorkspaceArchiver
     /// <summary>How many times removing archived rows that are still hot is tried before giving up with one line.</summary>
     private const int RepairRounds = 5;
 
-    /// <summary>One data part's share of a workspace's rows up to a cutoff.</summary>
-    internal sealed record PartSummary(string Part, long Rows, ulong Checksum);
+    /// <summary>
+    /// One data part's share of a workspace's rows up to a cutoff; for events also the internal events those rows
+    /// derive (zero for a part of internal events).
+    /// </summary>
+    internal sealed record PartSummary(string Part, long Rows, ulong Checksum, long DerivedRows, ulong DerivedChecksum);
 
     /// <summary>The parts an archive's deletes are bounded by, in both tables, listed in the same step.</summary>
     internal sealed record DeleteBound(IReadOnlyList<PartSummary> Events, IReadOnlyList<PartSummary> InternalEvents);
@@ -42,19 +45,15 @@ internal sealed partial class WorkspaceArchiver
             return null;
         }
 
-        // The same rows again, for the internal events they derive (the listing above holds no row-level detail).
-        var hot = await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
-        if (hot.Rows != record.RowCount || hot.Checksum != record.Checksum)
-        {
-            return null;
-        }
-
+        // The internal events the listed rows derive, from the same listing.
+        var derivedRows = events.Sum(p => p.DerivedRows);
+        var derivedChecksum = events.Aggregate(0UL, (sum, p) => unchecked(sum + p.DerivedChecksum));
         for (var attempt = 1; ; attempt++)
         {
             var internalEvents = await PartSummariesAsync(HotTable.InternalEvents, record, ct).ConfigureAwait(false);
             var rows = internalEvents.Sum(p => p.Rows);
             var checksum = Sum(internalEvents);
-            if (rows == hot.DerivedRows && checksum == hot.DerivedChecksum)
+            if (rows == derivedRows && checksum == derivedChecksum)
             {
                 return new DeleteBound(events, internalEvents);
             }
@@ -62,7 +61,7 @@ internal sealed partial class WorkspaceArchiver
             if (attempt >= options.CopyAttempts)
             {
                 throw Failed(record.WorkspaceId, Steps.ArchiveDeleteBounded, string.Create(CultureInfo.InvariantCulture,
-                    $"The internal events of workspace {record.WorkspaceId} up to the cutoff of archive {record.ArchiveId} are not the ones its rows derive ({rows} rows, checksum {checksum}; the archived rows derive {hot.DerivedRows}, checksum {hot.DerivedChecksum}). Nothing was deleted; check what writes internal_events besides its materialized view, then rerun the archive."));
+                    $"The internal events of workspace {record.WorkspaceId} up to the cutoff of archive {record.ArchiveId} are not the ones its rows derive ({rows} rows, checksum {checksum}; the archived rows derive {derivedRows}, checksum {derivedChecksum}). Nothing was deleted; check what writes internal_events besides its materialized view, then rerun the archive."));
             }
 
             // The view writes its rows after the events' own part: an insert still in flight catches up.
@@ -177,7 +176,9 @@ internal sealed partial class WorkspaceArchiver
 
     private async Task<IReadOnlyList<PartSummary>> PartSummariesAsync(HotTable table, ArchiveRecord record, CancellationToken ct) =>
         [.. (await clickHouse.QueryAsync(BoundedDeleteSql.PartSummaries(tables, table, record.WorkspaceId, record.Cutoff), ct).ConfigureAwait(false))
-            .Select(r => new PartSummary(r.GetString("part"), r.GetInt64("rows"), r.GetUInt64("checksum")))];
+            .Select(r => table == HotTable.Events
+                ? new PartSummary(r.GetString("part"), r.GetInt64("rows"), r.GetUInt64("checksum"), r.GetInt64("derived_rows"), r.GetUInt64("derived_checksum"))
+                : new PartSummary(r.GetString("part"), r.GetInt64("rows"), r.GetUInt64("checksum"), 0, 0))];
 
     private string TableName(HotTable table) => table == HotTable.Events ? tables.Events : tables.InternalEvents;
 

@@ -101,9 +101,9 @@ internal sealed partial class WorkspaceArchiver
         foreach (var (table, before) in new[] { (HotTable.Events, baseline.ArchivedRowsHot), (HotTable.InternalEvents, baseline.ArchivedInternalRowsHot) })
         {
             // Nothing hot beyond what was there before: no leftovers, and no need to read the archive to find them.
-            var (rows, _) = table == HotTable.Events
-                ? await HotRowsAsync(record, ct).ConfigureAwait(false)
-                : await InternalSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
+            var rows = table == HotTable.Events
+                ? (await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false)).Rows
+                : (await InternalSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false)).Rows;
             var beforeRows = table == HotTable.Events ? baseline.Rows : baseline.InternalRows;
             if (rows <= beforeRows)
             {
@@ -152,12 +152,6 @@ internal sealed partial class WorkspaceArchiver
         await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false);
         await ledger.BackToArchivedAsync(record, message).ConfigureAwait(false);
         throw Failed(record.WorkspaceId, Steps.RestoreVerified, message);
-    }
-
-    private async Task<(long Rows, ulong Checksum)> HotRowsAsync(ArchiveRecord record, CancellationToken ct)
-    {
-        var hot = await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
-        return (hot.Rows, hot.Checksum);
     }
 
     private async Task<long> ArchivedRowsHotAsync(ArchiveRecord record, HotTable table, CancellationToken ct) =>

@@ -102,7 +102,7 @@ internal sealed partial class WorkspaceArchiver(
     private async Task<OperationResult> ArchiveHoldingLeaseAsync(Guid workspaceId, OperationRun run, CancellationToken ct)
     {
         const string Operation = "archive";
-        var open = await OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
+        var open = await ledger.OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
         if (open is { State: ArchiveState.Restoring })
         {
             // A restore died half-way: finish it first, so the new archive starts from an exact hot table.
@@ -124,19 +124,19 @@ internal sealed partial class WorkspaceArchiver(
             {
                 // Nothing to archive: no ledger row, no objects. The storage still follows the request, so a
                 // paused workspace without events reads as cold and a later restore is a no-op too.
-                var storage = await SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
+                var storage = await ledger.SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
                 run.Completed(Steps.ArchiveDone, "no hot rows up to the cutoff; nothing to archive");
                 return new OperationResult(workspaceId, Operation, storage, 0, 0, 0, [], run.Steps, run.Elapsed);
             }
 
             var archiveId = Guid.NewGuid();
-            await SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
+            await ledger.SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
             record = await ledger.StartAsync(workspaceId, archiveId, cutoff, ArchivePrefix(workspaceId, archiveId), ct).ConfigureAwait(false);
             run.Completed(Steps.ArchiveStarted, string.Create(CultureInfo.InvariantCulture, $"archive {archiveId}, cutoff {cutoff:O}, {hot.Rows} hot rows"));
         }
         else
         {
-            await SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
+            await ledger.SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
             run.Starting($"resuming archive {record.ArchiveId} from {record.State.ToText()}");
         }
 
@@ -150,7 +150,7 @@ internal sealed partial class WorkspaceArchiver(
             throw;
         }
 
-        var final = await SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
+        var final = await ledger.SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
         run.Completed(Steps.ArchiveDone);
         var outcome = Outcome(record);
         LogArchived(logger, workspaceId, record.ArchiveId, outcome.Rows, outcome.Bytes);
@@ -160,7 +160,7 @@ internal sealed partial class WorkspaceArchiver(
     private async Task<OperationResult> RestoreHoldingLeaseAsync(Guid workspaceId, OperationRun run, CancellationToken ct)
     {
         const string Operation = "restore";
-        var open = await OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
+        var open = await ledger.OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
         if (open is { State: ArchiveState.Copying or ArchiveState.Verified })
         {
             // An archive that never deleted anything is rolled back: its rows are all still hot.
@@ -180,12 +180,12 @@ internal sealed partial class WorkspaceArchiver(
             .ToList();
         if (pending.Count == 0)
         {
-            var storage = await SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
+            var storage = await ledger.SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
             run.Completed(Steps.RestoreDone, "no archive to restore");
             return new OperationResult(workspaceId, Operation, storage, 0, 0, 0, [], run.Steps, run.Elapsed);
         }
 
-        await SetStorageAsync(workspaceId, StorageState.Restoring, ct).ConfigureAwait(false);
+        await ledger.SetStorageAsync(workspaceId, StorageState.Restoring, ct).ConfigureAwait(false);
         var outcomes = new List<ArchiveOutcome>();
         foreach (var archive in pending)
         {
@@ -200,14 +200,14 @@ internal sealed partial class WorkspaceArchiver(
                 await ledger.RecordErrorAsync(archive, e.Message).ConfigureAwait(false);
                 if (e is WorkspaceOperationException)
                 {
-                    await SetStorageAsync(workspaceId, StorageState.Cold, CancellationToken.None).ConfigureAwait(false);
+                    await ledger.SetStorageAsync(workspaceId, StorageState.Cold, CancellationToken.None).ConfigureAwait(false);
                 }
 
                 throw;
             }
         }
 
-        var final = await SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
+        var final = await ledger.SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreDone);
         var rows = outcomes.Sum(o => o.Rows);
         LogRestored(logger, workspaceId, outcomes.Count, rows);
@@ -451,11 +451,6 @@ internal sealed partial class WorkspaceArchiver(
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1_000));
         }
     }
-
-    private Task<ArchiveRecord?> OpenArchiveAsync(Guid workspaceId, CancellationToken ct) => ledger.OpenArchiveAsync(workspaceId, ct);
-
-    private Task<StorageState> SetStorageAsync(Guid workspaceId, StorageState desired, CancellationToken ct) =>
-        ledger.SetStorageAsync(workspaceId, desired, ct);
 
     private Task<Workspace> RequireWorkspaceAsync(Guid workspaceId, string step, CancellationToken ct) =>
         state.RequireWorkspaceAsync(workspaceId, step, ct);

@@ -132,11 +132,8 @@ public static class ArchiveSql
                 countIf(workspace_id != {workspace_id:String}) AS foreign_rows
             FROM {{source.Sql}}
             """)
-            .With(source.Parameters)
             .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId))
-            .WithSettings(ReadArchiveSettings)
-            .WithSettings(source.AccessSettings)
-            .WithSetting("max_execution_time", Seconds(timeout))
+            .ReadingArchive(source, timeout)
             .For("read back archive");
     }
 
@@ -192,11 +189,9 @@ public static class ArchiveSql
             FROM {{source.Sql}}
             WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
             """)
-            .With(source.Parameters)
             .With(WorkspaceAndCutoff(workspaceId, cutoff))
             .WithSettings(RestoreSettings)
-            .WithSettings(source.AccessSettings)
-            .WithSetting("max_execution_time", Seconds(timeout))
+            .ReadingArchive(source, timeout)
             .For("insert archived rows");
     }
 
@@ -229,6 +224,17 @@ public static class ArchiveSql
     /// <summary>Binds the cluster <see cref="SystemTable"/> names, when there is one.</summary>
     private static ClickHouseQuery OnCluster(ClickHouseQuery query, EventTables tables) =>
         tables.Cluster is { } cluster ? query.With("cluster", "String", cluster) : query;
+
+    /// <summary>
+    /// What every statement that reads archive objects carries: the table function's parameters, no hive partitioning
+    /// (see <see cref="ReadArchiveSettings"/>), the store's access settings (its S3 timeouts and retries) and a bound on
+    /// how long the statement may run.
+    /// </summary>
+    internal static ClickHouseQuery ReadingArchive(this ClickHouseQuery query, TableFunctionExpression archive, TimeSpan timeout) =>
+        query.With(archive.Parameters)
+            .WithSettings(ReadArchiveSettings)
+            .WithSettings(archive.AccessSettings)
+            .WithSetting("max_execution_time", Seconds(timeout));
 
     internal static ClickHouseParameter[] WorkspaceAndCutoff(Guid workspaceId, DateTime cutoff) =>
     [

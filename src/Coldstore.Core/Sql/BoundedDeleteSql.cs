@@ -37,12 +37,19 @@ public static class BoundedDeleteSql
     /// </summary>
     public const string PartOfRow = "arrayStringConcat(arraySlice(splitByChar('_', _part), 1, 4), '_')";
 
-    /// <summary>Per data part: the count and checksum of the workspace's rows up to the cutoff, the listing a delete is bounded by.</summary>
+    /// <summary>
+    /// Per data part: the count and checksum of the workspace's rows up to the cutoff, the listing a delete is bounded
+    /// by; for events also the count and checksum of the internal events those rows derive.
+    /// </summary>
     public static ClickHouseQuery PartSummaries(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff)
     {
         ArgumentNullException.ThrowIfNull(tables);
+        // For events, the internal events the listed rows derive come with them, in the same snapshot.
+        var derived = table == HotTable.Events
+            ? $", countIf({ArchiveSql.DerivesInternalEvent}) AS derived_rows, sumIf({ArchiveSql.DerivedRowHash}, {ArchiveSql.DerivesInternalEvent}) AS derived_checksum"
+            : string.Empty;
         return new ClickHouseQuery($$"""
-            SELECT {{PartOfRow}} AS part, count() AS rows, sum({{HotHash(table)}}) AS checksum
+            SELECT {{PartOfRow}} AS part, count() AS rows, sum({{HotHash(table)}}) AS checksum{{derived}}
             FROM {{Table(tables, table)}}
             WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
             GROUP BY part
@@ -115,10 +122,7 @@ public static class BoundedDeleteSql
             ORDER BY part
             """)
             .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
-            .With(archive.Parameters)
-            .WithSettings(ArchiveSql.ReadArchiveSettings)
-            .WithSettings(archive.AccessSettings)
-            .WithSetting("max_execution_time", ArchiveSql.Seconds(timeout))
+            .ReadingArchive(archive, timeout)
             .For(table == HotTable.Events ? "find archived rows still hot" : "find archived internal events still hot");
     }
 
@@ -140,16 +144,13 @@ public static class BoundedDeleteSql
             .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
             .With("part", "String", part)
             .With("limit", "UInt32", (uint)limit + 1)
-            .With(archive.Parameters)
-            .WithSettings(ArchiveSql.ReadArchiveSettings)
-            .WithSettings(archive.AccessSettings)
-            .WithSetting("max_execution_time", ArchiveSql.Seconds(timeout))
+            .ReadingArchive(archive, timeout)
             .For("list hashes of a merged part");
     }
 
     /// <summary>
-    /// How many of the workspace's rows up to the cutoff are an archive's, and their checksum: before a restore, the
-    /// copies already hot (a replay identical to archived rows), which leftover removal must never take.
+    /// How many of the workspace's rows up to the cutoff are an archive's: before a restore, the copies already hot (a
+    /// replay identical to archived rows), which leftover removal must never take.
     /// </summary>
     public static ClickHouseQuery ArchivedRowsHot(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, TableFunctionExpression archive, TimeSpan timeout)
     {
@@ -162,10 +163,7 @@ public static class BoundedDeleteSql
               AND {{IsArchived(tables, table, archive)}}
             """)
             .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
-            .With(archive.Parameters)
-            .WithSettings(ArchiveSql.ReadArchiveSettings)
-            .WithSettings(archive.AccessSettings)
-            .WithSetting("max_execution_time", ArchiveSql.Seconds(timeout))
+            .ReadingArchive(archive, timeout)
             .For(table == HotTable.Events ? "count archived rows already hot" : "count archived internal events already hot");
     }
 
