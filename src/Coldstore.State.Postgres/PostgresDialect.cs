@@ -48,6 +48,7 @@ internal sealed class PostgresDialect : StateDialect
         UpdateArchiveFenced = PostgresSql.UpdateArchiveFenced,
         SelectArchive = PostgresSql.SelectArchive,
         SelectArchives = PostgresSql.SelectArchives,
+        SelectAllArchives = PostgresSql.SelectAllArchives,
         AcquireLease = PostgresSql.AcquireLease,
         SelectLeaseHolder = PostgresSql.SelectLeaseHolder,
         LeaseHeld = PostgresSql.LeaseHeld,

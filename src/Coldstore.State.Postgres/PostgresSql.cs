@@ -161,6 +161,12 @@ internal static class PostgresSql
     /// <summary>One ledger row by <c>@archiveId</c>.</summary>
     public const string SelectArchive = $"""SELECT {ArchiveColumns} FROM "ColdstoreArchive" WHERE "archiveId" = @archiveId""";
 
+    /// <summary>Every ledger row, ordered by workspace, then oldest first.</summary>
+    public const string SelectAllArchives = $"""
+        SELECT {ArchiveColumns} FROM "ColdstoreArchive"
+        ORDER BY "workspaceId", "createdAt", "seq"
+        """;
+
     /// <summary>A workspace's ledger rows in insertion order (<c>seq</c> breaks ties within a millisecond).</summary>
     public const string SelectArchives = $"""
         SELECT {ArchiveColumns} FROM "ColdstoreArchive"

@@ -337,6 +337,10 @@ internal class RelationalStore : IStateStore
             cancellationToken);
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<ArchiveRecord>> ListAllArchivesAsync(CancellationToken cancellationToken = default) =>
+        InTransactionAsync(write: false, db => db.ReadAllAsync(Sql.SelectAllArchives, ReadArchive, cancellationToken), cancellationToken);
+
+    /// <inheritdoc />
     public async Task<LeaseAttempt> TryAcquireLeaseAsync(Guid workspaceId, string owner, TimeSpan duration, CancellationToken cancellationToken = default)
     {
         ValidateLease(owner, duration);

@@ -64,6 +64,9 @@ internal sealed record StateStatements
     /// <summary>A workspace's ledger rows in insertion order.</summary>
     public required string SelectArchives { get; init; }
 
+    /// <summary>Every ledger row, ordered by workspace, then oldest first.</summary>
+    public required string SelectAllArchives { get; init; }
+
     /// <summary>Takes the lease of <c>@workspaceId</c> for <c>@owner</c> with <c>@token</c> for <c>@duration</c>; returns a row only when taken.</summary>
     public required string AcquireLease { get; init; }
 

@@ -55,6 +55,7 @@ internal sealed class SqliteDialect : StateDialect
         UpdateArchiveFenced = SqliteSql.UpdateArchiveFenced,
         SelectArchive = SqliteSql.SelectArchive,
         SelectArchives = SqliteSql.SelectArchives,
+        SelectAllArchives = SqliteSql.SelectAllArchives,
         AcquireLease = SqliteSql.AcquireLease,
         SelectLeaseHolder = SqliteSql.SelectLeaseHolder,
         LeaseHeld = SqliteSql.LeaseHeld,

@@ -92,6 +92,12 @@ public interface IStateStore : IAsyncDisposable
     Task<IReadOnlyList<ArchiveRecord>> ListArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Every ledger row of every workspace in one read, ordered by workspace, then oldest first: what a fleet-wide
+    /// report needs, at one query however many workspaces there are.
+    /// </summary>
+    Task<IReadOnlyList<ArchiveRecord>> ListAllArchivesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Takes the workspace's lease for <paramref name="duration"/> when nobody holds it or the holder's lease expired.
     /// Reports the lease, or who holds it when it is taken.
     /// </summary>

@@ -149,22 +149,22 @@ public sealed partial class ColdstoreService
     public async Task<IReadOnlyList<Guid>> FindStragglersAsync(IEnumerable<Workspace> workspaces, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(workspaces);
-        var settled = new List<Guid>();
-        foreach (var w in workspaces.Where(w => w.Storage == StorageState.Cold && WorkspaceLifecycle.DesiredStorage(w.Status) == StorageState.Cold))
+        var candidates = workspaces.Where(w => w.Storage == StorageState.Cold && WorkspaceLifecycle.DesiredStorage(w.Status) == StorageState.Cold).ToList();
+        if (candidates.Count == 0)
         {
-            var archives = await _state.ListArchivesAsync(w.Id, cancellationToken).ConfigureAwait(false);
-            if (IsSettled(await PendingDeletesAsync(w.Id, cancellationToken).ConfigureAwait(false), archives))
-            {
-                settled.Add(w.Id);
-            }
+            return [];
         }
 
+        var fleet = await ReadFleetAsync(candidates.Count == 1 ? candidates[0].Id : null, cancellationToken).ConfigureAwait(false);
+        var settled = candidates.Where(w => IsSettled(fleet.PendingDeletes(w.Id), fleet.Archives(w.Id))).Select(w => w.Id).ToList();
         if (settled.Count == 0)
         {
             return [];
         }
 
-        var rows = await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, settled), cancellationToken).ConfigureAwait(false);
+        // A list of ids is a parameter that grows with the fleet; past a thousand, one count over the table serves.
+        var countHotRows = settled.Count <= 1_000 ? EventSql.CountHotRows(_tables, settled) : EventSql.CountAllHotRows(_tables);
+        var rows = await _clickHouse.QueryAsync(countHotRows, cancellationToken).ConfigureAwait(false);
         var withRows = rows.Where(r => r.GetInt64("hot_rows") > 0).Select(r => r.GetString("workspace_id")).ToHashSet(StringComparer.Ordinal);
         return settled.Where(id => withRows.Contains(EventSql.WorkspaceIdText(id))).ToList();
     }
@@ -336,7 +336,11 @@ public sealed partial class ColdstoreService
         return new IngestResult(workspaceId, rows, stopwatch.Elapsed);
     }
 
-    /// <summary>Reports every workspace (or one) with its storage state and hot row count.</summary>
+    /// <summary>
+    /// Reports every workspace (or one) with its storage state and hot row count. The whole fleet takes four
+    /// statements however many workspaces there are: the workspaces and the ledger from the state store, pending
+    /// deletes and hot rows from ClickHouse, each grouped by workspace.
+    /// </summary>
     /// <param name="workspaceId">One workspace, or null for all.</param>
     /// <param name="cancellationToken">Cancels the reads.</param>
     public async Task<IReadOnlyList<WorkspaceReport>> GetStatusAsync(Guid? workspaceId = null, CancellationToken cancellationToken = default)
@@ -349,16 +353,10 @@ public sealed partial class ColdstoreService
             return [];
         }
 
-        var archivesByWorkspace = new Dictionary<Guid, IReadOnlyList<ArchiveRecord>>();
-        var pendingByWorkspace = new Dictionary<Guid, long>();
-        foreach (var w in workspaces)
-        {
-            archivesByWorkspace[w.Id] = await _state.ListArchivesAsync(w.Id, cancellationToken).ConfigureAwait(false);
-            pendingByWorkspace[w.Id] = await PendingDeletesAsync(w.Id, cancellationToken).ConfigureAwait(false);
-        }
-
+        var fleet = await ReadFleetAsync(workspaceId, cancellationToken).ConfigureAwait(false);
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var row in await _clickHouse.QueryAsync(EventSql.CountHotRows(_tables, workspaces.Select(w => w.Id).ToArray()), cancellationToken).ConfigureAwait(false))
+        var countHotRows = workspaceId is { } one ? EventSql.CountHotRows(_tables, [one]) : EventSql.CountAllHotRows(_tables);
+        foreach (var row in await _clickHouse.QueryAsync(countHotRows, cancellationToken).ConfigureAwait(false))
         {
             counts[row.GetString("workspace_id")] = row.GetInt64("hot_rows");
         }
@@ -366,7 +364,8 @@ public sealed partial class ColdstoreService
         var reports = new List<WorkspaceReport>(workspaces.Count);
         foreach (var w in workspaces)
         {
-            var archives = archivesByWorkspace[w.Id]
+            var ledger = fleet.Archives(w.Id);
+            var archives = ledger
                 .Where(a => a.State is ArchiveState.Archived or ArchiveState.Restoring or ArchiveState.Deleting)
                 .ToList();
             reports.Add(new WorkspaceReport(
@@ -375,15 +374,38 @@ public sealed partial class ColdstoreService
                 archives.Count,
                 archives.Sum(a => a.RowCount ?? 0),
                 archives.Sum(a => a.Bytes ?? 0),
-                pendingByWorkspace[w.Id],
-                archivesByWorkspace[w.Id].OrderBy(a => a.UpdatedAt).LastOrDefault()?.LastError));
+                fleet.PendingDeletes(w.Id),
+                ledger.OrderBy(a => a.UpdatedAt).LastOrDefault()?.LastError));
         }
 
         return reports;
     }
 
-    private async Task<long> PendingDeletesAsync(Guid workspaceId, CancellationToken cancellationToken) =>
-        (await _clickHouse.QueryAsync(ArchiveSql.PendingDeletes(_tables, workspaceId), cancellationToken).ConfigureAwait(false)).Single().GetInt64("pending");
+    /// <summary>
+    /// The ledger rows and pending deletes of one workspace, or of every workspace, in one read of each: what status
+    /// and the straggler sweep look up per workspace.
+    /// </summary>
+    private async Task<FleetLedger> ReadFleetAsync(Guid? workspaceId, CancellationToken cancellationToken)
+    {
+        var archives = workspaceId is { } id
+            ? await _state.ListArchivesAsync(id, cancellationToken).ConfigureAwait(false)
+            : await _state.ListAllArchivesAsync(cancellationToken).ConfigureAwait(false);
+        var pending = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var row in await _clickHouse.QueryAsync(ArchiveSql.PendingDeletesByWorkspace(_tables), cancellationToken).ConfigureAwait(false))
+        {
+            pending[row.GetString("workspace_id")] = row.GetInt64("pending");
+        }
+
+        return new FleetLedger(archives.ToLookup(a => a.WorkspaceId), pending);
+    }
+
+    /// <summary>What <see cref="ReadFleetAsync"/> read, looked up per workspace.</summary>
+    private sealed record FleetLedger(ILookup<Guid, ArchiveRecord> ByWorkspace, Dictionary<string, long> Pending)
+    {
+        public IReadOnlyList<ArchiveRecord> Archives(Guid workspaceId) => [.. ByWorkspace[workspaceId]];
+
+        public long PendingDeletes(Guid workspaceId) => Pending.GetValueOrDefault(EventSql.WorkspaceIdText(workspaceId));
+    }
 
     /// <summary>
     /// True once every delete of the workspace has applied (none pending in ClickHouse, no archive between submitting

@@ -175,6 +175,24 @@ public static class ArchiveSql
             .For("check pending deletes");
 
     /// <summary>
+    /// Unfinished mutations of the events and internal events tables counted per workspace id they name, in one
+    /// statement for the whole fleet: a delete's text carries its workspace id as a literal (the server writes bound
+    /// values into <c>system.mutations.command</c>), and a mutation naming several ids counts for each.
+    /// </summary>
+    public static ClickHouseQuery PendingDeletesByWorkspace(EventTables tables) =>
+        OnCluster(new ClickHouseQuery($$"""
+            SELECT workspace_id, count() AS pending
+            FROM {{SystemTable(tables, "mutations")}}
+            ARRAY JOIN arrayDistinct(extractAll(command, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')) AS workspace_id
+            WHERE database = {database:String} AND table IN ({events:String}, {internal:String}) AND is_done = 0
+            GROUP BY workspace_id
+            """)
+            .With("database", "String", tables.Database)
+            .With("events", "String", tables.Events)
+            .With("internal", "String", tables.InternalEvents), tables)
+            .For("check pending deletes of every workspace");
+
+    /// <summary>
     /// Inserts an archive's rows back; every derived column recomputes and the materialized view fires. Only the
     /// workspace's own rows up to the archive's cutoff are taken: the objects are read a second time here, after they
     /// were checked, and an object swapped in between (or forged to match the checksum) must not bring in another

@@ -52,6 +52,17 @@ public static class EventSql
     }
 
     /// <summary>
+    /// Hot rows of every workspace that has any, in one statement whose text and parameters do not grow with the
+    /// fleet (a list of 10⁵ ids would be a 3.7 MB parameter).
+    /// </summary>
+    public static ClickHouseQuery CountAllHotRows(EventTables tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return new ClickHouseQuery($"SELECT workspace_id, count() AS hot_rows FROM {tables.QualifiedEvents} GROUP BY workspace_id")
+            .For("count hot rows of every workspace");
+    }
+
+    /// <summary>
     /// The uncompressed size, in bytes, of the workspace's rows in the five columns an archive stores
     /// (<see cref="SchemaSql.StoredColumns"/>), as <c>raw_bytes</c>. It is ClickHouse's <c>byteSize</c>: the values'
     /// in-memory size (each string's bytes plus a few bytes of bookkeeping, 8 bytes per DateTime64), about what the

@@ -56,6 +56,8 @@ public sealed class StalledStateStore(IStateStore inner) : IStateStore
 
     public Task<IReadOnlyList<ArchiveRecord>> ListArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) => inner.ListArchivesAsync(workspaceId, cancellationToken);
 
+    public Task<IReadOnlyList<ArchiveRecord>> ListAllArchivesAsync(CancellationToken cancellationToken = default) => inner.ListAllArchivesAsync(cancellationToken);
+
     public Task<LeaseAttempt> TryAcquireLeaseAsync(Guid workspaceId, string owner, TimeSpan duration, CancellationToken cancellationToken = default) =>
         inner.TryAcquireLeaseAsync(workspaceId, owner, duration, cancellationToken);
 

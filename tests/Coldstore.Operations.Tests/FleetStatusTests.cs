@@ -1,0 +1,159 @@
+using System.Reflection;
+using Coldstore.Domain;
+using Coldstore.Operations.Tests.Support;
+using Coldstore.Ports;
+using Coldstore.Services;
+using Coldstore.Testing;
+
+namespace Coldstore.Operations.Tests;
+
+/// <summary>
+/// Status, the straggler sweep and a worker pass at fleet size: the statements they send to ClickHouse and the state
+/// store are counted through proxies, and must not grow from 10 workspaces to 1,000.
+/// </summary>
+public abstract class FleetStatusTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
+{
+    [Fact]
+    public async Task Status_the_straggler_sweep_and_a_worker_pass_issue_the_same_statements_for_10_and_for_1000_workspaces()
+    {
+        var counted = new CountingEngines(Engines);
+        var clickHouse = CallCounter.Wrap(ClickHouse.OpenClient(), out var clickHouseCalls);
+        await using var h = await Harness.OpenAsync(clickHouse, counted, Tables, Fast with { SettleWindow = TimeSpan.Zero });
+
+        // Ten workspaces: one archived with a straggler beside it, one with hot events, the rest empty.
+        var archived = await h.NewWorkspaceAsync();
+        await h.IngestAsync(archived, 300, seed: 71);
+        await h.Service.PauseWorkspaceAsync(archived);
+        await h.IngestAsync(archived, 7, seed: 72);
+        var hot = await h.NewWorkspaceAsync();
+        await h.IngestAsync(hot, 120, seed: 73);
+        var emptyPaused = new List<Guid>();
+        for (var i = 0; i < 8; i++)
+        {
+            emptyPaused.Add(await h.NewWorkspaceAsync());
+        }
+
+        // Cold ones grow with the fleet too, so a per-workspace read in the sweep would show.
+        foreach (var w in emptyPaused.Take(4))
+        {
+            await h.Service.PauseWorkspaceAsync(w);
+        }
+
+        var small = await MeasureAsync(h, clickHouseCalls, counted.Calls, 10);
+        Assert.Equal(7, small.Status.Single(r => r.Id == archived).HotRows);
+        Assert.Equal(300, small.Status.Single(r => r.Id == archived).ArchivedRows);
+        Assert.Equal(120, small.Status.Single(r => r.Id == hot).HotRows);
+        Assert.Equal([archived], small.Stragglers);
+
+        for (var i = 0; i < 990; i++)
+        {
+            var w = await h.NewWorkspaceAsync();
+            if (i < 40)
+            {
+                await h.Service.PauseWorkspaceAsync(w);
+            }
+        }
+
+        var large = await MeasureAsync(h, clickHouseCalls, counted.Calls, 1000);
+        Assert.Equal(7, large.Status.Single(r => r.Id == archived).HotRows);
+        Assert.Equal(1, large.Status.Single(r => r.Id == archived).Archives);
+        Assert.Equal(120, large.Status.Single(r => r.Id == hot).HotRows);
+        Assert.Equal(45, large.Status.Count(r => r.Storage == StorageState.Cold));
+        Assert.Equal([archived], large.Stragglers);
+
+        Assert.Equal(small.StatusCalls, large.StatusCalls);
+        Assert.Equal(small.SweepCalls, large.SweepCalls);
+        Assert.Equal(small.PassCalls, large.PassCalls);
+        // Four statements: workspaces and ledger from the state store, pending deletes and hot rows from ClickHouse.
+        Assert.Equal((2, 2), small.StatusCalls);
+    }
+
+    private static async Task<FleetSample> MeasureAsync(Harness h, CallCounter clickHouse, CallCounter state, int expected)
+    {
+        var (clickHouseBefore, stateBefore) = (clickHouse.Count, state.Count);
+        var status = await h.Service.GetStatusAsync();
+        var statusCalls = (state.Count - stateBefore, clickHouse.Count - clickHouseBefore);
+        Assert.Equal(expected, status.Count);
+
+        var workspaces = await h.Service.ListWorkspacesAsync();
+        (clickHouseBefore, stateBefore) = (clickHouse.Count, state.Count);
+        var stragglers = await h.Service.FindStragglersAsync(workspaces);
+        var sweepCalls = (state.Count - stateBefore, clickHouse.Count - clickHouseBefore);
+
+        // A pass over a converged fleet (no sweep, which would archive the straggler): listing only.
+        (clickHouseBefore, stateBefore) = (clickHouse.Count, state.Count);
+        var pass = await new ColdstoreWorker(h.Service, new WorkerOptions { SweepInterval = Timeout.InfiniteTimeSpan }).RunOnceAsync();
+        var passCalls = (state.Count - stateBefore, clickHouse.Count - clickHouseBefore);
+        Assert.Empty(pass.Attempts);
+        Assert.True(pass.Converged);
+        return new FleetSample(status, stragglers, statusCalls, sweepCalls, passCalls);
+    }
+
+    private sealed record FleetSample(
+        IReadOnlyList<WorkspaceReport> Status, IReadOnlyList<Guid> Stragglers, (int State, int ClickHouse) StatusCalls,
+        (int State, int ClickHouse) SweepCalls, (int State, int ClickHouse) PassCalls);
+
+    /// <summary>The test's engines, with every state store they open counted.</summary>
+    private sealed class CountingEngines(IEngines inner) : IEngines
+    {
+        private CallCounter? _calls;
+
+        public CallCounter Calls => _calls ?? throw new InvalidOperationException("No state store was opened.");
+
+        public bool NotifiesChanges => inner.NotifiesChanges;
+
+        public Task InitializeAsync(string label) => inner.InitializeAsync(label);
+
+        public IStateStore OpenState() => CallCounter.Wrap(inner.OpenState(), out _calls);
+
+        public IArchiveStore OpenArchive() => inner.OpenArchive();
+
+        public Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status) => inner.SetStatusAsAnApplicationAsync(workspaceId, status);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Counts the calls of an interface's methods (not its properties) and forwards them.</summary>
+#pragma warning disable CA1852 // DispatchProxy needs an unsealed class with a public constructor.
+public class CallCounter : DispatchProxy
+#pragma warning restore CA1852
+{
+    private object? _inner;
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    public static T Wrap<T>(T inner, out CallCounter counter)
+        where T : class
+    {
+        var proxy = Create<T, CallCounter>();
+        counter = (CallCounter)(object)proxy;
+        counter._inner = inner;
+        return proxy;
+    }
+
+    protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+    {
+        ArgumentNullException.ThrowIfNull(targetMethod);
+        if (!targetMethod.IsSpecialName && targetMethod.Name != nameof(IAsyncDisposable.DisposeAsync))
+        {
+            Interlocked.Increment(ref _count);
+        }
+
+        try
+        {
+            return targetMethod.Invoke(_inner, args);
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            throw e.InnerException;
+        }
+    }
+}
+
+public sealed class FleetStatusOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
+    : FleetStatusTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
+
+public sealed class FleetStatusOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : FleetStatusTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
