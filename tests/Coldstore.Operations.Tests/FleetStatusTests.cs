@@ -1,4 +1,3 @@
-using System.Reflection;
 using Coldstore.Domain;
 using Coldstore.Operations.Tests.Support;
 using Coldstore.Ports;
@@ -94,61 +93,13 @@ public abstract class FleetStatusTests(ClickHouseDatabaseFixture clickHouse, IEn
         (int State, int ClickHouse) SweepCalls, (int State, int ClickHouse) PassCalls);
 
     /// <summary>The test's engines, with every state store they open counted.</summary>
-    private sealed class CountingEngines(IEngines inner) : IEngines
+    private sealed class CountingEngines(IEngines inner) : ForwardingEngines(inner)
     {
         private CallCounter? _calls;
 
         public CallCounter Calls => _calls ?? throw new InvalidOperationException("No state store was opened.");
 
-        public bool NotifiesChanges => inner.NotifiesChanges;
-
-        public Task InitializeAsync(string label) => inner.InitializeAsync(label);
-
-        public IStateStore OpenState() => CallCounter.Wrap(inner.OpenState(), out _calls);
-
-        public IArchiveStore OpenArchive() => inner.OpenArchive();
-
-        public Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status) => inner.SetStatusAsAnApplicationAsync(workspaceId, status);
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
-}
-
-/// <summary>Counts the calls of an interface's methods (not its properties) and forwards them.</summary>
-#pragma warning disable CA1852 // DispatchProxy needs an unsealed class with a public constructor.
-public class CallCounter : DispatchProxy
-#pragma warning restore CA1852
-{
-    private object? _inner;
-    private int _count;
-
-    public int Count => Volatile.Read(ref _count);
-
-    public static T Wrap<T>(T inner, out CallCounter counter)
-        where T : class
-    {
-        var proxy = Create<T, CallCounter>();
-        counter = (CallCounter)(object)proxy;
-        counter._inner = inner;
-        return proxy;
-    }
-
-    protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
-    {
-        ArgumentNullException.ThrowIfNull(targetMethod);
-        if (!targetMethod.IsSpecialName && targetMethod.Name != nameof(IAsyncDisposable.DisposeAsync))
-        {
-            Interlocked.Increment(ref _count);
-        }
-
-        try
-        {
-            return targetMethod.Invoke(_inner, args);
-        }
-        catch (TargetInvocationException e) when (e.InnerException is not null)
-        {
-            throw e.InnerException;
-        }
+        public override IStateStore OpenState() => CallCounter.Wrap(Inner.OpenState(), out _calls);
     }
 }
 

@@ -162,15 +162,11 @@ public static class ArchiveSql
 
     /// <summary>Unfinished mutations (deletes) touching the workspace on the events or internal events tables.</summary>
     public static ClickHouseQuery PendingDeletes(EventTables tables, Guid workspaceId) =>
-        OnCluster(new ClickHouseQuery($$"""
+        UnfinishedMutations(new ClickHouseQuery($$"""
             SELECT count() AS pending, any(latest_fail_reason) AS fail_reason
             FROM {{SystemTable(tables, "mutations")}}
-            WHERE database = {database:String} AND table IN ({events:String}, {internal:String})
-              AND is_done = 0 AND position(command, {workspace_id:String}) > 0
+            WHERE {{UnfinishedMutationOfTheTables}} AND position(command, {workspace_id:String}) > 0
             """)
-            .With("database", "String", tables.Database)
-            .With("events", "String", tables.Events)
-            .With("internal", "String", tables.InternalEvents)
             .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId)), tables)
             .For("check pending deletes");
 
@@ -180,17 +176,25 @@ public static class ArchiveSql
     /// values into <c>system.mutations.command</c>), and a mutation naming several ids counts for each.
     /// </summary>
     public static ClickHouseQuery PendingDeletesByWorkspace(EventTables tables) =>
-        OnCluster(new ClickHouseQuery($$"""
+        UnfinishedMutations(new ClickHouseQuery($$"""
             SELECT workspace_id, count() AS pending
             FROM {{SystemTable(tables, "mutations")}}
             ARRAY JOIN arrayDistinct(extractAll(command, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')) AS workspace_id
-            WHERE database = {database:String} AND table IN ({events:String}, {internal:String}) AND is_done = 0
+            WHERE {{UnfinishedMutationOfTheTables}}
             GROUP BY workspace_id
-            """)
+            """), tables)
+            .For("check pending deletes of every workspace");
+
+    /// <summary>A <c>system.mutations</c> row of the events or internal events table that has not finished.</summary>
+    private const string UnfinishedMutationOfTheTables =
+        "database = {database:String} AND table IN ({events:String}, {internal:String}) AND is_done = 0";
+
+    /// <summary>Binds what <see cref="UnfinishedMutationOfTheTables"/> names, and the cluster when there is one.</summary>
+    private static ClickHouseQuery UnfinishedMutations(ClickHouseQuery query, EventTables tables) =>
+        OnCluster(query
             .With("database", "String", tables.Database)
             .With("events", "String", tables.Events)
-            .With("internal", "String", tables.InternalEvents), tables)
-            .For("check pending deletes of every workspace");
+            .With("internal", "String", tables.InternalEvents), tables);
 
     /// <summary>
     /// Inserts an archive's rows back; every derived column recomputes and the materialized view fires. Only the

@@ -66,21 +66,35 @@ public sealed class StalledStateStore(IStateStore inner) : IStateStore
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 }
 
-/// <summary>The test's engines, with every state store opened wrapped in a <see cref="StalledStateStore"/> (the last one kept).</summary>
-public sealed class StallableEngines(IEngines inner) : IEngines
+/// <summary>
+/// The test's engines, forwarded; a subclass wraps the state stores it opens (to stall them, count their calls, …).
+/// The inner engines belong to the test; disposing this disposes nothing.
+/// </summary>
+public class ForwardingEngines(IEngines inner) : IEngines
 {
-    public StalledStateStore? Last { get; private set; }
+    protected IEngines Inner => inner;
 
     public bool NotifiesChanges => inner.NotifiesChanges;
 
     public Task InitializeAsync(string label) => inner.InitializeAsync(label);
 
-    public IStateStore OpenState() => Last = new StalledStateStore(inner.OpenState());
+    public virtual IStateStore OpenState() => inner.OpenState();
 
     public IArchiveStore OpenArchive() => inner.OpenArchive();
 
     public Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status) => inner.SetStatusAsAnApplicationAsync(workspaceId, status);
 
-    /// <summary>The inner engines belong to the test; nothing to dispose here.</summary>
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>The test's engines, with every state store opened wrapped in a <see cref="StalledStateStore"/> (the last one kept).</summary>
+public sealed class StallableEngines(IEngines inner) : ForwardingEngines(inner)
+{
+    public StalledStateStore? Last { get; private set; }
+
+    public override IStateStore OpenState() => Last = new StalledStateStore(Inner.OpenState());
 }
