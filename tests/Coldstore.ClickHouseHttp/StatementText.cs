@@ -52,6 +52,8 @@ internal static partial class StatementText
     /// <see cref="CreateProcessesView"/> once the interface listens at <paramref name="baseUrl"/>: a statement's
     /// <c>query</c> is the text its client sent, as a server shows it (placeholders, not the values bound to them),
     /// read back from the interface itself; chDB's own column holds the statement with its parameters substituted.
+    /// A client's statement that started after the texts were read (the scalar is computed before the list of
+    /// processes is taken) shows an empty text rather than chDB's substituted one, which a server never shows.
     /// </summary>
     public static string CreateProcessesViewWithClientTexts(string baseUrl) =>
         $"""
@@ -59,8 +61,9 @@ internal static partial class StatementText
         WITH (SELECT tuple(groupArray(id), groupArray(text)) FROM url('{baseUrl.TrimEnd('/')}{TextsPath}', 'TabSeparated', 'id String, text String')) AS texts
         SELECT * REPLACE (
             {ClientQueryIdExpression} AS query_id,
-            if(has(texts.1, {ClientQueryIdExpression}), texts.2[indexOf(texts.1, {ClientQueryIdExpression})],
-               replaceAll(query, '{ProcessesView}', 'system.processes')) AS query)
+            multiIf(has(texts.1, {ClientQueryIdExpression}), texts.2[indexOf(texts.1, {ClientQueryIdExpression})],
+                    startsWith(Settings['{CarrierSetting}'], '{CarrierPrefix}'), '',
+                    replaceAll(query, '{ProcessesView}', 'system.processes')) AS query)
         FROM system.processes
         """;
 
