@@ -26,7 +26,11 @@ internal sealed class GlobalOptions
 
     public Option<string?> S3OutageSeconds { get; } = Setting("--s3-outage-seconds", ColdstoreSettings.S3OutageVariable, "seconds a step goes on trying to reach S3 once it stops answering, then fails (default 120)");
 
-    public Option<string?> SettleSeconds { get; } = Setting("--settle-seconds", ColdstoreSettings.SettleWindowVariable, "seconds an archive lets in-flight inserts commit after its cutoff (default 2)");
+    public Option<string?> SettleSeconds { get; } = Setting("--settle-seconds", ColdstoreSettings.SettleWindowVariable, "fixed seconds an archive waits after its cutoff, for writers the server does not show (default 0)");
+
+    public Option<string?> InsertWaitSeconds { get; } = Setting("--insert-wait-seconds", ColdstoreSettings.InsertWaitVariable, "most seconds an archive waits for inserts running at its cutoff (default 30)");
+
+    public Option<string?> MutationBudget { get; } = Setting("--mutation-budget", ColdstoreSettings.MutationBudgetVariable, "most unfinished mutations a table may have for a delete to be added (default 100)");
 
     public Option<string?> ColdStorage { get; } = Setting("--cold-storage", ColdstoreSettings.ColdStorageVariable, "on (default) or off: off, lifecycle commands only change the status");
 
@@ -46,7 +50,7 @@ internal sealed class GlobalOptions
 
     public void AddTo(Command root)
     {
-        foreach (var option in new Option[] { ClickHouse, Database, Cluster, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
+        foreach (var option in new Option[] { ClickHouse, Database, Cluster, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, InsertWaitSeconds, MutationBudget, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
         {
             root.Options.Add(option);
         }
@@ -65,6 +69,8 @@ internal sealed class GlobalOptions
         [ColdstoreSettings.S3NamedCollectionVariable] = parseResult.GetValue(S3NamedCollection),
         [ColdstoreSettings.S3OutageVariable] = parseResult.GetValue(S3OutageSeconds),
         [ColdstoreSettings.SettleWindowVariable] = parseResult.GetValue(SettleSeconds),
+        [ColdstoreSettings.InsertWaitVariable] = parseResult.GetValue(InsertWaitSeconds),
+        [ColdstoreSettings.MutationBudgetVariable] = parseResult.GetValue(MutationBudget),
         [ColdstoreSettings.ColdStorageVariable] = parseResult.GetValue(ColdStorage),
         [ColdstoreSettings.LeaseSecondsVariable] = parseResult.GetValue(LeaseSeconds),
     };

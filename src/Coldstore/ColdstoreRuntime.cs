@@ -82,7 +82,7 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
         }
     }
 
-    /// <summary>The options the settings imply: their settle window, cold-storage switch and lease duration, and the failpoint named by <c>COLDSTORE_FAILPOINT</c>.</summary>
+    /// <summary>The options the settings imply: their settle window, insert wait, mutation budget, cold-storage switch and lease duration, and the failpoint named by <c>COLDSTORE_FAILPOINT</c>.</summary>
     /// <exception cref="Errors.ConfigurationException">The failpoint names no step.</exception>
     public static ColdstoreOptions DefaultOptions(ColdstoreSettings settings)
     {
@@ -90,6 +90,8 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
         return new ColdstoreOptions
         {
             SettleWindow = settings.SettleWindow,
+            InFlightInsertWait = settings.InFlightInsertWait,
+            MutationBudget = settings.MutationBudget,
             ColdStorageEnabled = settings.ColdStorageEnabled,
             LeaseDuration = settings.LeaseDuration,
             StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),

@@ -218,6 +218,38 @@ public sealed class OrphanSearchOnClusterTests
     }
 
     [Fact]
+    public void The_inserts_an_archive_waits_for_are_the_tables_own_started_by_the_cutoff_on_every_replica()
+    {
+        var cutoff = new DateTime(2026, 1, 2, 3, 4, 5, 678, DateTimeKind.Utc);
+        var single = ArchiveSql.InsertsInFlight(Single, cutoff, "coldstore:abc:");
+        var replicated = ArchiveSql.InsertsInFlight(Replicated, cutoff, "coldstore:abc:");
+
+        Assert.Contains("FROM system.processes", single.Sql, StringComparison.Ordinal);
+        Assert.Contains("FROM system.asynchronous_inserts", single.Sql, StringComparison.Ordinal);
+        Assert.Contains("query_kind = 'Insert'", single.Sql, StringComparison.Ordinal);
+        Assert.Contains("NOT startsWith(query_id, {own_prefix:String})", single.Sql, StringComparison.Ordinal);
+        Assert.Equal("user_events_v2", single.Parameters.Single(p => p.Name == "events").Value);
+        Assert.Equal(cutoff, single.Parameters.Single(p => p.Name == "cutoff").Value);
+        Assert.Contains("FROM clusterAllReplicas({cluster:String}, system.processes)", replicated.Sql, StringComparison.Ordinal);
+        Assert.Contains("FROM clusterAllReplicas({cluster:String}, system.asynchronous_inserts)", replicated.Sql, StringComparison.Ordinal);
+        Assert.DoesNotContain("2026", single.Sql, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_mutation_budget_counts_one_table_per_replica_and_takes_the_fullest()
+    {
+        var single = ArchiveSql.UnfinishedMutationsOfTable(Single, "user_events_v2");
+        var replicated = ArchiveSql.UnfinishedMutationsOfTable(Replicated, "internal_events");
+
+        Assert.Contains("FROM system.mutations", single.Sql, StringComparison.Ordinal);
+        Assert.Contains("GROUP BY host", single.Sql, StringComparison.Ordinal);
+        Assert.Contains("max(unfinished)", single.Sql, StringComparison.Ordinal);
+        Assert.Equal("user_events_v2", single.Parameters.Single(p => p.Name == "table").Value);
+        Assert.Contains("FROM clusterAllReplicas({cluster:String}, system.mutations)", replicated.Sql, StringComparison.Ordinal);
+        Assert.Equal("internal_events", replicated.Parameters.Single(p => p.Name == "table").Value);
+    }
+
+    [Fact]
     public void A_cluster_name_that_could_end_its_quoting_is_refused() =>
         Assert.Throws<ArgumentException>(() => new EventTables("dittofeed") { Cluster = "c` SYNC --" });
 }

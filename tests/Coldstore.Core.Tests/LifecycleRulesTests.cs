@@ -107,6 +107,9 @@ public sealed class LifecycleRulesTests
     [InlineData(ColdstoreSettings.WorkerConcurrencyVariable, "65")]
     [InlineData(ColdstoreSettings.WorkerConcurrencyVariable, "2.5")]
     [InlineData(ColdstoreSettings.WorkerPollSecondsVariable, "0")]
+    [InlineData(ColdstoreSettings.InsertWaitVariable, "-1")]
+    [InlineData(ColdstoreSettings.MutationBudgetVariable, "0")]
+    [InlineData(ColdstoreSettings.MutationBudgetVariable, "901")]
     public void A_bad_lifecycle_or_worker_setting_is_a_configuration_error_naming_it_and_quoting_the_value(string variable, string value)
     {
         var environment = new Dictionary<string, string?> { [variable] = value };
@@ -130,5 +133,20 @@ public sealed class LifecycleRulesTests
             [ColdstoreSettings.WorkerPollSecondsVariable] = "0.5",
         }, new Dictionary<string, string?>(), "/srv");
         Assert.Equal((TimeSpan.FromSeconds(15), 8, TimeSpan.FromSeconds(0.5)), (set.LeaseDuration, set.WorkerConcurrency, set.WorkerPollInterval));
+    }
+
+    [Fact]
+    public void Settling_and_the_mutation_budget_are_read_with_their_defaults()
+    {
+        var defaults = ColdstoreSettings.Read(new Dictionary<string, string?>(), new Dictionary<string, string?>(), "/srv");
+        Assert.Equal((TimeSpan.Zero, TimeSpan.FromSeconds(30), 100), (defaults.SettleWindow, defaults.InFlightInsertWait, defaults.MutationBudget));
+
+        var set = ColdstoreSettings.Read(new Dictionary<string, string?>
+        {
+            [ColdstoreSettings.SettleWindowVariable] = "1.5",
+            [ColdstoreSettings.InsertWaitVariable] = "5",
+            [ColdstoreSettings.MutationBudgetVariable] = "20",
+        }, new Dictionary<string, string?>(), "/srv");
+        Assert.Equal((TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(5), 20), (set.SettleWindow, set.InFlightInsertWait, set.MutationBudget));
     }
 }

@@ -83,8 +83,20 @@ public sealed record ColdstoreSettings
     /// </summary>
     public const string S3OutageVariable = "COLDSTORE_S3_OUTAGE_SECONDS";
 
-    /// <summary>Seconds to let in-flight inserts commit after an archive's cutoff is taken (decimal).</summary>
+    /// <summary>
+    /// Seconds of fixed wait after an archive's cutoff, for writers the server does not show as running (decimal;
+    /// default 0).
+    /// </summary>
     public const string SettleWindowVariable = "COLDSTORE_SETTLE_SECONDS";
+
+    /// <summary>
+    /// The most seconds an archive waits for inserts that started by its cutoff and are still running (decimal;
+    /// default 30).
+    /// </summary>
+    public const string InsertWaitVariable = "COLDSTORE_INSERT_WAIT_SECONDS";
+
+    /// <summary>The most unfinished mutations a table may have for Coldstore to add a delete (1 to 900; default 100).</summary>
+    public const string MutationBudgetVariable = "COLDSTORE_MUTATION_BUDGET";
 
     /// <summary>
     /// <c>on</c> (default) or <c>off</c>. Off, lifecycle changes only set the status (as Dittofeed does without
@@ -128,8 +140,14 @@ public sealed record ColdstoreSettings
     /// <summary>How long a step goes on trying to reach S3 once it stops answering (see <see cref="S3OutageVariable"/>).</summary>
     public TimeSpan S3OutageBound { get; init; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>How long an archive lets in-flight inserts commit after taking its cutoff.</summary>
-    public TimeSpan SettleWindow { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>The fixed wait after an archive's cutoff (see <see cref="SettleWindowVariable"/>).</summary>
+    public TimeSpan SettleWindow { get; init; } = TimeSpan.Zero;
+
+    /// <summary>The longest wait for inserts in flight at an archive's cutoff (see <see cref="InsertWaitVariable"/>).</summary>
+    public TimeSpan InFlightInsertWait { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The most unfinished mutations per table before a delete waits (see <see cref="MutationBudgetVariable"/>).</summary>
+    public int MutationBudget { get; init; } = 100;
 
     /// <summary>Whether lifecycle changes move events to and from cold storage.</summary>
     public bool ColdStorageEnabled { get; init; } = true;
@@ -189,7 +207,9 @@ public sealed record ColdstoreSettings
             S3NamedCollection = namedCollection,
             S3Region = Get("AWS_REGION") ?? Get("AWS_DEFAULT_REGION") ?? "us-east-1",
             S3OutageBound = ParseSeconds(S3OutageVariable, Get(S3OutageVariable), TimeSpan.FromMinutes(2), minimum: 5),
-            SettleWindow = ParseSeconds(SettleWindowVariable, Get(SettleWindowVariable), TimeSpan.FromSeconds(2)),
+            SettleWindow = ParseSeconds(SettleWindowVariable, Get(SettleWindowVariable), TimeSpan.Zero),
+            InFlightInsertWait = ParseSeconds(InsertWaitVariable, Get(InsertWaitVariable), TimeSpan.FromSeconds(30)),
+            MutationBudget = ParseCount(MutationBudgetVariable, Get(MutationBudgetVariable), fallback: 100, maximum: 900),
             ColdStorageEnabled = ParseSwitch(ColdStorageVariable, Get(ColdStorageVariable), fallback: true),
             LeaseDuration = ParseSeconds(LeaseSecondsVariable, Get(LeaseSecondsVariable), TimeSpan.FromSeconds(60), minimum: 5),
             WorkerConcurrency = ParseCount(WorkerConcurrencyVariable, Get(WorkerConcurrencyVariable), fallback: 2, maximum: 64),

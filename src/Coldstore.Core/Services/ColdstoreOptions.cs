@@ -4,11 +4,27 @@ namespace Coldstore.Services;
 public sealed record ColdstoreOptions
 {
     /// <summary>
-    /// How long to let in-flight inserts commit after taking the cutoff, before copying. A row whose
-    /// <c>processing_time</c> is at or before the cutoff but commits later than this is not lost: it is not in the
-    /// archive's keys, so no delete touches it and it stays hot.
+    /// A fixed wait after taking the cutoff, before copying, for writers the server cannot show as running (a Buffer
+    /// table, a Distributed table's queue, a client whose insert reaches the server late). None by default: the inserts
+    /// the server does show are waited for instead (<see cref="InFlightInsertWait"/>). A row whose
+    /// <c>processing_time</c> is at or before the cutoff but commits later is never lost either way: the delete is
+    /// bounded by the parts whose content equals the archive's, so the row stays hot for the next archive.
     /// </summary>
-    public TimeSpan SettleWindow { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan SettleWindow { get; init; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// The longest an archive waits, after its cutoff, for inserts into the events table that started at or before
+    /// the cutoff (and asynchronous inserts queued by then) to finish, so their rows are in the copy rather than left
+    /// hot. Usually nothing is in flight and this costs one query; when the bound is reached the archive goes on.
+    /// </summary>
+    public TimeSpan InFlightInsertWait { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The most unfinished mutations a table may have, counting everyone's (Dittofeed's own deletes too), for Coldstore
+    /// to add one: above it a delete waits (up to <see cref="DeleteWaitTimeout"/>) rather than push the table towards
+    /// ClickHouse's <c>number_of_mutations_to_delay</c> (500), which slows every mutation of it.
+    /// </summary>
+    public int MutationBudget { get; init; } = 100;
 
     /// <summary>How long an operation waits for another operation on the same workspace; zero fails at once with a conflict.</summary>
     public TimeSpan LeaseWait { get; init; } = TimeSpan.Zero;
@@ -64,6 +80,8 @@ public sealed record ColdstoreOptions
         }
 
         Require(SettleWindow >= TimeSpan.Zero, $"SettleWindow must not be negative, not {SettleWindow}.");
+        Require(InFlightInsertWait >= TimeSpan.Zero, $"InFlightInsertWait must not be negative, not {InFlightInsertWait}.");
+        Require(MutationBudget >= 1, $"MutationBudget must be at least 1, not {MutationBudget}.");
         Require(LeaseWait >= TimeSpan.Zero, $"LeaseWait must not be negative, not {LeaseWait}.");
         Require(LifecycleLeaseWait >= TimeSpan.Zero, $"LifecycleLeaseWait must not be negative, not {LifecycleLeaseWait}.");
         Require(LeaseDuration >= TimeSpan.FromSeconds(1), $"LeaseDuration must be at least one second, not {LeaseDuration}.");

@@ -28,10 +28,14 @@ internal sealed class StatementTagger(IClickHouseClient inner) : IClickHouseClie
     public string Description => inner.Description;
 
     /// <summary>The prefix of every query id of the workspace's operations on these tables.</summary>
-    public static string PrefixFor(EventTables tables, Guid workspaceId)
+    public static string PrefixFor(EventTables tables, Guid workspaceId) =>
+        string.Create(CultureInfo.InvariantCulture, $"{TablePrefixFor(tables)}{workspaceId:N}:");
+
+    /// <summary>The prefix of every query id of any workspace's operations on these tables.</summary>
+    public static string TablePrefixFor(EventTables tables)
     {
         ArgumentNullException.ThrowIfNull(tables);
-        return string.Create(CultureInfo.InvariantCulture, $"coldstore:{Fnv1a($"{tables.Database}\n{tables.Events}"):x16}:{workspaceId:N}:");
+        return string.Create(CultureInfo.InvariantCulture, $"coldstore:{Fnv1a($"{tables.Database}\n{tables.Events}"):x16}:");
     }
 
     /// <summary>Tags the statements sent from this async flow, under <paramref name="prefix"/>, until the scope is disposed.</summary>

@@ -74,15 +74,15 @@ internal sealed partial class WorkspaceArchiver
     {
         if (bound.Events.Count > 0)
         {
-            await clickHouse.ExecuteAsync(BoundedDeleteSql.DeleteInParts(tables, HotTable.Events, record.WorkspaceId, record.Cutoff,
-                [.. bound.Events.Select(p => p.Part)], synchronous: false), ct).ConfigureAwait(false);
+            await SubmitMutationAsync(HotTable.Events, record, BoundedDeleteSql.DeleteInParts(tables, HotTable.Events, record.WorkspaceId, record.Cutoff,
+                [.. bound.Events.Select(p => p.Part)], synchronous: false), synchronous: false, Steps.ArchiveEventsDeleteSubmitted, run, ct).ConfigureAwait(false);
         }
 
         run.Completed(Steps.ArchiveEventsDeleteSubmitted, string.Create(CultureInfo.InvariantCulture, $"{bound.Events.Count} parts"));
         if (bound.InternalEvents.Count > 0)
         {
-            await clickHouse.ExecuteAsync(BoundedDeleteSql.DeleteInParts(tables, HotTable.InternalEvents, record.WorkspaceId, record.Cutoff,
-                [.. bound.InternalEvents.Select(p => p.Part)], synchronous: false), ct).ConfigureAwait(false);
+            await SubmitMutationAsync(HotTable.InternalEvents, record, BoundedDeleteSql.DeleteInParts(tables, HotTable.InternalEvents, record.WorkspaceId, record.Cutoff,
+                [.. bound.InternalEvents.Select(p => p.Part)], synchronous: false), synchronous: false, Steps.ArchiveDeletesSubmitted, run, ct).ConfigureAwait(false);
         }
 
         run.Completed(Steps.ArchiveDeletesSubmitted, string.Create(CultureInfo.InvariantCulture, $"{bound.InternalEvents.Count} parts of internal events"));
@@ -161,7 +161,7 @@ internal sealed partial class WorkspaceArchiver
                             $"A merge put {archived} rows of archive {record.ArchiveId} and {rows - archived} other rows of workspace {record.WorkspaceId} into one part of {TableName(table)} ({part}), too many of each to list in one delete. Nothing more was deleted and nothing is lost; rerun once more rows of the workspace have been archived, or delete the archived copies by hand."));
                     }
 
-                    await clickHouse.ExecuteAsync(BoundedDeleteSql.DeleteInPartByHash(tables, table, record.WorkspaceId, record.Cutoff, part, hashes, keep: !listArchived), ct).ConfigureAwait(false);
+                    await SubmitMutationAsync(table, record, BoundedDeleteSql.DeleteInPartByHash(tables, table, record.WorkspaceId, record.Cutoff, part, hashes, keep: !listArchived), synchronous: true, step, null, ct).ConfigureAwait(false);
                 }
 
                 removed += archived;
@@ -169,10 +169,72 @@ internal sealed partial class WorkspaceArchiver
 
             if (whole.Count > 0)
             {
-                await clickHouse.ExecuteAsync(BoundedDeleteSql.DeleteInParts(tables, table, record.WorkspaceId, record.Cutoff, whole, synchronous: true), ct).ConfigureAwait(false);
+                await SubmitMutationAsync(table, record, BoundedDeleteSql.DeleteInParts(tables, table, record.WorkspaceId, record.Cutoff, whole, synchronous: true), synchronous: true, step, null, ct).ConfigureAwait(false);
             }
         }
     }
+
+    /// <summary>
+    /// Submits a delete once the table has fewer unfinished mutations than <see cref="ColdstoreOptions.MutationBudget"/>,
+    /// everyone's counted: ClickHouse slows every new mutation of a table past <c>number_of_mutations_to_delay</c> and
+    /// refuses them past <c>number_of_mutations_to_throw</c>, Dittofeed's own deletes included, so Coldstore waits
+    /// rather than add to a long queue. Within this process the count and the submit of a background delete are one
+    /// critical section per table, so concurrent operations cannot all pass the same count; processes sharing a table
+    /// can each overshoot by at most one. A synchronous delete (the rare repair of rows a merge moved) is counted the
+    /// same way but runs outside the section, so a slow one never holds up the others.
+    /// </summary>
+    private async Task SubmitMutationAsync(HotTable table, ArchiveRecord record, ClickHouseQuery delete, bool synchronous, string step, OperationRun? run, CancellationToken ct)
+    {
+        var name = TableName(table);
+        var gate = MutationGates.GetOrAdd($"{engine.Description}\n{tables.Database}\n{name}", _ => new SemaphoreSlim(1, 1));
+        var deadline = DateTime.UtcNow + options.DeleteWaitTimeout;
+        var delay = TimeSpan.FromMilliseconds(50);
+        for (var polls = 0; ; polls++)
+        {
+            await gate.WaitAsync(ct).ConfigureAwait(false);
+            long unfinished;
+            try
+            {
+                unfinished = Convert.ToInt64(await clickHouse.ScalarAsync(ArchiveSql.UnfinishedMutationsOfTable(tables, name), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+                if (unfinished < options.MutationBudget && !synchronous)
+                {
+                    await clickHouse.ExecuteAsync(delete, ct).ConfigureAwait(false);
+                    return;
+                }
+            }
+            finally
+            {
+                gate.Release();
+            }
+
+            if (unfinished < options.MutationBudget)
+            {
+                await clickHouse.ExecuteAsync(delete, ct).ConfigureAwait(false);
+                return;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw Failed(record.WorkspaceId, step, string.Create(CultureInfo.InvariantCulture,
+                    $"Table {tables.Database}.{name} still has {unfinished} unfinished mutations, at or above Coldstore's budget of {options.MutationBudget}, after {options.DeleteWaitTimeout}; the delete for archive {record.ArchiveId} of workspace {record.WorkspaceId} was not submitted (its rows are archived and still hot, nothing is lost). Check system.mutations for stuck ones, then rerun; COLDSTORE_MUTATION_BUDGET sets the budget."));
+            }
+
+            if (polls == 0)
+            {
+                LogMutationBudgetFull(logger, record.WorkspaceId, name, unfinished, options.MutationBudget);
+                run?.Starting(string.Create(CultureInfo.InvariantCulture, $"waiting for {tables.Database}.{name} to drain below {options.MutationBudget} unfinished mutations ({unfinished} now)"));
+            }
+
+            await Task.Delay(delay, ct).ConfigureAwait(false);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 2_000));
+        }
+    }
+
+    /// <summary>One gate per server and table, shared by every archiver of the process (see <see cref="SubmitMutationAsync"/>).</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> MutationGates = new(StringComparer.Ordinal);
+
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 1213, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Workspace {WorkspaceId}: table {Table} has {Unfinished} unfinished mutations (budget {Budget}); waiting before adding a delete")]
+    private static partial void LogMutationBudgetFull(Microsoft.Extensions.Logging.ILogger logger, Guid workspaceId, string table, long unfinished, int budget);
 
     private async Task<IReadOnlyList<PartSummary>> PartSummariesAsync(HotTable table, ArchiveRecord record, CancellationToken ct) =>
         [.. (await clickHouse.QueryAsync(BoundedDeleteSql.PartSummaries(tables, table, record.WorkspaceId, record.Cutoff), ct).ConfigureAwait(false))

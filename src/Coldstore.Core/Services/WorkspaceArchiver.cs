@@ -117,8 +117,7 @@ internal sealed partial class WorkspaceArchiver(
             run.Starting("waiting for earlier deletes");
             await WaitForDeletesAsync(workspaceId, Operation, ct).ConfigureAwait(false);
             var cutoff = await ServerNowAsync(ct).ConfigureAwait(false);
-            run.Starting("letting in-flight inserts settle");
-            await Task.Delay(options.SettleWindow, ct).ConfigureAwait(false);
+            await SettleAsync(cutoff, run, ct).ConfigureAwait(false);
             var hot = await HotSummaryAsync(workspaceId, cutoff, ct).ConfigureAwait(false);
             if (hot.Rows == 0)
             {
@@ -452,6 +451,48 @@ internal sealed partial class WorkspaceArchiver(
         }
     }
 
+    /// <summary>
+    /// Lets the writes that may still add rows up to the cutoff commit before the copy: the fixed window, if one is
+    /// configured, then the inserts the server shows as started by the cutoff (and asynchronous inserts queued by
+    /// then), for at most <see cref="ColdstoreOptions.InFlightInsertWait"/>. Nothing is lost when a write is slower:
+    /// its rows are not in the parts the delete is bounded by, so they stay hot for the next archive.
+    /// </summary>
+    private async Task SettleAsync(DateTime cutoff, OperationRun run, CancellationToken ct)
+    {
+        if (options.SettleWindow > TimeSpan.Zero)
+        {
+            run.Starting("waiting the settle window");
+            await Task.Delay(options.SettleWindow, ct).ConfigureAwait(false);
+        }
+
+        var deadline = DateTime.UtcNow + options.InFlightInsertWait;
+        var delay = TimeSpan.FromMilliseconds(20);
+        var query = ArchiveSql.InsertsInFlight(tables, cutoff, StatementTagger.TablePrefixFor(tables));
+        for (var polls = 0; ; polls++)
+        {
+            var row = (await clickHouse.QueryAsync(query, ct).ConfigureAwait(false)).Single();
+            var inFlight = row.GetInt64("inserts") + row.GetInt64("queued");
+            if (inFlight == 0)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                LogInsertsStillInFlight(logger, inFlight, options.InFlightInsertWait.TotalSeconds);
+                return;
+            }
+
+            if (polls == 0)
+            {
+                run.Starting(string.Create(CultureInfo.InvariantCulture, $"waiting for {inFlight} inserts that started by the cutoff"));
+            }
+
+            await Task.Delay(delay, ct).ConfigureAwait(false);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
+        }
+    }
+
     private Task<Workspace> RequireWorkspaceAsync(Guid workspaceId, string step, CancellationToken ct) =>
         state.RequireWorkspaceAsync(workspaceId, step, ct);
 
@@ -486,6 +527,9 @@ internal sealed partial class WorkspaceArchiver(
 
     /// <summary>Count and checksum of events rows, and of the internal events they derive.</summary>
     private readonly record struct Summary(long Rows, ulong Checksum, long DerivedRows, ulong DerivedChecksum);
+
+    [LoggerMessage(EventId = 1212, Level = LogLevel.Information, Message = "{Count} inserts that started by the cutoff are still running after {Seconds} s; copying without them (their rows stay hot for the next archive)")]
+    private static partial void LogInsertsStillInFlight(ILogger logger, long count, double seconds);
 
     [LoggerMessage(EventId = 1210, Level = LogLevel.Warning, Message = "Workspace {WorkspaceId}: {Count} statements of an earlier run are still running on ClickHouse ({QueryIds}); killing them before going on")]
     private static partial void LogKillingOrphans(ILogger logger, Guid workspaceId, int count, string queryIds);

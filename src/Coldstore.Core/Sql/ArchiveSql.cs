@@ -160,6 +160,37 @@ public static class ArchiveSql
             .For("kill statements an earlier holder left running");
     }
 
+    /// <summary>
+    /// The inserts into the events table that started at or before <paramref name="cutoff"/> and are still running, and
+    /// the asynchronous inserts into it queued since then: the writes whose rows may carry a <c>processing_time</c> up
+    /// to the cutoff and commit after it. An archive waits for these before copying, instead of a fixed window.
+    /// </summary>
+    /// <remarks>
+    /// <c>system.processes</c> has no table column, so an insert is matched by the table's name in its text, which errs
+    /// towards waiting (an insert into a table of a similar name only delays the copy). Statements under
+    /// <paramref name="ownPrefix"/> are Coldstore's own on these tables (restores of other workspaces): their rows are
+    /// another workspace's and the lease keeps them off the one being archived. On a cluster, every replica is asked;
+    /// a replica's start time comes from its own clock, so clock skew is covered by the copy's count checks, not here.
+    /// </remarks>
+    public static ClickHouseQuery InsertsInFlight(EventTables tables, DateTime cutoff, string ownPrefix)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return OnCluster(new ClickHouseQuery($$"""
+            SELECT
+                (SELECT count() FROM {{SystemTable(tables, "processes")}}
+                 WHERE query_kind = 'Insert' AND positionCaseInsensitive(query, {events:String}) > 0
+                   AND NOT startsWith(query_id, {own_prefix:String})
+                   AND elapsed * 1000 >= dateDiff('millisecond', {cutoff:DateTime64(3, 'UTC')}, now64(3))) AS inserts,
+                (SELECT count() FROM {{SystemTable(tables, "asynchronous_inserts")}}
+                 WHERE database = {database:String} AND table = {events:String} AND first_update <= {cutoff:DateTime64(3, 'UTC')}) AS queued
+            """)
+            .With("database", "String", tables.Database)
+            .With("events", "String", tables.Events)
+            .With("own_prefix", "String", ownPrefix)
+            .With("cutoff", "DateTime64(3, 'UTC')", DateTime.SpecifyKind(cutoff, DateTimeKind.Utc)), tables)
+            .For("find inserts in flight at the cutoff");
+    }
+
     /// <summary>Unfinished mutations (deletes) touching the workspace on the events or internal events tables.</summary>
     public static ClickHouseQuery PendingDeletes(EventTables tables, Guid workspaceId) =>
         UnfinishedMutations(new ClickHouseQuery($$"""
@@ -184,6 +215,23 @@ public static class ArchiveSql
             GROUP BY workspace_id
             """), tables)
             .For("check pending deletes of every workspace");
+
+    /// <summary>
+    /// The unfinished mutations of one table, everyone's: the count ClickHouse compares with
+    /// <c>number_of_mutations_to_delay</c>. On a cluster, the count of the replica that has the most.
+    /// </summary>
+    public static ClickHouseQuery UnfinishedMutationsOfTable(EventTables tables, string table)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return OnCluster(new ClickHouseQuery($$"""
+            SELECT toInt64(max(unfinished)) AS unfinished
+            FROM (SELECT hostName() AS host, count() AS unfinished FROM {{SystemTable(tables, "mutations")}}
+                  WHERE database = {database:String} AND table = {table:String} AND is_done = 0 GROUP BY host)
+            """)
+            .With("database", "String", tables.Database)
+            .With("table", "String", table), tables)
+            .For("count the table's unfinished mutations");
+    }
 
     /// <summary>A <c>system.mutations</c> row of the events or internal events table that has not finished.</summary>
     private const string UnfinishedMutationOfTheTables =

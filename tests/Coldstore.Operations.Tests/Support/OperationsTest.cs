@@ -21,10 +21,9 @@ public abstract class OperationsTest(ClickHouseDatabaseFixture clickHouse, IEngi
     /// <summary>The test's state and archive stores.</summary>
     protected IEngines Engines { get; } = engines;
 
-    /// <summary>Short waits, no lease wait: what every test starts from.</summary>
+    /// <summary>Short waits, no lease wait, the default settling (no fixed window): what every test starts from.</summary>
     protected static ColdstoreOptions Fast => new()
     {
-        SettleWindow = TimeSpan.FromMilliseconds(200),
         LeaseWait = TimeSpan.Zero,
         LeaseDuration = TimeSpan.FromSeconds(15),
         DeleteWaitTimeout = TimeSpan.FromSeconds(90),
