@@ -104,7 +104,7 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
         _ => ExitCodes.Failed,
     };
 
-    private static string Describe(Exception error) => error switch
+    internal static string Describe(Exception error) => error switch
     {
         OperationCanceledException => "Cancelled. Rerun the same command to resume; nothing is lost.",
         ColdstoreException or IOException or UnauthorizedAccessException => error.Message,

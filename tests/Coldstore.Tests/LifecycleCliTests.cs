@@ -56,6 +56,69 @@ public abstract class LifecycleCliTests(CliTarget target)
     }
 
     [Fact]
+    public async Task Archive_and_restore_take_several_ids_each_on_its_own_and_one_that_fails_stops_none_of_the_others()
+    {
+        var a = await CreateWorkspaceAsync($"cli-many-a-{Guid.NewGuid():N}", 120);
+        var b = await CreateWorkspaceAsync($"cli-many-b-{Guid.NewGuid():N}", 80);
+        var missing = Guid.NewGuid();
+        var before = (await ChecksumAsync(a), await ChecksumAsync(b));
+
+        // A typo is refused before anything runs.
+        var typo = await target.RunAsync("archive", a.ToString("D"), "not-a-workspace");
+        Assert.Equal(2, typo.ExitCode);
+        Assert.Contains("'not-a-workspace' is not a workspace id", typo.Stderr, StringComparison.Ordinal);
+        Assert.Equal("hot", (await StatusAsync(a)).GetProperty("storage").GetString());
+
+        var archived = await target.RunAsync("archive", a.ToString("D"), missing.ToString("D"), b.ToString("D"), "--json");
+        Assert.True(archived.ExitCode == 1, archived.ToString());
+        var results = Json.Parse(archived).EnumerateArray().ToDictionary(r => Guid.Parse(r.GetProperty("workspaceId").GetString()!));
+        Assert.Equal(3, results.Count);
+        Assert.Equal((true, 120L), (results[a].GetProperty("ok").GetBoolean(), results[a].GetProperty("rows").GetInt64()));
+        Assert.Equal((true, 80L), (results[b].GetProperty("ok").GetBoolean(), results[b].GetProperty("rows").GetInt64()));
+        Assert.False(results[missing].GetProperty("ok").GetBoolean());
+        Assert.Contains(missing.ToString("D"), results[missing].GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains(archived.StderrLines, line => line.StartsWith("coldstore: error:", StringComparison.Ordinal) && line.Contains(missing.ToString("D"), StringComparison.Ordinal));
+        Assert.Equal(("cold", "cold"), ((await StatusAsync(a)).GetProperty("storage").GetString(), (await StatusAsync(b)).GetProperty("storage").GetString()));
+
+        var restored = await target.RunAsync("restore", b.ToString("D"), a.ToString("D"), "--concurrency", "1", "--json");
+        Assert.True(restored.ExitCode == 0, restored.ToString());
+        Assert.Equal(2, Json.Parse(restored).GetArrayLength());
+        Assert.Equal(before, (await ChecksumAsync(a), await ChecksumAsync(b)));
+    }
+
+    [Fact]
+    public async Task Archive_with_a_status_takes_every_workspace_in_it()
+    {
+        var paused = new[] { await CreateWorkspaceAsync($"cli-st-1-{Guid.NewGuid():N}", 60), await CreateWorkspaceAsync($"cli-st-2-{Guid.NewGuid():N}", 40) };
+        var active = await CreateWorkspaceAsync($"cli-st-3-{Guid.NewGuid():N}", 30);
+        foreach (var id in paused)
+        {
+            var pause = await target.RunAsync("pause", id.ToString("D"), "--no-wait");
+            Assert.True(pause.ExitCode == 0, pause.ToString());
+        }
+
+        var neither = await target.RunAsync("archive");
+        Assert.Equal(2, neither.ExitCode);
+        Assert.Contains("--status", neither.Stderr, StringComparison.Ordinal);
+        var badStatus = await target.RunAsync("archive", "--status", "Sleeping");
+        Assert.Equal(2, badStatus.ExitCode);
+        Assert.Contains("Sleeping", badStatus.Stderr, StringComparison.Ordinal);
+
+        var archived = await target.RunAsync("archive", "--status", "Paused", "--json");
+        Assert.True(archived.ExitCode == 0, archived.ToString());
+        var results = Json.Parse(archived).EnumerateArray().ToDictionary(r => Guid.Parse(r.GetProperty("workspaceId").GetString()!));
+        Assert.Equal(60, results[paused[0]].GetProperty("rows").GetInt64());
+        Assert.Equal(40, results[paused[1]].GetProperty("rows").GetInt64());
+        Assert.False(results.ContainsKey(active));
+        foreach (var id in paused)
+        {
+            Assert.Equal("cold", (await StatusAsync(id)).GetProperty("storage").GetString());
+        }
+
+        Assert.Equal("hot", (await StatusAsync(active)).GetProperty("storage").GetString());
+    }
+
+    [Fact]
     public async Task Tombstone_and_activate_rename_as_dittofeed_does_and_a_taken_name_exits_3_with_one_line()
     {
         var name = $"cli-tomb-{Guid.NewGuid():N}";

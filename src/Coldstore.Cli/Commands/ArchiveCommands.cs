@@ -1,12 +1,13 @@
 using System.CommandLine;
 using System.Globalization;
 using Coldstore.Domain;
+using Coldstore.Errors;
 using Coldstore.Services;
 using Spectre.Console;
 
 namespace Coldstore.Cli.Commands;
 
-/// <summary><c>coldstore archive|restore|verify|checksum ID</c>: move a workspace's events and prove it.</summary>
+/// <summary><c>coldstore archive|restore ID…|--status S</c>, <c>verify|checksum ID</c>: move workspaces' events and prove it.</summary>
 internal static class ArchiveCommands
 {
     public static Command Archive(CommandContext context) => Operation(
@@ -90,51 +91,126 @@ internal static class ArchiveCommands
 
     internal static Argument<string> WorkspaceArgument() => new("id") { Description = "The workspace id" };
 
+    /// <summary>
+    /// <c>archive|restore ID…</c> or <c>--status S</c>: one workspace as before (one JSON object, a live step display),
+    /// or several, each on its own: one failing never stops or undoes the others. Every id is parsed before anything
+    /// runs, so a typo changes nothing.
+    /// </summary>
     private static Command Operation(
         CommandContext context,
         string name,
         string description,
         Func<ColdstoreService, Guid, IProgress<OperationProgress>, CancellationToken, Task<OperationResult>> run)
     {
-        var id = WorkspaceArgument();
-        var command = new Command(name, description) { id };
+        var ids = new Argument<string[]>("id") { Description = "The workspace ids (or none, with --status)", Arity = ArgumentArity.ZeroOrMore };
+        var status = new Option<string?>("--status") { Description = "Every workspace in this status: Active, Paused or Tombstoned", HelpName = "status" };
+        var concurrency = new Option<int>("--concurrency") { Description = "Workspaces moved at a time when there are several (1 to 64; default 2)", DefaultValueFactory = _ => 2 };
+        var command = new Command(name, description) { ids, status, concurrency };
         command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, async (runtime, output) =>
         {
-            var workspaceId = ColdstoreService.ParseWorkspaceId(parseResult.GetValue(id), name);
-            var result = await output.WithProgressAsync($"{name} {workspaceId}", progress => run(runtime.Service, workspaceId, progress, cancellationToken)).ConfigureAwait(false);
-            Print(output, result);
-            return ExitCodes.Ok;
+            var given = parseResult.GetValue(ids) ?? [];
+            var statusText = parseResult.GetValue(status);
+            var parallel = parseResult.GetValue(concurrency);
+            if ((given.Length == 0) == (statusText is null) || parallel is < 1 or > 64)
+            {
+                throw new WorkspaceOperationException(null, name, parallel is < 1 or > 64
+                    ? string.Create(CultureInfo.InvariantCulture, $"--concurrency {parallel} is out of range: use 1 to 64.")
+                    : $"Give one or more workspace ids, or --status Active|Paused|Tombstoned, not {(given.Length == 0 ? "neither" : "both")}.", WorkspaceErrorKind.InvalidInput);
+            }
+
+            if (statusText is null && given.Length == 1)
+            {
+                var workspaceId = ColdstoreService.ParseWorkspaceId(given[0], name);
+                var result = await output.WithProgressAsync($"{name} {workspaceId}", progress => run(runtime.Service, workspaceId, progress, cancellationToken)).ConfigureAwait(false);
+                Print(output, result);
+                return ExitCodes.Ok;
+            }
+
+            var workspaceIds = statusText is null
+                ? [.. given.Select(text => ColdstoreService.ParseWorkspaceId(text, name)).Distinct()]
+                : await WorkspacesInStatusAsync(runtime.Service, ParseStatus(statusText, name), cancellationToken).ConfigureAwait(false);
+            var outcomes = await RunEachAsync(workspaceIds, parallel, id => run(runtime.Service, id, new Progress<OperationProgress>(), cancellationToken), output, cancellationToken).ConfigureAwait(false);
+            if (output.IsJson)
+            {
+                output.WriteJson(outcomes.Select(o => o.Result is { } r ? (object)Summary(r) : new
+                {
+                    workspaceId = o.WorkspaceId,
+                    operation = name,
+                    ok = false,
+                    exitCode = CommandContext.ToExitCode(o.Error!),
+                    error = CommandContext.Describe(o.Error!),
+                }));
+            }
+            else
+            {
+                var failed = outcomes.Count(o => o.Error is not null);
+                output.Info(string.Create(CultureInfo.InvariantCulture,
+                    $"{name}: {outcomes.Count - failed} of {outcomes.Count} workspaces done{(failed > 0 ? $", [red]{failed} failed[/] (rerun them; each resumes where it stopped)" : string.Empty)}."));
+            }
+
+            return ExitCodeOf(outcomes.Where(o => o.Error is not null).Select(o => o.Error!).ToList());
         }, cancellationToken));
         return command;
     }
+
+    /// <summary>One workspace's outcome in a run over several: its result, or the error it stopped with.</summary>
+    private sealed record Outcome(Guid WorkspaceId, OperationResult? Result, Exception? Error);
+
+    /// <summary>
+    /// Runs the operation on each workspace, at most <paramref name="parallel"/> at a time, reporting each as it ends.
+    /// Failures are kept per workspace; only the caller's cancellation stops the rest.
+    /// </summary>
+    private static async Task<List<Outcome>> RunEachAsync(IReadOnlyList<Guid> workspaceIds, int parallel, Func<Guid, Task<OperationResult>> run, CliOutput output, CancellationToken cancellationToken)
+    {
+        var outcomes = new Outcome[workspaceIds.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, workspaceIds.Count), new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = cancellationToken }, async (index, _) =>
+        {
+            var id = workspaceIds[index];
+            try
+            {
+                var result = await run(id).ConfigureAwait(false);
+                outcomes[index] = new Outcome(id, result, null);
+                if (!output.IsJson)
+                {
+                    output.WriteResult(string.Create(CultureInfo.InvariantCulture,
+                        $"{result.Operation} {id}: {result.Rows} rows, {result.Bytes} bytes; storage {result.Storage.ToText()} ({result.Duration.TotalSeconds:F1} s)"));
+                }
+            }
+            catch (Exception error) when (!cancellationToken.IsCancellationRequested && error is not OperationCanceledException)
+            {
+                outcomes[index] = new Outcome(id, null, error);
+                output.Error(CommandContext.Describe(error));
+            }
+        }).ConfigureAwait(false);
+        return [.. outcomes];
+    }
+
+    /// <summary>0 when every workspace succeeded; 3 when every failure was a conflict (a busy workspace); otherwise 1.</summary>
+    private static int ExitCodeOf(List<Exception> errors) =>
+        errors.Count == 0 ? ExitCodes.Ok
+        : errors.All(e => CommandContext.ToExitCode(e) == ExitCodes.Conflict) ? ExitCodes.Conflict
+        : ExitCodes.Failed;
+
+    private static WorkspaceStatus ParseStatus(string text, string step)
+    {
+        try
+        {
+            return WorkspaceStatusText.Parse(text.Trim());
+        }
+        catch (FormatException e)
+        {
+            throw new WorkspaceOperationException(null, step, $"--status {e.Message}", WorkspaceErrorKind.InvalidInput, e);
+        }
+    }
+
+    private static async Task<IReadOnlyList<Guid>> WorkspacesInStatusAsync(ColdstoreService service, WorkspaceStatus status, CancellationToken cancellationToken) =>
+        [.. (await service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false)).Where(w => w.Status == status).Select(w => w.Id)];
 
     internal static void Print(CliOutput output, OperationResult result)
     {
         if (output.IsJson)
         {
-            output.WriteJson(new
-            {
-                workspaceId = result.WorkspaceId,
-                operation = result.Operation,
-                rows = result.Rows,
-                bytes = result.Bytes,
-                // Text, so that no JSON reader rounds a 64-bit checksum.
-                checksum = result.Checksum.ToString(CultureInfo.InvariantCulture),
-                storage = result.Storage.ToText(),
-                durationMs = (long)result.Duration.TotalMilliseconds,
-                archives = result.Archives.Select(a => new
-                {
-                    archiveId = a.ArchiveId,
-                    state = a.State.ToText(),
-                    cutoff = a.Cutoff,
-                    rows = a.Rows,
-                    bytes = a.Bytes,
-                    checksum = a.Checksum.ToString(CultureInfo.InvariantCulture),
-                    internalEventRows = a.InternalEventRows,
-                    objectPrefix = a.ObjectPrefix,
-                }),
-                steps = result.Steps.Select(s => new { name = s.Name, durationMs = (long)s.Duration.TotalMilliseconds, detail = s.Detail }),
-            });
+            output.WriteJson(Summary(result));
             return;
         }
 
@@ -148,4 +224,29 @@ internal static class ArchiveCommands
         output.Info(string.Create(CultureInfo.InvariantCulture,
             $"[green]{result.Operation}[/] {result.WorkspaceId}: {result.Rows:N0} rows, {result.Bytes:N0} bytes, checksum {result.Checksum}; storage now [bold]{result.Storage.ToText()}[/] ({result.Duration.TotalSeconds:F1} s)."));
     }
+
+    /// <summary>The JSON form of a result: camelCase fields, checksums as text so no JSON reader rounds them.</summary>
+    private static object Summary(OperationResult result) => new
+    {
+        workspaceId = result.WorkspaceId,
+        operation = result.Operation,
+        ok = true,
+        rows = result.Rows,
+        bytes = result.Bytes,
+        checksum = result.Checksum.ToString(CultureInfo.InvariantCulture),
+        storage = result.Storage.ToText(),
+        durationMs = (long)result.Duration.TotalMilliseconds,
+        archives = result.Archives.Select(a => new
+        {
+            archiveId = a.ArchiveId,
+            state = a.State.ToText(),
+            cutoff = a.Cutoff,
+            rows = a.Rows,
+            bytes = a.Bytes,
+            checksum = a.Checksum.ToString(CultureInfo.InvariantCulture),
+            internalEventRows = a.InternalEventRows,
+            objectPrefix = a.ObjectPrefix,
+        }),
+        steps = result.Steps.Select(s => new { name = s.Name, durationMs = (long)s.Duration.TotalMilliseconds, detail = s.Detail }),
+    };
 }
