@@ -67,6 +67,77 @@ public abstract class FleetStatusTests(ClickHouseDatabaseFixture clickHouse, IEn
         Assert.Equal((2, 2), small.StatusCalls);
     }
 
+    [Fact]
+    public async Task A_running_worker_lists_the_fleet_once_per_poll_and_otherwise_reads_only_the_workspaces_it_is_told_about()
+    {
+        var counted = new CountingEngines(Engines);
+        await using var h = await Harness.OpenAsync(ClickHouse.OpenClient(), counted, Tables, Fast);
+        var fleet = new List<Guid>();
+        for (var i = 0; i < 30; i++)
+        {
+            var w = await h.NewWorkspaceAsync();
+            fleet.Add(w);
+            if (i < 9)
+            {
+                await h.IngestAsync(w, 20, seed: 90 + i);
+            }
+        }
+
+        // Six paused before the worker starts (it finds them in its first listing), three paused while it runs
+        // (by an application's plain UPDATE, which only a notification reports before the next poll).
+        foreach (var w in fleet.Take(6))
+        {
+            await h.Service.PauseWorkspaceAsync(w, moveEvents: false);
+        }
+
+        var before = counted.Calls.CountOf(nameof(IStateStore.ListWorkspacesAsync));
+        var worker = new ColdstoreWorker(h.Service, new WorkerOptions { PollInterval = TimeSpan.FromMinutes(10), SweepInterval = Timeout.InfiniteTimeSpan, Concurrency = 2 });
+        using var stop = new CancellationTokenSource();
+        var running = worker.RunAsync(stop.Token);
+        try
+        {
+            await WaitUntilColdAsync(h, fleet.Take(6));
+            if (Engines.NotifiesChanges)
+            {
+                foreach (var w in fleet.Skip(6).Take(3))
+                {
+                    await Engines.SetStatusAsAnApplicationAsync(w, "Paused");
+                }
+
+                await WaitUntilColdAsync(h, fleet.Skip(6).Take(3));
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await running;
+        }
+
+        // One listing at start; a notifying store's feed opens with "changes may have been missed", worth one more.
+        // Every move and every notification after that is one read of its own workspace. Re-listing after each of
+        // them would make it 7 or more here, and at fleet size a listing of every workspace per change.
+        var listings = counted.Calls.CountOf(nameof(IStateStore.ListWorkspacesAsync)) - before;
+        Assert.InRange(listings, 1, Engines.NotifiesChanges ? 2 : 1);
+        Assert.True(counted.Calls.CountOf(nameof(IStateStore.GetWorkspaceAsync)) >= (Engines.NotifiesChanges ? 9 : 6));
+        foreach (var w in fleet.Take(Engines.NotifiesChanges ? 9 : 6))
+        {
+            Assert.Equal(0, await h.HotRowsAsync(w));
+        }
+    }
+
+    private static async Task WaitUntilColdAsync(Harness h, IEnumerable<Guid> workspaces)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        foreach (var w in workspaces)
+        {
+            while ((await h.State.GetWorkspaceAsync(w))!.Storage != StorageState.Cold)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"workspace {w} did not become cold within 120 s");
+                await Task.Delay(50);
+            }
+        }
+    }
+
     private static async Task<FleetSample> MeasureAsync(Harness h, CallCounter clickHouse, CallCounter state, int expected)
     {
         var (clickHouseBefore, stateBefore) = (clickHouse.Count, state.Count);
@@ -99,7 +170,7 @@ public abstract class FleetStatusTests(ClickHouseDatabaseFixture clickHouse, IEn
 
         public CallCounter Calls => _calls ?? throw new InvalidOperationException("No state store was opened.");
 
-        public override IStateStore OpenState() => CallCounter.Wrap(Inner.OpenState(), out _calls);
+        public override IStateStore OpenState() => CallCounter.WrapState(Inner.OpenState(), out _calls);
     }
 }
 

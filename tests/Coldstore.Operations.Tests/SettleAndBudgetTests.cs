@@ -16,22 +16,14 @@ public abstract class SettleAndBudgetTests(ClickHouseDatabaseFixture clickHouse,
     [Fact]
     public async Task An_archive_waits_for_an_insert_that_started_before_its_cutoff_and_takes_all_of_its_rows()
     {
-        // One slow INSERT … SELECT whose rows all carry its start time (now64() is one value per statement) and land
-        // in one part at its end: without waiting for it, an archive taken meanwhile copies none of them, and they
-        // would stay hot behind its cutoff. Written as a literal, not a parameter: chDB serializes parameterized
-        // statements process-wide, which would make the archive wait for the insert whatever it does.
+        // Without waiting for the slow insert, an archive taken meanwhile copies none of its rows, and they would
+        // stay hot behind its cutoff.
         var h = await OpenAsync();
         var workspace = await h.NewWorkspaceAsync();
         await h.IngestAsync(workspace, 30, seed: 11);
         await using var writer = ClickHouse.OpenClient();
         const int SlowRows = 300;
-        var slow = new ClickHouseQuery($$"""
-            INSERT INTO {{Tables.QualifiedEvents}} (message_raw, processing_time, workspace_id, message_id, server_time)
-            SELECT '{}', now64(3, 'UTC'), '{{EventSql.WorkspaceIdText(workspace)}}', concat('slow-', toString(number)), now64(3, 'UTC')
-            FROM numbers({{SlowRows}}) WHERE sleepEachRow(0.01) = 0
-            SETTINGS max_block_size = 100, min_insert_block_size_rows = 1000000, min_insert_block_size_bytes = 1000000000
-            """).For("test: a slow insert");
-        var inserting = writer.ExecuteAsync(slow);
+        var inserting = writer.ExecuteAsync(SlowInsert(workspace, SlowRows));
         await WaitUntilRunningAsync(h.ClickHouse, "slow-", inserting);
 
         var archived = await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
@@ -51,13 +43,7 @@ public abstract class SettleAndBudgetTests(ClickHouseDatabaseFixture clickHouse,
         var workspace = await h.NewWorkspaceAsync();
         await h.IngestAsync(workspace, 20, seed: 12);
         await using var writer = ClickHouse.OpenClient();
-        var slow = new ClickHouseQuery($$"""
-            INSERT INTO {{Tables.QualifiedEvents}} (message_raw, processing_time, workspace_id, message_id, server_time)
-            SELECT '{}', now64(3, 'UTC'), '{{EventSql.WorkspaceIdText(workspace)}}', concat('slow-', toString(number)), now64(3, 'UTC')
-            FROM numbers(400) WHERE sleepEachRow(0.01) = 0
-            SETTINGS max_block_size = 100, min_insert_block_size_rows = 1000000, min_insert_block_size_bytes = 1000000000
-            """).For("test: a slow insert");
-        var inserting = writer.ExecuteAsync(slow);
+        var inserting = writer.ExecuteAsync(SlowInsert(workspace, 400));
         await WaitUntilRunningAsync(h.ClickHouse, "slow-", inserting);
 
         var archived = await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
@@ -173,6 +159,19 @@ public abstract class SettleAndBudgetTests(ClickHouseDatabaseFixture clickHouse,
             Assert.Equal(before[i], await h.ChecksumsAsync(workspaces[i]));
         }
     }
+
+    /// <summary>
+    /// A slow INSERT … SELECT (about a second per 100 rows) whose rows all carry its start time (now64() is one value
+    /// per statement) and land in one part at its end. The workspace is a literal, not a parameter: chDB serializes
+    /// parameterized statements process-wide, which would make the archive wait for the insert whatever it does.
+    /// </summary>
+    private ClickHouseQuery SlowInsert(Guid workspace, int rows) =>
+        new ClickHouseQuery($$"""
+            INSERT INTO {{Tables.QualifiedEvents}} (message_raw, processing_time, workspace_id, message_id, server_time)
+            SELECT '{}', now64(3, 'UTC'), '{{EventSql.WorkspaceIdText(workspace)}}', concat('slow-', toString(number)), now64(3, 'UTC')
+            FROM numbers({{rows}}) WHERE sleepEachRow(0.01) = 0
+            SETTINGS max_block_size = 100, min_insert_block_size_rows = 1000000, min_insert_block_size_bytes = 1000000000
+            """).For("test: a slow insert");
 
     private Task StopMergesAsync(Harness h) => SystemMergesAsync(h, "STOP");
 

@@ -300,6 +300,10 @@ public sealed partial class ColdstoreService
         return created;
     }
 
+    /// <summary>Reads a workspace, or null when there is none with that id.</summary>
+    public Task<Workspace?> FindWorkspaceAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
+        _state.GetWorkspaceAsync(workspaceId, cancellationToken);
+
     /// <summary>Reads a workspace or fails with a not-found error that names it.</summary>
     public Task<Workspace> GetWorkspaceAsync(Guid workspaceId, string step, CancellationToken cancellationToken = default) =>
         _state.RequireWorkspaceAsync(workspaceId, step, cancellationToken);

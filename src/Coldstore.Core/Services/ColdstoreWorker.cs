@@ -199,8 +199,8 @@ public sealed partial class ColdstoreWorker
     }
 
     /// <summary>
-    /// Runs until cancelled: re-reads every workspace at once when the state store reports a status change (Postgres)
-    /// and every <see cref="WorkerOptions.PollInterval"/>, starts moves up to <see cref="WorkerOptions.Concurrency"/>
+    /// Runs until cancelled: reads every workspace every <see cref="WorkerOptions.PollInterval"/>, and in between only
+    /// the ones the state store's change notifications name (Postgres) or a move just finished, starts moves up to <see cref="WorkerOptions.Concurrency"/>
     /// at a time, and retries failures with jittered exponential backoff. On cancellation it starts nothing new,
     /// stops the moves in progress at their next step (each resumes on a later run), waits for them, and returns.
     /// </summary>
@@ -208,11 +208,16 @@ public sealed partial class ColdstoreWorker
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         RequireColdStorage();
-        var wake = Channel.CreateUnbounded<bool>(new UnboundedChannelOptions { SingleReader = true });
+        var wake = Channel.CreateUnbounded<Guid>(new UnboundedChannelOptions { SingleReader = true });
         using var stopFeed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var feed = _service.ChangeFeed is { } changes ? PumpChangesAsync(changes, wake.Writer, stopFeed.Token) : Task.CompletedTask;
         var running = new Dictionary<Guid, Task<WorkspaceAttempt>>();
         var backoff = new Dictionary<Guid, Backoff>();
+        // Every workspace as last read: all of them at each full pass, then only those a notification named or a
+        // move just finished, so a change costs one read of one workspace, not a listing of the fleet.
+        var known = new Dictionary<Guid, Workspace>();
+        var stale = new HashSet<Guid>();
+        var lastFullList = DateTimeOffset.MinValue;
         var lastSweep = DateTimeOffset.MinValue;
         LogStarted(_logger, _options.Concurrency, _options.PollInterval.TotalSeconds, _service.ChangeFeed is not null);
         try
@@ -220,16 +225,32 @@ public sealed partial class ColdstoreWorker
             while (!cancellationToken.IsCancellationRequested)
             {
                 var now = _time.GetUtcNow();
+                while (wake.Reader.TryRead(out var notified))
+                {
+                    stale.Add(notified);
+                }
+
                 try
                 {
-                    var workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
-                    var needing = workspaces.Where(NeedsWork).Select(w => w.Id).ToHashSet();
+                    // Guid.Empty from the feed: changes may have been missed (it reconnected), so read everything.
+                    if (now - lastFullList >= _options.PollInterval || stale.Count > FullListBeyond || stale.Contains(Guid.Empty))
+                    {
+                        known = (await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(w => w.Id);
+                        lastFullList = now;
+                        stale.Clear();
+                    }
+                    else
+                    {
+                        await RefreshAsync(known, stale, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    var needing = known.Values.Where(NeedsWork).Select(w => w.Id).ToHashSet();
                     foreach (var id in backoff.Keys.Where(id => !needing.Contains(id)).ToList())
                     {
                         backoff.Remove(id);
                     }
 
-                    foreach (var workspace in workspaces.Where(w => needing.Contains(w.Id) && !running.ContainsKey(w.Id)))
+                    foreach (var workspace in known.Values.Where(w => needing.Contains(w.Id) && !running.ContainsKey(w.Id)))
                     {
                         if (running.Count >= _options.Concurrency)
                         {
@@ -247,8 +268,8 @@ public sealed partial class ColdstoreWorker
                     if (_options.SweepInterval != Timeout.InfiniteTimeSpan && now - lastSweep >= _options.SweepInterval && running.Count < _options.Concurrency)
                     {
                         lastSweep = now;
-                        var stragglers = await _service.FindStragglersAsync(workspaces.Where(w => !running.ContainsKey(w.Id)), cancellationToken).ConfigureAwait(false);
-                        foreach (var workspace in workspaces.Where(w => stragglers.Contains(w.Id)).Take(_options.Concurrency - running.Count))
+                        var stragglers = await _service.FindStragglersAsync(known.Values.Where(w => !running.ContainsKey(w.Id)), cancellationToken).ConfigureAwait(false);
+                        foreach (var workspace in known.Values.Where(w => stragglers.Contains(w.Id)).Take(_options.Concurrency - running.Count))
                         {
                             running[workspace.Id] = AttemptAsync(workspace, sweep: true, cancellationToken);
                         }
@@ -261,14 +282,18 @@ public sealed partial class ColdstoreWorker
                 }
                 catch (Exception e) when (IsRecoverable(e))
                 {
-                    // The state store is unreachable: keep running and look again at the next tick.
+                    // The state store is unreachable: keep running and read everything again at the next tick.
                     LogListFailed(_logger, e.Message);
+                    lastFullList = DateTimeOffset.MinValue;
                 }
 
-                var nextDue = backoff.Values.Where(b => b.DueAt > now).Select(b => b.DueAt).DefaultIfEmpty(now + _options.PollInterval).Min();
+                var nextDue = backoff.Values.Where(b => b.DueAt > now).Select(b => b.DueAt).Append(lastFullList == DateTimeOffset.MinValue ? now + _options.PollInterval : lastFullList + _options.PollInterval).Min();
                 var delay = TimeSpan.FromTicks(Math.Clamp((nextDue - now).Ticks, TimeSpan.FromMilliseconds(10).Ticks, _options.PollInterval.Ticks));
                 await WaitForSomethingAsync(running.Values, wake.Reader, delay, cancellationToken).ConfigureAwait(false);
-                Collect(running, backoff);
+                foreach (var finished in Collect(running, backoff))
+                {
+                    stale.Add(finished);
+                }
             }
         }
         finally
@@ -279,6 +304,27 @@ public sealed partial class ColdstoreWorker
             Collect(running, backoff);
             await feed.ConfigureAwait(false);
             LogStopped(_logger);
+        }
+    }
+
+    /// <summary>Past this many workspaces to re-read one by one, one listing of all of them is cheaper.</summary>
+    private const int FullListBeyond = 256;
+
+    /// <summary>Re-reads the workspaces named in <paramref name="stale"/>, one each; one that is gone is forgotten.</summary>
+    private async Task RefreshAsync(Dictionary<Guid, Workspace> known, HashSet<Guid> stale, CancellationToken cancellationToken)
+    {
+        foreach (var id in stale.ToList())
+        {
+            if (await _service.FindWorkspaceAsync(id, cancellationToken).ConfigureAwait(false) is { } workspace)
+            {
+                known[id] = workspace;
+            }
+            else
+            {
+                known.Remove(id);
+            }
+
+            stale.Remove(id);
         }
     }
 
@@ -352,11 +398,14 @@ public sealed partial class ColdstoreWorker
         }
     }
 
-    private void Collect(Dictionary<Guid, Task<WorkspaceAttempt>> running, Dictionary<Guid, Backoff> backoff)
+    /// <summary>Takes the finished moves out of <paramref name="running"/>, schedules retries, and returns their workspaces.</summary>
+    private List<Guid> Collect(Dictionary<Guid, Task<WorkspaceAttempt>> running, Dictionary<Guid, Backoff> backoff)
     {
+        var finished = new List<Guid>();
         foreach (var (id, task) in running.Where(r => r.Value.IsCompleted).ToList())
         {
             running.Remove(id);
+            finished.Add(id);
             var attempt = task.GetAwaiter().GetResult();
             var now = _time.GetUtcNow();
             switch (attempt.Outcome)
@@ -373,6 +422,8 @@ public sealed partial class ColdstoreWorker
                     break;
             }
         }
+
+        return finished;
     }
 
     /// <summary>Exponential backoff with "equal jitter": half fixed, half random, so failing workers spread out.</summary>
@@ -386,13 +437,9 @@ public sealed partial class ColdstoreWorker
     private static TimeSpan Jitter(TimeSpan ceiling) =>
         TimeSpan.FromMilliseconds((ceiling.TotalMilliseconds / 2) + (Random.Shared.NextDouble() * ceiling.TotalMilliseconds / 2));
 
-    private static async Task WaitForSomethingAsync(IEnumerable<Task> running, ChannelReader<bool> wake, TimeSpan delay, CancellationToken cancellationToken)
+    /// <summary>Waits for a move to finish, a notification (left in the channel for the loop to read), or the delay.</summary>
+    private static async Task WaitForSomethingAsync(IEnumerable<Task> running, ChannelReader<Guid> wake, TimeSpan delay, CancellationToken cancellationToken)
     {
-        // Drain what already woke us, so one burst of notifications causes one re-read, not many.
-        while (wake.TryRead(out _))
-        {
-        }
-
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var waits = new List<Task>(running)
         {
@@ -403,14 +450,14 @@ public sealed partial class ColdstoreWorker
         await stop.CancelAsync().ConfigureAwait(false);
     }
 
-    private async Task PumpChangesAsync(IWorkspaceChangeFeed feed, ChannelWriter<bool> wake, CancellationToken cancellationToken)
+    private async Task PumpChangesAsync(IWorkspaceChangeFeed feed, ChannelWriter<Guid> wake, CancellationToken cancellationToken)
     {
         try
         {
             await foreach (var workspaceId in feed.WatchWorkspaceChangesAsync(cancellationToken).ConfigureAwait(false))
             {
                 LogNotified(_logger, workspaceId);
-                wake.TryWrite(true);
+                wake.TryWrite(workspaceId);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
