@@ -398,6 +398,76 @@ internal class RelationalStore : IStateStore
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<FencedWriteResult>> ApplyFencedAsync(IReadOnlyList<FencedWrite> writes, CancellationToken cancellationToken = default)
+    {
+        // First version: each write in a transaction of its own, refusals kept per write.
+        ArgumentNullException.ThrowIfNull(writes);
+        var results = new List<FencedWriteResult>(writes.Count);
+        var refused = new HashSet<Guid>();
+        foreach (var write in writes)
+        {
+            if (refused.Contains(write.WorkspaceId))
+            {
+                results.Add(new FencedWriteResult(write, FencedWriteOutcome.Skipped, $"Workspace {write.WorkspaceId}: not written, an earlier write of the batch was refused."));
+                continue;
+            }
+
+            FencedWriteResult result;
+            try
+            {
+                var applied = write switch
+                {
+                    InsertArchiveWrite insert => await InsertArchiveAsync(insert.Archive, insert.Lease, cancellationToken).ContinueWith(_ => true, cancellationToken, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).ConfigureAwait(false),
+                    UpdateArchiveWrite update => await UpdateArchiveAsync(update.Archive, update.Expected, update.Lease, cancellationToken).ContinueWith(_ => true, cancellationToken, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).ConfigureAwait(false),
+                    SetStorageWrite storage => await TrySetStorageAsync(storage.WorkspaceId, storage.Expected, storage.Desired, storage.Lease, cancellationToken).ConfigureAwait(false),
+                    _ => throw new ArgumentException($"Unknown fenced write {write.GetType().Name}.", nameof(writes)),
+                };
+                result = applied
+                    ? new FencedWriteResult(write, FencedWriteOutcome.Applied, null)
+                    : new FencedWriteResult(write, FencedWriteOutcome.Conflict, $"Workspace {write.WorkspaceId}: its storage is not {((SetStorageWrite)write).Expected.ToText()}; nothing was written.");
+            }
+            catch (LeaseLostException e)
+            {
+                result = new FencedWriteResult(write, FencedWriteOutcome.LeaseLost, e.Message);
+            }
+            catch (WorkspaceOperationException e) when (e.Kind is WorkspaceErrorKind.Conflict or WorkspaceErrorKind.NotFound)
+            {
+                result = new FencedWriteResult(write, e.Kind == WorkspaceErrorKind.Conflict ? FencedWriteOutcome.Conflict : FencedWriteOutcome.NotFound, e.Message);
+            }
+
+            if (!result.Applied)
+            {
+                refused.Add(write.WorkspaceId);
+            }
+
+            results.Add(result);
+        }
+
+        return results;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<LeaseAttempt>> TryAcquireLeasesAsync(IReadOnlyList<Guid> workspaceIds, string owner, TimeSpan duration, CancellationToken cancellationToken = default)
+    {
+        // First version: one transaction per workspace.
+        ArgumentNullException.ThrowIfNull(workspaceIds);
+        var attempts = new List<LeaseAttempt>(workspaceIds.Count);
+        foreach (var id in workspaceIds)
+        {
+            try
+            {
+                attempts.Add(await TryAcquireLeaseAsync(id, owner, duration, cancellationToken).ConfigureAwait(false));
+            }
+            catch (WorkspaceOperationException e) when (e.Kind == WorkspaceErrorKind.NotFound)
+            {
+                attempts.Add(new LeaseAttempt(null, null));
+            }
+        }
+
+        return attempts;
+    }
+
+    /// <inheritdoc />
     public Task ReleaseLeaseAsync(WorkspaceLease lease, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(lease);

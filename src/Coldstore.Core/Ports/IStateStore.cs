@@ -85,6 +85,17 @@ public interface IStateStore : IAsyncDisposable
     /// </exception>
     Task UpdateArchiveAsync(ArchiveRecord archive, ArchiveState expected, WorkspaceLease lease, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Makes many fenced writes (several workspaces, several writes each) in one transaction: each is checked and made
+    /// exactly as its single counterpart would be, but a write that is refused does not undo or stop the others. Once a
+    /// write of a workspace is refused, that workspace's later writes in the list are <see cref="FencedWriteOutcome.Skipped"/>.
+    /// Writes are made in list order. Throws only when the store itself fails (then nothing was written).
+    /// </summary>
+    /// <param name="writes">The writes, in order.</param>
+    /// <param name="cancellationToken">Cancels.</param>
+    /// <returns>One result per write, in the same order.</returns>
+    Task<IReadOnlyList<FencedWriteResult>> ApplyFencedAsync(IReadOnlyList<FencedWrite> writes, CancellationToken cancellationToken = default);
+
     /// <summary>Reads one ledger row, or null.</summary>
     Task<ArchiveRecord?> GetArchiveAsync(Guid archiveId, CancellationToken cancellationToken = default);
 
@@ -102,6 +113,12 @@ public interface IStateStore : IAsyncDisposable
     /// Reports the lease, or who holds it when it is taken.
     /// </summary>
     Task<LeaseAttempt> TryAcquireLeaseAsync(Guid workspaceId, string owner, TimeSpan duration, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// <see cref="TryAcquireLeaseAsync"/> for many workspaces in one transaction: one attempt per id, in order. A workspace
+    /// that does not exist gets an attempt with neither lease nor holder; it stops none of the others.
+    /// </summary>
+    Task<IReadOnlyList<LeaseAttempt>> TryAcquireLeasesAsync(IReadOnlyList<Guid> workspaceIds, string owner, TimeSpan duration, CancellationToken cancellationToken = default);
 
     /// <summary>Extends a lease still held by its token; returns the renewed lease, or null when it was lost.</summary>
     Task<WorkspaceLease?> RenewLeaseAsync(WorkspaceLease lease, TimeSpan duration, CancellationToken cancellationToken = default);

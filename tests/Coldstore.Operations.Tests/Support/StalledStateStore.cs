@@ -63,6 +63,12 @@ public sealed class StalledStateStore(IStateStore inner) : IStateStore
 
     public Task ReleaseLeaseAsync(WorkspaceLease lease, CancellationToken cancellationToken = default) => inner.ReleaseLeaseAsync(lease, cancellationToken);
 
+    public Task<IReadOnlyList<FencedWriteResult>> ApplyFencedAsync(IReadOnlyList<FencedWrite> writes, CancellationToken cancellationToken = default) =>
+        inner.ApplyFencedAsync(writes, cancellationToken);
+
+    public Task<IReadOnlyList<LeaseAttempt>> TryAcquireLeasesAsync(IReadOnlyList<Guid> workspaceIds, string owner, TimeSpan duration, CancellationToken cancellationToken = default) =>
+        inner.TryAcquireLeasesAsync(workspaceIds, owner, duration, cancellationToken);
+
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 }
 
