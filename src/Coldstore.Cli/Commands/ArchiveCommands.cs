@@ -14,7 +14,8 @@ internal static class ArchiveCommands
         context,
         "archive",
         "Move the workspace's hot events into a new verified archive, then delete them from the hot tables.",
-        (service, id, progress, ct) => service.ColdStoreWorkspaceEventsAsync(id, progress, ct));
+        (service, id, progress, ct) => service.ColdStoreWorkspaceEventsAsync(id, progress, ct),
+        (service, ids, ct) => service.ColdStoreWorkspacesEventsAsync(ids, null, ct));
 
     public static Command Restore(CommandContext context) => Operation(
         context,
@@ -100,7 +101,8 @@ internal static class ArchiveCommands
         CommandContext context,
         string name,
         string description,
-        Func<ColdstoreService, Guid, IProgress<OperationProgress>, CancellationToken, Task<OperationResult>> run)
+        Func<ColdstoreService, Guid, IProgress<OperationProgress>, CancellationToken, Task<OperationResult>> run,
+        Func<ColdstoreService, IReadOnlyList<Guid>, CancellationToken, Task<IReadOnlyList<WorkspaceOutcome>>>? many = null)
     {
         var ids = new Argument<string[]>("id") { Description = "The workspace ids (or none, with --status)", Arity = ArgumentArity.ZeroOrMore };
         var status = new Option<string?>("--status") { Description = "Every workspace in this status: Active, Paused or Tombstoned", HelpName = "status" };
@@ -129,7 +131,9 @@ internal static class ArchiveCommands
             var workspaceIds = statusText is null
                 ? [.. given.Select(text => ColdstoreService.ParseWorkspaceId(text, name)).Distinct()]
                 : await WorkspacesInStatusAsync(runtime.Service, ParseStatus(statusText, name), cancellationToken).ConfigureAwait(false);
-            var outcomes = await RunEachAsync(workspaceIds, parallel, id => run(runtime.Service, id, new Progress<OperationProgress>(), cancellationToken), output, cancellationToken).ConfigureAwait(false);
+            var outcomes = many is null
+                ? await RunEachAsync(workspaceIds, parallel, id => run(runtime.Service, id, new Progress<OperationProgress>(), cancellationToken), output, cancellationToken).ConfigureAwait(false)
+                : Report(await many(runtime.Service, workspaceIds, cancellationToken).ConfigureAwait(false), output);
             if (output.IsJson)
             {
                 output.WriteJson(outcomes.Select(o => o.Result is { } r ? (object)Summary(r) : new
@@ -183,6 +187,25 @@ internal static class ArchiveCommands
             }
         }).ConfigureAwait(false);
         return [.. outcomes];
+    }
+
+    /// <summary>Reports each workspace's outcome of a batched operation, as <see cref="RunEachAsync"/> does when each ends.</summary>
+    private static List<Outcome> Report(IReadOnlyList<WorkspaceOutcome> outcomes, CliOutput output)
+    {
+        foreach (var outcome in outcomes)
+        {
+            if (outcome.Error is { } error)
+            {
+                output.Error(CommandContext.Describe(error));
+            }
+            else if (!output.IsJson && outcome.Result is { } result)
+            {
+                output.WriteResult(string.Create(CultureInfo.InvariantCulture,
+                    $"{result.Operation} {outcome.WorkspaceId}: {result.Rows} rows, {result.Bytes} bytes; storage {result.Storage.ToText()} ({result.Duration.TotalSeconds:F1} s)"));
+            }
+        }
+
+        return [.. outcomes.Select(o => new Outcome(o.WorkspaceId, o.Result, o.Error))];
     }
 
     /// <summary>0 when every workspace succeeded; 3 when every failure was a conflict (a busy workspace); otherwise 1.</summary>

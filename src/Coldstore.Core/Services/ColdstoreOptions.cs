@@ -59,6 +59,27 @@ public sealed record ColdstoreOptions
     /// <summary>How many times a copy that does not match the hot rows is retried before the archive fails.</summary>
     public int CopyAttempts { get; init; } = 3;
 
+    /// <summary>
+    /// How many workspaces one batch archives together (<c>archive ID…</c>, <c>--status</c>, the worker): one cutoff, one
+    /// copy statement, one read-back, one delete per table for all of them. Larger batches amortize more but make each
+    /// statement longer, and every batch statement must end within <see cref="BatchStatementTimeout"/>.
+    /// </summary>
+    public int BatchSize { get; init; } = 100;
+
+    /// <summary>
+    /// The most hot rows a workspace may have to be archived in a batch, and the most a batch takes in all; a larger
+    /// workspace (or the rest of a full batch) is archived on its own. Keeps every batch statement short.
+    /// </summary>
+    public long BatchRows { get; init; } = 200_000;
+
+    /// <summary>
+    /// The bound on every statement of a batch (<c>max_execution_time</c>): a third of the lease, so the server ends a
+    /// batch statement before any of its workspaces' leases could lapse and pass to another holder. A batch's query ids
+    /// name the batch, not each workspace, so another holder's search for a workspace's orphaned statements would not
+    /// find them; this bound is what keeps a batch statement from outliving its leases instead.
+    /// </summary>
+    public TimeSpan BatchStatementTimeout => TimeSpan.FromTicks(Math.Min(StatementTimeout.Ticks, Math.Max(LeaseDuration.Ticks / 3, TimeSpan.FromSeconds(1).Ticks)));
+
     /// <summary>Who this process is, recorded with its leases (host name and process id by default).</summary>
     public string Owner { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}";
 
@@ -86,6 +107,8 @@ public sealed record ColdstoreOptions
         Require(LifecycleLeaseWait >= TimeSpan.Zero, $"LifecycleLeaseWait must not be negative, not {LifecycleLeaseWait}.");
         Require(LeaseDuration >= TimeSpan.FromSeconds(1), $"LeaseDuration must be at least one second, not {LeaseDuration}.");
         Require(StatementTimeout >= TimeSpan.FromSeconds(1), $"StatementTimeout must be at least one second, not {StatementTimeout}.");
+        Require(BatchSize is >= 1 and <= 1000, $"BatchSize must be between 1 and 1000, not {BatchSize}.");
+        Require(BatchRows >= 1, $"BatchRows must be at least 1, not {BatchRows}.");
         Require(OrphanStatementWait >= TimeSpan.FromSeconds(1), $"OrphanStatementWait must be at least one second, not {OrphanStatementWait}.");
         Require(CopyAttempts >= 1, $"CopyAttempts must be at least 1, not {CopyAttempts}.");
     }

@@ -61,6 +61,21 @@ public sealed partial class ColdstoreService
         ArchiveStoreOutage.RunAsync(workspaceId, "archive", _archive, progress, steps => _archiver.ArchiveAsync(workspaceId, steps, cancellationToken));
 
     /// <summary>
+    /// Archives many workspaces in batches of <see cref="ColdstoreOptions.BatchSize"/>: each batch takes one cutoff and
+    /// moves all of its workspaces with one copy, one read-back, one listing of parts and one delete per table, recording
+    /// each step for all of them in one state-store transaction. Every workspace is still verified on its own and
+    /// succeeds or fails on its own; one that a batch cannot take as it is (an archive left open, a copy that does not
+    /// match, too many rows for a batch) is archived alone after its batch. Busy workspaces fail at once (conflict).
+    /// </summary>
+    /// <param name="workspaceIds">The workspaces; repeats are taken once.</param>
+    /// <param name="progress">Receives each workspace's steps.</param>
+    /// <param name="cancellationToken">Stops between steps; rerunning resumes.</param>
+    /// <returns>One outcome per distinct workspace, in the order given.</returns>
+    public Task<IReadOnlyList<WorkspaceOutcome>> ColdStoreWorkspacesEventsAsync(
+        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        _archiver.ArchiveBatchAsync(workspaceIds, progress, id => ColdStoreWorkspaceEventsAsync(id, progress, cancellationToken), cancellationToken);
+
+    /// <summary>
     /// Brings every archive of the workspace back into the hot table: waits for earlier deletes, checks the
     /// archive against its manifest and the ledger, removes rows an interrupted restore left, inserts the stored
     /// columns (every other column and <c>internal_events</c> are recomputed), verifies, and only then deletes the

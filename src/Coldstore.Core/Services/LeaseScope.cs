@@ -53,21 +53,30 @@ internal sealed partial class LeaseScope : IAsyncDisposable
 
             if (DateTime.UtcNow >= deadline)
             {
-                var holder = attempt.Holder;
-                var who = holder is null
-                    ? "another operation"
-                    : string.Create(CultureInfo.InvariantCulture, $"{holder.Owner} (lease until {holder.ExpiresAt:yyyy-MM-dd HH:mm:ss} UTC)");
-                throw new WorkspaceOperationException(
-                    workspaceId,
-                    step,
-                    $"Workspace {workspaceId} is busy: {who} is working on it. Wait for it to finish, or retry with a longer --wait; a crashed holder's lease lapses by itself.",
-                    WorkspaceErrorKind.Busy);
+                throw Busy(workspaceId, step, attempt.Holder);
             }
 
             // Jitter keeps several waiters from polling the state store in lockstep.
             await Task.Delay(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(50)), cancellationToken).ConfigureAwait(false);
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1_000));
         }
+    }
+
+    /// <summary>Holds a lease already acquired (a batch takes many in one call): renews it until disposed, then releases it.</summary>
+    public static LeaseScope Hold(IStateStore state, WorkspaceLease lease, ColdstoreOptions options, ILogger logger) =>
+        new(state, lease, options.LeaseDuration, logger);
+
+    /// <summary>The conflict an operation fails with when another holder has the workspace.</summary>
+    public static WorkspaceOperationException Busy(Guid workspaceId, string step, LeaseHolder? holder)
+    {
+        var who = holder is null
+            ? "another operation"
+            : string.Create(CultureInfo.InvariantCulture, $"{holder.Owner} (lease until {holder.ExpiresAt:yyyy-MM-dd HH:mm:ss} UTC)");
+        return new WorkspaceOperationException(
+            workspaceId,
+            step,
+            $"Workspace {workspaceId} is busy: {who} is working on it. Wait for it to finish, or retry with a longer --wait; a crashed holder's lease lapses by itself.",
+            WorkspaceErrorKind.Busy);
     }
 
     private async Task RenewLoopAsync()

@@ -31,6 +31,14 @@ internal sealed class StatementTagger(IClickHouseClient inner) : IClickHouseClie
     public static string PrefixFor(EventTables tables, Guid workspaceId) =>
         string.Create(CultureInfo.InvariantCulture, $"{TablePrefixFor(tables)}{workspaceId:N}:");
 
+    /// <summary>
+    /// The prefix of a batch's query ids: it names the batch, not its workspaces, so a search for one workspace's
+    /// statements does not find it; a batch statement is bounded to end before its leases could lapse instead
+    /// (<see cref="ColdstoreOptions.BatchStatementTimeout"/>).
+    /// </summary>
+    public static string BatchPrefixFor(EventTables tables, Guid batchId) =>
+        string.Create(CultureInfo.InvariantCulture, $"{TablePrefixFor(tables)}batch-{batchId:N}:");
+
     /// <summary>The prefix of every query id of any workspace's operations on these tables.</summary>
     public static string TablePrefixFor(EventTables tables)
     {

@@ -133,6 +133,16 @@ internal sealed partial class WorkspaceArchiver
             return null;
         }
 
+        var manifest = await WriteManifestAsync(record, hot, ct).ConfigureAwait(false);
+        record = await ledger.VerifiedAsync(record, hot.Rows, hot.Checksum, manifest.Bytes, hot.DerivedRows, ct).ConfigureAwait(false);
+        run.Completed(Steps.ArchiveVerified, string.Create(CultureInfo.InvariantCulture,
+            $"{hot.Rows} rows, checksum {hot.Checksum}, {manifest.Bytes} bytes in {manifest.Objects.Count} objects"));
+        return record;
+    }
+
+    /// <summary>Lists the archive's objects and writes its manifest beside them: what a restore checks the objects against.</summary>
+    private async Task<ArchiveManifest> WriteManifestAsync(ArchiveRecord record, Summary hot, CancellationToken ct)
+    {
         var objects = (await store.ListAsync(record.ObjectPrefix, ct).ConfigureAwait(false))
             .Where(o => o.Key.EndsWith(".parquet", StringComparison.Ordinal))
             .Select(o => new ManifestObject(o.Key[record.ObjectPrefix.Length..], o.Size))
@@ -154,9 +164,6 @@ internal sealed partial class WorkspaceArchiver
             CreatedAt = DateTime.UtcNow,
         };
         await store.WriteAsync(record.ObjectPrefix + ArchiveManifest.FileName, manifest.ToJson(), ct).ConfigureAwait(false);
-        record = await ledger.VerifiedAsync(record, hot.Rows, hot.Checksum, manifest.Bytes, hot.DerivedRows, ct).ConfigureAwait(false);
-        run.Completed(Steps.ArchiveVerified, string.Create(CultureInfo.InvariantCulture,
-            $"{hot.Rows} rows, checksum {hot.Checksum}, {manifest.Bytes} bytes in {objects.Length} objects"));
-        return record;
+        return manifest;
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Coldstore.Domain;
+using Coldstore.Errors;
 using Coldstore.Ports;
 using Coldstore.Sql;
 
@@ -183,7 +184,11 @@ internal sealed partial class WorkspaceArchiver
     /// can each overshoot by at most one. A synchronous delete (the rare repair of rows a merge moved) is counted the
     /// same way but runs outside the section, so a slow one never holds up the others.
     /// </summary>
-    private async Task SubmitMutationAsync(HotTable table, ArchiveRecord record, ClickHouseQuery delete, bool synchronous, string step, OperationRun? run, CancellationToken ct)
+    private Task SubmitMutationAsync(HotTable table, ArchiveRecord record, ClickHouseQuery delete, bool synchronous, string step, OperationRun? run, CancellationToken ct) =>
+        SubmitWithinBudgetAsync(table, delete, synchronous, record.WorkspaceId, $"the delete for archive {record.ArchiveId} of workspace {record.WorkspaceId}", step, run, ct);
+
+    /// <summary>The budget's wait and submit (see <see cref="SubmitMutationAsync"/>) for any delete: <paramref name="subject"/> names it in messages.</summary>
+    private async Task SubmitWithinBudgetAsync(HotTable table, ClickHouseQuery delete, bool synchronous, Guid? workspaceId, string subject, string step, OperationRun? run, CancellationToken ct)
     {
         var name = TableName(table);
         var gate = MutationGates.GetOrAdd($"{engine.Description}\n{tables.Database}\n{name}", _ => new SemaphoreSlim(1, 1));
@@ -215,13 +220,13 @@ internal sealed partial class WorkspaceArchiver
 
             if (DateTime.UtcNow >= deadline)
             {
-                throw Failed(record.WorkspaceId, step, string.Create(CultureInfo.InvariantCulture,
-                    $"Table {tables.Database}.{name} still has {unfinished} unfinished mutations, at or above Coldstore's budget of {options.MutationBudget}, after {options.DeleteWaitTimeout}; the delete for archive {record.ArchiveId} of workspace {record.WorkspaceId} was not submitted (its rows are archived and still hot, nothing is lost). Check system.mutations for stuck ones, then rerun; COLDSTORE_MUTATION_BUDGET sets the budget."));
+                throw new WorkspaceOperationException(workspaceId, step, string.Create(CultureInfo.InvariantCulture,
+                    $"Table {tables.Database}.{name} still has {unfinished} unfinished mutations, at or above Coldstore's budget of {options.MutationBudget}, after {options.DeleteWaitTimeout}; {subject} was not submitted (its rows are archived and still hot, nothing is lost). Check system.mutations for stuck ones, then rerun; COLDSTORE_MUTATION_BUDGET sets the budget."), WorkspaceErrorKind.Failed);
             }
 
             if (polls == 0)
             {
-                LogMutationBudgetFull(logger, record.WorkspaceId, name, unfinished, options.MutationBudget);
+                LogMutationBudgetFull(logger, subject, name, unfinished, options.MutationBudget);
                 run?.Starting(string.Create(CultureInfo.InvariantCulture, $"waiting for {tables.Database}.{name} to drain below {options.MutationBudget} unfinished mutations ({unfinished} now)"));
             }
 
@@ -233,8 +238,8 @@ internal sealed partial class WorkspaceArchiver
     /// <summary>One gate per server and table, shared by every archiver of the process (see <see cref="SubmitMutationAsync"/>).</summary>
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> MutationGates = new(StringComparer.Ordinal);
 
-    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 1213, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Workspace {WorkspaceId}: table {Table} has {Unfinished} unfinished mutations (budget {Budget}); waiting before adding a delete")]
-    private static partial void LogMutationBudgetFull(Microsoft.Extensions.Logging.ILogger logger, Guid workspaceId, string table, long unfinished, int budget);
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 1213, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Table {Table} has {Unfinished} unfinished mutations (budget {Budget}); {Subject} waits before it is added")]
+    private static partial void LogMutationBudgetFull(Microsoft.Extensions.Logging.ILogger logger, string subject, string table, long unfinished, int budget);
 
     private async Task<IReadOnlyList<PartSummary>> PartSummariesAsync(HotTable table, ArchiveRecord record, CancellationToken ct) =>
         [.. (await clickHouse.QueryAsync(BoundedDeleteSql.PartSummaries(tables, table, record.WorkspaceId, record.Cutoff), ct).ConfigureAwait(false))
