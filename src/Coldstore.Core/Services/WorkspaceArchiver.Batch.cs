@@ -379,13 +379,19 @@ internal sealed partial class WorkspaceArchiver
         var eventsLeft = await BatchPartSummariesAsync(HotTable.Events, deleting, cutoff, ct).ConfigureAwait(false);
         var internalLeft = await BatchPartSummariesAsync(HotTable.InternalEvents, deleting, cutoff, ct).ConfigureAwait(false);
         writes.Clear();
+        var repairs = new Dictionary<BatchMember, string>();
         foreach (var member in deleting)
         {
             if (Heirs(eventsLeft.GetValueOrDefault(member.WorkspaceId), member.EventParts) || Heirs(internalLeft.GetValueOrDefault(member.WorkspaceId), member.InternalParts))
             {
                 // Rows in parts that descend from listed ones: the repair that finds them by hash, bounded by this listing.
-                await RemoveArchivedRowsStillHotAsync(member.Record!, HotTable.Events, member.EventParts, Steps.ArchiveDeletesApplied, ct).ConfigureAwait(false);
-                await RemoveArchivedRowsStillHotAsync(member.Record!, HotTable.InternalEvents, member.InternalParts, Steps.ArchiveDeletesApplied, ct).ConfigureAwait(false);
+                var events = await RemoveArchivedRowsStillHotAsync(member.Record!, HotTable.Events, member.EventParts, Steps.ArchiveDeletesApplied, ct).ConfigureAwait(false);
+                var derived = await RemoveArchivedRowsStillHotAsync(member.Record!, HotTable.InternalEvents, member.InternalParts, Steps.ArchiveDeletesApplied, ct).ConfigureAwait(false);
+                repairs[member] = string.Create(CultureInfo.InvariantCulture, $"; a merge kept {events} rows and {derived} internal events out of the delete's reach, removed by hash");
+            }
+            else if (eventsLeft.GetValueOrDefault(member.WorkspaceId) is { Count: > 0 } later)
+            {
+                repairs[member] = string.Create(CultureInfo.InvariantCulture, $"; {later.Sum(p => p.Rows)} rows up to the cutoff that arrived in parts of their own stay hot");
             }
 
             var next = member.Record! with { State = ArchiveState.Archived, LastError = null };
@@ -395,7 +401,7 @@ internal sealed partial class WorkspaceArchiver
         }
 
         await ApplyAsync(writes, HandBack, Fail, ct).ConfigureAwait(false);
-        Completed(Open(), Steps.ArchiveDeletesApplied, _ => "no archived row or internal event is hot");
+        Completed(Open(), Steps.ArchiveDeletesApplied, m => "no archived row or internal event is hot" + repairs.GetValueOrDefault(m));
         foreach (var member in Open())
         {
             Done(member, StorageState.Cold);

@@ -114,12 +114,13 @@ internal sealed partial class WorkspaceArchiver
     private async Task<long> RemoveArchivedRowsStillHotAsync(ArchiveRecord record, HotTable table, IReadOnlyList<PartSummary>? listed, string step, CancellationToken ct)
     {
         var listedNames = listed?.Select(p => PartName.Parse(p.Part)).OfType<PartName>().ToList();
+        bool DescendsFromListed(string part) => listedNames is null || (PartName.Parse(part) is { } name && listedNames.Any(name.Covers));
         var removed = 0L;
         for (var round = 0; ; round++)
         {
             // A cheap look first: most of the time nothing of the workspace up to the cutoff is hot any more.
             var candidates = (await PartSummariesAsync(table, record, ct).ConfigureAwait(false))
-                .Where(p => listedNames is null || (PartName.Parse(p.Part) is { } name && listedNames.Any(name.Covers)))
+                .Where(p => DescendsFromListed(p.Part))
                 .Select(p => p.Part)
                 .ToHashSet(StringComparer.Ordinal);
             if (candidates.Count == 0)
@@ -127,9 +128,11 @@ internal sealed partial class WorkspaceArchiver
                 return removed;
             }
 
+            // Judged on this read alone, not against the candidates: a merge between the two reads renames the part, and
+            // a check against the first read's names would then find nothing to remove and declare the rows gone.
             var parts = (await clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsByPart(tables, table, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout), ct).ConfigureAwait(false))
                 .Select(r => (Part: r.GetString("part"), Rows: r.GetInt64("rows"), Archived: r.GetInt64("archived")))
-                .Where(p => p.Archived > 0 && candidates.Contains(p.Part))
+                .Where(p => p.Archived > 0 && DescendsFromListed(p.Part))
                 .ToList();
             if (parts.Count == 0)
             {
