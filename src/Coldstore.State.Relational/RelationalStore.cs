@@ -533,19 +533,11 @@ internal class RelationalStore : IStateStore
     {
         const string step = "record-archive";
         var archive = write.Archive;
-        int inserted;
-        try
+        var (inserted, rejected) = await LedgerStatementAsync(db, isolate, step, archive, Sql.InsertArchiveFenced,
+            [.. InsertParameters(archive), _dialect.Uuid("leaseToken", write.Lease.Token)], cancellationToken).ConfigureAwait(false);
+        if (rejected is not null)
         {
-            inserted = await IsolatedAsync(db, isolate, () => db.ExecuteAsync(Sql.InsertArchiveFenced, cancellationToken,
-                [.. InsertParameters(archive), _dialect.Uuid("leaseToken", write.Lease.Token)]), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (_dialect.Classify(e) is Violation.PrimaryKey or Violation.Unique)
-        {
-            return new Refusal(FencedWriteOutcome.Conflict, step, ArchiveConflictMessage(archive, IsDuplicateArchiveId(e)), e);
-        }
-        catch (Exception e) when (_dialect.Classify(e) == Violation.ForeignKey)
-        {
-            return new Refusal(FencedWriteOutcome.NotFound, step, MissingWorkspaceMessage(archive), e);
+            return rejected;
         }
 
         // The lease is the statement's only condition: nothing inserted means it was not held when the statement ran,
@@ -557,21 +549,12 @@ internal class RelationalStore : IStateStore
     {
         const string step = "update-archive";
         var archive = write.Archive;
-        int changed;
-        try
+        var (changed, rejected) = await LedgerStatementAsync(db, isolate, step, archive, Sql.UpdateArchiveFenced,
+            [.. ArchiveParameters(archive), _dialect.Text("expected", write.Expected.ToText()), _dialect.Uuid("leaseToken", write.Lease.Token)],
+            cancellationToken).ConfigureAwait(false);
+        if (rejected is not null || changed == 1)
         {
-            changed = await IsolatedAsync(db, isolate, () => db.ExecuteAsync(Sql.UpdateArchiveFenced, cancellationToken,
-                [.. ArchiveParameters(archive), _dialect.Text("expected", write.Expected.ToText()), _dialect.Uuid("leaseToken", write.Lease.Token)]),
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (_dialect.Classify(e) == Violation.Unique)
-        {
-            return new Refusal(FencedWriteOutcome.Conflict, step, ArchiveConflictMessage(archive, duplicateId: false), e);
-        }
-
-        if (changed == 1)
-        {
-            return null;
+            return rejected;
         }
 
         var change = $"mark archive {archive.ArchiveId} {archive.State.ToText()}";
@@ -585,6 +568,28 @@ internal class RelationalStore : IStateStore
             ? new Refusal(FencedWriteOutcome.NotFound, step, NotInLedgerMessage(archive))
             : new Refusal(FencedWriteOutcome.Conflict, step,
                 $"Cannot {change} for workspace {archive.WorkspaceId}: the ledger says {current.State.ToText()}, not {write.Expected.ToText()} as this run expected, so something else changed it. Nothing was written; rerun the operation to resume from what the ledger says.");
+    }
+
+    /// <summary>
+    /// Runs a fenced ledger statement; a constraint's rejection (the archive id taken, a second archive in flight, the
+    /// workspace missing) becomes the refusal the single methods throw for it. An update keeps the id and workspace, so
+    /// only the in-flight rule can reject it.
+    /// </summary>
+    private async Task<(int Changed, Refusal? Rejected)> LedgerStatementAsync(
+        Db db, bool isolate, string step, ArchiveRecord archive, string sql, DbParameter[] parameters, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await IsolatedAsync(db, isolate, () => db.ExecuteAsync(sql, cancellationToken, parameters), cancellationToken).ConfigureAwait(false), null);
+        }
+        catch (Exception e) when (_dialect.Classify(e) is Violation.PrimaryKey or Violation.Unique)
+        {
+            return (0, new Refusal(FencedWriteOutcome.Conflict, step, ArchiveConflictMessage(archive, IsDuplicateArchiveId(e)), e));
+        }
+        catch (Exception e) when (_dialect.Classify(e) == Violation.ForeignKey)
+        {
+            return (0, new Refusal(FencedWriteOutcome.NotFound, step, MissingWorkspaceMessage(archive), e));
+        }
     }
 
     /// <remarks>

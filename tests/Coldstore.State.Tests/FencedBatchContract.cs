@@ -23,6 +23,19 @@ public abstract partial class StateStoreContract
     private async Task<WorkspaceLease> LeaseAsync(Guid workspaceId, string owner = "batcher") =>
         (await Store.TryAcquireLeaseAsync(workspaceId, owner, TimeSpan.FromMinutes(5))).Lease!;
 
+    /// <summary>Migrates, then creates a workspace per name, each leased to "batcher" for five minutes.</summary>
+    private async Task<WorkspaceLease[]> LeasedWorkspacesAsync(params string[] names)
+    {
+        await MigratedAsync();
+        var leases = new WorkspaceLease[names.Length];
+        for (var i = 0; i < names.Length; i++)
+        {
+            leases[i] = await LeaseAsync((await Store.CreateWorkspaceAsync(new NewWorkspace(names[i]))).Id);
+        }
+
+        return leases;
+    }
+
     [Fact]
     public async Task A_batch_refuses_the_writes_of_a_workspace_whose_lease_was_taken_over_and_applies_the_others()
     {
@@ -76,15 +89,12 @@ public abstract partial class StateStoreContract
     [Fact]
     public async Task A_batch_write_expecting_the_wrong_state_is_a_conflict_and_the_others_are_applied()
     {
-        var store = await MigratedAsync();
-        var wrong = await store.CreateWorkspaceAsync(new NewWorkspace("Wrong"));
-        var right = await store.CreateWorkspaceAsync(new NewWorkspace("Right"));
-        var hot = await store.CreateWorkspaceAsync(new NewWorkspace("Hot"));
-        var wrongLease = await LeaseAsync(wrong.Id);
-        var rightLease = await LeaseAsync(right.Id);
-        var hotLease = await LeaseAsync(hot.Id);
-        var wrongArchive = NewArchive(wrong.Id);
-        var rightArchive = NewArchive(right.Id);
+        var store = Store;
+        var leases = await LeasedWorkspacesAsync("Wrong", "Right", "Hot");
+        var (wrongLease, rightLease, hotLease) = (leases[0], leases[1], leases[2]);
+        var (wrong, right, hot) = (wrongLease.WorkspaceId, rightLease.WorkspaceId, hotLease.WorkspaceId);
+        var wrongArchive = NewArchive(wrong);
+        var rightArchive = NewArchive(right);
         await store.InsertArchiveAsync(wrongArchive, wrongLease);
         await store.InsertArchiveAsync(rightArchive, rightLease);
         var wrongBefore = await store.GetArchiveAsync(wrongArchive.ArchiveId);
@@ -104,39 +114,36 @@ public abstract partial class StateStoreContract
              FencedWriteOutcome.Conflict, FencedWriteOutcome.Applied, FencedWriteOutcome.Skipped],
             results.Select(r => r.Outcome));
         Assert.Contains("copying, not verified", results[0].Message, StringComparison.Ordinal);
-        Assert.Contains(wrong.Id.ToString(), results[0].Message, StringComparison.Ordinal);
-        Assert.Contains(hot.Id.ToString(), results[3].Message, StringComparison.Ordinal);
+        Assert.Contains(wrong.ToString(), results[0].Message, StringComparison.Ordinal);
+        Assert.Contains(hot.ToString(), results[3].Message, StringComparison.Ordinal);
         Assert.Contains("archiving", results[3].Message, StringComparison.Ordinal);
 
         Assert.Equal(wrongBefore, await store.GetArchiveAsync(wrongArchive.ArchiveId));
-        Assert.Equal(StorageState.Hot, (await store.GetWorkspaceAsync(wrong.Id))!.Storage);
-        Assert.Equal(StorageState.Hot, (await store.GetWorkspaceAsync(hot.Id))!.Storage);
+        Assert.Equal(StorageState.Hot, (await store.GetWorkspaceAsync(wrong))!.Storage);
+        Assert.Equal(StorageState.Hot, (await store.GetWorkspaceAsync(hot))!.Storage);
         Assert.Equal(ArchiveState.Verified, (await store.GetArchiveAsync(rightArchive.ArchiveId))!.State);
-        Assert.Equal(StorageState.Archiving, (await store.GetWorkspaceAsync(right.Id))!.Storage);
+        Assert.Equal(StorageState.Archiving, (await store.GetWorkspaceAsync(right))!.Storage);
     }
 
     [Fact]
     public async Task A_batch_insert_of_an_archive_id_in_the_ledger_or_of_a_second_one_in_flight_is_a_conflict_and_stops_no_other()
     {
-        var store = await MigratedAsync();
-        var duplicate = await store.CreateWorkspaceAsync(new NewWorkspace("Duplicate"));
-        var busy = await store.CreateWorkspaceAsync(new NewWorkspace("Busy"));
-        var fine = await store.CreateWorkspaceAsync(new NewWorkspace("Fine"));
-        var duplicateLease = await LeaseAsync(duplicate.Id);
-        var busyLease = await LeaseAsync(busy.Id);
-        var fineLease = await LeaseAsync(fine.Id);
-        var existing = NewArchive(duplicate.Id, ArchiveState.Archived);
+        var store = Store;
+        var leases = await LeasedWorkspacesAsync("Duplicate", "Busy", "Fine");
+        var (duplicateLease, busyLease, fineLease) = (leases[0], leases[1], leases[2]);
+        var (duplicate, busy, fine) = (duplicateLease.WorkspaceId, busyLease.WorkspaceId, fineLease.WorkspaceId);
+        var existing = NewArchive(duplicate, ArchiveState.Archived);
         await store.InsertArchiveAsync(existing, duplicateLease);
-        var inFlight = NewArchive(busy.Id);
-        var first = NewArchive(fine.Id);
-        var second = NewArchive(fine.Id, ArchiveState.Restored);
+        var inFlight = NewArchive(busy);
+        var first = NewArchive(fine);
+        var second = NewArchive(fine, ArchiveState.Restored);
 
         var results = await store.ApplyFencedAsync(
         [
             new InsertArchiveWrite(first, fineLease),
             new InsertArchiveWrite(existing with { State = ArchiveState.Copying, LastError = "again" }, duplicateLease),
             new InsertArchiveWrite(inFlight, busyLease),
-            new InsertArchiveWrite(NewArchive(busy.Id), busyLease),
+            new InsertArchiveWrite(NewArchive(busy), busyLease),
             new UpdateArchiveWrite(inFlight with { State = ArchiveState.Verified }, ArchiveState.Copying, busyLease),
             new InsertArchiveWrite(second, fineLease),
         ]);
@@ -146,33 +153,32 @@ public abstract partial class StateStoreContract
              FencedWriteOutcome.Conflict, FencedWriteOutcome.Skipped, FencedWriteOutcome.Applied],
             results.Select(r => r.Outcome));
         Assert.Contains(existing.ArchiveId.ToString(), results[1].Message, StringComparison.Ordinal);
-        Assert.Contains(duplicate.Id.ToString(), results[1].Message, StringComparison.Ordinal);
+        Assert.Contains(duplicate.ToString(), results[1].Message, StringComparison.Ordinal);
         Assert.Contains("already in the ledger", results[1].Message, StringComparison.Ordinal);
-        Assert.Contains(busy.Id.ToString(), results[3].Message, StringComparison.Ordinal);
+        Assert.Contains(busy.ToString(), results[3].Message, StringComparison.Ordinal);
         Assert.Contains("in flight", results[3].Message, StringComparison.Ordinal);
 
         Assert.Equal(ArchiveState.Archived, (await store.GetArchiveAsync(existing.ArchiveId))!.State);
         Assert.Null((await store.GetArchiveAsync(existing.ArchiveId))!.LastError);
-        Assert.Equal([inFlight.ArchiveId], (await store.ListArchivesAsync(busy.Id)).Select(a => a.ArchiveId));
+        Assert.Equal([inFlight.ArchiveId], (await store.ListArchivesAsync(busy)).Select(a => a.ArchiveId));
         Assert.Equal(ArchiveState.Copying, (await store.GetArchiveAsync(inFlight.ArchiveId))!.State);
-        Assert.Equal([first.ArchiveId, second.ArchiveId], (await store.ListArchivesAsync(fine.Id)).Select(a => a.ArchiveId));
+        Assert.Equal([first.ArchiveId, second.ArchiveId], (await store.ListArchivesAsync(fine)).Select(a => a.ArchiveId));
     }
 
     [Fact]
     public async Task A_batch_update_of_an_archive_not_in_the_ledger_is_not_found_and_the_others_are_applied()
     {
-        var store = await MigratedAsync();
-        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
-        var other = await store.CreateWorkspaceAsync(new NewWorkspace("Other"));
-        var lease = await LeaseAsync(workspace.Id);
-        var otherLease = await LeaseAsync(other.Id);
-        var missing = NewArchive(workspace.Id, ArchiveState.Verified);
-        var otherArchive = NewArchive(other.Id);
+        var store = Store;
+        var leases = await LeasedWorkspacesAsync("Acme", "Other");
+        var (lease, otherLease) = (leases[0], leases[1]);
+        var workspace = lease.WorkspaceId;
+        var missing = NewArchive(workspace, ArchiveState.Verified);
+        var otherArchive = NewArchive(otherLease.WorkspaceId);
 
         FencedWrite[] writes =
         [
             new UpdateArchiveWrite(missing, ArchiveState.Copying, lease),
-            new InsertArchiveWrite(NewArchive(workspace.Id), lease),
+            new InsertArchiveWrite(NewArchive(workspace), lease),
             new InsertArchiveWrite(otherArchive, otherLease),
         ];
 
@@ -181,47 +187,44 @@ public abstract partial class StateStoreContract
         Assert.Equal([FencedWriteOutcome.NotFound, FencedWriteOutcome.Skipped, FencedWriteOutcome.Applied], results.Select(r => r.Outcome));
         Assert.Equal(writes, results.Select(r => r.Write));
         Assert.Contains(missing.ArchiveId.ToString(), results[0].Message, StringComparison.Ordinal);
-        Assert.Contains(workspace.Id.ToString(), results[0].Message, StringComparison.Ordinal);
-        Assert.Empty(await store.ListArchivesAsync(workspace.Id));
+        Assert.Contains(workspace.ToString(), results[0].Message, StringComparison.Ordinal);
+        Assert.Empty(await store.ListArchivesAsync(workspace));
         Assert.NotNull(await store.GetArchiveAsync(otherArchive.ArchiveId));
     }
 
     [Fact]
     public async Task A_batch_that_the_store_fails_half_way_writes_nothing()
     {
-        var store = await MigratedAsync();
+        var store = Store;
+        var leases = await LeasedWorkspacesAsync("Acme", "Other");
         await CreateFailingArchiveTriggerAsync();
-        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
-        var other = await store.CreateWorkspaceAsync(new NewWorkspace("Other"));
-        var lease = await LeaseAsync(workspace.Id);
-        var otherLease = await LeaseAsync(other.Id);
-        var written = NewArchive(workspace.Id);
+        var (lease, otherLease) = (leases[0], leases[1]);
+        var written = NewArchive(lease.WorkspaceId);
 
         await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => store.ApplyFencedAsync(
         [
             new InsertArchiveWrite(written, lease),
             new SetStorageWrite(StorageState.Hot, StorageState.Archiving, lease),
-            new InsertArchiveWrite(NewArchive(other.Id) with { ObjectPrefix = FailingPrefix }, otherLease),
+            new InsertArchiveWrite(NewArchive(otherLease.WorkspaceId) with { ObjectPrefix = FailingPrefix }, otherLease),
         ]));
 
         Assert.Null(await store.GetArchiveAsync(written.ArchiveId));
-        Assert.Equal(StorageState.Hot, (await store.GetWorkspaceAsync(workspace.Id))!.Storage);
-        Assert.Empty(await store.ListArchivesAsync(other.Id));
+        Assert.Equal(StorageState.Hot, (await store.GetWorkspaceAsync(lease.WorkspaceId))!.Storage);
+        Assert.Empty(await store.ListArchivesAsync(otherLease.WorkspaceId));
     }
 
     [Fact]
     public async Task A_malformed_batch_is_refused_before_anything_is_written()
     {
-        var store = await MigratedAsync();
-        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
-        var other = await store.CreateWorkspaceAsync(new NewWorkspace("Other"));
-        var lease = await LeaseAsync(workspace.Id);
-        var written = NewArchive(workspace.Id);
+        var store = Store;
+        var leases = await LeasedWorkspacesAsync("Acme", "Other");
+        var lease = leases[0];
+        var written = NewArchive(lease.WorkspaceId);
 
         await Assert.ThrowsAsync<ArgumentException>(() => store.ApplyFencedAsync(
         [
             new InsertArchiveWrite(written, lease),
-            new InsertArchiveWrite(NewArchive(other.Id), lease), // Another workspace's row under this lease.
+            new InsertArchiveWrite(NewArchive(leases[1].WorkspaceId), lease), // Another workspace's row under this lease.
         ]));
 
         Assert.Null(await store.GetArchiveAsync(written.ArchiveId));
