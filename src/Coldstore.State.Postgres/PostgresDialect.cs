@@ -66,6 +66,9 @@ internal sealed class PostgresDialect : StateDialect
 
     public override IReadOnlyList<StateMigration> Migrations => PostgresMigrations.All;
 
+    /// <remarks>Any error aborts a Postgres transaction until it rolls back, or back to a savepoint.</remarks>
+    public override bool StatementErrorAbortsTransaction => true;
+
     public override async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
         await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
 

@@ -21,6 +21,9 @@ namespace Coldstore.State.Relational;
 /// </remarks>
 internal class RelationalStore : IStateStore
 {
+    /// <summary>The savepoint a batch's statement runs under where a statement error would abort the transaction.</summary>
+    private const string StatementSavepoint = "coldstore_statement";
+
     private readonly StateDialect _dialect;
     private readonly StoreLog _log;
 
@@ -148,20 +151,14 @@ internal class RelationalStore : IStateStore
         Guid workspaceId, StorageState expected, StorageState desired, WorkspaceLease lease, CancellationToken cancellationToken = default)
     {
         RequireLeaseOf(lease, workspaceId);
-        const string step = "set-storage";
+        var write = new SetStorageWrite(expected, desired, lease);
         return InTransactionAsync(write: true, async db =>
-        {
-            var changed = await db.ExecuteAsync(Sql.SetStorageFenced, cancellationToken,
-                _dialect.Uuid("id", workspaceId), _dialect.Text("expected", expected.ToText()), _dialect.Text("desired", desired.ToText()),
-                _dialect.Uuid("leaseToken", lease.Token)).ConfigureAwait(false);
-            if (changed == 1)
+            await WriteFencedAsync(db, write, isolate: false, cancellationToken).ConfigureAwait(false) switch
             {
-                return true;
-            }
-
-            await RequireLeaseHeldAsync(db, lease, step, $"set its storage from {expected.ToText()} to {desired.ToText()}", cancellationToken).ConfigureAwait(false);
-            return false; // Held: the storage simply is not what the caller expected.
-        }, cancellationToken);
+                null => true,
+                { Outcome: FencedWriteOutcome.Conflict } => false, // Held: the storage simply is not what the caller expected.
+                var refusal => throw refusal.ToException(workspaceId),
+            }, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -205,7 +202,7 @@ internal class RelationalStore : IStateStore
     public Task InsertArchiveAsync(ArchiveRecord archive, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(archive);
-        return InsertArchiveCoreAsync(archive, lease: null, cancellationToken);
+        return InsertArchiveCoreAsync(archive, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -213,45 +210,23 @@ internal class RelationalStore : IStateStore
     {
         ArgumentNullException.ThrowIfNull(archive);
         RequireLeaseOf(lease, archive.WorkspaceId);
-        return InsertArchiveCoreAsync(archive, lease, cancellationToken);
+        return WriteFencedAsync(new InsertArchiveWrite(archive, lease), cancellationToken);
     }
 
-    private async Task InsertArchiveCoreAsync(ArchiveRecord archive, WorkspaceLease? lease, CancellationToken cancellationToken)
+    private async Task InsertArchiveCoreAsync(ArchiveRecord archive, CancellationToken cancellationToken)
     {
         const string step = "record-archive";
-        List<DbParameter> parameters =
-        [
-            .. ArchiveParameters(archive),
-            _dialect.Instant("cutoff", archive.Cutoff),
-            _dialect.Text("objectPrefix", archive.ObjectPrefix),
-        ];
-        if (lease is not null)
-        {
-            parameters.Add(_dialect.Uuid("leaseToken", lease.Token));
-        }
-
         try
         {
-            await InTransactionAsync(write: true, async db =>
-            {
-                var inserted = await db.ExecuteAsync(lease is null ? Sql.InsertArchive : Sql.InsertArchiveFenced, cancellationToken, [.. parameters]).ConfigureAwait(false);
-                if (inserted == 0 && lease is not null)
-                {
-                    await RequireLeaseHeldAsync(db, lease, step, $"record archive {archive.ArchiveId}", cancellationToken).ConfigureAwait(false);
-                }
-
-                return true;
-            }, cancellationToken).ConfigureAwait(false);
+            await InTransactionAsync(write: true, db => db.ExecuteAsync(Sql.InsertArchive, cancellationToken, InsertParameters(archive)), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (_dialect.Classify(e) is Violation.PrimaryKey or Violation.Unique)
         {
-            throw ArchiveConflict(archive, step, e, IsDuplicateArchiveId(e));
+            throw new WorkspaceOperationException(archive.WorkspaceId, step, ArchiveConflictMessage(archive, IsDuplicateArchiveId(e)), WorkspaceErrorKind.Conflict, e);
         }
         catch (Exception e) when (_dialect.Classify(e) == Violation.ForeignKey)
         {
-            throw new WorkspaceOperationException(archive.WorkspaceId, step,
-                $"Cannot record archive {archive.ArchiveId}: workspace {archive.WorkspaceId} does not exist.",
-                WorkspaceErrorKind.NotFound, e);
+            throw new WorkspaceOperationException(archive.WorkspaceId, step, MissingWorkspaceMessage(archive), WorkspaceErrorKind.NotFound, e);
         }
     }
 
@@ -260,12 +235,20 @@ internal class RelationalStore : IStateStore
     {
         ArgumentNullException.ThrowIfNull(archive);
         const string step = "update-archive";
-        var changed = await UpdateArchiveCoreAsync(archive, step, (db, parameters) =>
-            db.ExecuteAsync(Sql.UpdateArchive, cancellationToken, parameters), cancellationToken).ConfigureAwait(false);
+        int changed;
+        try
+        {
+            changed = await InTransactionAsync(write: true, db => db.ExecuteAsync(Sql.UpdateArchive, cancellationToken, ArchiveParameters(archive)),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (_dialect.Classify(e) == Violation.Unique)
+        {
+            throw new WorkspaceOperationException(archive.WorkspaceId, step, ArchiveConflictMessage(archive, duplicateId: false), WorkspaceErrorKind.Conflict, e);
+        }
+
         if (changed == 0)
         {
-            throw new WorkspaceOperationException(archive.WorkspaceId, step,
-                $"Archive {archive.ArchiveId} of workspace {archive.WorkspaceId} is not in the ledger.", WorkspaceErrorKind.NotFound);
+            throw new WorkspaceOperationException(archive.WorkspaceId, step, NotInLedgerMessage(archive), WorkspaceErrorKind.NotFound);
         }
     }
 
@@ -274,29 +257,7 @@ internal class RelationalStore : IStateStore
     {
         ArgumentNullException.ThrowIfNull(archive);
         RequireLeaseOf(lease, archive.WorkspaceId);
-        const string step = "update-archive";
-        return UpdateArchiveCoreAsync(archive, step, async (db, parameters) =>
-        {
-            var changed = await db.ExecuteAsync(Sql.UpdateArchiveFenced, cancellationToken,
-                [.. parameters, _dialect.Text("expected", expected.ToText()), _dialect.Uuid("leaseToken", lease.Token)]).ConfigureAwait(false);
-            if (changed == 1)
-            {
-                return changed;
-            }
-
-            var change = $"mark archive {archive.ArchiveId} {archive.State.ToText()}";
-            await RequireLeaseHeldAsync(db, lease, step, change, cancellationToken).ConfigureAwait(false);
-            var current = await FirstAsync(db, Sql.SelectArchive, ReadArchive, cancellationToken, _dialect.Uuid("archiveId", archive.ArchiveId)).ConfigureAwait(false);
-            if (current is null || current.WorkspaceId != archive.WorkspaceId)
-            {
-                throw new WorkspaceOperationException(archive.WorkspaceId, step,
-                    $"Archive {archive.ArchiveId} of workspace {archive.WorkspaceId} is not in the ledger.", WorkspaceErrorKind.NotFound);
-            }
-
-            throw new WorkspaceOperationException(archive.WorkspaceId, step,
-                $"Cannot {change} for workspace {archive.WorkspaceId}: the ledger says {current.State.ToText()}, not {expected.ToText()} as this run expected, so something else changed it. Nothing was written; rerun the operation to resume from what the ledger says.",
-                WorkspaceErrorKind.Conflict);
-        }, cancellationToken);
+        return WriteFencedAsync(new UpdateArchiveWrite(archive, expected, lease), cancellationToken);
     }
 
     /// <summary>The parameters of a ledger row's identity and of every field an update may change.</summary>
@@ -313,18 +274,13 @@ internal class RelationalStore : IStateStore
         _dialect.Text("restoreBaseline", archive.Baseline?.ToText()),
     ];
 
-    private async Task<int> UpdateArchiveCoreAsync(
-        ArchiveRecord archive, string step, Func<Db, DbParameter[], Task<int>> update, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await InTransactionAsync(write: true, db => update(db, ArchiveParameters(archive)), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (_dialect.Classify(e) == Violation.Unique)
-        {
-            throw ArchiveConflict(archive, step, e, duplicateId: false);
-        }
-    }
+    /// <summary>The parameters of a whole new ledger row.</summary>
+    private DbParameter[] InsertParameters(ArchiveRecord archive) =>
+    [
+        .. ArchiveParameters(archive),
+        _dialect.Instant("cutoff", archive.Cutoff),
+        _dialect.Text("objectPrefix", archive.ObjectPrefix),
+    ];
 
     /// <inheritdoc />
     public Task<ArchiveRecord?> GetArchiveAsync(Guid archiveId, CancellationToken cancellationToken = default) =>
@@ -347,21 +303,8 @@ internal class RelationalStore : IStateStore
         LeaseAttempt attempt;
         try
         {
-            attempt = await InTransactionAsync(write: true, async db =>
-            {
-                var taken = await FirstAsync(db, Sql.AcquireLease, ReadLease, cancellationToken,
-                    _dialect.Uuid("workspaceId", workspaceId), _dialect.Text("owner", owner), _dialect.Uuid("token", Guid.NewGuid()),
-                    _dialect.Duration("duration", duration)).ConfigureAwait(false);
-                if (taken is not null)
-                {
-                    return new LeaseAttempt(taken, null);
-                }
-
-                // Same transaction, new statement: Postgres under READ COMMITTED sees the holder that made the upsert
-                // back off, even one that committed after this transaction began; SQLite holds the write lock.
-                var holder = await FirstAsync(db, Sql.SelectLeaseHolder, ReadHolder, cancellationToken, _dialect.Uuid("workspaceId", workspaceId)).ConfigureAwait(false);
-                return new LeaseAttempt(null, holder);
-            }, cancellationToken).ConfigureAwait(false);
+            attempt = await InTransactionAsync(write: true, db => AcquireLeaseAsync(db, workspaceId, owner, duration, isolate: false, cancellationToken),
+                cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (_dialect.Classify(e) == Violation.ForeignKey)
         {
@@ -369,6 +312,74 @@ internal class RelationalStore : IStateStore
                 $"Cannot lease workspace {workspaceId}: it does not exist.", WorkspaceErrorKind.NotFound, e);
         }
 
+        LogAttempt(workspaceId, owner, attempt);
+        return attempt;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<LeaseAttempt>> TryAcquireLeasesAsync(
+        IReadOnlyList<Guid> workspaceIds, string owner, TimeSpan duration, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(workspaceIds);
+        ValidateLease(owner, duration);
+        if (workspaceIds.Count == 0)
+        {
+            return [];
+        }
+
+        var attempts = await InTransactionAsync(write: true, async db =>
+        {
+            var made = new LeaseAttempt[workspaceIds.Count];
+            for (var i = 0; i < made.Length; i++)
+            {
+                try
+                {
+                    made[i] = await AcquireLeaseAsync(db, workspaceIds[i], owner, duration, isolate: true, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (_dialect.Classify(e) == Violation.ForeignKey)
+                {
+                    made[i] = new LeaseAttempt(null, null); // No such workspace; the savepoint kept the others' attempts.
+                }
+            }
+
+            return made;
+        }, cancellationToken).ConfigureAwait(false);
+
+        // Logged once committed, like the single attempt: a lease is only acquired when its transaction commits.
+        for (var i = 0; i < attempts.Length; i++)
+        {
+            if (attempts[i] is { Lease: not null } or { Holder: not null })
+            {
+                LogAttempt(workspaceIds[i], owner, attempts[i]);
+            }
+        }
+
+        return attempts;
+    }
+
+    /// <summary>
+    /// One lease attempt in <paramref name="db"/>'s transaction: the upsert, then, when it backed off, who holds the
+    /// lease. Throws the driver's foreign-key error when the workspace does not exist (after rolling back to the
+    /// statement's savepoint when <paramref name="isolate"/>).
+    /// </summary>
+    private async Task<LeaseAttempt> AcquireLeaseAsync(Db db, Guid workspaceId, string owner, TimeSpan duration, bool isolate, CancellationToken cancellationToken)
+    {
+        var taken = await IsolatedAsync(db, isolate, () => FirstAsync(db, Sql.AcquireLease, ReadLease, cancellationToken,
+            _dialect.Uuid("workspaceId", workspaceId), _dialect.Text("owner", owner), _dialect.Uuid("token", Guid.NewGuid()),
+            _dialect.Duration("duration", duration)), cancellationToken).ConfigureAwait(false);
+        if (taken is not null)
+        {
+            return new LeaseAttempt(taken, null);
+        }
+
+        // Same transaction, new statement: Postgres under READ COMMITTED sees the holder that made the upsert
+        // back off, even one that committed after this transaction began; SQLite holds the write lock.
+        var holder = await FirstAsync(db, Sql.SelectLeaseHolder, ReadHolder, cancellationToken, _dialect.Uuid("workspaceId", workspaceId)).ConfigureAwait(false);
+        return new LeaseAttempt(null, holder);
+    }
+
+    private void LogAttempt(Guid workspaceId, string owner, LeaseAttempt attempt)
+    {
         if (attempt.Lease is { } acquired)
         {
             _log.LeaseAcquired(workspaceId, owner, acquired.ExpiresAt);
@@ -377,8 +388,6 @@ internal class RelationalStore : IStateStore
         {
             _log.LeaseRefused(workspaceId, owner, attempt.Holder?.Owner);
         }
-
-        return attempt;
     }
 
     /// <inheritdoc />
@@ -398,73 +407,50 @@ internal class RelationalStore : IStateStore
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// One write transaction for the whole batch: on SQLite one BEGIN IMMEDIATE and one commit (one fsync) instead of
+    /// one per write. Each write runs its single counterpart's statement; a refusal is read as the single method
+    /// would read it, and on Postgres a statement that a constraint rejects runs under a savepoint so that it does not
+    /// abort the transaction the other writes share.
+    /// </remarks>
     public async Task<IReadOnlyList<FencedWriteResult>> ApplyFencedAsync(IReadOnlyList<FencedWrite> writes, CancellationToken cancellationToken = default)
     {
-        // First version: each write in a transaction of its own, refusals kept per write.
         ArgumentNullException.ThrowIfNull(writes);
-        var results = new List<FencedWriteResult>(writes.Count);
-        var refused = new HashSet<Guid>();
         foreach (var write in writes)
         {
-            if (refused.Contains(write.WorkspaceId))
-            {
-                results.Add(new FencedWriteResult(write, FencedWriteOutcome.Skipped, $"Workspace {write.WorkspaceId}: not written, an earlier write of the batch was refused."));
-                continue;
-            }
-
-            FencedWriteResult result;
-            try
-            {
-                var applied = write switch
-                {
-                    InsertArchiveWrite insert => await InsertArchiveAsync(insert.Archive, insert.Lease, cancellationToken).ContinueWith(_ => true, cancellationToken, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).ConfigureAwait(false),
-                    UpdateArchiveWrite update => await UpdateArchiveAsync(update.Archive, update.Expected, update.Lease, cancellationToken).ContinueWith(_ => true, cancellationToken, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default).ConfigureAwait(false),
-                    SetStorageWrite storage => await TrySetStorageAsync(storage.WorkspaceId, storage.Expected, storage.Desired, storage.Lease, cancellationToken).ConfigureAwait(false),
-                    _ => throw new ArgumentException($"Unknown fenced write {write.GetType().Name}.", nameof(writes)),
-                };
-                result = applied
-                    ? new FencedWriteResult(write, FencedWriteOutcome.Applied, null)
-                    : new FencedWriteResult(write, FencedWriteOutcome.Conflict, $"Workspace {write.WorkspaceId}: its storage is not {((SetStorageWrite)write).Expected.ToText()}; nothing was written.");
-            }
-            catch (LeaseLostException e)
-            {
-                result = new FencedWriteResult(write, FencedWriteOutcome.LeaseLost, e.Message);
-            }
-            catch (WorkspaceOperationException e) when (e.Kind is WorkspaceErrorKind.Conflict or WorkspaceErrorKind.NotFound)
-            {
-                result = new FencedWriteResult(write, e.Kind == WorkspaceErrorKind.Conflict ? FencedWriteOutcome.Conflict : FencedWriteOutcome.NotFound, e.Message);
-            }
-
-            if (!result.Applied)
-            {
-                refused.Add(write.WorkspaceId);
-            }
-
-            results.Add(result);
+            RequireWellFormed(write); // All before any I/O: a malformed batch writes nothing.
         }
 
-        return results;
-    }
-
-    /// <inheritdoc />
-    public async Task<IReadOnlyList<LeaseAttempt>> TryAcquireLeasesAsync(IReadOnlyList<Guid> workspaceIds, string owner, TimeSpan duration, CancellationToken cancellationToken = default)
-    {
-        // First version: one transaction per workspace.
-        ArgumentNullException.ThrowIfNull(workspaceIds);
-        var attempts = new List<LeaseAttempt>(workspaceIds.Count);
-        foreach (var id in workspaceIds)
+        if (writes.Count == 0)
         {
-            try
-            {
-                attempts.Add(await TryAcquireLeaseAsync(id, owner, duration, cancellationToken).ConfigureAwait(false));
-            }
-            catch (WorkspaceOperationException e) when (e.Kind == WorkspaceErrorKind.NotFound)
-            {
-                attempts.Add(new LeaseAttempt(null, null));
-            }
+            return [];
         }
 
-        return attempts;
+        return await InTransactionAsync(write: true, async db =>
+        {
+            var results = new FencedWriteResult[writes.Count];
+            var refused = new HashSet<Guid>();
+            for (var i = 0; i < results.Length; i++)
+            {
+                var write = writes[i];
+                if (refused.Contains(write.WorkspaceId))
+                {
+                    results[i] = new FencedWriteResult(write, FencedWriteOutcome.Skipped,
+                        $"Workspace {write.WorkspaceId}: not tried, an earlier write of this workspace in the batch was refused.");
+                    continue;
+                }
+
+                var refusal = await WriteFencedAsync(db, write, isolate: true, cancellationToken).ConfigureAwait(false);
+                if (refusal is not null)
+                {
+                    refused.Add(write.WorkspaceId);
+                }
+
+                results[i] = new FencedWriteResult(write, refusal?.Outcome ?? FencedWriteOutcome.Applied, refusal?.Message);
+            }
+
+            return results;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -497,25 +483,160 @@ internal class RelationalStore : IStateStore
         }
     }
 
-    /// <summary>
-    /// Called in the transaction of a fenced write that changed nothing: throws <see cref="LeaseLostException"/> when the
-    /// lease is why. Reading after the write can only make the reason stale, never let a write through: the write
-    /// itself checked the lease.
-    /// </summary>
-    private async Task RequireLeaseHeldAsync(Db db, WorkspaceLease lease, string step, string change, CancellationToken cancellationToken)
+    /// <summary>Checks what a fenced write needs before any I/O: a lease, and a ledger row of the lease's workspace.</summary>
+    private static void RequireWellFormed(FencedWrite write)
     {
-        if (await db.TrueAsync(Sql.LeaseHeld, cancellationToken,
-            _dialect.Uuid("workspaceId", lease.WorkspaceId), _dialect.Uuid("leaseToken", lease.Token)).ConfigureAwait(false))
+        ArgumentNullException.ThrowIfNull(write);
+        switch (write)
         {
-            return;
+            case InsertArchiveWrite insert:
+                ArgumentNullException.ThrowIfNull(insert.Archive);
+                RequireLeaseOf(insert.Lease, insert.Archive.WorkspaceId);
+                break;
+            case UpdateArchiveWrite update:
+                ArgumentNullException.ThrowIfNull(update.Archive);
+                RequireLeaseOf(update.Lease, update.Archive.WorkspaceId);
+                break;
+            case SetStorageWrite storage:
+                ArgumentNullException.ThrowIfNull(storage.Lease);
+                break;
+            default:
+                throw new ArgumentException($"Unknown fenced write {write.GetType().Name}.", nameof(write));
+        }
+    }
+
+    /// <summary>One fenced write in a transaction of its own, throwing its refusal: the single methods.</summary>
+    private async Task WriteFencedAsync(FencedWrite write, CancellationToken cancellationToken) =>
+        await InTransactionAsync(write: true, async db =>
+            await WriteFencedAsync(db, write, isolate: false, cancellationToken).ConfigureAwait(false) is { } refusal
+                ? throw refusal.ToException(write.WorkspaceId)
+                : true, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Makes one fenced write in <paramref name="db"/>'s transaction: its statement checks the lease (and the expected
+    /// state) and writes, at once. Returns null when it wrote; otherwise why not, read in the same transaction.
+    /// Reading after the write can only make the reason stale, never let a write through: the write itself checked.
+    /// </summary>
+    /// <param name="db">The transaction.</param>
+    /// <param name="write">The write.</param>
+    /// <param name="isolate">True when the transaction goes on after this write, so a statement a constraint rejects must not end it.</param>
+    /// <param name="cancellationToken">Cancels.</param>
+    private Task<Refusal?> WriteFencedAsync(Db db, FencedWrite write, bool isolate, CancellationToken cancellationToken) => write switch
+    {
+        InsertArchiveWrite insert => InsertFencedAsync(db, insert, isolate, cancellationToken),
+        UpdateArchiveWrite update => UpdateFencedAsync(db, update, isolate, cancellationToken),
+        SetStorageWrite storage => SetStorageFencedAsync(db, storage, cancellationToken),
+        _ => throw new ArgumentException($"Unknown fenced write {write.GetType().Name}.", nameof(write)),
+    };
+
+    private async Task<Refusal?> InsertFencedAsync(Db db, InsertArchiveWrite write, bool isolate, CancellationToken cancellationToken)
+    {
+        const string step = "record-archive";
+        var archive = write.Archive;
+        var (inserted, rejected) = await LedgerStatementAsync(db, isolate, step, archive, Sql.InsertArchiveFenced,
+            [.. InsertParameters(archive), _dialect.Uuid("leaseToken", write.Lease.Token)], cancellationToken).ConfigureAwait(false);
+        if (rejected is not null)
+        {
+            return rejected;
         }
 
+        // The lease is the statement's only condition: nothing inserted means it was not held when the statement ran,
+        // even should it be held again by the time the reason is read (its holder renewed a lapsed lease meanwhile).
+        return inserted == 1 ? null : await LeaseLostAsync(db, write.Lease, step, $"record archive {archive.ArchiveId}", cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<Refusal?> UpdateFencedAsync(Db db, UpdateArchiveWrite write, bool isolate, CancellationToken cancellationToken)
+    {
+        const string step = "update-archive";
+        var archive = write.Archive;
+        var (changed, rejected) = await LedgerStatementAsync(db, isolate, step, archive, Sql.UpdateArchiveFenced,
+            [.. ArchiveParameters(archive), _dialect.Text("expected", write.Expected.ToText()), _dialect.Uuid("leaseToken", write.Lease.Token)],
+            cancellationToken).ConfigureAwait(false);
+        if (rejected is not null || changed == 1)
+        {
+            return rejected;
+        }
+
+        var change = $"mark archive {archive.ArchiveId} {archive.State.ToText()}";
+        if (!await LeaseHeldAsync(db, write.Lease, cancellationToken).ConfigureAwait(false))
+        {
+            return await LeaseLostAsync(db, write.Lease, step, change, cancellationToken).ConfigureAwait(false);
+        }
+
+        var current = await FirstAsync(db, Sql.SelectArchive, ReadArchive, cancellationToken, _dialect.Uuid("archiveId", archive.ArchiveId)).ConfigureAwait(false);
+        return current is null || current.WorkspaceId != archive.WorkspaceId
+            ? new Refusal(FencedWriteOutcome.NotFound, step, NotInLedgerMessage(archive))
+            : new Refusal(FencedWriteOutcome.Conflict, step,
+                $"Cannot {change} for workspace {archive.WorkspaceId}: the ledger says {current.State.ToText()}, not {write.Expected.ToText()} as this run expected, so something else changed it. Nothing was written; rerun the operation to resume from what the ledger says.");
+    }
+
+    /// <summary>
+    /// Runs a fenced ledger statement; a constraint's rejection (the archive id taken, a second archive in flight, the
+    /// workspace missing) becomes the refusal the single methods throw for it. An update keeps the id and workspace, so
+    /// only the in-flight rule can reject it.
+    /// </summary>
+    private async Task<(int Changed, Refusal? Rejected)> LedgerStatementAsync(
+        Db db, bool isolate, string step, ArchiveRecord archive, string sql, DbParameter[] parameters, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await IsolatedAsync(db, isolate, () => db.ExecuteAsync(sql, cancellationToken, parameters), cancellationToken).ConfigureAwait(false), null);
+        }
+        catch (Exception e) when (_dialect.Classify(e) is Violation.PrimaryKey or Violation.Unique)
+        {
+            return (0, new Refusal(FencedWriteOutcome.Conflict, step, ArchiveConflictMessage(archive, IsDuplicateArchiveId(e)), e));
+        }
+        catch (Exception e) when (_dialect.Classify(e) == Violation.ForeignKey)
+        {
+            return (0, new Refusal(FencedWriteOutcome.NotFound, step, MissingWorkspaceMessage(archive), e));
+        }
+    }
+
+    /// <remarks>
+    /// No savepoint: no constraint rejects a storage value the enum wrote, and the expectation is the statement's
+    /// WHERE, so this statement fails only when the store does (which ends any batch anyway).
+    /// </remarks>
+    private async Task<Refusal?> SetStorageFencedAsync(Db db, SetStorageWrite write, CancellationToken cancellationToken)
+    {
+        const string step = "set-storage";
+        var (expected, desired) = (write.Expected.ToText(), write.Desired.ToText());
+        var changed = await db.ExecuteAsync(Sql.SetStorageFenced, cancellationToken,
+            _dialect.Uuid("id", write.WorkspaceId), _dialect.Text("expected", expected), _dialect.Text("desired", desired),
+            _dialect.Uuid("leaseToken", write.Lease.Token)).ConfigureAwait(false);
+        if (changed == 1)
+        {
+            return null;
+        }
+
+        var change = $"set its storage from {expected} to {desired}";
+        return await LeaseHeldAsync(db, write.Lease, cancellationToken).ConfigureAwait(false)
+            ? new Refusal(FencedWriteOutcome.Conflict, step, $"Workspace {write.WorkspaceId}: cannot {change}, its storage is not {expected}; nothing was written.")
+            : await LeaseLostAsync(db, write.Lease, step, change, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task<bool> LeaseHeldAsync(Db db, WorkspaceLease lease, CancellationToken cancellationToken) =>
+        db.TrueAsync(Sql.LeaseHeld, cancellationToken, _dialect.Uuid("workspaceId", lease.WorkspaceId), _dialect.Uuid("leaseToken", lease.Token));
+
+    /// <summary>The refusal of a write whose lease was not held, naming who holds the lease now; logged.</summary>
+    private async Task<Refusal> LeaseLostAsync(Db db, WorkspaceLease lease, string step, string change, CancellationToken cancellationToken)
+    {
         var holder = await FirstAsync(db, Sql.SelectLeaseHolder, ReadHolder, cancellationToken, _dialect.Uuid("workspaceId", lease.WorkspaceId)).ConfigureAwait(false);
         var now = holder is null ? "nobody holds it now" : string.Create(CultureInfo.InvariantCulture,
             $"the workspace's lease now names {holder.Owner}, until {holder.ExpiresAt:yyyy-MM-dd HH:mm:ss.fff} UTC");
         _log.FencedWriteRefused(step, lease.WorkspaceId, lease.Owner);
-        throw new LeaseLostException(lease.WorkspaceId, step,
+        return new Refusal(FencedWriteOutcome.LeaseLost, step,
             $"Workspace {lease.WorkspaceId}: {step} refused; this run ({lease.Owner}) lost the workspace's lease before it could {change} ({now}). The lease lapsed while this process was stalled or the state store failed over, so another run may have taken over; nothing was written and this run stops. Rerun the operation (or let the worker) to resume from the ledger.");
+    }
+
+    /// <summary>Why a fenced write was not made: what a batch reports for it, and what a single method throws.</summary>
+    private sealed record Refusal(FencedWriteOutcome Outcome, string Step, string Message, Exception? Cause = null)
+    {
+        public Exception ToException(Guid workspaceId) => Outcome switch
+        {
+            FencedWriteOutcome.LeaseLost => new LeaseLostException(workspaceId, Step, Message, Cause),
+            FencedWriteOutcome.NotFound => new WorkspaceOperationException(workspaceId, Step, Message, WorkspaceErrorKind.NotFound, Cause),
+            _ => new WorkspaceOperationException(workspaceId, Step, Message, WorkspaceErrorKind.Conflict, Cause),
+        };
     }
 
     // ---- the one place that talks to the database ----
@@ -553,6 +674,36 @@ internal class RelationalStore : IStateStore
                 return result;
             }
         }
+    }
+
+    /// <summary>
+    /// Runs one statement of a transaction that must outlive the statement's constraint error (a batch). Postgres
+    /// aborts the whole transaction on any error, so there the statement runs under a savepoint, rolled back to when a
+    /// constraint rejects it; SQLite undoes only the failed statement by itself, so it needs none (and saves the round
+    /// trips). Any other error is left to end the transaction.
+    /// </summary>
+    private async Task<T> IsolatedAsync<T>(Db db, bool isolate, Func<Task<T>> statement, CancellationToken cancellationToken)
+    {
+        if (!isolate || !_dialect.StatementErrorAbortsTransaction)
+        {
+            return await statement().ConfigureAwait(false);
+        }
+
+        await db.Transaction.SaveAsync(StatementSavepoint, cancellationToken).ConfigureAwait(false);
+        T result;
+        try
+        {
+            result = await statement().ConfigureAwait(false);
+        }
+        catch (Exception e) when (_dialect.Classify(e) != Violation.None)
+        {
+            await db.Transaction.RollbackAsync(StatementSavepoint, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+
+        // Released at once: each savepoint open at a time is a subtransaction, and past 64 of them Postgres slows every snapshot.
+        await db.Transaction.ReleaseAsync(StatementSavepoint, cancellationToken).ConfigureAwait(false);
+        return result;
     }
 
     private static async Task<T?> FirstAsync<T>(Db db, string sql, Func<DbDataReader, T> read, CancellationToken cancellationToken, params DbParameter[] parameters)
@@ -658,10 +809,14 @@ internal class RelationalStore : IStateStore
     private static string Name(NewWorkspace workspace) =>
         workspace.Id is { } id ? $"'{workspace.Name}' ({id})" : $"'{workspace.Name}'";
 
-    private static WorkspaceOperationException ArchiveConflict(ArchiveRecord archive, string step, Exception inner, bool duplicateId) =>
-        new(archive.WorkspaceId, step,
-            duplicateId
-                ? $"Archive {archive.ArchiveId} is already in the ledger."
-                : $"Workspace {archive.WorkspaceId} already has an archive in flight (copying, verified, deleting or restoring); finish or abandon it before archive {archive.ArchiveId} can be {archive.State.ToText()}.",
-            WorkspaceErrorKind.Conflict, inner);
+    private static string ArchiveConflictMessage(ArchiveRecord archive, bool duplicateId) =>
+        duplicateId
+            ? $"Archive {archive.ArchiveId} of workspace {archive.WorkspaceId} is already in the ledger."
+            : $"Workspace {archive.WorkspaceId} already has an archive in flight (copying, verified, deleting or restoring); finish or abandon it before archive {archive.ArchiveId} can be {archive.State.ToText()}.";
+
+    private static string MissingWorkspaceMessage(ArchiveRecord archive) =>
+        $"Cannot record archive {archive.ArchiveId}: workspace {archive.WorkspaceId} does not exist.";
+
+    private static string NotInLedgerMessage(ArchiveRecord archive) =>
+        $"Archive {archive.ArchiveId} of workspace {archive.WorkspaceId} is not in the ledger.";
 }

@@ -47,6 +47,13 @@ internal abstract class StateDialect : IAsyncDisposable
     /// </summary>
     public virtual bool RunOnPoolThread => false;
 
+    /// <summary>
+    /// True when a statement's error leaves the whole transaction unusable (Postgres: "current transaction is aborted"),
+    /// so a transaction that must go on after a refused statement runs it under a savepoint. False when the database
+    /// undoes only the failed statement (SQLite).
+    /// </summary>
+    public virtual bool StatementErrorAbortsTransaction => false;
+
     /// <summary>Opens a connection, ready for statements.</summary>
     public abstract ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken);
 

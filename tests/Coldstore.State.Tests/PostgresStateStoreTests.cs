@@ -102,6 +102,12 @@ public sealed class PostgresStateStoreTests(PostgresFixture fixture) : StateStor
             ('{active}', 'Beta', 'Active', NULL);
         """);
 
+    protected override Task CreateFailingArchiveTriggerAsync() => ExecuteAsync($"""
+        CREATE FUNCTION "test_fail_insert"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+        CREATE TRIGGER "test_fail_insert" BEFORE INSERT ON "ColdstoreArchive" FOR EACH ROW
+        WHEN (NEW."objectPrefix" = '{FailingPrefix}') EXECUTE FUNCTION "test_fail_insert"();
+        """);
+
     private async Task<IReadOnlyList<string>> ReadLinesAsync(string sql)
     {
         await using var connection = await Schema.OpenConnectionAsync();
@@ -415,6 +421,96 @@ public sealed class PostgresStateStoreTests(PostgresFixture fixture) : StateStor
         var change = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.False(change.Changed);
         Assert.Equal(WorkspaceStatus.Paused, change.Before.Status);
+    }
+
+    // ---- the batch is one transaction ----
+
+    /// <summary>
+    /// A store of its own (found by application name in <c>pg_stat_activity</c>) running a batch that writes to
+    /// <c>first</c>, then waits on another connection's row lock on the lease of <c>blocked</c>: a batch caught half-way.
+    /// </summary>
+    private async Task<(Task<IReadOnlyList<FencedWriteResult>> Batch, Guid First, Guid Written, NpgsqlTransaction Blocker, string Application)> StartBlockedBatchAsync(
+        NpgsqlConnection blocker)
+    {
+        var application = $"cs-batch-{Guid.NewGuid():N}"[..20];
+        var store = PostgresStateStore.Create(new NpgsqlConnectionStringBuilder(Schema.ConnectionString) { ApplicationName = application }.ConnectionString);
+        Tracked.Add(store);
+        await store.MigrateAsync();
+        var first = await store.CreateWorkspaceAsync(new NewWorkspace("First"));
+        var blocked = await store.CreateWorkspaceAsync(new NewWorkspace("Blocked"));
+        var firstLease = (await store.TryAcquireLeaseAsync(first.Id, "batcher", TimeSpan.FromMinutes(5))).Lease!;
+        var blockedLease = (await store.TryAcquireLeaseAsync(blocked.Id, "batcher", TimeSpan.FromMinutes(5))).Lease!;
+        var written = BatchArchive(first.Id);
+
+        var transaction = await blocker.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand($"""SELECT 1 FROM "ColdstoreLease" WHERE "workspaceId" = '{blocked.Id}' FOR UPDATE""", blocker, transaction))
+        {
+            Assert.Equal(1, await hold.ExecuteScalarAsync());
+        }
+
+        var batch = store.ApplyFencedAsync(
+        [
+            new InsertArchiveWrite(written, firstLease),
+            new SetStorageWrite(StorageState.Hot, StorageState.Archiving, firstLease),
+            new InsertArchiveWrite(BatchArchive(blocked.Id), blockedLease), // Its lease check waits for the blocker's lock.
+        ]);
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (Convert.ToInt64(await ScalarAsync($"""
+            SELECT count(*) FROM pg_stat_activity WHERE application_name = '{application}' AND wait_event_type = 'Lock'
+            """), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            Assert.False(batch.IsCompleted, "The batch finished without waiting for the lock.");
+            Assert.True(DateTime.UtcNow < deadline, "The batch never waited for the lease row's lock.");
+            await Task.Delay(20);
+        }
+
+        return (batch, first.Id, written.ArchiveId, transaction, application);
+    }
+
+    private static ArchiveRecord BatchArchive(Guid workspaceId) =>
+        new(Guid.NewGuid(), workspaceId, ArchiveState.Copying, DateTime.UtcNow, $"workspaces/{workspaceId}/", null, null, null, null, default, default, null);
+
+    private async Task<(long Archives, string Storage)> VisibleAsync(Guid workspaceId, Guid archiveId) =>
+        (Convert.ToInt64(await ScalarAsync($"""SELECT count(*) FROM "ColdstoreArchive" WHERE "archiveId" = '{archiveId}'"""), System.Globalization.CultureInfo.InvariantCulture),
+         (string)(await ScalarAsync($"""SELECT "coldstoreStorage" FROM "Workspace" WHERE "id" = '{workspaceId}'"""))!);
+
+    [Fact]
+    public async Task A_batch_is_one_transaction_another_connection_sees_none_of_its_writes_until_it_commits()
+    {
+        await using var blocker = await Schema.OpenConnectionAsync();
+        var (batch, first, written, transaction, _) = await StartBlockedBatchAsync(blocker);
+        await using (transaction)
+        {
+            // The first workspace's two writes are made, but in a transaction still open: nobody else sees them yet.
+            Assert.Equal((0L, "hot"), await VisibleAsync(first, written));
+
+            await transaction.CommitAsync();
+        }
+
+        var results = await batch.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(results, r => Assert.Equal(FencedWriteOutcome.Applied, r.Outcome));
+        Assert.Equal((1L, "archiving"), await VisibleAsync(first, written));
+    }
+
+    [Fact]
+    public async Task A_batch_whose_connection_is_lost_half_way_writes_nothing_and_says_the_store_is_unavailable()
+    {
+        await using var blocker = await Schema.OpenConnectionAsync();
+        var (batch, first, written, transaction, application) = await StartBlockedBatchAsync(blocker);
+        await using (transaction)
+        {
+            Assert.Equal(true, await ScalarAsync($"""
+                SELECT bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE application_name = '{application}' AND wait_event_type = 'Lock'
+                """));
+
+            var e = await Assert.ThrowsAsync<EngineUnavailableException>(() => batch.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal("COLDSTORE_STATE", e.Setting);
+            await transaction.RollbackAsync();
+        }
+
+        Assert.Equal((0L, "hot"), await VisibleAsync(first, written));
     }
 
     [Fact]

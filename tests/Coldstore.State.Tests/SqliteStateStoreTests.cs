@@ -84,6 +84,12 @@ public sealed class SqliteStateStoreTests(SqliteDirectoryFixture directory) : St
             ('{active}', 'Beta', 'Active', NULL, '2024-05-06 07:08:10');
         """);
 
+    protected override Task CreateFailingArchiveTriggerAsync() => ExecuteAsync($"""
+        CREATE TRIGGER "test_fail_insert" BEFORE INSERT ON "ColdstoreArchive"
+        WHEN NEW."objectPrefix" = '{FailingPrefix}'
+        BEGIN SELECT RAISE(ABORT, 'injected failure'); END
+        """);
+
     private async Task<IReadOnlyList<string>> ReadLinesAsync(string sql)
     {
         await using var connection = new SqliteConnection(RawConnectionString);
