@@ -95,23 +95,19 @@ internal sealed class RawBaselines(IClickHouseClient clickHouse, EventTables tab
         }
     }
 
-    /// <summary>
-    /// Returns memory freed by earlier phases to the system (jemalloc keeps it otherwise), so each phase's peak
-    /// growth is measured from a comparable floor.
-    /// </summary>
-    public Task PurgeFreedMemoryAsync() =>
-        clickHouse.ExecuteAsync(new ClickHouseQuery("SYSTEM JEMALLOC PURGE").For("bench: purge freed memory"));
+    private Task<Summary> SummaryAsync(ClickHouseQuery query) => Summary.ReadAsync(clickHouse, query);
+}
 
-    private async Task<Summary> SummaryAsync(ClickHouseQuery query)
+/// <summary>Count and checksum of some rows: a query's <c>rows</c> and <c>checksum</c> columns.</summary>
+internal sealed record Summary(long Rows, ulong Checksum)
+{
+    public static async Task<Summary> ReadAsync(IClickHouseClient clickHouse, ClickHouseQuery query)
     {
         var row = (await clickHouse.QueryAsync(query)).Single();
         return new Summary(row.GetInt64("rows"), row.GetUInt64("checksum"));
     }
 
-    private sealed record Summary(long Rows, ulong Checksum)
-    {
-        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Rows} rows, checksum {Checksum}");
-    }
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Rows} rows, checksum {Checksum}");
 }
 
 /// <summary>The benchmark saw a wrong result; it reports that instead of a timing.</summary>

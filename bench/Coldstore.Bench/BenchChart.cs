@@ -1,0 +1,145 @@
+using System.Globalization;
+using ScottPlot;
+
+namespace Coldstore.Bench;
+
+/// <summary>Draws the run's figures as one PNG of panels: the single-workspace ratios, fleet rates, and scaling.</summary>
+internal static class BenchChart
+{
+    public static void Write(BenchRun run, string path)
+    {
+        var panels = new List<Action<Plot>>();
+        if (run.Single is { } single)
+        {
+            panels.Add(plot => Single(plot, single));
+        }
+
+        if (run.Fleet is { } fleet)
+        {
+            panels.Add(plot => Fleet(plot, fleet));
+        }
+
+        if (run.Scaling is { Count: > 0 } scaling)
+        {
+            panels.Add(plot => ScalingTime(plot, scaling));
+            panels.Add(plot => ScalingMemory(plot, scaling));
+        }
+
+        if (panels.Count == 0)
+        {
+            return;
+        }
+
+        var multiplot = new Multiplot();
+        multiplot.AddPlots(panels.Count);
+        var columns = panels.Count == 1 ? 1 : 2;
+        var rows = (panels.Count + columns - 1) / columns;
+        multiplot.Layout = new ScottPlot.MultiplotLayouts.Grid(rows, columns);
+        for (var i = 0; i < panels.Count; i++)
+        {
+            panels[i](multiplot.GetPlot(i));
+        }
+
+        multiplot.SavePng(path, 700 * columns, 450 * rows);
+    }
+
+    private static void Single(Plot plot, SingleResult single)
+    {
+        Bars(plot, "Single workspace: Coldstore / baseline (lower is better)", "ratio",
+        [
+            ("archive /\nbare copy A", single.ArchiveRatio),
+            ("archive /\nDittofeed copy", single.ArchiveToDittofeedRatio),
+            ("archive+deletes /\nDittofeed copy+delete", single.ArchiveWithDeletesToDittofeedRatio),
+            ("restore /\nbare insert B", single.RestoreRatio),
+            ("Dittofeed restore /\nbare insert B", single.DittofeedRestoreRatio),
+            ("archive bytes /\nDittofeed bytes", single.BytesToDittofeedRatio),
+        ]);
+        var one = plot.Add.HorizontalLine(1);
+        one.LinePattern = LinePattern.Dashed;
+        one.Color = Colors.Gray;
+    }
+
+    private static void Fleet(Plot plot, FleetResult fleet)
+    {
+        Bars(plot, Invariant($"Fleet: {fleet.Workspaces:N0} workspaces x {fleet.EventsPerWorkspace} events (higher is better)"), "workspaces / s",
+        [
+            ("floor archive\n(export+delete)", fleet.FloorArchiveRate),
+            ("Coldstore\narchive", fleet.ArchiveRate),
+            ("Coldstore archive\n+deletes applied", fleet.ArchiveWithDeletesRate),
+            ("floor restore\n(insert back)", fleet.FloorRestoreRate),
+            ("Coldstore\nrestore", fleet.RestoreRate),
+        ]);
+        var target = plot.Add.HorizontalLine(20);
+        target.LinePattern = LinePattern.Dashed;
+        target.Color = Colors.Red;
+        target.LegendText = "target 20/s";
+        plot.ShowLegend(Alignment.UpperRight);
+    }
+
+    private static void ScalingTime(Plot plot, IReadOnlyList<ScalingPoint> points)
+    {
+        Lines(plot, points, "Scaling: seconds per million rows", "s / million rows",
+        [
+            ("archive", p => p.ArchiveSecondsPerMillion),
+            ("archive + deletes", p => p.ArchiveWithDeletesSecondsPerMillion),
+            ("restore", p => p.RestoreSecondsPerMillion),
+        ]);
+    }
+
+    private static void ScalingMemory(Plot plot, IReadOnlyList<ScalingPoint> points)
+    {
+        Lines(plot, points, "Scaling: peak RSS of the process", "MiB",
+        [
+            ("archive peak RSS", p => Math.Max(p.Archive.PeakRssBytes, p.ArchiveDeletes.PeakRssBytes) / 1048576.0),
+            ("restore peak RSS", p => p.Restore.PeakRssBytes / 1048576.0),
+            ("archive growth", p => p.ArchiveWithDeletes.PeakGrowthBytes / 1048576.0),
+            ("restore growth", p => p.Restore.PeakGrowthBytes / 1048576.0),
+        ]);
+        var target = plot.Add.HorizontalLine(1024);
+        target.LinePattern = LinePattern.Dashed;
+        target.Color = Colors.Red;
+        target.LegendText = "1 GiB";
+    }
+
+    private static void Bars(Plot plot, string title, string yLabel, (string Name, double Value)[] values)
+    {
+        var palette = new ScottPlot.Palettes.Category10();
+        var bars = values.Select((v, i) => new Bar
+        {
+            Position = i,
+            Value = double.IsFinite(v.Value) ? v.Value : 0,
+            Label = v.Value.ToString("F2", CultureInfo.InvariantCulture),
+            FillColor = palette.GetColor(i),
+        }).ToList();
+        var plottable = plot.Add.Bars(bars);
+        plottable.ValueLabelStyle.FontSize = 14;
+        plot.Axes.Bottom.SetTicks([.. values.Select((_, i) => (double)i)], [.. values.Select(v => v.Name)]);
+        plot.Axes.Bottom.MajorTickStyle.Length = 0;
+        plot.Axes.Margins(bottom: 0, top: 0.15);
+        plot.Title(title);
+        plot.YLabel(yLabel);
+        plot.Grid.XAxisStyle.MajorLineStyle.Width = 0;
+    }
+
+    private static void Lines(Plot plot, IReadOnlyList<ScalingPoint> points, string title, string yLabel, (string Name, Func<ScalingPoint, double> Value)[] series)
+    {
+        // Log x by hand: positions are log10(events), ticks name the sizes.
+        var xs = points.Select(p => Math.Log10(p.Events)).ToArray();
+        foreach (var (name, value) in series)
+        {
+            var scatter = plot.Add.Scatter(xs, [.. points.Select(value)]);
+            scatter.LegendText = name;
+            scatter.LineWidth = 2;
+            scatter.MarkerSize = 8;
+        }
+
+        plot.Axes.Bottom.SetTicks(xs, [.. points.Select(p => Invariant($"{p.Events:N0}"))]);
+        plot.Axes.Margins(left: 0.08, right: 0.08);
+        plot.Axes.Bottom.Label.Text = "events in the workspace (log scale)";
+        plot.Title(title);
+        plot.YLabel(yLabel);
+        plot.ShowLegend(Alignment.UpperLeft);
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
