@@ -60,17 +60,7 @@ internal sealed class DittofeedBaseline(IClickHouseClient clickHouse, EventTable
     /// The delete: every row of the workspace, in both tables (the view's rows would otherwise be doubled by the
     /// restore), unbounded by what was copied, waited for until applied.
     /// </summary>
-    public async Task DeleteAsync(Guid workspaceId)
-    {
-        foreach (var table in new[] { tables.QualifiedEvents, tables.QualifiedInternalEvents })
-        {
-            await clickHouse.ExecuteAsync(new ClickHouseQuery($"DELETE FROM {table} WHERE workspace_id = {{workspace_id:String}}")
-                .With("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId))
-                .WithSetting("lightweight_deletes_sync", "2")
-                .WithSetting("mutations_sync", "2")
-                .For("bench: dittofeed delete"));
-        }
-    }
+    public Task DeleteAsync(Guid workspaceId) => BareDelete.RunAsync(clickHouse, tables, [workspaceId], "bench: dittofeed delete");
 
     /// <summary>The restore: the cold rows back into the events table, with the restore's insert settings.</summary>
     public Task RestoreAsync(Guid workspaceId) =>

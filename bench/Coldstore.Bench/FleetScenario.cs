@@ -65,17 +65,7 @@ internal sealed class FleetScenario(BenchOptions options, BenchHost host, PhaseT
             .For("bench: floor hot summary"));
         PhaseTimer.Expect(exported == hot && hot.Rows == (long)n * m, $"the floor's export holds {exported}, the hot rows are {hot}");
 
-        var floorDelete = await timer.MeasureAsync("fleet", "floor: delete all", async () =>
-        {
-            foreach (var table in new[] { tables.QualifiedEvents, tables.QualifiedInternalEvents })
-            {
-                await host.ClickHouse.ExecuteAsync(new ClickHouseQuery($"DELETE FROM {table} WHERE workspace_id IN {{workspaces:Array(String)}}")
-                    .With("workspaces", "Array(String)", ws)
-                    .WithSetting("lightweight_deletes_sync", "2")
-                    .WithSetting("mutations_sync", "2")
-                    .For("bench: floor delete"));
-            }
-        });
+        var floorDelete = await timer.MeasureAsync("fleet", "floor: delete all", () => BareDelete.RunAsync(host.ClickHouse, tables, ids, "bench: floor delete"));
         PhaseTimer.Expect(await HotRowsAsync(ws) == 0, "the floor's delete left rows");
 
         var floorInsert = await timer.MeasureAsync("fleet", "floor: insert all back", () => host.ClickHouse.ExecuteAsync(new ClickHouseQuery($$"""

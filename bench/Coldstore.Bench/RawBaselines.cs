@@ -67,17 +67,7 @@ internal sealed class RawBaselines(IClickHouseClient clickHouse, EventTables tab
             .For("bench: count rows"))).Rows;
 
     /// <summary>Removes a scratch workspace's rows from both tables and waits until they are gone, so the next phase starts from the same table.</summary>
-    public async Task RemoveAsync(Guid scratchWorkspaceId)
-    {
-        foreach (var table in new[] { tables.QualifiedEvents, tables.QualifiedInternalEvents })
-        {
-            await clickHouse.ExecuteAsync(new ClickHouseQuery($"DELETE FROM {table} WHERE workspace_id = {{workspace_id:String}}")
-                .With("workspace_id", "String", EventSql.WorkspaceIdText(scratchWorkspaceId))
-                .WithSetting("lightweight_deletes_sync", "2")
-                .WithSetting("mutations_sync", "2")
-                .For("bench: remove scratch rows"));
-        }
-    }
+    public Task RemoveAsync(Guid scratchWorkspaceId) => BareDelete.RunAsync(clickHouse, tables, [scratchWorkspaceId], "bench: remove scratch rows");
 
     /// <summary>Waits until ClickHouse has applied every delete of the workspace (what Coldstore's archive leaves running).</summary>
     public async Task WaitForDeletesAsync(Guid workspaceId)
@@ -108,6 +98,26 @@ internal sealed record Summary(long Rows, ulong Checksum)
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Rows} rows, checksum {Checksum}");
+}
+
+/// <summary>
+/// ClickHouse alone taking workspaces out: an unbounded lightweight delete of every row of them from both tables (the
+/// view's rows would otherwise be doubled by an insert back), waited for until applied.
+/// </summary>
+internal static class BareDelete
+{
+    public static async Task RunAsync(IClickHouseClient clickHouse, EventTables tables, IEnumerable<Guid> workspaceIds, string purpose)
+    {
+        var workspaces = workspaceIds.Select(EventSql.WorkspaceIdText).ToArray();
+        foreach (var table in new[] { tables.QualifiedEvents, tables.QualifiedInternalEvents })
+        {
+            await clickHouse.ExecuteAsync(new ClickHouseQuery($"DELETE FROM {table} WHERE workspace_id IN {{workspaces:Array(String)}}")
+                .With("workspaces", "Array(String)", workspaces)
+                .WithSetting("lightweight_deletes_sync", "2")
+                .WithSetting("mutations_sync", "2")
+                .For(purpose));
+        }
+    }
 }
 
 /// <summary>The benchmark saw a wrong result; it reports that instead of a timing.</summary>
