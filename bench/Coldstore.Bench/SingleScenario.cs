@@ -68,8 +68,8 @@ internal sealed class SingleScenario(BenchOptions options, BenchHost host, Phase
             PhaseTimer.Expect(archived!.Rows == events, $"archive {label} moved {archived.Rows} rows, not {events}");
             ArchiveBytes = archived.Bytes;
 
-            // The archive returns once its deletes are submitted; ClickHouse applies them afterwards. Timed apart, and
-            // waited for before going on so the restore does not pay for them.
+            // The archive itself waits until its deletes are applied (step archive:deletes-applied); anything still
+            // pending is timed apart and waited for, so the restore never pays for it.
             var deletes = await timer.MeasureAsync(label, "archive deletes", () => baselines.WaitForDeletesAsync(workspace));
 
             var scratch = Guid.NewGuid();
