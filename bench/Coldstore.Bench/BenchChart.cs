@@ -78,7 +78,7 @@ internal static class BenchChart
             ("archive", p => p.ArchiveSecondsPerMillion),
             ("archive + deletes", p => p.ArchiveWithDeletesSecondsPerMillion),
             ("restore", p => p.RestoreSecondsPerMillion),
-        ]);
+        ], Alignment.UpperRight);
     }
 
     private static void ScalingMemory(Plot plot, IReadOnlyList<ScalingPoint> points)
@@ -89,7 +89,7 @@ internal static class BenchChart
             ("restore peak RSS", p => p.Restore.PeakRssBytes / 1048576.0),
             ("archive growth", p => p.ArchiveWithDeletes.PeakGrowthBytes / 1048576.0),
             ("restore growth", p => p.Restore.PeakGrowthBytes / 1048576.0),
-        ]);
+        ], Alignment.UpperLeft);
         Reference(plot, 1024, Colors.Red, "1 GiB");
         // Keep the 1 GiB line in view even when every point is far below it.
         plot.Axes.AutoScale();
@@ -138,7 +138,7 @@ internal static class BenchChart
         plot.Grid.XAxisStyle.MajorLineStyle.Width = 0;
     }
 
-    private static void Lines(Plot plot, IReadOnlyList<ScalingPoint> points, string title, string yLabel, (string Name, Func<ScalingPoint, double> Value)[] series)
+    private static void Lines(Plot plot, IReadOnlyList<ScalingPoint> points, string title, string yLabel, (string Name, Func<ScalingPoint, double> Value)[] series, Alignment legend)
     {
         // Log x by hand: positions are log10(events), ticks name the sizes.
         var xs = points.Select(p => Math.Log10(p.Events)).ToArray();
@@ -155,7 +155,8 @@ internal static class BenchChart
         plot.Axes.Bottom.Label.Text = "events in the workspace (log scale)";
         plot.Title(title);
         plot.YLabel(yLabel);
-        plot.ShowLegend(Alignment.UpperLeft);
+        // Where the lines are not: seconds per row fall with size (upper right is free), memory rises (upper left is).
+        plot.ShowLegend(legend);
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
