@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the benchmark (Release) and runs it: bench/run.sh [--events N] [--repeat R] [--warmup W] [--json] [--dir DIR]
+# Builds the benchmark (Release) and runs it: bench/run.sh [--scenario single|fleet|scaling|all] [--events N] [--repeat R]
+# [--warmup W] [--fleet NxM] [--sizes A,B,…] [--json] [--dir DIR] [--out DIR] (bench/run.sh --help lists them).
+# The tables (latest.md) and the chart (bench.png) go to bench/results unless --out names another directory.
 # chDB keeps its data directory open until the process exits, so the program cannot delete it; this script gives it
 # a temporary directory and removes that afterwards (unless --dir names one, which is kept).
 # libchdb.so: COLDSTORE_LIBCHDB if set, else tools/node_modules (scripts/fetch-native.sh fetches it).
@@ -32,6 +34,9 @@ if [[ " $* " != *" --dir "* ]]; then
   workdir="$(mktemp -d "${TMPDIR:-/tmp}/coldstore-bench-XXXXXX")"
   trap 'rm -rf "$workdir"' EXIT
   args+=(--dir "$workdir")
+fi
+if [[ " $* " != *" --out "* && " $* " != *" --help "* && " $* " != *" -h "* ]]; then
+  args+=(--out "$root/bench/results")
 fi
 # Not exec: the trap must run after the benchmark exits.
 dotnet "$dll" "${args[@]}"

@@ -2,27 +2,63 @@ using System.Globalization;
 
 namespace Coldstore.Bench;
 
+/// <summary>Which measurements to run.</summary>
+[Flags]
+internal enum Scenarios
+{
+    None = 0,
+    Single = 1,
+    Fleet = 2,
+    Scaling = 4,
+    All = Single | Fleet | Scaling,
+}
+
 /// <summary>What to run, from the command line.</summary>
-/// <param name="Events">Events ingested into the measured workspace.</param>
-/// <param name="Repeat">How many times each baseline/Coldstore pair runs; the report shows medians.</param>
-/// <param name="Warmup">Untimed repetitions first, so JIT, caches and first-use setup do not land in one side's numbers.</param>
-/// <param name="Json">Write the result as JSON on stdout (the table then goes to stderr).</param>
-/// <param name="Directory">Where chDB, the state, the archive and the baseline file live; null for a new temporary directory.</param>
-internal sealed record BenchOptions(int Events, int Repeat, int Warmup, bool Json, string? Directory)
+/// <param name="Scenarios">The scenarios to run, in the order single, fleet, scaling.</param>
+/// <param name="Events">Single: events ingested into the measured workspace.</param>
+/// <param name="Repeat">Single: how many times each baseline/Coldstore pair runs; the report shows medians.</param>
+/// <param name="Warmup">Single: untimed repetitions first, so JIT, caches and first-use setup do not land in one side's numbers.</param>
+/// <param name="FleetWorkspaces">Fleet: how many workspaces.</param>
+/// <param name="FleetEvents">Fleet: events per workspace.</param>
+/// <param name="FleetConcurrency">Fleet: workspaces archived or restored at once (as <c>coldstore archive --concurrency</c>).</param>
+/// <param name="Sizes">Scaling: the workspace sizes, in events, smallest first.</param>
+/// <param name="Json">Write the result as JSON on stdout (the tables then go to stderr).</param>
+/// <param name="Directory">Where chDB, the state, the archive and the baseline files live; null for a new temporary directory.</param>
+/// <param name="Out">Where the chart (PNG) and the tables (latest.md) are written; null for nowhere.</param>
+internal sealed record BenchOptions(
+    Scenarios Scenarios,
+    int Events,
+    int Repeat,
+    int Warmup,
+    int FleetWorkspaces,
+    int FleetEvents,
+    int FleetConcurrency,
+    IReadOnlyList<long> Sizes,
+    bool Json,
+    string? Directory,
+    string? Out)
 {
     public const string Usage = """
-        Usage: bench/run.sh [--events N] [--repeat R] [--warmup W] [--json] [--dir DIR]
-          --events N   events to generate and ingest (default 200000)
-          --repeat R   baseline/Coldstore pairs per operation; medians are reported (default 3)
-          --warmup W   untimed archive/restore rounds first (default 1; 0 to measure a cold process)
-          --json       print the result as JSON on stdout (the table goes to stderr)
-          --dir DIR    working directory for chDB, state, archive and baseline files (default: a new temp dir)
+        Usage: bench/run.sh [--scenario single|fleet|scaling|all] [options]
+          --scenario S   which measurement: single, fleet, scaling or all (default all); may be repeated
+          --events N     single: events to generate and ingest (default 200000)
+          --repeat R     single: baseline/Coldstore pairs per operation; medians are reported (default 3)
+          --warmup W     single: untimed archive/restore rounds first (default 1; 0 to measure a cold process)
+          --fleet NxM    fleet: N workspaces of M events each (default 1000x50)
+          --concurrency C  fleet: workspaces moved at once (default 4, as `coldstore archive --concurrency 4`)
+          --sizes A,B,…  scaling: workspace sizes in events (default 10000,100000,1000000)
+          --json         print the result as JSON on stdout (the tables go to stderr)
+          --dir DIR      working directory for chDB, state, archive and baseline files (default: a new temp dir)
+          --out DIR      write the chart (bench.png) and the tables (latest.md) there (run.sh: bench/results)
         """;
+
+    public static BenchOptions Default { get; } = new(
+        Scenarios.None, 200_000, 3, 1, 1_000, 50, 4, [10_000, 100_000, 1_000_000], false, null, null);
 
     /// <summary>Parses the arguments; returns null (after printing why) when they are wrong or help was asked for.</summary>
     public static BenchOptions? Parse(IReadOnlyList<string> args, TextWriter error)
     {
-        var options = new BenchOptions(200_000, 3, 1, false, null);
+        var options = Default;
         for (var i = 0; i < args.Count; i++)
         {
             string Value() => i + 1 < args.Count ? args[++i] : throw new FormatException($"{args[i]} needs a value.");
@@ -30,11 +66,16 @@ internal sealed record BenchOptions(int Events, int Repeat, int Warmup, bool Jso
             {
                 options = args[i] switch
                 {
+                    "--scenario" => options with { Scenarios = options.Scenarios | ParseScenario(Value()) },
                     "--events" => options with { Events = Positive(Value(), "--events") },
                     "--repeat" => options with { Repeat = Positive(Value(), "--repeat") },
                     "--warmup" => options with { Warmup = NonNegative(Value(), "--warmup") },
+                    "--fleet" => ParseFleet(options, Value()),
+                    "--concurrency" => options with { FleetConcurrency = Positive(Value(), "--concurrency") },
+                    "--sizes" => options with { Sizes = ParseSizes(Value()) },
                     "--json" => options with { Json = true },
                     "--dir" => options with { Directory = Path.GetFullPath(Value()) },
+                    "--out" => options with { Out = Path.GetFullPath(Value()) },
                     "-h" or "--help" => throw new FormatException(string.Empty),
                     _ => throw new FormatException($"Unknown argument '{args[i]}'."),
                 };
@@ -51,7 +92,30 @@ internal sealed record BenchOptions(int Events, int Repeat, int Warmup, bool Jso
             }
         }
 
-        return options;
+        return options.Scenarios == Scenarios.None ? options with { Scenarios = Scenarios.All } : options;
+    }
+
+    private static Scenarios ParseScenario(string text) => text switch
+    {
+        "single" => Scenarios.Single,
+        "fleet" => Scenarios.Fleet,
+        "scaling" => Scenarios.Scaling,
+        "all" => Scenarios.All,
+        _ => throw new FormatException($"--scenario must be single, fleet, scaling or all, not '{text}'."),
+    };
+
+    private static BenchOptions ParseFleet(BenchOptions options, string text)
+    {
+        var parts = text.Split('x');
+        return parts.Length == 2
+            ? options with { FleetWorkspaces = Positive(parts[0], "--fleet N"), FleetEvents = Positive(parts[1], "--fleet M") }
+            : throw new FormatException($"--fleet takes NxM (workspaces x events each, e.g. 1000x50), not '{text}'.");
+    }
+
+    private static long[] ParseSizes(string text)
+    {
+        var sizes = text.Split(',').Select(part => (long)Positive(part.Trim(), "--sizes")).Order().ToArray();
+        return sizes.Length > 0 ? sizes : throw new FormatException("--sizes needs at least one size.");
     }
 
     private static int Positive(string text, string name) =>

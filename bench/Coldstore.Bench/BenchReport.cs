@@ -1,11 +1,11 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Spectre.Console;
 
 namespace Coldstore.Bench;
 
-/// <summary>Prints a result as a table for people and, on request, as JSON for scripts.</summary>
+/// <summary>Writes a run as Markdown tables for people (the console and latest.md) and, on request, as JSON.</summary>
 internal static class BenchReport
 {
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
@@ -14,98 +14,235 @@ internal static class BenchReport
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    // Baseline rows have no ratio functions: they are the 1.00 the rows under them are divided by.
-    private static readonly TableRow[] Rows =
-    [
-        new("A: baseline copy + verify", r => r.BaselineCopy),
-        new("archive", r => r.Archive, r => r.ArchiveRatio, r => r.ArchiveMemoryRatio),
-        new("archive + its deletes applied", r => r.ArchiveWithDeletes, r => r.ArchiveWithDeletesRatio, r => r.ArchiveWithDeletesMemoryRatio),
-        new("B: baseline insert", r => r.BaselineInsert),
-        new("restore", r => r.Restore, r => r.RestoreRatio, r => r.RestoreMemoryRatio),
-    ];
-
-    public static void WriteTable(BenchResult result, IAnsiConsole console)
+    public static string Markdown(BenchRun run)
     {
-        var table = new Table().Border(TableBorder.Rounded)
-            .Title(Invariant($"{result.Events:N0} events, {result.Repeat} repetitions (+{result.Warmup} warm-up), {result.ProcessorCount} cores, {result.Engine}"))
-            .AddColumn("phase (medians)")
-            .AddColumn(new TableColumn("median s").RightAligned())
-            .AddColumn(new TableColumn("min–max s").RightAligned())
-            .AddColumn(new TableColumn("time ratio").RightAligned())
-            .AddColumn(new TableColumn("peak RSS growth").RightAligned())
-            .AddColumn(new TableColumn("memory ratio").RightAligned());
-        foreach (var row in Rows)
+        var text = new StringBuilder();
+        Line(text, $"{run.Engine}, {run.ProcessorCount} cores, load average {run.LoadBefore} at the start and {run.LoadAfter} at the end. Memory: {run.MemoryMethod}.");
+        text.AppendLine();
+        if (run.Single is { } single)
         {
-            var median = result.MedianOf(row.Phase);
-            table.AddRow(
-                Markup.Escape(row.Name),
-                Format(median.Seconds, "F3"),
-                $"{Format(median.MinSeconds, "F3")}–{Format(median.MaxSeconds, "F3")}",
-                row.TimeRatio is null ? "1.00" : Format(BenchResult.Median(result.Repeats.Select(row.TimeRatio))),
-                $"{Format(median.PeakGrowthBytes / 1048576.0, "F1")} MiB",
-                row.MemoryRatio is null ? "1.00" : Format(BenchResult.MedianOrNull(result.Repeats.Select(row.MemoryRatio))));
+            WriteSingle(text, single);
         }
 
-        console.Write(table);
-        console.MarkupLine(Markup.Escape(Invariant(
-            $"Ratios: medians of per-repetition ratios, Coldstore / baseline run back to back (archive against A, restore against B). Memory: {result.MemoryMethod}; growth over the phase's start.")));
-        console.MarkupLine(Markup.Escape(Invariant(
-            $"Ingest {result.Ingest.TotalSeconds:F2} s ({result.Events / result.Ingest.TotalSeconds:N0} events/s). Stored columns {result.RawBytes / 1048576.0:F1} MiB raw, archive {result.ArchiveBytes / 1048576.0:F2} MiB (compression {result.CompressionRatio:F1}x); baseline Parquet {result.BaselineParquetBytes / 1048576.0:F2} MiB.")));
-        console.MarkupLine(result.ChecksumsMatch
-            ? "[green]Checksums before and after every round trip match (both tables, every column).[/]"
-            : Markup.Escape($"CHECKSUMS DIFFER: before {result.Before}, after {result.After}"));
+        if (run.Fleet is { } fleet)
+        {
+            WriteFleet(text, fleet);
+        }
+
+        if (run.Scaling is { Count: > 0 } scaling)
+        {
+            WriteScaling(text, scaling);
+        }
+
+        WriteTargets(text, run);
+        return text.ToString();
     }
 
-    public static void WriteJson(BenchResult result, TextWriter output)
+    private static void WriteSingle(StringBuilder text, SingleResult r)
     {
+        Line(text, $"### Single workspace: {r.Events:N0} events, median of {r.Repeat} (+{r.Warmup} warm-up)");
+        text.AppendLine();
+        text.AppendLine("| phase | seconds | min–max | ratio | against | peak RSS growth |");
+        text.AppendLine("|---|---:|---:|---:|---|---:|");
+        void Row(string name, Func<RepeatSamples, PhaseSample> phase, double? ratio = null, string against = "")
+        {
+            var median = r.MedianOf(phase);
+            Line(text, $"| {name} | {median.Seconds:F3} | {median.MinSeconds:F3}–{median.MaxSeconds:F3} | {(ratio is { } known ? known.ToString("F2", CultureInfo.InvariantCulture) : "")} | {against} | {median.PeakGrowthBytes / 1048576.0:F0} MiB |");
+        }
+
+        Row("A: bare copy to Parquet + verify", s => s.BaselineCopy);
+        Row("D: Dittofeed copy (MergeTree on its own disk, unverified)", s => s.DittofeedCopy);
+        Row("D: Dittofeed unbounded delete, applied", s => s.DittofeedDelete);
+        Row("**archive** (verified)", s => s.Archive, r.ArchiveToDittofeedRatio, "D copy");
+        Row("archive (verified)", s => s.Archive, r.ArchiveRatio, "A");
+        Row("archive + its deletes applied", s => s.ArchiveWithDeletes, r.ArchiveWithDeletesToDittofeedRatio, "D copy + delete");
+        Row("B: bare insert from Parquet", s => s.BaselineInsert);
+        Row("**restore** (verified)", s => s.Restore, r.RestoreRatio, "B");
+        Row("D: Dittofeed restore (insert-select back)", s => s.DittofeedRestore, r.DittofeedRestoreRatio, "B");
+        text.AppendLine();
+        Line(text, $"Stored columns {r.RawBytes / 1048576.0:F1} MiB uncompressed; archive {r.ArchiveBytes / 1048576.0:F2} MiB (bare Parquet A {r.BaselineParquetBytes / 1048576.0:F2} MiB); Dittofeed's table {r.DittofeedBytes / 1048576.0:F2} MiB on disk: archive / Dittofeed bytes **{r.BytesToDittofeedRatio:F2}**. Ingest {r.Ingest.TotalSeconds:F1} s. Checksums of both tables equal before the first and after the last round trip: {(r.ChecksumsMatch ? "yes" : "NO")}.");
+        text.AppendLine();
+    }
+
+    private static void WriteFleet(StringBuilder text, FleetResult r)
+    {
+        Line(text, $"### Fleet: {r.Workspaces:N0} workspaces of {r.EventsPerWorkspace} events, Coldstore {r.Concurrency} at a time");
+        text.AppendLine();
+        text.AppendLine("| phase | seconds | workspaces/s | peak RSS growth |");
+        text.AppendLine("|---|---:|---:|---:|");
+        void Row(string name, PhaseSample sample, bool rate = true) =>
+            Line(text, $"| {name} | {sample.Elapsed.TotalSeconds:F2} | {(rate ? (r.Workspaces / sample.Elapsed.TotalSeconds).ToString("F1", CultureInfo.InvariantCulture) : "")} | {sample.PeakGrowthBytes / 1048576.0:F0} MiB |");
+        Row("floor: one bare export of all (Parquet per workspace)", r.FloorExport, rate: false);
+        Row("floor: one bare delete of all, applied", r.FloorDelete, rate: false);
+        Row("floor archive (export + delete)", r.FloorArchive);
+        Row("**Coldstore archive**, each verified", r.Archive);
+        Row("its deletes applied (after the last archive returned)", r.ArchiveDeletes, rate: false);
+        Row("Coldstore archive + deletes applied", r.ArchiveWithDeletes);
+        Row("floor restore: one bare insert-select of all", r.FloorInsert);
+        Row("**Coldstore restore**, each verified", r.Restore);
+        text.AppendLine();
+        Line(text, $"Coldstore / floor time: archive {r.Archive.Elapsed / r.FloorArchive.Elapsed:F1}x, restore {r.Restore.Elapsed / r.FloorInsert.Elapsed:F1}x. Generating the events took {r.Generate.Elapsed.TotalSeconds:F1} s. Every workspace's checksums (both tables) equal after the floor's and after Coldstore's round trip; no hot row after the archive.");
+        text.AppendLine();
+        Line(text, $"Where Coldstore's time went (each step's seconds summed over all workspaces, {r.Concurrency} running at once; top 6): archive {Steps(r.ArchiveSteps)}; restore {Steps(r.RestoreSteps)}.");
+        text.AppendLine();
+    }
+
+    private static void WriteScaling(StringBuilder text, IReadOnlyList<ScalingPoint> points)
+    {
+        var reference = Reference(points);
+        text.AppendLine("### Scaling: one workspace beside another tenant of a fifth its size");
+        text.AppendLine();
+        text.AppendLine("| events | archive s | archive s/Mrow | + deletes s/Mrow | restore s | restore s/Mrow | s/Mrow vs 10⁵ (archive, restore) | peak RSS archive | peak RSS restore | growth archive, restore | archive MiB |");
+        text.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var p in points)
+        {
+            var versus = reference is null ? "" : Invariant($"{p.ArchiveWithDeletesSecondsPerMillion / reference.ArchiveWithDeletesSecondsPerMillion:F2}, {p.RestoreSecondsPerMillion / reference.RestoreSecondsPerMillion:F2}");
+            Line(text, $"| {p.Events:N0} | {p.Archive.Elapsed.TotalSeconds:F2} | {p.ArchiveSecondsPerMillion:F2} | {p.ArchiveWithDeletesSecondsPerMillion:F2} | {p.Restore.Elapsed.TotalSeconds:F2} | {p.RestoreSecondsPerMillion:F2} | {versus} | {Math.Max(p.Archive.PeakRssBytes, p.ArchiveDeletes.PeakRssBytes) / 1048576.0:F0} MiB | {p.Restore.PeakRssBytes / 1048576.0:F0} MiB | {p.ArchiveWithDeletes.PeakGrowthBytes / 1048576.0:F0}, {p.Restore.PeakGrowthBytes / 1048576.0:F0} MiB | {p.ArchiveBytes / 1048576.0:F1} |");
+        }
+
+        text.AppendLine();
+        text.AppendLine("Peak RSS is the whole process (chDB, .NET and the archive's files in the page cache are not in it); growth is over the phase's start. Each size: checksums of the workspace equal after its round trip, the other tenant's unchanged.");
+        text.AppendLine();
+    }
+
+    private static void WriteTargets(StringBuilder text, BenchRun run)
+    {
+        var targets = new List<(string Name, double? Value, string Goal, bool? Met)>();
+        if (run.Single is { } s)
+        {
+            targets.Add(("verified archive / Dittofeed's unverified copy", s.ArchiveToDittofeedRatio, "≤ 0.9", s.ArchiveToDittofeedRatio <= 0.9));
+            targets.Add(("restore / bare insert", s.RestoreRatio, "≤ 1.1", s.RestoreRatio <= 1.1));
+            targets.Add(("archive bytes / Dittofeed's bytes", s.BytesToDittofeedRatio, "≤ 0.6", s.BytesToDittofeedRatio <= 0.6));
+        }
+
+        if (run.Fleet is { } f)
+        {
+            var fleetNote = Invariant($" ({f.Workspaces:N0} x {f.EventsPerWorkspace})");
+            targets.Add(("fleet archive, workspaces/s" + fleetNote, f.ArchiveRate, "≥ 20", f.ArchiveRate >= 20));
+            targets.Add(("fleet restore, workspaces/s" + fleetNote, f.RestoreRate, "≥ 20", f.RestoreRate >= 20));
+        }
+
+        if (run.Scaling is { Count: > 0 } points && points[^1] is var largest && largest.Events >= 10_000_000)
+        {
+            var peak = largest.PeakRssBytes / 1073741824.0;
+            targets.Add((Invariant($"{largest.Events:N0} events: peak RSS, GiB"), peak, "≤ 1", peak <= 1));
+            if (Reference(points) is { } reference)
+            {
+                var archive = largest.ArchiveWithDeletesSecondsPerMillion / reference.ArchiveWithDeletesSecondsPerMillion;
+                var restore = largest.RestoreSecondsPerMillion / reference.RestoreSecondsPerMillion;
+                targets.Add((Invariant($"{largest.Events:N0} events: archive s/Mrow / 10⁵'s"), archive, "≤ 1.3", archive <= 1.3));
+                targets.Add((Invariant($"{largest.Events:N0} events: restore s/Mrow / 10⁵'s"), restore, "≤ 1.3", restore <= 1.3));
+            }
+        }
+
+        if (targets.Count == 0)
+        {
+            return;
+        }
+
+        text.AppendLine("### Targets (issue #10)");
+        text.AppendLine();
+        text.AppendLine("| figure | measured | target | met |");
+        text.AppendLine("|---|---:|---:|---|");
+        foreach (var (name, value, goal, met) in targets)
+        {
+            Line(text, $"| {name} | {value:F2} | {goal} | {(met == true ? "yes" : "**no**")} |");
+        }
+
+        text.AppendLine();
+    }
+
+    private static string Steps(IReadOnlyList<StepTotal> steps) =>
+        string.Join(", ", steps.Take(6).Select(step => Invariant($"{step.Name} {step.Seconds:F1} s")));
+
+    /// <summary>The 10⁵-event point the larger sizes are compared with, or null when the run did not measure it.</summary>
+    private static ScalingPoint? Reference(IReadOnlyList<ScalingPoint> points) => points.FirstOrDefault(p => p.Events == 100_000);
+
+    public static void WriteJson(BenchRun run, TextWriter output)
+    {
+        var single = run.Single;
         var document = new
         {
-            result.Events,
-            result.Repeat,
-            result.Warmup,
-            result.Engine,
-            result.ProcessorCount,
-            result.MemoryMethod,
-            IngestSeconds = result.Ingest.TotalSeconds,
-            result.RawBytes,
-            result.ArchiveBytes,
-            result.BaselineParquetBytes,
-            result.CompressionRatio,
-            result.ChecksumsMatch,
-            Ratios = new
+            run.Engine,
+            run.ProcessorCount,
+            run.MemoryMethod,
+            run.LoadBefore,
+            run.LoadAfter,
+            Single = single is null ? null : new
             {
-                Archive = result.ArchiveRatio,
-                ArchiveWithDeletes = result.ArchiveWithDeletesRatio,
-                ArchiveWithDeletesMemory = result.ArchiveWithDeletesMemoryRatio,
-                Restore = result.RestoreRatio,
-                ArchiveMemory = result.ArchiveMemoryRatio,
-                RestoreMemory = result.RestoreMemoryRatio,
+                single.Events,
+                single.Repeat,
+                single.Warmup,
+                IngestSeconds = single.Ingest.TotalSeconds,
+                single.RawBytes,
+                single.ArchiveBytes,
+                single.BaselineParquetBytes,
+                single.DittofeedBytes,
+                single.CompressionRatio,
+                single.ChecksumsMatch,
+                Ratios = new
+                {
+                    ArchiveToDittofeedCopy = single.ArchiveToDittofeedRatio,
+                    ArchiveWithDeletesToDittofeedCopyWithDelete = single.ArchiveWithDeletesToDittofeedRatio,
+                    BytesToDittofeed = single.BytesToDittofeedRatio,
+                    Archive = single.ArchiveRatio,
+                    ArchiveWithDeletes = single.ArchiveWithDeletesRatio,
+                    Restore = single.RestoreRatio,
+                    DittofeedRestore = single.DittofeedRestoreRatio,
+                    ArchiveMemory = single.ArchiveMemoryRatio,
+                    RestoreMemory = single.RestoreMemoryRatio,
+                },
+                Repeats = single.Repeats.Select(r => new
+                {
+                    r.Repeat,
+                    BaselineCopy = Sample(r.BaselineCopy),
+                    Archive = Sample(r.Archive),
+                    ArchiveDeletes = Sample(r.ArchiveDeletes),
+                    BaselineInsert = Sample(r.BaselineInsert),
+                    Restore = Sample(r.Restore),
+                    DittofeedCopy = Sample(r.DittofeedCopy),
+                    DittofeedDelete = Sample(r.DittofeedDelete),
+                    DittofeedRestore = Sample(r.DittofeedRestore),
+                }),
+                single.Before,
+                single.After,
             },
-            Medians = new
+            Fleet = run.Fleet is not { } fleet ? null : new
             {
-                BaselineCopy = result.MedianOf(r => r.BaselineCopy),
-                Archive = result.MedianOf(r => r.Archive),
-                ArchiveDeletes = result.MedianOf(r => r.ArchiveDeletes),
-                ArchiveWithDeletes = result.MedianOf(r => r.ArchiveWithDeletes),
-                BaselineInsert = result.MedianOf(r => r.BaselineInsert),
-                Restore = result.MedianOf(r => r.Restore),
+                fleet.Workspaces,
+                fleet.EventsPerWorkspace,
+                fleet.Concurrency,
+                fleet.ArchiveRate,
+                fleet.ArchiveWithDeletesRate,
+                fleet.RestoreRate,
+                fleet.FloorArchiveRate,
+                fleet.FloorRestoreRate,
+                fleet.ArchiveBytes,
+                fleet.ArchiveSteps,
+                fleet.RestoreSteps,
+                Generate = Sample(fleet.Generate),
+                FloorExport = Sample(fleet.FloorExport),
+                FloorDelete = Sample(fleet.FloorDelete),
+                FloorInsert = Sample(fleet.FloorInsert),
+                Archive = Sample(fleet.Archive),
+                ArchiveDeletes = Sample(fleet.ArchiveDeletes),
+                Restore = Sample(fleet.Restore),
             },
-            Repeats = result.Repeats.Select(r => new
+            Scaling = run.Scaling?.Select(p => new
             {
-                r.Repeat,
-                BaselineCopy = Sample(r.BaselineCopy),
-                Archive = Sample(r.Archive),
-                ArchiveDeletes = Sample(r.ArchiveDeletes),
-                BaselineInsert = Sample(r.BaselineInsert),
-                Restore = Sample(r.Restore),
-                r.ArchiveRatio,
-                r.ArchiveWithDeletesRatio,
-                r.RestoreRatio,
-                r.ArchiveMemoryRatio,
-                r.RestoreMemoryRatio,
+                p.Events,
+                p.InternalEvents,
+                p.NeighbourEvents,
+                p.ArchiveSecondsPerMillion,
+                p.ArchiveWithDeletesSecondsPerMillion,
+                p.RestoreSecondsPerMillion,
+                p.PeakRssBytes,
+                p.ArchiveBytes,
+                Generate = Sample(p.Generate),
+                Archive = Sample(p.Archive),
+                ArchiveDeletes = Sample(p.ArchiveDeletes),
+                Restore = Sample(p.Restore),
             }),
-            result.Before,
-            result.After,
         };
         output.WriteLine(JsonSerializer.Serialize(document, JsonOptions));
     }
@@ -113,15 +250,7 @@ internal static class BenchReport
     private static object Sample(PhaseSample sample) =>
         new { Seconds = sample.Elapsed.TotalSeconds, sample.StartRssBytes, sample.PeakRssBytes, sample.PeakGrowthBytes };
 
-    private static string Format(double value, string format = "F2") => value.ToString(format, CultureInfo.InvariantCulture);
-
-    private static string Format(double? value) => value is { } known ? Format(known) : "n/a";
+    private static void Line(StringBuilder text, FormattableString line) => text.AppendLine(line.ToString(CultureInfo.InvariantCulture));
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
-
-    private sealed record TableRow(
-        string Name,
-        Func<RepeatSamples, PhaseSample> Phase,
-        Func<RepeatSamples, double>? TimeRatio = null,
-        Func<RepeatSamples, double?>? MemoryRatio = null);
 }

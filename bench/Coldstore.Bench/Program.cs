@@ -1,5 +1,4 @@
 using Coldstore.Bench;
-using Spectre.Console;
 
 // Exit codes: 0 measured and correct, 1 a wrong result (checksums differ, a count is off), 2 bad arguments.
 var options = BenchOptions.Parse(args, Console.Error);
@@ -12,24 +11,34 @@ var directory = options.Directory ?? Path.Combine(Path.GetTempPath(), "coldstore
 Directory.CreateDirectory(directory);
 Console.Error.WriteLine($"coldstore bench: working in {directory}");
 
-// With --json, stdout carries only the JSON document; people read the table on stderr.
-var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(options.Json ? Console.Error : Console.Out) });
-if (options.Json ? Console.IsErrorRedirected : Console.IsOutputRedirected)
-{
-    // Redirected to a file or a pipe: no terminal width to fit, so never wrap the table at an assumed 80 columns.
-    console.Profile.Width = 200;
-}
-
 try
 {
-    var result = await new BenchRunner(options, Console.Error).RunAsync(directory);
-    BenchReport.WriteTable(result, console);
+    var loadBefore = BenchRun.LoadAverage();
+    await using var host = await BenchHost.OpenAsync(directory);
+    using var memory = new ProcessMemory();
+    var timer = new PhaseTimer(host.ClickHouse, memory, Console.Error);
+    var single = options.Scenarios.HasFlag(Scenarios.Single) ? await new SingleScenario(options, host, timer).RunAsync() : null;
+    var fleet = options.Scenarios.HasFlag(Scenarios.Fleet) ? await new FleetScenario(options, host, timer).RunAsync() : null;
+    var scaling = options.Scenarios.HasFlag(Scenarios.Scaling) ? await new ScalingScenario(options, host, timer).RunAsync() : null;
+    var run = new BenchRun(host.EngineName, Environment.ProcessorCount, memory.Method, loadBefore, BenchRun.LoadAverage(), single, fleet, scaling);
+
+    // With --json, stdout carries only the JSON document; people read the tables on stderr.
+    var markdown = BenchReport.Markdown(run);
+    (options.Json ? Console.Error : Console.Out).Write(markdown);
     if (options.Json)
     {
-        BenchReport.WriteJson(result, Console.Out);
+        BenchReport.WriteJson(run, Console.Out);
     }
 
-    return result.ChecksumsMatch ? 0 : 1;
+    if (options.Out is { } output)
+    {
+        Directory.CreateDirectory(output);
+        await File.WriteAllTextAsync(Path.Combine(output, "latest.md"), markdown);
+        BenchChart.Write(run, Path.Combine(output, "bench.png"));
+        Console.Error.WriteLine($"coldstore bench: wrote {Path.Combine(output, "latest.md")} and {Path.Combine(output, "bench.png")}");
+    }
+
+    return single is null || single.ChecksumsMatch ? 0 : 1;
 }
 catch (BenchmarkFailedException e)
 {

@@ -67,17 +67,7 @@ internal sealed class RawBaselines(IClickHouseClient clickHouse, EventTables tab
             .For("bench: count rows"))).Rows;
 
     /// <summary>Removes a scratch workspace's rows from both tables and waits until they are gone, so the next phase starts from the same table.</summary>
-    public async Task RemoveAsync(Guid scratchWorkspaceId)
-    {
-        foreach (var table in new[] { tables.QualifiedEvents, tables.QualifiedInternalEvents })
-        {
-            await clickHouse.ExecuteAsync(new ClickHouseQuery($"DELETE FROM {table} WHERE workspace_id = {{workspace_id:String}}")
-                .With("workspace_id", "String", EventSql.WorkspaceIdText(scratchWorkspaceId))
-                .WithSetting("lightweight_deletes_sync", "2")
-                .WithSetting("mutations_sync", "2")
-                .For("bench: remove scratch rows"));
-        }
-    }
+    public Task RemoveAsync(Guid scratchWorkspaceId) => BareDelete.RunAsync(clickHouse, tables, [scratchWorkspaceId], "bench: remove scratch rows");
 
     /// <summary>Waits until ClickHouse has applied every delete of the workspace (what Coldstore's archive leaves running).</summary>
     public async Task WaitForDeletesAsync(Guid workspaceId)
@@ -95,22 +85,38 @@ internal sealed class RawBaselines(IClickHouseClient clickHouse, EventTables tab
         }
     }
 
-    /// <summary>
-    /// Returns memory freed by earlier phases to the system (jemalloc keeps it otherwise), so each phase's peak
-    /// growth is measured from a comparable floor.
-    /// </summary>
-    public Task PurgeFreedMemoryAsync() =>
-        clickHouse.ExecuteAsync(new ClickHouseQuery("SYSTEM JEMALLOC PURGE").For("bench: purge freed memory"));
+    private Task<Summary> SummaryAsync(ClickHouseQuery query) => Summary.ReadAsync(clickHouse, query);
+}
 
-    private async Task<Summary> SummaryAsync(ClickHouseQuery query)
+/// <summary>Count and checksum of some rows: a query's <c>rows</c> and <c>checksum</c> columns.</summary>
+internal sealed record Summary(long Rows, ulong Checksum)
+{
+    public static async Task<Summary> ReadAsync(IClickHouseClient clickHouse, ClickHouseQuery query)
     {
         var row = (await clickHouse.QueryAsync(query)).Single();
         return new Summary(row.GetInt64("rows"), row.GetUInt64("checksum"));
     }
 
-    private sealed record Summary(long Rows, ulong Checksum)
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Rows} rows, checksum {Checksum}");
+}
+
+/// <summary>
+/// ClickHouse alone taking workspaces out: an unbounded lightweight delete of every row of them from both tables (the
+/// view's rows would otherwise be doubled by an insert back), waited for until applied.
+/// </summary>
+internal static class BareDelete
+{
+    public static async Task RunAsync(IClickHouseClient clickHouse, EventTables tables, IEnumerable<Guid> workspaceIds, string purpose)
     {
-        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Rows} rows, checksum {Checksum}");
+        var workspaces = workspaceIds.Select(EventSql.WorkspaceIdText).ToArray();
+        foreach (var table in new[] { tables.QualifiedEvents, tables.QualifiedInternalEvents })
+        {
+            await clickHouse.ExecuteAsync(new ClickHouseQuery($"DELETE FROM {table} WHERE workspace_id IN {{workspaces:Array(String)}}")
+                .With("workspaces", "Array(String)", workspaces)
+                .WithSetting("lightweight_deletes_sync", "2")
+                .WithSetting("mutations_sync", "2")
+                .For(purpose));
+        }
     }
 }
 

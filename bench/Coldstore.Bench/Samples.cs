@@ -21,7 +21,10 @@ internal sealed record RepeatSamples(
     PhaseSample Archive,
     PhaseSample ArchiveDeletes,
     PhaseSample BaselineInsert,
-    PhaseSample Restore)
+    PhaseSample Restore,
+    PhaseSample DittofeedCopy,
+    PhaseSample DittofeedDelete,
+    PhaseSample DittofeedRestore)
 {
     /// <summary>The archive until its background deletes are applied: the whole cost of taking the rows out.</summary>
     public PhaseSample ArchiveWithDeletes => Archive.Then(ArchiveDeletes);
@@ -31,6 +34,18 @@ internal sealed record RepeatSamples(
     public double ArchiveWithDeletesRatio => Ratio(ArchiveWithDeletes.Elapsed, BaselineCopy.Elapsed);
 
     public double RestoreRatio => Ratio(Restore.Elapsed, BaselineInsert.Elapsed);
+
+    /// <summary>Dittofeed's copy until its delete is applied.</summary>
+    public PhaseSample DittofeedCopyWithDelete => DittofeedCopy.Then(DittofeedDelete);
+
+    /// <summary>Coldstore's verified archive against Dittofeed's unverified copy (target ≤ 0.9).</summary>
+    public double ArchiveToDittofeedRatio => Ratio(Archive.Elapsed, DittofeedCopy.Elapsed);
+
+    /// <summary>Both until their deletes are applied.</summary>
+    public double ArchiveWithDeletesToDittofeedRatio => Ratio(ArchiveWithDeletes.Elapsed, DittofeedCopyWithDelete.Elapsed);
+
+    /// <summary>Dittofeed's insert-select back against the bare insert from Parquet.</summary>
+    public double DittofeedRestoreRatio => Ratio(DittofeedRestore.Elapsed, BaselineInsert.Elapsed);
 
     public double? ArchiveMemoryRatio => MemoryRatio(Archive, BaselineCopy);
 

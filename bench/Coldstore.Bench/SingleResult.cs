@@ -2,18 +2,16 @@ using Coldstore.Services;
 
 namespace Coldstore.Bench;
 
-/// <summary>Everything one run measured, and the medians and ratios the report shows.</summary>
-internal sealed record BenchResult(
+/// <summary>Everything the single-workspace scenario measured, and the medians and ratios the report shows.</summary>
+internal sealed record SingleResult(
     int Events,
     int Repeat,
     int Warmup,
-    string Engine,
-    int ProcessorCount,
-    string MemoryMethod,
     TimeSpan Ingest,
     long RawBytes,
     long ArchiveBytes,
     long BaselineParquetBytes,
+    long DittofeedBytes,
     WorkspaceChecksums Before,
     WorkspaceChecksums After,
     IReadOnlyList<RepeatSamples> Repeats)
@@ -23,6 +21,15 @@ internal sealed record BenchResult(
 
     /// <summary>Uncompressed size of the stored columns over the archive's size.</summary>
     public double CompressionRatio => ArchiveBytes == 0 ? 0 : (double)RawBytes / ArchiveBytes;
+
+    /// <summary>The archive's bytes over Dittofeed's cold table's bytes on disk (target ≤ 0.6).</summary>
+    public double BytesToDittofeedRatio => DittofeedBytes == 0 ? double.NaN : (double)ArchiveBytes / DittofeedBytes;
+
+    public double ArchiveToDittofeedRatio => Median(Repeats.Select(r => r.ArchiveToDittofeedRatio));
+
+    public double ArchiveWithDeletesToDittofeedRatio => Median(Repeats.Select(r => r.ArchiveWithDeletesToDittofeedRatio));
+
+    public double DittofeedRestoreRatio => Median(Repeats.Select(r => r.DittofeedRestoreRatio));
 
     public double ArchiveRatio => Median(Repeats.Select(r => r.ArchiveRatio));
 
