@@ -40,7 +40,7 @@ internal sealed class BenchHost : IAsyncDisposable
     /// <summary>Where inline local disks may live (the configuration's <c>custom_local_disks_base_directory</c>).</summary>
     public string DisksDirectory => Path.Combine(Directory, "disks");
 
-    public static async Task<BenchHost> OpenAsync(string directory)
+    public static async Task<BenchHost> OpenAsync(string directory, int batchSize)
     {
         var disks = Path.Combine(directory, "disks");
         System.IO.Directory.CreateDirectory(disks);
@@ -55,7 +55,7 @@ internal sealed class BenchHost : IAsyncDisposable
         var state = SqliteStateStore.Open(Path.Combine(directory, "state.db"));
         var archive = FileSystemArchiveStore.Open(Path.Combine(directory, "archive"));
         // No settle window: nothing else writes to these workspaces, and a fixed sleep would only pad the archive time.
-        var service = new ColdstoreService(clickHouse, state, archive, new Sql.EventTables(), new ColdstoreOptions { SettleWindow = TimeSpan.Zero });
+        var service = new ColdstoreService(clickHouse, state, archive, new Sql.EventTables(), new ColdstoreOptions { SettleWindow = TimeSpan.Zero, BatchSize = batchSize });
         await service.InitializeAsync();
         return new BenchHost(clickHouse, state, service, directory);
     }

@@ -20,7 +20,7 @@ internal enum Scenarios
 /// <param name="Warmup">Single: untimed repetitions first, so JIT, caches and first-use setup do not land in one side's numbers.</param>
 /// <param name="FleetWorkspaces">Fleet: how many workspaces.</param>
 /// <param name="FleetEvents">Fleet: events per workspace.</param>
-/// <param name="FleetConcurrency">Fleet: workspaces archived or restored at once (as <c>coldstore archive --concurrency</c>).</param>
+/// <param name="BatchSize">Fleet: workspaces per batch of the batch archive and restore (<see cref="Coldstore.Services.ColdstoreOptions.BatchSize"/>).</param>
 /// <param name="Sizes">Scaling: the workspace sizes, in events, smallest first.</param>
 /// <param name="Json">Write the result as JSON on stdout (the tables then go to stderr).</param>
 /// <param name="Directory">Where chDB, the state, the archive and the baseline files live; null for a new temporary directory.</param>
@@ -32,7 +32,7 @@ internal sealed record BenchOptions(
     int Warmup,
     int FleetWorkspaces,
     int FleetEvents,
-    int FleetConcurrency,
+    int BatchSize,
     IReadOnlyList<long> Sizes,
     bool Json,
     string? Directory,
@@ -45,7 +45,7 @@ internal sealed record BenchOptions(
           --repeat R     single: baseline/Coldstore pairs per operation; medians are reported (default 3)
           --warmup W     single: untimed archive/restore rounds first (default 1; 0 to measure a cold process)
           --fleet NxM    fleet: N workspaces of M events each (default 1000x50)
-          --concurrency C  fleet: workspaces moved at once (default 4, as `coldstore archive --concurrency 4`)
+          --batch-size B   fleet: workspaces per batch of archive and restore (default 100, Coldstore's default)
           --sizes A,B,…  scaling: workspace sizes in events (default 10000,100000,1000000)
           --json         print the result as JSON on stdout (the tables go to stderr)
           --dir DIR      working directory for chDB, state, archive and baseline files (default: a new temp dir)
@@ -53,7 +53,7 @@ internal sealed record BenchOptions(
         """;
 
     public static BenchOptions Default { get; } = new(
-        Scenarios.None, 200_000, 3, 1, 1_000, 50, 4, [10_000, 100_000, 1_000_000], false, null, null);
+        Scenarios.None, 200_000, 3, 1, 1_000, 50, 100, [10_000, 100_000, 1_000_000], false, null, null);
 
     /// <summary>Parses the arguments; returns null (after printing why) when they are wrong or help was asked for.</summary>
     public static BenchOptions? Parse(IReadOnlyList<string> args, TextWriter error)
@@ -71,7 +71,7 @@ internal sealed record BenchOptions(
                     "--repeat" => options with { Repeat = Positive(Value(), "--repeat") },
                     "--warmup" => options with { Warmup = NonNegative(Value(), "--warmup") },
                     "--fleet" => ParseFleet(options, Value()),
-                    "--concurrency" => options with { FleetConcurrency = Positive(Value(), "--concurrency") },
+                    "--batch-size" => options with { BatchSize = Positive(Value(), "--batch-size") },
                     "--sizes" => options with { Sizes = ParseSizes(Value()) },
                     "--json" => options with { Json = true },
                     "--dir" => options with { Directory = Path.GetFullPath(Value()) },

@@ -66,7 +66,7 @@ internal static class BenchReport
 
     private static void WriteFleet(StringBuilder text, FleetResult r)
     {
-        Line(text, $"### Fleet: {r.Workspaces:N0} workspaces of {r.EventsPerWorkspace} events, Coldstore {r.Concurrency} at a time");
+        Line(text, $"### Fleet: {r.Workspaces:N0} workspaces of {r.EventsPerWorkspace} events, Coldstore in batches of {r.BatchSize}");
         text.AppendLine();
         text.AppendLine("| phase | seconds | workspaces/s | peak RSS growth |");
         text.AppendLine("|---|---:|---:|---:|");
@@ -83,7 +83,7 @@ internal static class BenchReport
         text.AppendLine();
         Line(text, $"Coldstore / floor time: archive {r.Archive.Elapsed / r.FloorArchive.Elapsed:F1}x, restore {r.Restore.Elapsed / r.FloorInsert.Elapsed:F1}x. Generating the events took {r.Generate.Elapsed.TotalSeconds:F1} s. Every workspace's checksums (both tables) equal after the floor's and after Coldstore's round trip; no hot row after the archive.");
         text.AppendLine();
-        Line(text, $"Where Coldstore's time went (each step's seconds summed over all workspaces, {r.Concurrency} running at once; top 6): archive {Steps(r.ArchiveSteps)}; restore {Steps(r.RestoreSteps)}.");
+        Line(text, $"Where Coldstore's time went (each step's seconds summed over all workspaces; a batch step counts once per workspace in it; top 6): archive {Steps(r.ArchiveSteps)}; restore {Steps(r.RestoreSteps)}.");
         text.AppendLine();
     }
 
@@ -211,7 +211,7 @@ internal static class BenchReport
             {
                 fleet.Workspaces,
                 fleet.EventsPerWorkspace,
-                fleet.Concurrency,
+                fleet.BatchSize,
                 fleet.ArchiveRate,
                 fleet.ArchiveWithDeletesRate,
                 fleet.RestoreRate,

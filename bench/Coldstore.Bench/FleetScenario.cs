@@ -90,7 +90,7 @@ internal sealed class FleetScenario(BenchOptions options, BenchHost host, PhaseT
         PhaseTimer.Expect(restored.All(r => r.Rows == m), $"a restore moved {restored.Select(r => r.Rows).FirstOrDefault(rows => rows != m)} rows, not {m}");
         await ExpectUnchangedAsync(ids, before, "Coldstore's round trip");
 
-        return new FleetResult(n, m, options.FleetConcurrency, generate, floorExport, floorDelete, floorInsert, archive, deletes, restore,
+        return new FleetResult(n, m, options.BatchSize, generate, floorExport, floorDelete, floorInsert, archive, deletes, restore,
             archived.Sum(r => r.Bytes), StepTotals(archived), StepTotals(restored));
     }
 
@@ -102,22 +102,22 @@ internal sealed class FleetScenario(BenchOptions options, BenchHost host, PhaseT
             .OrderByDescending(total => total.Seconds)];
 
     /// <summary>
-    /// Archives every workspace, <see cref="BenchOptions.FleetConcurrency"/> at a time, each on its own, as
-    /// <c>coldstore archive --status Paused --concurrency 4</c> does. The one place to swap in a batch API.
+    /// Archives every workspace through the batch API, as <c>coldstore archive --status Paused</c> does (batches of
+    /// <see cref="ColdstoreOptions.BatchSize"/>); a workspace that fails fails the run.
     /// </summary>
-    private Task<OperationResult[]> ArchiveFleetAsync(IReadOnlyList<Guid> workspaceIds) =>
-        ForEachAsync(workspaceIds, id => host.Service.ColdStoreWorkspaceEventsAsync(id));
+    private async Task<OperationResult[]> ArchiveFleetAsync(IReadOnlyList<Guid> workspaceIds) =>
+        Results(await host.Service.ColdStoreWorkspacesEventsAsync(workspaceIds), "archiving");
 
-    /// <summary>Restores every workspace as <see cref="ArchiveFleetAsync"/> archives them.</summary>
-    private Task<OperationResult[]> RestoreFleetAsync(IReadOnlyList<Guid> workspaceIds) =>
-        ForEachAsync(workspaceIds, id => host.Service.RestoreWorkspaceEventsAsync(id));
+    /// <summary>Restores every workspace through the batch API, as <c>coldstore restore --status Active</c> does.</summary>
+    private async Task<OperationResult[]> RestoreFleetAsync(IReadOnlyList<Guid> workspaceIds) =>
+        Results(await host.Service.RestoreWorkspacesEventsAsync(workspaceIds), "restoring");
 
-    private async Task<OperationResult[]> ForEachAsync(IReadOnlyList<Guid> workspaceIds, Func<Guid, Task<OperationResult>> operation)
+    /// <summary>Every workspace's result; a workspace that failed fails the run.</summary>
+    private static OperationResult[] Results(IReadOnlyList<WorkspaceOutcome> outcomes, string what)
     {
-        var results = new OperationResult[workspaceIds.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, workspaceIds.Count), new ParallelOptions { MaxDegreeOfParallelism = options.FleetConcurrency },
-            async (index, _) => results[index] = await operation(workspaceIds[index]));
-        return results;
+        var failed = outcomes.FirstOrDefault(o => !o.Ok);
+        PhaseTimer.Expect(failed is null, $"{what} workspace {failed?.WorkspaceId} failed: {failed?.Error?.Message}");
+        return [.. outcomes.Select(o => o.Result!)];
     }
 
     private async Task<long> HotRowsAsync(string[] workspaces) =>
@@ -161,7 +161,7 @@ internal sealed class FleetScenario(BenchOptions options, BenchHost host, PhaseT
 internal sealed record FleetResult(
     int Workspaces,
     int EventsPerWorkspace,
-    int Concurrency,
+    int BatchSize,
     PhaseSample Generate,
     PhaseSample FloorExport,
     PhaseSample FloorDelete,

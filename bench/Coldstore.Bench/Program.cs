@@ -14,7 +14,7 @@ Console.Error.WriteLine($"coldstore bench: working in {directory}");
 try
 {
     var loadBefore = BenchRun.LoadAverage();
-    await using var host = await BenchHost.OpenAsync(directory);
+    await using var host = await BenchHost.OpenAsync(directory, options.BatchSize);
     using var memory = new ProcessMemory();
     var timer = new PhaseTimer(host.ClickHouse, memory, Console.Error);
     var single = options.Scenarios.HasFlag(Scenarios.Single) ? await new SingleScenario(options, host, timer).RunAsync() : null;

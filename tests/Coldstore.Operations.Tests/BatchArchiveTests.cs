@@ -29,6 +29,7 @@ public abstract class BatchArchiveTests(ClickHouseDatabaseFixture clickHouse, IE
         var largeCalls = await CountedAsync(calls, () => h.Service.ColdStoreWorkspacesEventsAsync([.. large.Keys]));
 
         Assert.All(smallCalls.Outcomes.Concat(largeCalls.Outcomes), o => Assert.True(o.Ok, o.Error?.Message));
+        Assert.All(smallCalls.Outcomes.Concat(largeCalls.Outcomes), o => Assert.True(InBatch([o], o.WorkspaceId, Steps.ArchiveEventsDeleteSubmitted)));
         // A fixed set of statements plus polls while the deletes apply (and, rarely, a repair after a merge); archived one
         // by one, 40 workspaces would take more than 15 statements each.
         Assert.InRange(smallCalls.Statements, 8, 60);
@@ -112,6 +113,9 @@ public abstract class BatchArchiveTests(ClickHouseDatabaseFixture clickHouse, IE
         Assert.Equal(fleet[busy], await h.ChecksumsAsync(busy));
 
         // Every other workspace: every row exactly once, archived or (arrived after the cutoff) hot.
+        Assert.All(ids.Where(w => w != busy && w != tampered && w != replayed), w => Assert.True(InBatch(outcomes, w, Steps.ArchiveEventsDeleteSubmitted), $"workspace {w} was not archived in the batch"));
+        Assert.False(InBatch(outcomes, tampered, Steps.ArchiveEventsDeleteSubmitted));
+        Assert.False(InBatch(outcomes, replayed, Steps.ArchiveEventsDeleteSubmitted));
         foreach (var workspace in ids.Where(w => w != busy))
         {
             var outcome = outcomes.Single(o => o.WorkspaceId == workspace);
@@ -236,6 +240,101 @@ public abstract class BatchArchiveTests(ClickHouseDatabaseFixture clickHouse, IE
             Assert.Equal(before, await h.ChecksumsAsync(workspace));
         }
     }
+
+    [Fact]
+    public async Task A_batch_restore_brings_every_workspace_back_exactly_while_a_tampered_archive_a_replay_and_a_busy_workspace_stay_on_their_own()
+    {
+        var h = await OpenAsync();
+        var fleet = await FleetAsync(h, 10, events: 25, seed: 600);
+        var ids = fleet.Keys.ToList();
+        Assert.All(await h.Service.ColdStoreWorkspacesEventsAsync(ids), o => Assert.True(o.Ok, o.Error?.Message));
+        var (tampered, replayed, busy, twice) = (ids[2], ids[5], ids[7], ids[9]);
+
+        // An object of another workspace written over one archive's; a row identical to an archived one replayed hot;
+        // a lease held elsewhere; a workspace with a second archive (new events archived after the first).
+        var mine = (await h.Archive.ListAsync(Harness.WorkspacePrefix(tampered))).Single(o => o.Key.EndsWith(".parquet", StringComparison.Ordinal));
+        var theirs = (await h.Archive.ListAsync(Harness.WorkspacePrefix(ids[0]))).Single(o => o.Key.EndsWith(".parquet", StringComparison.Ordinal));
+        await h.Archive.WriteAsync(mine.Key, (await h.Archive.ReadAsync(theirs.Key))!);
+        var replay = RawEvent.Of($"replay-{Guid.NewGuid():N}", """{"type":"track","event":"DFReplayed","userId":"u2"}""", processingTime: DateTime.UtcNow.AddDays(-2));
+        await h.InsertAsync(replayed, [replay]);
+        await h.IngestAsync(twice, 7, seed: 699);
+        Assert.True((await h.Service.ColdStoreWorkspacesEventsAsync([twice])).Single().Ok);
+        var twiceBefore = fleet[twice].EventRows + 7;
+        var lease = (await h.State.TryAcquireLeaseAsync(busy, "test: another holder", TimeSpan.FromMinutes(2))).Lease!;
+        IReadOnlyList<WorkspaceOutcome> outcomes;
+        try
+        {
+            outcomes = await h.Service.RestoreWorkspacesEventsAsync(ids);
+        }
+        finally
+        {
+            await h.State.ReleaseLeaseAsync(lease);
+        }
+
+        Assert.Equal(WorkspaceErrorKind.Busy, Assert.IsType<WorkspaceOperationException>(outcomes.Single(o => o.WorkspaceId == busy).Error).Kind);
+        Assert.Equal(StorageState.Cold, await h.StorageAsync(busy));
+        Assert.Equal((0L, 0L), await h.RowsAfterDeletesAsync(busy));
+
+        // The tampered archive is refused before anything of it is inserted; it stays cold, its archive kept.
+        var refused = Assert.IsType<WorkspaceOperationException>(outcomes.Single(o => o.WorkspaceId == tampered).Error);
+        Assert.Contains("cannot be restored", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(StorageState.Cold, await h.StorageAsync(tampered));
+        Assert.Equal((0L, 0L), await h.RowsAfterDeletesAsync(tampered));
+        Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(tampered)).State);
+
+        foreach (var workspace in ids.Where(w => w != busy && w != tampered && w != replayed && w != twice))
+        {
+            Assert.True(outcomes.Single(o => o.WorkspaceId == workspace).Ok);
+            Assert.True(InBatch(outcomes, workspace, Steps.RestoreStarted), $"workspace {workspace} was not restored in the batch");
+            Assert.Equal(StorageState.Hot, await h.StorageAsync(workspace));
+            Assert.Equal(fleet[workspace], await h.ChecksumsAsync(workspace));
+            Assert.Empty(await h.ObjectsAsync(workspace));
+        }
+
+        // The replayed row stays beside its archived twin: both are hot, once each.
+        Assert.True(outcomes.Single(o => o.WorkspaceId == replayed).Ok);
+        var replayedIds = await h.HotMessageIdsAsync(replayed);
+        Assert.Equal(fleet[replayed].EventRows + 1, replayedIds.Count);
+        Assert.Single(replayedIds, id => id == replay.MessageId);
+        Assert.True(outcomes.Single(o => o.WorkspaceId == twice).Ok);
+        Assert.Equal(twiceBefore, (await h.ChecksumsAsync(twice)).EventRows);
+        Assert.All(await h.LedgerAsync(twice), a => Assert.Equal(ArchiveState.Restored, a.State));
+    }
+
+    [Fact]
+    public async Task A_batch_restore_stopped_after_each_step_resumes_on_the_next_run_and_ends_exact()
+    {
+        var h = await OpenAsync();
+        string[] steps = [Steps.RestoreArchiveVerified, Steps.RestoreStarted, Steps.RestoreLeftoversRemoved, Steps.RestoreInserted, Steps.RestoreVerified, Steps.RestoreObjectsDeleted];
+        foreach (var step in steps)
+        {
+            var fleet = await FleetAsync(h, 4, events: 15, seed: 700 + Array.IndexOf(steps, step) * 10);
+            Assert.All(await h.Service.ColdStoreWorkspacesEventsAsync([.. fleet.Keys]), o => Assert.True(o.Ok, o.Error?.Message));
+            using var stop = new CancellationTokenSource();
+            var progress = new Synchronous(p =>
+            {
+                if (p.Step == step)
+                {
+                    stop.Cancel();
+                }
+            });
+
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => h.Service.RestoreWorkspacesEventsAsync([.. fleet.Keys], progress, stop.Token));
+            var rerun = await h.Service.RestoreWorkspacesEventsAsync([.. fleet.Keys]);
+
+            Assert.All(rerun, o => Assert.True(o.Ok, $"after {step}: {o.Error?.Message}"));
+            foreach (var (workspace, before) in fleet)
+            {
+                Assert.Equal(before, await h.ChecksumsAsync(workspace));
+                Assert.Equal(StorageState.Hot, await h.StorageAsync(workspace));
+                Assert.Empty(await h.ObjectsAsync(workspace));
+            }
+        }
+    }
+
+    /// <summary>True when the workspace went through <paramref name="step"/> as part of a batch (its detail says so), not alone.</summary>
+    private static bool InBatch(IReadOnlyList<WorkspaceOutcome> outcomes, Guid workspace, string step) =>
+        outcomes.Single(o => o.WorkspaceId == workspace).Result?.Steps.Any(s => s.Name == step && (s.Detail ?? "").Contains("batch of", StringComparison.Ordinal)) ?? false;
 
     /// <summary>Creates workspaces with events; returns each with its checksums before anything is archived.</summary>
     private static async Task<Dictionary<Guid, WorkspaceChecksums>> FleetAsync(Harness h, int count, int events, int seed)

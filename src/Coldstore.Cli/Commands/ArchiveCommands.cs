@@ -21,7 +21,8 @@ internal static class ArchiveCommands
         context,
         "restore",
         "Bring every archive of the workspace back into the hot tables, verify, then delete the archives.",
-        (service, id, progress, ct) => service.RestoreWorkspaceEventsAsync(id, progress, ct));
+        (service, id, progress, ct) => service.RestoreWorkspaceEventsAsync(id, progress, ct),
+        (service, ids, ct) => service.RestoreWorkspacesEventsAsync(ids, null, ct));
 
     public static Command Verify(CommandContext context)
     {

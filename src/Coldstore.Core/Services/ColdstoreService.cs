@@ -76,6 +76,20 @@ public sealed partial class ColdstoreService
         _archiver.ArchiveBatchAsync(workspaceIds, progress, id => ColdStoreWorkspaceEventsAsync(id, progress, cancellationToken), cancellationToken);
 
     /// <summary>
+    /// Restores many workspaces in batches of <see cref="ColdstoreOptions.BatchSize"/>: those with one archive and
+    /// nothing hot up to its cutoff (the usual case) have their archives checked (manifests and listings each, content
+    /// in one read), inserted back in one statement and verified in one; every other one is restored alone after its
+    /// batch, exactly as <see cref="RestoreWorkspaceEventsAsync"/> does. Each succeeds or fails on its own.
+    /// </summary>
+    /// <param name="workspaceIds">The workspaces; repeats are taken once.</param>
+    /// <param name="progress">Receives each workspace's steps.</param>
+    /// <param name="cancellationToken">Stops between steps; rerunning resumes.</param>
+    /// <returns>One outcome per distinct workspace, in the order given.</returns>
+    public Task<IReadOnlyList<WorkspaceOutcome>> RestoreWorkspacesEventsAsync(
+        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        _archiver.RestoreBatchAsync(workspaceIds, progress, id => RestoreWorkspaceEventsAsync(id, progress, cancellationToken), cancellationToken);
+
+    /// <summary>
     /// Brings every archive of the workspace back into the hot table: waits for earlier deletes, checks the
     /// archive against its manifest and the ledger, removes rows an interrupted restore left, inserts the stored
     /// columns (every other column and <c>internal_events</c> are recomputed), verifies, and only then deletes the

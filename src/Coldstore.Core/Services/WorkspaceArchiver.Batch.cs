@@ -35,16 +35,30 @@ internal sealed partial class WorkspaceArchiver
     /// Archives the workspaces, <see cref="ColdstoreOptions.BatchSize"/> at a time, each batch in a few statements;
     /// those a batch hands back are archived one by one after it. One outcome per distinct id, in the order given.
     /// </summary>
-    public async Task<IReadOnlyList<WorkspaceOutcome>> ArchiveBatchAsync(
-        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress, Func<Guid, Task<OperationResult>> single, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<WorkspaceOutcome>> ArchiveBatchAsync(
+        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress, Func<Guid, Task<OperationResult>> single, CancellationToken cancellationToken) =>
+        RunBatchesAsync(workspaceIds, "archive", ArchiveBatchStepsAsync, progress, single, cancellationToken);
+
+    /// <summary>
+    /// Restores the workspaces, <see cref="ColdstoreOptions.BatchSize"/> at a time: those with exactly one archive and
+    /// nothing hot up to its cutoff, the common case, in a few statements per batch; every other one alone after it.
+    /// </summary>
+    public Task<IReadOnlyList<WorkspaceOutcome>> RestoreBatchAsync(
+        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress, Func<Guid, Task<OperationResult>> single, CancellationToken cancellationToken) =>
+        RunBatchesAsync(workspaceIds, "restore", RestoreBatchStepsAsync, progress, single, cancellationToken);
+
+    private async Task<IReadOnlyList<WorkspaceOutcome>> RunBatchesAsync(
+        IReadOnlyList<Guid> workspaceIds, string operation, Func<BatchRun, CancellationToken, Task> steps, IProgress<OperationProgress>? progress,
+        Func<Guid, Task<OperationResult>> single, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(workspaceIds);
         var ids = workspaceIds.Distinct().ToList();
         var outcomes = new Dictionary<Guid, WorkspaceOutcome>();
         foreach (var chunk in ids.Chunk(options.BatchSize))
         {
-            var handedBack = await ArchiveOneBatchAsync(chunk, progress, outcomes, cancellationToken).ConfigureAwait(false);
-            foreach (var id in handedBack)
+            var batch = new BatchRun(operation, [.. chunk.Select(id => new BatchMember(id, new OperationRun(id, progress, options.StepCompleted)))], outcomes);
+            await RunOneBatchAsync(batch, steps, cancellationToken).ConfigureAwait(false);
+            foreach (var id in batch.HandedBack)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 try
@@ -72,9 +86,13 @@ internal sealed partial class WorkspaceArchiver
 
         public Workspace? Workspace { get; set; }
 
+        public IReadOnlyList<ArchiveRecord> Archives { get; set; } = [];
+
         public ArchiveRecord? Record { get; set; }
 
         public Summary Hot { get; set; }
+
+        public ArchiveManifest? Manifest { get; set; }
 
         public IReadOnlyList<PartSummary> EventParts { get; set; } = [];
 
@@ -84,64 +102,107 @@ internal sealed partial class WorkspaceArchiver
         public bool Settled { get; set; }
     }
 
-    /// <summary>Runs one batch; records the outcome of every workspace it settles and returns the ones it hands back.</summary>
-    private async Task<List<Guid>> ArchiveOneBatchAsync(Guid[] chunk, IProgress<OperationProgress>? progress, Dictionary<Guid, WorkspaceOutcome> outcomes, CancellationToken ct)
+    /// <summary>A batch in progress: its workspaces, and what became of each.</summary>
+    private sealed class BatchRun(string operation, List<BatchMember> members, Dictionary<Guid, WorkspaceOutcome> outcomes)
     {
-        const string Operation = "archive";
-        var handedBack = new List<Guid>();
-        var members = chunk.Select(id => new BatchMember(id, new OperationRun(id, progress, options.StepCompleted))).ToList();
-        using var tagged = StatementTagger.Begin(StatementTagger.BatchPrefixFor(tables, Guid.NewGuid()));
-        var attempts = await state.TryAcquireLeasesAsync(chunk, options.Owner, options.LeaseDuration, ct).ConfigureAwait(false);
-        for (var i = 0; i < members.Count; i++)
+        public string Operation { get; } = operation;
+
+        public List<BatchMember> Members { get; } = members;
+
+        /// <summary>The workspaces to run alone after the batch, from where the ledger says.</summary>
+        public List<Guid> HandedBack { get; } = [];
+
+        /// <summary>The workspaces the batch still works on.</summary>
+        public List<BatchMember> Open => [.. Members.Where(m => !m.Settled)];
+
+        public void HandBack(BatchMember member)
         {
-            var member = members[i];
+            member.Settled = true;
+            HandedBack.Add(member.WorkspaceId);
+        }
+
+        public void Fail(BatchMember member, Exception error)
+        {
+            member.Settled = true;
+            outcomes[member.WorkspaceId] = new WorkspaceOutcome(member.WorkspaceId, null, error);
+        }
+
+        /// <summary>Finishes a workspace: its last step, and its result with the archives it moved.</summary>
+        public void Done(BatchMember member, StorageState storage, string lastStep, string? detail, IReadOnlyList<ArchiveOutcome> archives)
+        {
+            member.Settled = true;
+            member.Run.Completed(lastStep, detail);
+            outcomes[member.WorkspaceId] = new WorkspaceOutcome(member.WorkspaceId, new OperationResult(member.WorkspaceId, Operation, storage,
+                archives.Sum(a => a.Rows), archives.Sum(a => a.Bytes), archives.Aggregate(0UL, (sum, a) => unchecked(sum + a.Checksum)), archives, member.Run.Steps, member.Run.Elapsed), null);
+        }
+    }
+
+    /// <summary>Takes the batch's leases, runs its steps, and settles every workspace whatever stops them.</summary>
+    private async Task RunOneBatchAsync(BatchRun batch, Func<BatchRun, CancellationToken, Task> steps, CancellationToken ct)
+    {
+        using var tagged = StatementTagger.Begin(StatementTagger.BatchPrefixFor(tables, Guid.NewGuid()));
+        var attempts = await state.TryAcquireLeasesAsync([.. batch.Members.Select(m => m.WorkspaceId)], options.Owner, options.LeaseDuration, ct).ConfigureAwait(false);
+        for (var i = 0; i < batch.Members.Count; i++)
+        {
+            var member = batch.Members[i];
             if (attempts[i].Lease is { } lease)
             {
                 member.Lease = LeaseScope.Hold(state, lease, options, logger);
                 continue;
             }
 
-            member.Settled = true;
-            outcomes[member.WorkspaceId] = new WorkspaceOutcome(member.WorkspaceId, null, attempts[i].Holder is { } holder
-                ? LeaseScope.Busy(member.WorkspaceId, Operation, holder)
-                : new WorkspaceOperationException(member.WorkspaceId, Operation, $"Workspace {member.WorkspaceId} does not exist.", WorkspaceErrorKind.NotFound));
+            batch.Fail(member, attempts[i].Holder is { } holder
+                ? LeaseScope.Busy(member.WorkspaceId, batch.Operation, holder)
+                : new WorkspaceOperationException(member.WorkspaceId, batch.Operation, $"Workspace {member.WorkspaceId} does not exist.", WorkspaceErrorKind.NotFound));
         }
 
-        var held = members.Where(m => m.Lease is not null).ToList();
+        var held = batch.Members.Where(m => m.Lease is not null).ToList();
         try
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource([ct, .. held.Select(m => m.Lease!.Lost)]);
             try
             {
-                await RunBatchAsync(held, handedBack, outcomes, linked.Token).ConfigureAwait(false);
+                await ScreenAsync(batch, linked.Token).ConfigureAwait(false);
+                if (batch.Open.Count > 0)
+                {
+                    await steps(batch, linked.Token).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 // A lease was lost: the statement in flight was cancelled (and killed by its query id). The workspace
                 // whose lease went stops as a single operation would; the others go on alone, from the ledger.
-                foreach (var member in held.Where(m => !m.Settled))
+                foreach (var member in batch.Open)
                 {
-                    Settle(member, member.Lease!.Lost.IsCancellationRequested ? LeaseLost(member.WorkspaceId) : null);
+                    if (member.Lease!.Lost.IsCancellationRequested)
+                    {
+                        batch.Fail(member, new LeaseLostException(member.WorkspaceId, batch.Operation, string.Create(CultureInfo.InvariantCulture,
+                            $"Workspace {member.WorkspaceId}: this {batch.Operation} lost its lease (it could not renew it within {options.LeaseDuration.TotalSeconds:0} s: a stall, or the state store failing over), so it stopped before its next write and wrote nothing more. Rerun it; it resumes where the ledger says.")));
+                    }
+                    else
+                    {
+                        batch.HandBack(member);
+                    }
                 }
             }
             catch (ColdstoreException e) when (!ct.IsCancellationRequested && (e is EngineUnavailableException || ArchiveStoreOutage.IsOutage(e, store)))
             {
                 // An engine or store that does not answer would fail each of them alone as well, each after its own wait:
                 // they stop here, recorded where they are, and a rerun resumes them.
-                foreach (var member in held.Where(m => !m.Settled))
+                foreach (var member in batch.Open)
                 {
-                    Settle(member, new WorkspaceOperationException(member.WorkspaceId, Operation, string.Create(CultureInfo.InvariantCulture,
-                        $"The batch archiving workspace {member.WorkspaceId} stopped: {e.Message} Nothing was lost: what was done is recorded; rerun the archive to resume."), WorkspaceErrorKind.Failed, e));
+                    batch.Fail(member, new WorkspaceOperationException(member.WorkspaceId, batch.Operation, string.Create(CultureInfo.InvariantCulture,
+                        $"The batch {batch.Operation} of workspace {member.WorkspaceId} stopped: {e.Message} Nothing was lost: what was done is recorded; rerun the {batch.Operation} to resume."), WorkspaceErrorKind.Failed, e));
                 }
             }
             catch (ColdstoreException e) when (!ct.IsCancellationRequested && e is not LeaseLostException)
             {
                 // A statement of the batch failed for a reason one workspace's data may cause: each goes on alone, so
                 // that one fails by itself and the others finish.
-                LogBatchStatementFailed(logger, held.Count(m => !m.Settled), e.Message);
-                foreach (var member in held.Where(m => !m.Settled))
+                LogBatchStatementFailed(logger, batch.Open.Count, e.Message);
+                foreach (var member in batch.Open)
                 {
-                    Settle(member, null);
+                    batch.HandBack(member);
                 }
             }
         }
@@ -152,109 +213,80 @@ internal sealed partial class WorkspaceArchiver
                 await member.Lease!.DisposeAsync().ConfigureAwait(false);
             }
         }
-
-        return handedBack;
-
-        void Settle(BatchMember member, Exception? error)
-        {
-            member.Settled = true;
-            if (error is null)
-            {
-                handedBack.Add(member.WorkspaceId);
-            }
-            else
-            {
-                outcomes[member.WorkspaceId] = new WorkspaceOutcome(member.WorkspaceId, null, error);
-            }
-        }
-
-        LeaseLostException LeaseLost(Guid workspaceId) => new(workspaceId, Operation, string.Create(CultureInfo.InvariantCulture,
-            $"Workspace {workspaceId}: this archive lost its lease (it could not renew it within {options.LeaseDuration.TotalSeconds:0} s: a stall, or the state store failing over), so it stopped before its next write and wrote nothing more. Rerun it; it resumes where the ledger says."));
     }
 
-    /// <summary>The batch's steps, in order; each leaves every workspace it touches in a ledger state a single archive resumes from.</summary>
-    private async Task RunBatchAsync(List<BatchMember> members, List<Guid> handedBack, Dictionary<Guid, WorkspaceOutcome> outcomes, CancellationToken ct)
+    /// <summary>
+    /// What every batch checks under its leases: the workspace and its ledger are read, and a workspace with a statement
+    /// of an earlier run still running, or deletes not yet applied, goes on alone (the single path waits for those).
+    /// </summary>
+    private async Task ScreenAsync(BatchRun batch, CancellationToken ct)
     {
-        void HandBack(BatchMember member)
-        {
-            member.Settled = true;
-            handedBack.Add(member.WorkspaceId);
-        }
-
-        void Done(BatchMember member, StorageState storage)
-        {
-            member.Settled = true;
-            member.Run.Completed(Steps.ArchiveDone, member.Record is null ? "no hot rows up to the cutoff; nothing to archive" : null);
-            var archives = member.Record is { } record ? new[] { Outcome(record) } : [];
-            outcomes[member.WorkspaceId] = new WorkspaceOutcome(member.WorkspaceId, new OperationResult(member.WorkspaceId, "archive", storage,
-                archives.Sum(a => a.Rows), archives.Sum(a => a.Bytes), archives.Aggregate(0UL, (sum, a) => unchecked(sum + a.Checksum)), archives, member.Run.Steps, member.Run.Elapsed), null);
-            if (member.Record is { } archived)
-            {
-                LogArchived(logger, member.WorkspaceId, archived.ArchiveId, archived.RowCount ?? 0, archived.Bytes ?? 0);
-            }
-        }
-
-        void Fail(BatchMember member, Exception error)
-        {
-            member.Settled = true;
-            outcomes[member.WorkspaceId] = new WorkspaceOutcome(member.WorkspaceId, null, error);
-        }
-
-        List<BatchMember> Open() => [.. members.Where(m => !m.Settled)];
-
-        // Under the leases: anything but a fresh archive of an existing workspace goes on alone.
-        foreach (var member in members)
+        foreach (var member in batch.Open)
         {
             member.Workspace = await state.GetWorkspaceAsync(member.WorkspaceId, ct).ConfigureAwait(false);
-            var open = member.Workspace is null ? null : await ledger.OpenArchiveAsync(member.WorkspaceId, ct).ConfigureAwait(false);
-            if (member.Workspace is null || open is not null || member.Workspace.Storage is not (StorageState.Hot or StorageState.Cold))
+            member.Archives = member.Workspace is null ? [] : await ledger.ListAsync(member.WorkspaceId, ct).ConfigureAwait(false);
+            if (member.Workspace is null || member.Archives.Any(a => a.State is ArchiveState.Copying or ArchiveState.Verified or ArchiveState.Deleting or ArchiveState.Restoring))
             {
-                HandBack(member);
+                batch.HandBack(member);
             }
         }
 
-        if (Open().Count > 0)
+        if (batch.Open.Count == 0)
         {
-            // Statements an earlier run of a workspace left running, and deletes not yet applied, are the single path's to handle.
-            var prefixes = Open().ToDictionary(m => StatementTagger.PrefixFor(tables, m.WorkspaceId), m => m);
-            foreach (var row in await engine.QueryAsync(BatchSql.RunningStatements(tables, prefixes.Keys), ct).ConfigureAwait(false))
-            {
-                var queryId = row.GetString("query_id");
-                foreach (var (prefix, member) in prefixes.Where(p => queryId.StartsWith(p.Key, StringComparison.Ordinal) && !p.Value.Settled))
-                {
-                    HandBack(member);
-                }
-            }
+            return;
+        }
 
-            var pending = (await clickHouse.QueryAsync(ArchiveSql.PendingDeletesByWorkspace(tables), ct).ConfigureAwait(false))
-                .Select(r => r.GetString("workspace_id")).ToHashSet(StringComparer.Ordinal);
-            foreach (var member in Open().Where(m => pending.Contains(EventSql.WorkspaceIdText(m.WorkspaceId))))
+        var prefixes = batch.Open.ToDictionary(m => StatementTagger.PrefixFor(tables, m.WorkspaceId), m => m);
+        foreach (var row in await engine.QueryAsync(BatchSql.RunningStatements(tables, prefixes.Keys), ct).ConfigureAwait(false))
+        {
+            var queryId = row.GetString("query_id");
+            foreach (var (_, member) in prefixes.Where(p => queryId.StartsWith(p.Key, StringComparison.Ordinal) && !p.Value.Settled))
             {
-                HandBack(member);
+                batch.HandBack(member);
             }
         }
 
-        if (Open().Count == 0)
+        var pending = (await clickHouse.QueryAsync(ArchiveSql.PendingDeletesByWorkspace(tables), ct).ConfigureAwait(false))
+            .Select(r => r.GetString("workspace_id")).ToHashSet(StringComparer.Ordinal);
+        foreach (var member in batch.Open.Where(m => pending.Contains(EventSql.WorkspaceIdText(m.WorkspaceId))))
+        {
+            batch.HandBack(member);
+        }
+    }
+
+    /// <summary>The archive batch's steps, in order; each leaves every workspace it touches in a ledger state a single archive resumes from.</summary>
+    private async Task ArchiveBatchStepsAsync(BatchRun batch, CancellationToken ct)
+    {
+        void Done(BatchMember member) =>
+            batch.Done(member, StorageState.Cold, Steps.ArchiveDone, member.Record is null ? "no hot rows up to the cutoff; nothing to archive" : null,
+                member.Record is { } record ? [Outcome(record)] : []);
+
+        foreach (var member in batch.Open.Where(m => m.Workspace!.Storage is not (StorageState.Hot or StorageState.Cold)))
+        {
+            batch.HandBack(member);
+        }
+
+        if (batch.Open.Count == 0)
         {
             return;
         }
 
         // One cutoff and one wait for the inserts in flight, for all of them.
         var cutoff = await ServerNowAsync(ct).ConfigureAwait(false);
-        await SettleAsync(cutoff, Open()[0].Run, ct).ConfigureAwait(false);
-        var hot = await HotSummariesAsync(Open(), cutoff, ct).ConfigureAwait(false);
+        await SettleAsync(cutoff, batch.Open[0].Run, ct).ConfigureAwait(false);
+        var hot = await HotSummariesAsync(batch.Open, cutoff, ct).ConfigureAwait(false);
         var empty = new List<BatchMember>();
         var taken = 0L;
-        foreach (var member in Open())
+        foreach (var member in batch.Open)
         {
             member.Hot = hot.GetValueOrDefault(member.WorkspaceId);
             if (member.Hot.Rows == 0)
             {
                 empty.Add(member);
             }
-            else if (member.Hot.Rows > options.BatchRows || taken + member.Hot.Rows > options.BatchRows)
+            else if (taken + member.Hot.Rows > options.BatchRows)
             {
-                HandBack(member);
+                batch.HandBack(member);
             }
             else
             {
@@ -263,15 +295,15 @@ internal sealed partial class WorkspaceArchiver
         }
 
         // Nothing to archive: the storage follows the request (as a single archive does), and no ledger row is written.
-        await ApplyAsync([.. empty.Where(m => m.Workspace!.Storage != StorageState.Cold)
-            .Select(m => (m, (FencedWrite)new SetStorageWrite(m.Workspace!.Storage, StorageState.Cold, m.Lease!.Lease)))], HandBack, Fail, ct).ConfigureAwait(false);
+        await ApplyAsync(batch, [.. empty.Where(m => m.Workspace!.Storage != StorageState.Cold)
+            .Select(m => (m, (FencedWrite)new SetStorageWrite(m.Workspace!.Storage, StorageState.Cold, m.Lease!.Lease)))], ct).ConfigureAwait(false);
         foreach (var member in empty.Where(m => !m.Settled))
         {
-            Done(member, StorageState.Cold);
+            Done(member);
         }
 
         // archive:started, for all of them in one transaction.
-        var starting = Open();
+        var starting = batch.Open;
         var writes = new List<(BatchMember, FencedWrite)>();
         foreach (var member in starting)
         {
@@ -282,22 +314,20 @@ internal sealed partial class WorkspaceArchiver
             writes.Add((member, new InsertArchiveWrite(member.Record, member.Lease!.Lease)));
         }
 
-        await ApplyAsync(writes, HandBack, Fail, ct).ConfigureAwait(false);
-        Completed(Open(), Steps.ArchiveStarted, m => string.Create(CultureInfo.InvariantCulture,
+        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
+        Completed(batch.Open, Steps.ArchiveStarted, m => string.Create(CultureInfo.InvariantCulture,
             $"archive {m.Record!.ArchiveId} (batch of {starting.Count}), cutoff {cutoff:O}, {m.Hot.Rows} hot rows"));
-        if (Open().Count == 0)
+        if (batch.Open.Count == 0)
         {
             return;
         }
 
         // Copy, read back, verify: one statement each.
-        var copying = Open();
+        var copying = batch.Open;
         await clickHouse.ExecuteAsync(BatchSql.CopyToArchives(tables, [.. copying.Select(m => (m.WorkspaceId, m.Record!.ArchiveId))], cutoff,
             store.TableFunction("{_partition_id}.parquet", DataFormat, "archive"), options.BatchStatementTimeout), ct).ConfigureAwait(false);
         Completed(copying, Steps.ArchiveCopied, m => m.Record!.ObjectPrefix);
-        var sources = copying.Select((m, i) => (m.WorkspaceId, store.TableFunction(m.Record!.ObjectPrefix + DataObjectGlob, DataFormat, $"archive{i}", SchemaSql.StoredColumnsStructure))).ToList();
-        var readBack = (await clickHouse.QueryAsync(BatchSql.ArchiveSummaries(sources, options.BatchStatementTimeout), ct).ConfigureAwait(false))
-            .ToDictionary(r => Guid.Parse(r.GetString("member")), r => (Content: ArchiveContent(r), Foreign: r.GetInt64("foreign_rows")));
+        var readBack = await ReadBackBatchAsync(copying, ct).ConfigureAwait(false);
         Completed(copying, Steps.ArchiveReadBack, m => string.Create(CultureInfo.InvariantCulture, $"{readBack.GetValueOrDefault(m.WorkspaceId).Content.Rows} rows read back"));
         hot = await HotSummariesAsync(copying, cutoff, ct).ConfigureAwait(false);
         var verified = new List<BatchMember>();
@@ -309,7 +339,7 @@ internal sealed partial class WorkspaceArchiver
             {
                 // Rows up to the cutoff committed after the copy (or changed): the single path copies this one again.
                 LogCopyMismatch(logger, member.WorkspaceId, 1, now.Rows, content.Rows);
-                HandBack(member);
+                batch.HandBack(member);
                 continue;
             }
 
@@ -326,16 +356,16 @@ internal sealed partial class WorkspaceArchiver
             member.Record = next;
         }
 
-        await ApplyAsync(writes, HandBack, Fail, ct).ConfigureAwait(false);
-        Completed(Open(), Steps.ArchiveVerified, m => string.Create(CultureInfo.InvariantCulture,
+        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
+        Completed(batch.Open, Steps.ArchiveVerified, m => string.Create(CultureInfo.InvariantCulture,
             $"{m.Hot.Rows} rows, checksum {m.Hot.Checksum}, {manifests[m].Bytes} bytes in {manifests[m].Objects.Count} objects"));
-        if (Open().Count == 0)
+        if (batch.Open.Count == 0)
         {
             return;
         }
 
         // The delete bound: one listing per table for all of them, each workspace's parts checked against its archive.
-        var bounding = Open();
+        var bounding = batch.Open;
         var eventParts = await BatchPartSummariesAsync(HotTable.Events, bounding, cutoff, ct).ConfigureAwait(false);
         var internalParts = await BatchPartSummariesAsync(HotTable.InternalEvents, bounding, cutoff, ct).ConfigureAwait(false);
         writes.Clear();
@@ -350,7 +380,7 @@ internal sealed partial class WorkspaceArchiver
             {
                 // Something up to the cutoff changed after the copy: the single path lists again, and copies again.
                 LogRowsArrivedAfterCopy(logger, member.WorkspaceId, record.ArchiveId);
-                HandBack(member);
+                batch.HandBack(member);
                 continue;
             }
 
@@ -358,16 +388,16 @@ internal sealed partial class WorkspaceArchiver
             writes.Add((member, new UpdateArchiveWrite(member.Record, ArchiveState.Verified, member.Lease!.Lease)));
         }
 
-        await ApplyAsync(writes, HandBack, Fail, ct).ConfigureAwait(false);
-        Completed(Open(), Steps.ArchiveDeleteBounded, m => string.Create(CultureInfo.InvariantCulture,
+        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
+        Completed(batch.Open, Steps.ArchiveDeleteBounded, m => string.Create(CultureInfo.InvariantCulture,
             $"{m.EventParts.Count} parts of events, {m.InternalParts.Count} of internal events"));
-        if (Open().Count == 0)
+        if (batch.Open.Count == 0)
         {
             return;
         }
 
         // One delete per table for all of them, within the mutation budget.
-        var deleting = Open();
+        var deleting = batch.Open;
         var subject = string.Create(CultureInfo.InvariantCulture, $"the batch delete of {deleting.Count} workspaces' archives");
         await SubmitBatchDeleteAsync(HotTable.Events, deleting, m => m.EventParts, cutoff, subject, ct).ConfigureAwait(false);
         Completed(deleting, Steps.ArchiveEventsDeleteSubmitted, m => string.Create(CultureInfo.InvariantCulture, $"{m.EventParts.Count} parts (batch of {deleting.Count})"));
@@ -400,13 +430,191 @@ internal sealed partial class WorkspaceArchiver
             member.Record = next;
         }
 
-        await ApplyAsync(writes, HandBack, Fail, ct).ConfigureAwait(false);
-        Completed(Open(), Steps.ArchiveDeletesApplied, m => "no archived row or internal event is hot" + repairs.GetValueOrDefault(m));
-        foreach (var member in Open())
+        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
+        Completed(batch.Open, Steps.ArchiveDeletesApplied, m => "no archived row or internal event is hot" + repairs.GetValueOrDefault(m));
+        foreach (var member in batch.Open)
         {
-            Done(member, StorageState.Cold);
+            LogArchived(logger, member.WorkspaceId, member.Record!.ArchiveId, member.Record.RowCount ?? 0, member.Record.Bytes ?? 0);
+            Done(member);
         }
     }
+
+    /// <summary>
+    /// The restore batch's steps. A workspace is restored in the batch when it has exactly one archive and nothing hot
+    /// up to that archive's cutoff (so its baseline is empty and no archive needs reading to tell replays apart); every
+    /// other one goes on alone. Each step leaves every workspace in a ledger state a single restore resumes from.
+    /// </summary>
+    private async Task RestoreBatchStepsAsync(BatchRun batch, CancellationToken ct)
+    {
+        // Objects that restored or abandoned archives may have left after a crash (as a single restore removes them).
+        await ForEachAsync(batch.Open, async m =>
+        {
+            foreach (var finished in m.Archives.Where(a => a.State is ArchiveState.Restored or ArchiveState.Abandoned))
+            {
+                await store.DeletePrefixAsync(finished.ObjectPrefix, ct).ConfigureAwait(false);
+            }
+
+            return true;
+        }, ct).ConfigureAwait(false);
+
+        var none = new List<BatchMember>();
+        foreach (var member in batch.Open)
+        {
+            var pending = member.Archives.Where(a => a.State == ArchiveState.Archived).ToList();
+            if (pending.Count == 0 && member.Workspace!.Storage is StorageState.Hot or StorageState.Cold)
+            {
+                none.Add(member);
+            }
+            else if (pending.Count != 1 || member.Workspace!.Storage != StorageState.Cold || pending[0].RowCount > options.BatchRows)
+            {
+                batch.HandBack(member);
+            }
+            else
+            {
+                member.Record = pending[0];
+            }
+        }
+
+        await ApplyAsync(batch, [.. none.Where(m => m.Workspace!.Storage != StorageState.Hot)
+            .Select(m => (m, (FencedWrite)new SetStorageWrite(m.Workspace!.Storage, StorageState.Hot, m.Lease!.Lease)))], ct).ConfigureAwait(false);
+        foreach (var member in none.Where(m => !m.Settled))
+        {
+            batch.Done(member, StorageState.Hot, Steps.RestoreDone, "no archive to restore", []);
+        }
+
+        var taken = 0L;
+        foreach (var member in batch.Open)
+        {
+            taken += member.Record!.RowCount ?? 0;
+            if (taken > options.BatchRows)
+            {
+                batch.HandBack(member);
+            }
+        }
+
+        if (batch.Open.Count == 0)
+        {
+            return;
+        }
+
+        // Check every archive before trusting it: manifests and listings per workspace, content in one read.
+        var checking = batch.Open;
+        var manifests = await ForEachAsync(checking, async m =>
+        {
+            try
+            {
+                return await CheckManifestAsync(m.Record!, ct).ConfigureAwait(false);
+            }
+            catch (WorkspaceOperationException)
+            {
+                return null;
+            }
+        }, ct).ConfigureAwait(false);
+        foreach (var member in checking.Where(m => manifests[m] is null))
+        {
+            // Refused: alone, the same check fails again and records why, leaving the archive as it is.
+            batch.HandBack(member);
+        }
+
+        var readBack = batch.Open.Count == 0 ? [] : await ReadBackBatchAsync(batch.Open, ct).ConfigureAwait(false);
+        foreach (var member in batch.Open)
+        {
+            var (content, foreign) = readBack.GetValueOrDefault(member.WorkspaceId);
+            try
+            {
+                member.Hot = CheckContent(member.Record!, manifests[member]!, content, foreign);
+                member.Manifest = manifests[member];
+            }
+            catch (WorkspaceOperationException)
+            {
+                batch.HandBack(member);
+            }
+        }
+
+        Completed(batch.Open, Steps.RestoreArchiveVerified, m => string.Create(CultureInfo.InvariantCulture, $"{m.Manifest!.RowCount} rows in {m.Manifest.Objects.Count} objects"));
+        if (batch.Open.Count == 0)
+        {
+            return;
+        }
+
+        // The baseline: with nothing hot up to the cutoff, the restore's check is simply "exactly the archive".
+        var before = await RowsUpToCutoffsAsync(batch.Open, ct).ConfigureAwait(false);
+        var writes = new List<(BatchMember, FencedWrite)>();
+        var empty = new RestoreBaseline(0, 0, 0, 0, 0, 0);
+        foreach (var member in batch.Open)
+        {
+            if (before.TryGetValue(member.WorkspaceId, out var hot) && (hot.Rows > 0 || hot.InternalRows > 0))
+            {
+                // Rows up to the cutoff are hot (a replay, or a late insert): telling them from archived ones takes a
+                // read of the archive, which the single path does.
+                batch.HandBack(member);
+                continue;
+            }
+
+            writes.Add((member, new SetStorageWrite(StorageState.Cold, StorageState.Restoring, member.Lease!.Lease)));
+            var next = member.Record! with { State = ArchiveState.Restoring, Baseline = empty, LastError = null };
+            writes.Add((member, new UpdateArchiveWrite(next, ArchiveState.Archived, member.Lease!.Lease)));
+            member.Record = next;
+        }
+
+        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
+        Completed(batch.Open, Steps.RestoreStarted, m => string.Create(CultureInfo.InvariantCulture, $"archive {m.Record!.ArchiveId} (batch of {batch.Open.Count}); 0 identical rows were already hot"));
+        Completed(batch.Open, Steps.RestoreLeftoversRemoved, _ => "0 rows of an interrupted restore removed");
+        if (batch.Open.Count == 0)
+        {
+            return;
+        }
+
+        // One insert for all of them, each workspace's rows from its own objects up to its own cutoff.
+        var inserting = batch.Open;
+        await clickHouse.ExecuteAsync(BatchSql.RestoreInsert(tables,
+            [.. inserting.Select((m, i) => (m.WorkspaceId, m.Record!.Cutoff, store.TableFunction(m.Record.ObjectPrefix + DataObjectGlob, DataFormat, $"archive{i}", SchemaSql.StoredColumnsStructure)))],
+            options.BatchStatementTimeout), ct).ConfigureAwait(false);
+        Completed(inserting, Steps.RestoreInserted, _ => null);
+
+        // Exactly the archive is hot now, for each; one that differs goes on alone, which removes what it inserted first.
+        var after = await RowsUpToCutoffsAsync(inserting, ct).ConfigureAwait(false);
+        writes.Clear();
+        foreach (var member in inserting)
+        {
+            var hot = after.GetValueOrDefault(member.WorkspaceId);
+            if (hot.Rows != member.Hot.Rows || hot.Checksum != member.Hot.Checksum || hot.InternalRows != member.Hot.DerivedRows || hot.InternalChecksum != member.Hot.DerivedChecksum)
+            {
+                batch.HandBack(member);
+                continue;
+            }
+
+            var next = member.Record! with { State = ArchiveState.Restored, LastError = null };
+            writes.Add((member, new UpdateArchiveWrite(next, ArchiveState.Restoring, member.Lease!.Lease)));
+            member.Record = next;
+        }
+
+        // Restored before the objects go: a crash in between leaves only garbage, which the next run removes.
+        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
+        Completed(batch.Open, Steps.RestoreVerified, m => string.Create(CultureInfo.InvariantCulture, $"{m.Manifest!.RowCount} rows, checksum {m.Manifest.ChecksumValue}"));
+        await ForEachAsync(batch.Open, m => store.DeletePrefixAsync(m.Record!.ObjectPrefix, ct), ct).ConfigureAwait(false);
+        Completed(batch.Open, Steps.RestoreObjectsDeleted, m => m.Record!.ObjectPrefix);
+        await ApplyAsync(batch, [.. batch.Open.Select(m => (m, (FencedWrite)new SetStorageWrite(StorageState.Restoring, StorageState.Hot, m.Lease!.Lease)))], ct).ConfigureAwait(false);
+        foreach (var member in batch.Open)
+        {
+            LogRestored(logger, member.WorkspaceId, 1, member.Record!.RowCount ?? 0);
+            batch.Done(member, StorageState.Hot, Steps.RestoreDone, null, [Outcome(member.Record)]);
+        }
+    }
+
+    /// <summary>Reads back every member's archive objects in one statement: count, checksum, derived rows and foreign rows, by workspace.</summary>
+    private async Task<Dictionary<Guid, (Summary Content, long Foreign)>> ReadBackBatchAsync(List<BatchMember> members, CancellationToken ct)
+    {
+        var sources = members.Select((m, i) => (m.WorkspaceId, store.TableFunction(m.Record!.ObjectPrefix + DataObjectGlob, DataFormat, $"archive{i}", SchemaSql.StoredColumnsStructure))).ToList();
+        return (await clickHouse.QueryAsync(BatchSql.ArchiveSummaries(sources, options.BatchStatementTimeout), ct).ConfigureAwait(false))
+            .ToDictionary(r => Guid.Parse(r.GetString("member")), r => (ArchiveContent(r), r.GetInt64("foreign_rows")));
+    }
+
+    /// <summary>Each member's rows and internal events up to its archive's cutoff, in one statement.</summary>
+    private async Task<Dictionary<Guid, (long Rows, ulong Checksum, long InternalRows, ulong InternalChecksum)>> RowsUpToCutoffsAsync(List<BatchMember> members, CancellationToken ct) =>
+        (await clickHouse.QueryAsync(BatchSql.HotSummariesUpTo(tables, [.. members.Select(m => (m.WorkspaceId, m.Record!.Cutoff))]), ct).ConfigureAwait(false))
+            .ToDictionary(r => Guid.Parse(r.GetString("workspace_id")),
+                r => (r.GetInt64("rows"), r.GetUInt64("checksum"), r.GetInt64("internal_rows"), r.GetUInt64("internal_checksum")));
 
     /// <summary>True when a part descending from one of <paramref name="listed"/> still holds rows of the workspace up to the cutoff.</summary>
     private static bool Heirs(IReadOnlyList<PartSummary>? left, IReadOnlyList<PartSummary> listed)
@@ -424,7 +632,7 @@ internal sealed partial class WorkspaceArchiver
     /// Makes the writes in one state-store transaction. A workspace whose write is refused is handed back, except when
     /// its lease is lost: that fails the operation, as it would a single one.
     /// </summary>
-    private async Task ApplyAsync(List<(BatchMember Member, FencedWrite Write)> writes, Action<BatchMember> handBack, Action<BatchMember, Exception> fail, CancellationToken ct)
+    private async Task ApplyAsync(BatchRun batch, List<(BatchMember Member, FencedWrite Write)> writes, CancellationToken ct)
     {
         if (writes.Count == 0)
         {
@@ -445,11 +653,11 @@ internal sealed partial class WorkspaceArchiver
             if (results[i].Outcome == FencedWriteOutcome.LeaseLost)
             {
                 // Another holder may have it now: it stops as a single operation would, and the batch goes on without it.
-                fail(member, new LeaseLostException(member.WorkspaceId, "archive", results[i].Message ?? "The lease was lost."));
+                batch.Fail(member, new LeaseLostException(member.WorkspaceId, batch.Operation, results[i].Message ?? "The lease was lost."));
             }
             else
             {
-                handBack(member);
+                batch.HandBack(member);
             }
         }
     }

@@ -340,6 +340,49 @@ internal sealed partial class WorkspaceArchiver(
     /// </summary>
     private async Task<(ArchiveManifest Manifest, Summary Content)> CheckArchiveAsync(ArchiveRecord record, CancellationToken ct)
     {
+        var manifest = await CheckManifestAsync(record, ct).ConfigureAwait(false);
+        Summary archived;
+        long foreign;
+        try
+        {
+            var source = ReadSource(record);
+            var row = (await clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(source, record.WorkspaceId, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
+            archived = ArchiveContent(row);
+            foreign = row.GetInt64("foreign_rows");
+        }
+        catch (ClickHouseException e) when (!e.IsTransient)
+        {
+            throw Failed(record.WorkspaceId, Steps.RestoreArchiveVerified, Refusal(record, $"its objects cannot be read ({e.EngineMessage})"));
+        }
+
+        return (manifest, CheckContent(record, manifest, archived, foreign));
+    }
+
+    /// <summary>
+    /// The content read back from an archive's objects must be the manifest's: no row of another workspace (checked
+    /// first: a forged object could be made to match the count and checksum), then count, checksum and internal events.
+    /// </summary>
+    private static Summary CheckContent(ArchiveRecord record, ArchiveManifest manifest, Summary archived, long foreign)
+    {
+        const string Step = Steps.RestoreArchiveVerified;
+        if (foreign > 0)
+        {
+            throw Failed(record.WorkspaceId, Step, Refusal(record, string.Create(CultureInfo.InvariantCulture,
+                $"its objects hold {foreign} rows of other workspaces")));
+        }
+
+        if (archived.Rows != manifest.RowCount || archived.Checksum != manifest.ChecksumValue || archived.DerivedRows != manifest.InternalEventRows)
+        {
+            throw Failed(record.WorkspaceId, Step, Refusal(record, string.Create(CultureInfo.InvariantCulture,
+                $"its content does not match the manifest (manifest: {manifest.RowCount} rows, checksum {manifest.ChecksumValue}, {manifest.InternalEventRows} internal events; objects: {archived.Rows} rows, checksum {archived.Checksum}, {archived.DerivedRows} internal events)")));
+        }
+
+        return archived;
+    }
+
+    /// <summary>The manifest exists and agrees with the ledger, and the objects listed are exactly the manifest's (same keys, same sizes).</summary>
+    private async Task<ArchiveManifest> CheckManifestAsync(ArchiveRecord record, CancellationToken ct)
+    {
         const string Step = Steps.RestoreArchiveVerified;
         var bytes = await store.ReadAsync(record.ObjectPrefix + ArchiveManifest.FileName, ct).ConfigureAwait(false)
             ?? throw Failed(record.WorkspaceId, Step, Refusal(record, "its manifest is missing"));
@@ -372,34 +415,7 @@ internal sealed partial class WorkspaceArchiver(
                 $"its objects differ from the manifest (missing or resized: {Names(missing)}; unexpected or resized: {Names(extra)})"));
         }
 
-        Summary archived;
-        long foreign;
-        try
-        {
-            var source = ReadSource(record);
-            var row = (await clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(source, record.WorkspaceId, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
-            archived = ArchiveContent(row);
-            foreign = row.GetInt64("foreign_rows");
-        }
-        catch (ClickHouseException e) when (!e.IsTransient)
-        {
-            throw Failed(record.WorkspaceId, Step, Refusal(record, $"its objects cannot be read ({e.EngineMessage})"));
-        }
-
-        if (foreign > 0)
-        {
-            // Checked before the count and checksum, which a forged object could be made to match.
-            throw Failed(record.WorkspaceId, Step, Refusal(record, string.Create(CultureInfo.InvariantCulture,
-                $"its objects hold {foreign} rows of other workspaces")));
-        }
-
-        if (archived.Rows != manifest.RowCount || archived.Checksum != manifest.ChecksumValue || archived.DerivedRows != manifest.InternalEventRows)
-        {
-            throw Failed(record.WorkspaceId, Step, Refusal(record, string.Create(CultureInfo.InvariantCulture,
-                $"its content does not match the manifest (manifest: {manifest.RowCount} rows, checksum {manifest.ChecksumValue}, {manifest.InternalEventRows} internal events; objects: {archived.Rows} rows, checksum {archived.Checksum}, {archived.DerivedRows} internal events)")));
-        }
-
-        return (manifest, archived);
+        return manifest;
 
         static string Names(List<string> keys) => keys.Count == 0 ? "none" : string.Join(", ", keys);
     }

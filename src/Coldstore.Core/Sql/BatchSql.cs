@@ -147,6 +147,63 @@ public static class BatchSql
             .For(table == HotTable.Events ? "delete a batch's archived rows" : "delete a batch's archived internal events");
     }
 
+    /// <summary>
+    /// Per workspace, each up to its own archive's cutoff: count and checksum of its hot rows, and of its internal
+    /// events (<see cref="ArchiveSql.DerivedRowHash"/>). A batch restore's baseline before it inserts, and its check after.
+    /// </summary>
+    public static ClickHouseQuery HotSummariesUpTo(EventTables tables, IReadOnlyList<(Guid WorkspaceId, DateTime Cutoff)> archives)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        ArgumentNullException.ThrowIfNull(archives);
+        const string UpToItsCutoff =
+            "workspace_id IN {workspace_ids:Array(String)} AND processing_time <= arrayElement({cutoffs:Array(DateTime64(3, 'UTC'))}, indexOf({workspace_ids:Array(String)}, workspace_id))";
+        return new ClickHouseQuery($$"""
+            SELECT workspace_id, sum(rows) AS rows, sum(checksum) AS checksum, sum(internal_rows) AS internal_rows, sum(internal_checksum) AS internal_checksum
+            FROM (
+                SELECT workspace_id, count() AS rows, sum({{ArchiveSql.RowHash}}) AS checksum, toUInt64(0) AS internal_rows, toUInt64(0) AS internal_checksum
+                FROM {{tables.QualifiedEvents}} WHERE {{UpToItsCutoff}} GROUP BY workspace_id
+                UNION ALL
+                SELECT workspace_id, toUInt64(0), toUInt64(0), count(), sum({{ArchiveSql.DerivedRowHash}})
+                FROM {{tables.QualifiedInternalEvents}} WHERE {{UpToItsCutoff}} GROUP BY workspace_id)
+            GROUP BY workspace_id
+            """)
+            .With("workspace_ids", "Array(String)", archives.Select(a => EventSql.WorkspaceIdText(a.WorkspaceId)).ToArray())
+            .With("cutoffs", "Array(DateTime64(3, 'UTC'))", archives.Select(a => DateTime.SpecifyKind(a.Cutoff, DateTimeKind.Utc)).ToArray())
+            .For("summarize a batch's rows up to their cutoffs");
+    }
+
+    /// <summary>
+    /// Inserts every archive's rows back in one statement: each workspace's objects read through their own table
+    /// function, taking only that workspace's rows up to its archive's cutoff (tenant isolation, as a single restore's
+    /// insert), with the restore's settings. Every derived column recomputes and the materialized view fires.
+    /// </summary>
+    public static ClickHouseQuery RestoreInsert(EventTables tables, IReadOnlyList<(Guid WorkspaceId, DateTime Cutoff, TableFunctionExpression Source)> archives, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        ArgumentNullException.ThrowIfNull(archives);
+        if (archives.Count == 0)
+        {
+            throw new ArgumentException("A batch restore needs at least one archive.", nameof(archives));
+        }
+
+        var branches = archives.Select((a, i) =>
+            $"SELECT {ArchiveSql.StoredColumnList} FROM {a.Source.Sql} WHERE workspace_id = {{workspace_{i}:String}} AND processing_time <= {{cutoff_{i}:DateTime64(3, 'UTC')}}");
+        var query = new ClickHouseQuery($$"""
+            INSERT INTO {{tables.QualifiedEvents}} ({{ArchiveSql.StoredColumnList}})
+            {{string.Join("\nUNION ALL\n", branches)}}
+            """)
+            .WithSettings(ArchiveSql.RestoreSettings);
+        for (var i = 0; i < archives.Count; i++)
+        {
+            query = query
+                .With($"workspace_{i}", "String", EventSql.WorkspaceIdText(archives[i].WorkspaceId))
+                .With($"cutoff_{i}", "DateTime64(3, 'UTC')", DateTime.SpecifyKind(archives[i].Cutoff, DateTimeKind.Utc))
+                .ReadingArchive(archives[i].Source, timeout);
+        }
+
+        return query.For("insert a batch's archived rows");
+    }
+
     /// <summary>The statements whose query id starts with any of <paramref name="prefixes"/>, on every replica when a cluster is configured.</summary>
     public static ClickHouseQuery RunningStatements(EventTables tables, IReadOnlyCollection<string> prefixes)
     {
