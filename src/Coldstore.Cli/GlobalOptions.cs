@@ -32,6 +32,8 @@ internal sealed class GlobalOptions
 
     public Option<string?> MutationBudget { get; } = Setting("--mutation-budget", ColdstoreSettings.MutationBudgetVariable, "most unfinished mutations a table may have for a delete to be added (default 100)");
 
+    public Option<string?> BatchSize { get; } = Setting("--batch-size", ColdstoreSettings.BatchSizeVariable, "workspaces moved together in one batch (1 to 1000; default 100)");
+
     public Option<string?> ColdStorage { get; } = Setting("--cold-storage", ColdstoreSettings.ColdStorageVariable, "on (default) or off: off, lifecycle commands only change the status");
 
     public Option<string?> LeaseSeconds { get; } = Setting("--lease-seconds", ColdstoreSettings.LeaseSecondsVariable, "seconds a workspace lease lasts without renewal (default 60)");
@@ -50,7 +52,7 @@ internal sealed class GlobalOptions
 
     public void AddTo(Command root)
     {
-        foreach (var option in new Option[] { ClickHouse, Database, Cluster, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, InsertWaitSeconds, MutationBudget, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
+        foreach (var option in new Option[] { ClickHouse, Database, Cluster, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, InsertWaitSeconds, MutationBudget, BatchSize, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
         {
             root.Options.Add(option);
         }
@@ -71,6 +73,7 @@ internal sealed class GlobalOptions
         [ColdstoreSettings.SettleWindowVariable] = parseResult.GetValue(SettleSeconds),
         [ColdstoreSettings.InsertWaitVariable] = parseResult.GetValue(InsertWaitSeconds),
         [ColdstoreSettings.MutationBudgetVariable] = parseResult.GetValue(MutationBudget),
+        [ColdstoreSettings.BatchSizeVariable] = parseResult.GetValue(BatchSize),
         [ColdstoreSettings.ColdStorageVariable] = parseResult.GetValue(ColdStorage),
         [ColdstoreSettings.LeaseSecondsVariable] = parseResult.GetValue(LeaseSeconds),
     };

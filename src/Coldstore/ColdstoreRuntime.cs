@@ -92,6 +92,7 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
             SettleWindow = settings.SettleWindow,
             InFlightInsertWait = settings.InFlightInsertWait,
             MutationBudget = settings.MutationBudget,
+            BatchSize = settings.BatchSize,
             ColdStorageEnabled = settings.ColdStorageEnabled,
             LeaseDuration = settings.LeaseDuration,
             StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),

@@ -110,6 +110,8 @@ public sealed class LifecycleRulesTests
     [InlineData(ColdstoreSettings.InsertWaitVariable, "-1")]
     [InlineData(ColdstoreSettings.MutationBudgetVariable, "0")]
     [InlineData(ColdstoreSettings.MutationBudgetVariable, "901")]
+    [InlineData(ColdstoreSettings.BatchSizeVariable, "0")]
+    [InlineData(ColdstoreSettings.BatchSizeVariable, "1001")]
     public void A_bad_lifecycle_or_worker_setting_is_a_configuration_error_naming_it_and_quoting_the_value(string variable, string value)
     {
         var environment = new Dictionary<string, string?> { [variable] = value };
@@ -136,17 +138,18 @@ public sealed class LifecycleRulesTests
     }
 
     [Fact]
-    public void Settling_and_the_mutation_budget_are_read_with_their_defaults()
+    public void Settling_the_mutation_budget_and_the_batch_size_are_read_with_their_defaults()
     {
         var defaults = ColdstoreSettings.Read(new Dictionary<string, string?>(), new Dictionary<string, string?>(), "/srv");
-        Assert.Equal((TimeSpan.Zero, TimeSpan.FromSeconds(30), 100), (defaults.SettleWindow, defaults.InFlightInsertWait, defaults.MutationBudget));
+        Assert.Equal((TimeSpan.Zero, TimeSpan.FromSeconds(30), 100, 100), (defaults.SettleWindow, defaults.InFlightInsertWait, defaults.MutationBudget, defaults.BatchSize));
 
         var set = ColdstoreSettings.Read(new Dictionary<string, string?>
         {
             [ColdstoreSettings.SettleWindowVariable] = "1.5",
             [ColdstoreSettings.InsertWaitVariable] = "5",
             [ColdstoreSettings.MutationBudgetVariable] = "20",
+            [ColdstoreSettings.BatchSizeVariable] = "7",
         }, new Dictionary<string, string?>(), "/srv");
-        Assert.Equal((TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(5), 20), (set.SettleWindow, set.InFlightInsertWait, set.MutationBudget));
+        Assert.Equal((TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(5), 20, 7), (set.SettleWindow, set.InFlightInsertWait, set.MutationBudget, set.BatchSize));
     }
 }

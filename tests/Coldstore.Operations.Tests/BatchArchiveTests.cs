@@ -174,7 +174,7 @@ public abstract class BatchArchiveTests(ClickHouseDatabaseFixture clickHouse, IE
                 }
             });
 
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => h.Service.ColdStoreWorkspacesEventsAsync([.. fleet.Keys], progress, stop.Token));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => h.Service.ColdStoreWorkspacesEventsAsync([.. fleet.Keys], progress, cancellationToken: stop.Token));
             var rerun = await h.Service.ColdStoreWorkspacesEventsAsync([.. fleet.Keys]);
 
             Assert.All(rerun, o => Assert.True(o.Ok, $"after {step}: {o.Error?.Message}"));
@@ -319,7 +319,7 @@ public abstract class BatchArchiveTests(ClickHouseDatabaseFixture clickHouse, IE
                 }
             });
 
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => h.Service.RestoreWorkspacesEventsAsync([.. fleet.Keys], progress, stop.Token));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => h.Service.RestoreWorkspacesEventsAsync([.. fleet.Keys], progress, cancellationToken: stop.Token));
             var rerun = await h.Service.RestoreWorkspacesEventsAsync([.. fleet.Keys]);
 
             Assert.All(rerun, o => Assert.True(o.Ok, $"after {step}: {o.Error?.Message}"));

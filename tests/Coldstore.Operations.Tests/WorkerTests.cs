@@ -16,6 +16,47 @@ public abstract class WorkerTests(ClickHouseDatabaseFixture clickHouse, IEngines
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
     [Fact]
+    public async Task A_pass_moves_several_workspaces_in_one_batch_each_way_and_each_ends_exact()
+    {
+        var h = await OpenAsync();
+        var workspaces = new List<(Guid Id, WorkspaceChecksums Before)>();
+        for (var i = 0; i < 7; i++)
+        {
+            var id = await h.NewWorkspaceAsync();
+            await h.IngestAsync(id, 40 + (i * 9), seed: 170 + i);
+            workspaces.Add((id, await h.ChecksumsAsync(id)));
+            await Engines.SetStatusAsAnApplicationAsync(id, i % 2 == 0 ? "Paused" : "Tombstoned");
+        }
+
+        var steps = new ConcurrentBag<OperationProgress>();
+        var worker = new ColdstoreWorker(h.Service, new WorkerOptions { Concurrency = 2 }) { Progress = new Recorder(steps.Add) };
+        var pass = await worker.RunOnceAsync();
+
+        Assert.True(pass.Converged, string.Join("; ", pass.Attempts.Select(a => $"{a.WorkspaceId}: {a.Outcome} {a.Error}")));
+        Assert.Equal(7, pass.Attempts.Count(a => a.Action == "archive" && a.Outcome == WorkerOutcome.Done));
+        // One batch: every workspace's archive started in it, with one cutoff.
+        var started = steps.Where(s => s.Step == Steps.ArchiveStarted).ToList();
+        Assert.Equal(7, started.Count);
+        Assert.All(started, s => Assert.Contains("(batch of 7)", s.Detail, StringComparison.Ordinal));
+        foreach (var (id, _) in workspaces)
+        {
+            Assert.Equal(StorageState.Cold, (await h.State.GetWorkspaceAsync(id))!.Storage);
+            Assert.Equal((0L, 0L), await h.RowsAfterDeletesAsync(id));
+            await Engines.SetStatusAsAnApplicationAsync(id, "Active");
+        }
+
+        steps.Clear();
+        var back = await worker.RunOnceAsync();
+        Assert.True(back.Converged);
+        Assert.Equal(7, back.Attempts.Count(a => a.Action == "restore" && a.Outcome == WorkerOutcome.Done));
+        Assert.All(steps.Where(s => s.Step == Steps.RestoreStarted), s => Assert.Contains("(batch of 7)", s.Detail, StringComparison.Ordinal));
+        foreach (var (id, before) in workspaces)
+        {
+            Assert.Equal(before, await h.ChecksumsAsync(id));
+        }
+    }
+
+    [Fact]
     public async Task One_pass_moves_every_workspace_to_where_its_status_says_and_back_exactly()
     {
         var h = await OpenAsync();

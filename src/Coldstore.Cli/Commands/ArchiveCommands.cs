@@ -15,14 +15,14 @@ internal static class ArchiveCommands
         "archive",
         "Move the workspace's hot events into a new verified archive, then delete them from the hot tables.",
         (service, id, progress, ct) => service.ColdStoreWorkspaceEventsAsync(id, progress, ct),
-        (service, ids, ct) => service.ColdStoreWorkspacesEventsAsync(ids, null, ct));
+        (service, ids, parallel, ct) => service.ColdStoreWorkspacesEventsAsync(ids, null, parallel, ct));
 
     public static Command Restore(CommandContext context) => Operation(
         context,
         "restore",
         "Bring every archive of the workspace back into the hot tables, verify, then delete the archives.",
         (service, id, progress, ct) => service.RestoreWorkspaceEventsAsync(id, progress, ct),
-        (service, ids, ct) => service.RestoreWorkspacesEventsAsync(ids, null, ct));
+        (service, ids, parallel, ct) => service.RestoreWorkspacesEventsAsync(ids, null, parallel, ct));
 
     public static Command Verify(CommandContext context)
     {
@@ -103,11 +103,11 @@ internal static class ArchiveCommands
         string name,
         string description,
         Func<ColdstoreService, Guid, IProgress<OperationProgress>, CancellationToken, Task<OperationResult>> run,
-        Func<ColdstoreService, IReadOnlyList<Guid>, CancellationToken, Task<IReadOnlyList<WorkspaceOutcome>>>? many = null)
+        Func<ColdstoreService, IReadOnlyList<Guid>, int, CancellationToken, Task<IReadOnlyList<WorkspaceOutcome>>>? many = null)
     {
         var ids = new Argument<string[]>("id") { Description = "The workspace ids (or none, with --status)", Arity = ArgumentArity.ZeroOrMore };
         var status = new Option<string?>("--status") { Description = "Every workspace in this status: Active, Paused or Tombstoned", HelpName = "status" };
-        var concurrency = new Option<int>("--concurrency") { Description = "Workspaces moved at a time when there are several (1 to 64; default 2)", DefaultValueFactory = _ => 2 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Workspaces moved alone at a time, of those a batch leaves (1 to 64; default 2)", DefaultValueFactory = _ => 2 };
         var command = new Command(name, description) { ids, status, concurrency };
         command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, async (runtime, output) =>
         {
@@ -134,7 +134,7 @@ internal static class ArchiveCommands
                 : await WorkspacesInStatusAsync(runtime.Service, ParseStatus(statusText, name), cancellationToken).ConfigureAwait(false);
             var outcomes = many is null
                 ? await RunEachAsync(workspaceIds, parallel, id => run(runtime.Service, id, new Progress<OperationProgress>(), cancellationToken), output, cancellationToken).ConfigureAwait(false)
-                : Report(await many(runtime.Service, workspaceIds, cancellationToken).ConfigureAwait(false), output);
+                : Report(await many(runtime.Service, workspaceIds, parallel, cancellationToken).ConfigureAwait(false), output);
             if (output.IsJson)
             {
                 output.WriteJson(outcomes.Select(o => o.Result is { } r ? (object)Summary(r) : new

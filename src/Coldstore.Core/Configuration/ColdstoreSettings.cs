@@ -98,6 +98,9 @@ public sealed record ColdstoreSettings
     /// <summary>The most unfinished mutations a table may have for Coldstore to add a delete (1 to 900; default 100).</summary>
     public const string MutationBudgetVariable = "COLDSTORE_MUTATION_BUDGET";
 
+    /// <summary>How many workspaces a batch moves together (1 to 1000; default 100); 1 moves each alone.</summary>
+    public const string BatchSizeVariable = "COLDSTORE_BATCH_SIZE";
+
     /// <summary>
     /// <c>on</c> (default) or <c>off</c>. Off, lifecycle changes only set the status (as Dittofeed does without
     /// Coldstore) and the worker has nothing to do.
@@ -148,6 +151,9 @@ public sealed record ColdstoreSettings
 
     /// <summary>The most unfinished mutations per table before a delete waits (see <see cref="MutationBudgetVariable"/>).</summary>
     public int MutationBudget { get; init; } = 100;
+
+    /// <summary>How many workspaces a batch moves together (see <see cref="BatchSizeVariable"/>).</summary>
+    public int BatchSize { get; init; } = 100;
 
     /// <summary>Whether lifecycle changes move events to and from cold storage.</summary>
     public bool ColdStorageEnabled { get; init; } = true;
@@ -210,6 +216,7 @@ public sealed record ColdstoreSettings
             SettleWindow = ParseSeconds(SettleWindowVariable, Get(SettleWindowVariable), TimeSpan.Zero),
             InFlightInsertWait = ParseSeconds(InsertWaitVariable, Get(InsertWaitVariable), TimeSpan.FromSeconds(30)),
             MutationBudget = ParseCount(MutationBudgetVariable, Get(MutationBudgetVariable), fallback: 100, maximum: 900),
+            BatchSize = ParseCount(BatchSizeVariable, Get(BatchSizeVariable), fallback: 100, maximum: 1000),
             ColdStorageEnabled = ParseSwitch(ColdStorageVariable, Get(ColdStorageVariable), fallback: true),
             LeaseDuration = ParseSeconds(LeaseSecondsVariable, Get(LeaseSecondsVariable), TimeSpan.FromSeconds(60), minimum: 5),
             WorkerConcurrency = ParseCount(WorkerConcurrencyVariable, Get(WorkerConcurrencyVariable), fallback: 2, maximum: 64),

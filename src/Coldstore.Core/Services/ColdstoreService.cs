@@ -69,11 +69,12 @@ public sealed partial class ColdstoreService
     /// </summary>
     /// <param name="workspaceIds">The workspaces; repeats are taken once.</param>
     /// <param name="progress">Receives each workspace's steps.</param>
+    /// <param name="aloneAtOnce">How many workspaces a batch leaves are archived alone at the same time.</param>
     /// <param name="cancellationToken">Stops between steps; rerunning resumes.</param>
     /// <returns>One outcome per distinct workspace, in the order given.</returns>
     public Task<IReadOnlyList<WorkspaceOutcome>> ColdStoreWorkspacesEventsAsync(
-        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        _archiver.ArchiveBatchAsync(workspaceIds, progress, id => ColdStoreWorkspaceEventsAsync(id, progress, cancellationToken), cancellationToken);
+        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress = null, int aloneAtOnce = 2, CancellationToken cancellationToken = default) =>
+        _archiver.ArchiveBatchAsync(workspaceIds, progress, id => ColdStoreWorkspaceEventsAsync(id, progress, cancellationToken), null, aloneAtOnce, cancellationToken);
 
     /// <summary>
     /// Restores many workspaces in batches of <see cref="ColdstoreOptions.BatchSize"/>: those with one archive and
@@ -83,11 +84,12 @@ public sealed partial class ColdstoreService
     /// </summary>
     /// <param name="workspaceIds">The workspaces; repeats are taken once.</param>
     /// <param name="progress">Receives each workspace's steps.</param>
+    /// <param name="aloneAtOnce">How many workspaces a batch leaves are restored alone at the same time.</param>
     /// <param name="cancellationToken">Stops between steps; rerunning resumes.</param>
     /// <returns>One outcome per distinct workspace, in the order given.</returns>
     public Task<IReadOnlyList<WorkspaceOutcome>> RestoreWorkspacesEventsAsync(
-        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        _archiver.RestoreBatchAsync(workspaceIds, progress, id => RestoreWorkspaceEventsAsync(id, progress, cancellationToken), cancellationToken);
+        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress = null, int aloneAtOnce = 2, CancellationToken cancellationToken = default) =>
+        _archiver.RestoreBatchAsync(workspaceIds, progress, id => RestoreWorkspaceEventsAsync(id, progress, cancellationToken), null, aloneAtOnce, cancellationToken);
 
     /// <summary>
     /// Brings every archive of the workspace back into the hot table: waits for earlier deletes, checks the
@@ -146,6 +148,25 @@ public sealed partial class ColdstoreService
     /// <exception cref="WorkspaceOperationException">Kind Busy when another operation holds the workspace past the wait.</exception>
     public Task<ReconcileResult> ReconcileWorkspaceAsync(Guid workspaceId, TimeSpan? leaseWait = null, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
         ReconcileAsync(workspaceId, leaseWait ?? Options.LeaseWait, sweepStragglers: false, progress, cancellationToken);
+
+    /// <summary>
+    /// The worker's batches: moves the workspaces whose status wants them cold (or hot) in batches, deciding under each
+    /// workspace's lease from its status as it is then; a workspace whose status changed meanwhile, or that a batch
+    /// cannot take as it is, comes back <see cref="WorkspaceOutcome.Deferred"/> for the caller to reconcile on its own.
+    /// </summary>
+    /// <param name="workspaceIds">The workspaces, all needing the same move.</param>
+    /// <param name="toCold">True to archive them (their status wants them cold), false to restore them.</param>
+    /// <param name="progress">Receives each workspace's steps.</param>
+    /// <param name="cancellationToken">Stops between steps; a later run resumes.</param>
+    public Task<IReadOnlyList<WorkspaceOutcome>> ReconcileWorkspacesAsync(
+        IReadOnlyList<Guid> workspaceIds, bool toCold, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var desired = toCold ? StorageState.Cold : StorageState.Hot;
+        bool Wanted(Workspace workspace) => WorkspaceLifecycle.DesiredStorage(workspace.Status) == desired;
+        return toCold
+            ? _archiver.ArchiveBatchAsync(workspaceIds, progress, null, Wanted, 1, cancellationToken)
+            : _archiver.RestoreBatchAsync(workspaceIds, progress, null, Wanted, 1, cancellationToken);
+    }
 
     /// <summary>
     /// For a workspace that is cold as its status wants, archives the events that became hot after its last

@@ -186,7 +186,19 @@ public sealed partial class ColdstoreWorker
     private async Task<List<WorkspaceAttempt>> AttemptAllAsync(IReadOnlyList<Workspace> workspaces, bool sweep, CancellationToken cancellationToken)
     {
         var results = new List<WorkspaceAttempt>();
-        await Parallel.ForEachAsync(workspaces, new ParallelOptions { MaxDegreeOfParallelism = _options.Concurrency, CancellationToken = cancellationToken },
+        var alone = workspaces.ToList();
+        if (!sweep)
+        {
+            // Fresh moves of several workspaces go in batches; what a batch leaves is reconciled one by one below.
+            foreach (var group in Batchable(workspaces))
+            {
+                var (attempts, deferred) = await AttemptBatchAsync(group, cancellationToken).ConfigureAwait(false);
+                results.AddRange(attempts);
+                alone.RemoveAll(w => group.Contains(w) && !deferred.Contains(w));
+            }
+        }
+
+        await Parallel.ForEachAsync(alone, new ParallelOptions { MaxDegreeOfParallelism = _options.Concurrency, CancellationToken = cancellationToken },
             async (workspace, ct) =>
             {
                 var attempt = await AttemptAsync(workspace, sweep, ct).ConfigureAwait(false);
@@ -248,6 +260,24 @@ public sealed partial class ColdstoreWorker
                     foreach (var id in backoff.Keys.Where(id => !needing.Contains(id)).ToList())
                     {
                         backoff.Remove(id);
+                    }
+
+                    // Fresh moves of several workspaces start as batches, each taking one of the slots; a workspace the batch
+                    // leaves is reconciled on its own inside the same task.
+                    var due = known.Values.Where(w => needing.Contains(w.Id) && !running.ContainsKey(w.Id)
+                        && !(backoff.TryGetValue(w.Id, out var waiting) && waiting.DueAt > now)).ToList();
+                    foreach (var group in Batchable(due))
+                    {
+                        if (running.Count >= _options.Concurrency)
+                        {
+                            break;
+                        }
+
+                        var batch = RunBatchAsync(group, cancellationToken);
+                        foreach (var workspace in group)
+                        {
+                            running[workspace.Id] = AttemptOf(batch, workspace.Id);
+                        }
                     }
 
                     foreach (var workspace in known.Values.Where(w => needing.Contains(w.Id) && !running.ContainsKey(w.Id)))
@@ -336,6 +366,99 @@ public sealed partial class ColdstoreWorker
             throw new ConfigurationException(Configuration.ColdstoreSettings.ColdStorageVariable,
                 $"Cold storage is off ({Configuration.ColdstoreSettings.ColdStorageVariable}=off), so the worker has nothing to do; turn it on to let the worker move events.");
         }
+    }
+
+    /// <summary>
+    /// Groups of at least two workspaces that need the same fresh move (hot to cold, or cold to hot), at most a batch
+    /// each. Half-done moves and single workspaces are reconciled alone.
+    /// </summary>
+    private IEnumerable<List<Workspace>> Batchable(IEnumerable<Workspace> workspaces)
+    {
+        var list = workspaces.ToList();
+        foreach (var (from, to) in new[] { (StorageState.Hot, StorageState.Cold), (StorageState.Cold, StorageState.Hot) })
+        {
+            var group = list.Where(w => w.Storage == from && WorkspaceLifecycle.DesiredStorage(w.Status) == to).ToList();
+            if (group.Count < 2)
+            {
+                continue;
+            }
+
+            foreach (var chunk in group.Chunk(_service.Options.BatchSize))
+            {
+                yield return [.. chunk];
+            }
+        }
+    }
+
+    /// <summary>A batch and then, one by one, what it deferred: every workspace's attempt.</summary>
+    private async Task<List<WorkspaceAttempt>> RunBatchAsync(List<Workspace> group, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        var (attempts, deferred) = await AttemptBatchAsync(group, cancellationToken).ConfigureAwait(false);
+        foreach (var workspace in deferred)
+        {
+            attempts.Add(await AttemptAsync(workspace, sweep: false, cancellationToken).ConfigureAwait(false));
+        }
+
+        return attempts;
+    }
+
+    private static async Task<WorkspaceAttempt> AttemptOf(Task<List<WorkspaceAttempt>> batch, Guid workspaceId) =>
+        (await batch.ConfigureAwait(false)).Single(a => a.WorkspaceId == workspaceId);
+
+    /// <summary>
+    /// Moves a group in one batch (<see cref="ColdstoreService.ReconcileWorkspacesAsync"/>) and reports each workspace it
+    /// settled; the ones it deferred (status changed, or not a batch's to take) are returned for the caller.
+    /// </summary>
+    private async Task<(List<WorkspaceAttempt> Attempts, List<Workspace> Deferred)> AttemptBatchAsync(List<Workspace> group, CancellationToken cancellationToken)
+    {
+        var startedAt = _time.GetUtcNow();
+        var stopwatch = Stopwatch.StartNew();
+        var toCold = WorkspaceLifecycle.DesiredStorage(group[0].Status) == StorageState.Cold;
+        var action = toCold ? "archive" : "restore";
+        WorkspaceAttempt Result(Workspace w, WorkerOutcome outcome, StorageState after, string done, long rows, string? error) =>
+            new(w.Id, w.Name, w.Status, w.Storage, after, done, outcome, rows, error, stopwatch.Elapsed, startedAt);
+
+        var attempts = new List<WorkspaceAttempt>();
+        var deferred = new List<Workspace>();
+        try
+        {
+            var outcomes = (await _service.ReconcileWorkspacesAsync([.. group.Select(w => w.Id)], toCold, Progress, cancellationToken).ConfigureAwait(false))
+                .ToDictionary(o => o.WorkspaceId);
+            foreach (var workspace in group)
+            {
+                var outcome = outcomes[workspace.Id];
+                if (outcome.Deferred)
+                {
+                    deferred.Add(workspace);
+                }
+                else if (outcome.Result is { } result)
+                {
+                    attempts.Add(Result(workspace, WorkerOutcome.Done, result.Storage, action, result.Rows, null));
+                }
+                else
+                {
+                    var busy = outcome.Error is LeaseLostException || outcome.Error is WorkspaceOperationException { Kind: WorkspaceErrorKind.Busy };
+                    attempts.Add(Result(workspace, busy ? WorkerOutcome.Busy : WorkerOutcome.Failed, workspace.Storage, "none", 0, outcome.Error!.Message));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            attempts.AddRange(group.Select(w => Result(w, WorkerOutcome.Cancelled, w.Storage, "none", 0, "stopped; the next run resumes it")));
+        }
+        catch (Exception e) when (IsRecoverable(e))
+        {
+            attempts.AddRange(group.Select(w => Result(w, WorkerOutcome.Failed, w.Storage, "none", 0, e.Message)));
+        }
+
+        foreach (var attempt in attempts)
+        {
+            Log(attempt);
+            AttemptFinished?.Invoke(attempt);
+        }
+
+        return (attempts, deferred);
     }
 
     /// <summary>Moves one workspace and reports how it went; never throws except for bugs.</summary>

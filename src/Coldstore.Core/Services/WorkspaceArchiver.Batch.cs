@@ -35,21 +35,28 @@ internal sealed partial class WorkspaceArchiver
     /// Archives the workspaces, <see cref="ColdstoreOptions.BatchSize"/> at a time, each batch in a few statements;
     /// those a batch hands back are archived one by one after it. One outcome per distinct id, in the order given.
     /// </summary>
+    /// <param name="workspaceIds">The workspaces.</param>
+    /// <param name="progress">Receives each workspace's steps.</param>
+    /// <param name="single">Runs a workspace a batch hands back on its own; null leaves those out (their outcome is <see cref="WorkspaceOutcome.Deferred"/>).</param>
+    /// <param name="eligible">Read under the lease: whether the workspace is to be moved this way at all (the worker's status check); one that is not is handed back.</param>
+    /// <param name="cancellationToken">Stops between steps.</param>
+    /// <param name="aloneAtOnce">How many of the workspaces a batch hands back run at the same time.</param>
     public Task<IReadOnlyList<WorkspaceOutcome>> ArchiveBatchAsync(
-        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress, Func<Guid, Task<OperationResult>> single, CancellationToken cancellationToken) =>
-        RunBatchesAsync(workspaceIds, "archive", ArchiveBatchStepsAsync, progress, single, cancellationToken);
+        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress, Func<Guid, Task<OperationResult>>? single, Func<Workspace, bool>? eligible, int aloneAtOnce, CancellationToken cancellationToken) =>
+        RunBatchesAsync(workspaceIds, "archive", ArchiveBatchStepsAsync, progress, single, eligible, aloneAtOnce, cancellationToken);
 
     /// <summary>
     /// Restores the workspaces, <see cref="ColdstoreOptions.BatchSize"/> at a time: those with exactly one archive and
     /// nothing hot up to its cutoff, the common case, in a few statements per batch; every other one alone after it.
     /// </summary>
+    /// <inheritdoc cref="ArchiveBatchAsync" path="/param"/>
     public Task<IReadOnlyList<WorkspaceOutcome>> RestoreBatchAsync(
-        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress, Func<Guid, Task<OperationResult>> single, CancellationToken cancellationToken) =>
-        RunBatchesAsync(workspaceIds, "restore", RestoreBatchStepsAsync, progress, single, cancellationToken);
+        IReadOnlyList<Guid> workspaceIds, IProgress<OperationProgress>? progress, Func<Guid, Task<OperationResult>>? single, Func<Workspace, bool>? eligible, int aloneAtOnce, CancellationToken cancellationToken) =>
+        RunBatchesAsync(workspaceIds, "restore", RestoreBatchStepsAsync, progress, single, eligible, aloneAtOnce, cancellationToken);
 
     private async Task<IReadOnlyList<WorkspaceOutcome>> RunBatchesAsync(
         IReadOnlyList<Guid> workspaceIds, string operation, Func<BatchRun, CancellationToken, Task> steps, IProgress<OperationProgress>? progress,
-        Func<Guid, Task<OperationResult>> single, CancellationToken cancellationToken)
+        Func<Guid, Task<OperationResult>>? single, Func<Workspace, bool>? eligible, int aloneAtOnce, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(workspaceIds);
         var ids = workspaceIds.Distinct().ToList();
@@ -57,18 +64,24 @@ internal sealed partial class WorkspaceArchiver
         foreach (var chunk in ids.Chunk(options.BatchSize))
         {
             var batch = new BatchRun(operation, [.. chunk.Select(id => new BatchMember(id, new OperationRun(id, progress, options.StepCompleted)))], outcomes);
-            await RunOneBatchAsync(batch, steps, cancellationToken).ConfigureAwait(false);
-            foreach (var id in batch.HandedBack)
+            await RunOneBatchAsync(batch, steps, eligible, cancellationToken).ConfigureAwait(false);
+            var alone = new WorkspaceOutcome[batch.HandedBack.Count];
+            await Parallel.ForEachAsync(Enumerable.Range(0, alone.Length), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, aloneAtOnce), CancellationToken = cancellationToken },
+                async (i, _) =>
+                {
+                    var id = batch.HandedBack[i];
+                    try
+                    {
+                        alone[i] = new WorkspaceOutcome(id, single is null ? null : await single(id).ConfigureAwait(false), null);
+                    }
+                    catch (Exception e) when (e is ColdstoreException && !cancellationToken.IsCancellationRequested)
+                    {
+                        alone[i] = new WorkspaceOutcome(id, null, e);
+                    }
+                }).ConfigureAwait(false);
+            foreach (var outcome in alone)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                try
-                {
-                    outcomes[id] = new WorkspaceOutcome(id, await single(id).ConfigureAwait(false), null);
-                }
-                catch (Exception e) when (e is ColdstoreException && !cancellationToken.IsCancellationRequested)
-                {
-                    outcomes[id] = new WorkspaceOutcome(id, null, e);
-                }
+                outcomes[outcome.WorkspaceId] = outcome;
             }
         }
 
@@ -138,7 +151,7 @@ internal sealed partial class WorkspaceArchiver
     }
 
     /// <summary>Takes the batch's leases, runs its steps, and settles every workspace whatever stops them.</summary>
-    private async Task RunOneBatchAsync(BatchRun batch, Func<BatchRun, CancellationToken, Task> steps, CancellationToken ct)
+    private async Task RunOneBatchAsync(BatchRun batch, Func<BatchRun, CancellationToken, Task> steps, Func<Workspace, bool>? eligible, CancellationToken ct)
     {
         using var tagged = StatementTagger.Begin(StatementTagger.BatchPrefixFor(tables, Guid.NewGuid()));
         var attempts = await state.TryAcquireLeasesAsync([.. batch.Members.Select(m => m.WorkspaceId)], options.Owner, options.LeaseDuration, ct).ConfigureAwait(false);
@@ -162,7 +175,7 @@ internal sealed partial class WorkspaceArchiver
             using var linked = CancellationTokenSource.CreateLinkedTokenSource([ct, .. held.Select(m => m.Lease!.Lost)]);
             try
             {
-                await ScreenAsync(batch, linked.Token).ConfigureAwait(false);
+                await ScreenAsync(batch, eligible, linked.Token).ConfigureAwait(false);
                 if (batch.Open.Count > 0)
                 {
                     await steps(batch, linked.Token).ConfigureAwait(false);
@@ -219,13 +232,13 @@ internal sealed partial class WorkspaceArchiver
     /// What every batch checks under its leases: the workspace and its ledger are read, and a workspace with a statement
     /// of an earlier run still running, or deletes not yet applied, goes on alone (the single path waits for those).
     /// </summary>
-    private async Task ScreenAsync(BatchRun batch, CancellationToken ct)
+    private async Task ScreenAsync(BatchRun batch, Func<Workspace, bool>? eligible, CancellationToken ct)
     {
         foreach (var member in batch.Open)
         {
             member.Workspace = await state.GetWorkspaceAsync(member.WorkspaceId, ct).ConfigureAwait(false);
             member.Archives = member.Workspace is null ? [] : await ledger.ListAsync(member.WorkspaceId, ct).ConfigureAwait(false);
-            if (member.Workspace is null || member.Archives.Any(a => a.State is ArchiveState.Copying or ArchiveState.Verified or ArchiveState.Deleting or ArchiveState.Restoring))
+            if (member.Workspace is null || (eligible is not null && !eligible(member.Workspace)) || member.Archives.Any(a => a.State is ArchiveState.Copying or ArchiveState.Verified or ArchiveState.Deleting or ArchiveState.Restoring))
             {
                 batch.HandBack(member);
             }
@@ -745,5 +758,8 @@ internal sealed partial class WorkspaceArchiver
 public sealed record WorkspaceOutcome(Guid WorkspaceId, OperationResult? Result, Exception? Error)
 {
     /// <summary>True when the operation succeeded.</summary>
-    public bool Ok => Error is null;
+    public bool Ok => Error is null && Result is not null;
+
+    /// <summary>True when a batch left the workspace to be moved on its own, and the caller asked to do that itself.</summary>
+    public bool Deferred => Error is null && Result is null;
 }

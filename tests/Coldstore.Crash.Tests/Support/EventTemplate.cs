@@ -19,12 +19,21 @@ public sealed record EventTemplate(
     private static readonly ConcurrentDictionary<string, Lazy<Task<EventTemplate>>> OnServer = new(StringComparer.Ordinal);
 
     private static readonly Lazy<Task<EventTemplate>> SmallTemplate = new(() => BuildAsync("small", aRows: 3_000, bRows: 500));
+    private static readonly Lazy<Task<EventTemplate>> BatchTemplate = new(() => BuildAsync("batch", aRows: 2_000, bRows: 500,
+    [
+        ("C", Guid.Parse("c0000000-0000-4000-8000-00000000000c"), 1_500),
+        ("D", Guid.Parse("d0000000-0000-4000-8000-00000000000d"), 1_000),
+    ]));
+
     private static readonly Lazy<Task<EventTemplate>> LargeTemplate = new(() => BuildAsync("large", aRows: 100_000, bRows: 500));
     private static readonly Lazy<Task<EventTemplate>> WorkerTemplate = new(() => BuildAsync("worker", aRows: 40_000, bRows: 30_000,
     [
         ("C", Guid.Parse("c0000000-0000-4000-8000-00000000000c"), 20_000),
         ("D", Guid.Parse("d0000000-0000-4000-8000-00000000000d"), 10_000),
     ]));
+
+    /// <summary>Four small workspaces (A 2,000 events, B 500, C 1,500, D 1,000): for the batch failpoint tests, all in one batch.</summary>
+    public static Task<EventTemplate> Batch => BatchTemplate.Value;
 
     /// <summary>Workspace A with 3,000 events and B with 500: for the failpoint tests.</summary>
     public static Task<EventTemplate> Small => SmallTemplate.Value;
@@ -60,7 +69,7 @@ public sealed record EventTemplate(
             : OnServer.GetOrAdd(Name, _ => new Lazy<Task<EventTemplate>>(() =>
                 BuildAsync(Name, ARows, BRows, [.. More.Select(m => (m.Name, m.Id, m.Rows))], onServer: true))).Value;
 
-    /// <summary>The workspaces beyond A and B (only <see cref="Worker"/> has any), with their events' checksums.</summary>
+    /// <summary>The workspaces beyond A and B (<see cref="Worker"/> and <see cref="Batch"/> have some), with their events' checksums.</summary>
     public IReadOnlyList<TemplateWorkspace> More { get; init; } = [];
 
     /// <summary>Every workspace of the template: A, B, then <see cref="More"/>.</summary>
