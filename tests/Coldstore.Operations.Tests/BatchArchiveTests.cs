@@ -59,7 +59,7 @@ public abstract class BatchArchiveTests(ClickHouseDatabaseFixture clickHouse, IE
         Task? ingestion = null;
         var racingRows = 0;
         var once = new HashSet<(Guid, string)>();
-        var progress = new Synchronous(p =>
+        var progress = new SynchronousProgress(p =>
         {
             // Each happens once, in the batch: the workspace's archive alone afterwards reports the same steps.
             if (!once.Add((p.WorkspaceId, p.Step)))
@@ -166,7 +166,7 @@ public abstract class BatchArchiveTests(ClickHouseDatabaseFixture clickHouse, IE
         {
             var fleet = await FleetAsync(h, 4, events: 15, seed: 400 + Array.IndexOf(steps, step) * 10);
             using var stop = new CancellationTokenSource();
-            var progress = new Synchronous(p =>
+            var progress = new SynchronousProgress(p =>
             {
                 if (p.Step == step)
                 {
@@ -311,7 +311,7 @@ public abstract class BatchArchiveTests(ClickHouseDatabaseFixture clickHouse, IE
             var fleet = await FleetAsync(h, 4, events: 15, seed: 700 + Array.IndexOf(steps, step) * 10);
             Assert.All(await h.Service.ColdStoreWorkspacesEventsAsync([.. fleet.Keys]), o => Assert.True(o.Ok, o.Error?.Message));
             using var stop = new CancellationTokenSource();
-            var progress = new Synchronous(p =>
+            var progress = new SynchronousProgress(p =>
             {
                 if (p.Step == step)
                 {
@@ -368,11 +368,6 @@ public abstract class BatchArchiveTests(ClickHouseDatabaseFixture clickHouse, IE
     private async Task<long> UnfinishedAsync(Harness h, string table) =>
         Convert.ToInt64(await h.ClickHouse.ScalarAsync(ArchiveSql.UnfinishedMutationsOfTable(Tables, table)), CultureInfo.InvariantCulture);
 
-    /// <summary>Progress reported on the caller's thread, before the operation goes on (Progress&lt;T&gt; posts it later).</summary>
-    private sealed class Synchronous(Action<OperationProgress> report) : IProgress<OperationProgress>
-    {
-        public void Report(OperationProgress value) => report(value);
-    }
 }
 
 public sealed class BatchArchiveOnSqliteAndDirectory(ChdbDatabaseFixture chdb)

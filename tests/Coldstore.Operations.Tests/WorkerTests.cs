@@ -29,7 +29,7 @@ public abstract class WorkerTests(ClickHouseDatabaseFixture clickHouse, IEngines
         }
 
         var steps = new ConcurrentBag<OperationProgress>();
-        var worker = new ColdstoreWorker(h.Service, new WorkerOptions { Concurrency = 2 }) { Progress = new Recorder(steps.Add) };
+        var worker = new ColdstoreWorker(h.Service, new WorkerOptions { Concurrency = 2 }) { Progress = new SynchronousProgress(steps.Add) };
         var pass = await worker.RunOnceAsync();
 
         Assert.True(pass.Converged, string.Join("; ", pass.Attempts.Select(a => $"{a.WorkspaceId}: {a.Outcome} {a.Error}")));
@@ -183,8 +183,8 @@ public abstract class WorkerTests(ClickHouseDatabaseFixture clickHouse, IEngines
             }
 
             var steps = new ConcurrentQueue<(Guid Workspace, string Worker)>();
-            var one = new ColdstoreWorker(first.Service, new WorkerOptions { Concurrency = 2 }) { Progress = new Recorder(p => steps.Enqueue((p.WorkspaceId, "worker-1"))) };
-            var two = new ColdstoreWorker(second.Service, new WorkerOptions { Concurrency = 2 }) { Progress = new Recorder(p => steps.Enqueue((p.WorkspaceId, "worker-2"))) };
+            var one = new ColdstoreWorker(first.Service, new WorkerOptions { Concurrency = 2 }) { Progress = new SynchronousProgress(p => steps.Enqueue((p.WorkspaceId, "worker-1"))) };
+            var two = new ColdstoreWorker(second.Service, new WorkerOptions { Concurrency = 2 }) { Progress = new SynchronousProgress(p => steps.Enqueue((p.WorkspaceId, "worker-2"))) };
 
             var passes = await Task.WhenAll(one.RunOnceAsync(), two.RunOnceAsync());
 
@@ -320,11 +320,6 @@ public abstract class WorkerTests(ClickHouseDatabaseFixture clickHouse, IEngines
         }
     }
 
-    /// <summary>Reports synchronously on the reporting thread, so the order of steps is the order they happened.</summary>
-    private sealed class Recorder(Action<OperationProgress> record) : IProgress<OperationProgress>
-    {
-        public void Report(OperationProgress value) => record(value);
-    }
 }
 
 public sealed class WorkerOnSqliteAndDirectory(ChdbDatabaseFixture chdb)

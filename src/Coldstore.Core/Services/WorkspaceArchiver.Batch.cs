@@ -327,10 +327,8 @@ internal sealed partial class WorkspaceArchiver
             writes.Add((member, new InsertArchiveWrite(member.Record, member.Lease!.Lease)));
         }
 
-        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
-        Completed(batch.Open, Steps.ArchiveStarted, m => string.Create(CultureInfo.InvariantCulture,
-            $"archive {m.Record!.ArchiveId} (batch of {starting.Count}), cutoff {cutoff:O}, {m.Hot.Rows} hot rows"));
-        if (batch.Open.Count == 0)
+        if (!await RecordStepAsync(batch, writes, Steps.ArchiveStarted, m => string.Create(CultureInfo.InvariantCulture,
+            $"archive {m.Record!.ArchiveId} (batch of {starting.Count}), cutoff {cutoff:O}, {m.Hot.Rows} hot rows"), ct).ConfigureAwait(false))
         {
             return;
         }
@@ -369,10 +367,8 @@ internal sealed partial class WorkspaceArchiver
             member.Record = next;
         }
 
-        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
-        Completed(batch.Open, Steps.ArchiveVerified, m => string.Create(CultureInfo.InvariantCulture,
-            $"{m.Hot.Rows} rows, checksum {m.Hot.Checksum}, {manifests[m].Bytes} bytes in {manifests[m].Objects.Count} objects"));
-        if (batch.Open.Count == 0)
+        if (!await RecordStepAsync(batch, writes, Steps.ArchiveVerified, m => string.Create(CultureInfo.InvariantCulture,
+            $"{m.Hot.Rows} rows, checksum {m.Hot.Checksum}, {manifests[m].Bytes} bytes in {manifests[m].Objects.Count} objects"), ct).ConfigureAwait(false))
         {
             return;
         }
@@ -401,10 +397,8 @@ internal sealed partial class WorkspaceArchiver
             writes.Add((member, new UpdateArchiveWrite(member.Record, ArchiveState.Verified, member.Lease!.Lease)));
         }
 
-        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
-        Completed(batch.Open, Steps.ArchiveDeleteBounded, m => string.Create(CultureInfo.InvariantCulture,
-            $"{m.EventParts.Count} parts of events, {m.InternalParts.Count} of internal events"));
-        if (batch.Open.Count == 0)
+        if (!await RecordStepAsync(batch, writes, Steps.ArchiveDeleteBounded, m => string.Create(CultureInfo.InvariantCulture,
+            $"{m.EventParts.Count} parts of events, {m.InternalParts.Count} of internal events"), ct).ConfigureAwait(false))
         {
             return;
         }
@@ -443,8 +437,7 @@ internal sealed partial class WorkspaceArchiver
             member.Record = next;
         }
 
-        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
-        Completed(batch.Open, Steps.ArchiveDeletesApplied, m => "no archived row or internal event is hot" + repairs.GetValueOrDefault(m));
+        await RecordStepAsync(batch, writes, Steps.ArchiveDeletesApplied, m => "no archived row or internal event is hot" + repairs.GetValueOrDefault(m), ct).ConfigureAwait(false);
         foreach (var member in batch.Open)
         {
             LogArchived(logger, member.WorkspaceId, member.Record!.ArchiveId, member.Record.RowCount ?? 0, member.Record.Bytes ?? 0);
@@ -570,13 +563,14 @@ internal sealed partial class WorkspaceArchiver
             member.Record = next;
         }
 
-        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
-        Completed(batch.Open, Steps.RestoreStarted, m => string.Create(CultureInfo.InvariantCulture, $"archive {m.Record!.ArchiveId} (batch of {batch.Open.Count}); 0 identical rows were already hot"));
-        Completed(batch.Open, Steps.RestoreLeftoversRemoved, _ => "0 rows of an interrupted restore removed");
-        if (batch.Open.Count == 0)
+        var restoring = writes.Count / 2;
+        if (!await RecordStepAsync(batch, writes, Steps.RestoreStarted, m => string.Create(CultureInfo.InvariantCulture,
+            $"archive {m.Record!.ArchiveId} (batch of {restoring}); 0 identical rows were already hot"), ct).ConfigureAwait(false))
         {
             return;
         }
+
+        Completed(batch.Open, Steps.RestoreLeftoversRemoved, _ => "0 rows of an interrupted restore removed");
 
         // One insert for all of them, each workspace's rows from its own objects up to its own cutoff.
         var inserting = batch.Open;
@@ -603,8 +597,7 @@ internal sealed partial class WorkspaceArchiver
         }
 
         // Restored before the objects go: a crash in between leaves only garbage, which the next run removes.
-        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
-        Completed(batch.Open, Steps.RestoreVerified, m => string.Create(CultureInfo.InvariantCulture, $"{m.Manifest!.RowCount} rows, checksum {m.Manifest.ChecksumValue}"));
+        await RecordStepAsync(batch, writes, Steps.RestoreVerified, m => string.Create(CultureInfo.InvariantCulture, $"{m.Manifest!.RowCount} rows, checksum {m.Manifest.ChecksumValue}"), ct).ConfigureAwait(false);
         await ForEachAsync(batch.Open, m => store.DeletePrefixAsync(m.Record!.ObjectPrefix, ct), ct).ConfigureAwait(false);
         Completed(batch.Open, Steps.RestoreObjectsDeleted, m => m.Record!.ObjectPrefix);
         await ApplyAsync(batch, [.. batch.Open.Select(m => (m, (FencedWrite)new SetStorageWrite(StorageState.Restoring, StorageState.Hot, m.Lease!.Lease)))], ct).ConfigureAwait(false);
@@ -673,6 +666,17 @@ internal sealed partial class WorkspaceArchiver
                 batch.HandBack(member);
             }
         }
+    }
+
+    /// <summary>
+    /// Writes a step's ledger changes for every workspace in one transaction, then marks the step completed for those
+    /// still in the batch; false when none is left.
+    /// </summary>
+    private async Task<bool> RecordStepAsync(BatchRun batch, List<(BatchMember Member, FencedWrite Write)> writes, string step, Func<BatchMember, string?> detail, CancellationToken ct)
+    {
+        await ApplyAsync(batch, writes, ct).ConfigureAwait(false);
+        Completed(batch.Open, step, detail);
+        return batch.Open.Count > 0;
     }
 
     /// <summary>Marks the step completed for each workspace (the failpoint hook fires on the first).</summary>
