@@ -74,7 +74,6 @@ public sealed class BatchSqlTests
             BatchSql.PartSummaries(Tables, HotTable.InternalEvents, [First], Cutoff),
             BatchSql.DeleteInParts(Tables, HotTable.InternalEvents, [First], Cutoff, ["all_1_1_0"]),
             BatchSql.RunningStatements(Tables, ["coldstore:x:"]),
-            BatchSql.KillStatements(Tables, ["coldstore:x:"]),
         ];
 
         foreach (var statement in statements)

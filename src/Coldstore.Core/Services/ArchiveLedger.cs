@@ -79,8 +79,11 @@ internal sealed class ArchiveLedger(IStateStore state)
 
     /// <summary>The workspace's archive that is between two states, if any (the ledger allows one).</summary>
     public async Task<ArchiveRecord?> OpenArchiveAsync(Guid workspaceId, CancellationToken ct) =>
-        (await state.ListArchivesAsync(workspaceId, ct).ConfigureAwait(false))
-            .SingleOrDefault(a => a.State is ArchiveState.Copying or ArchiveState.Verified or ArchiveState.Deleting or ArchiveState.Restoring);
+        (await state.ListArchivesAsync(workspaceId, ct).ConfigureAwait(false)).SingleOrDefault(IsOpen);
+
+    /// <summary>True for an archive between two states: an archive or a restore of it has begun and not ended.</summary>
+    public static bool IsOpen(ArchiveRecord archive) =>
+        archive.State is ArchiveState.Copying or ArchiveState.Verified or ArchiveState.Deleting or ArchiveState.Restoring;
 
     /// <summary>Every archive of the workspace, oldest first.</summary>
     public Task<IReadOnlyList<ArchiveRecord>> ListAsync(Guid workspaceId, CancellationToken ct) => state.ListArchivesAsync(workspaceId, ct);

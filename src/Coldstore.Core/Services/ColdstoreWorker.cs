@@ -438,8 +438,7 @@ public sealed partial class ColdstoreWorker
                 }
                 else
                 {
-                    var busy = outcome.Error is LeaseLostException || outcome.Error is WorkspaceOperationException { Kind: WorkspaceErrorKind.Busy };
-                    attempts.Add(Result(workspace, busy ? WorkerOutcome.Busy : WorkerOutcome.Failed, workspace.Storage, "none", 0, outcome.Error!.Message));
+                    attempts.Add(Result(workspace, IsBusy(outcome.Error!) ? WorkerOutcome.Busy : WorkerOutcome.Failed, workspace.Storage, "none", 0, outcome.Error!.Message));
                 }
             }
         }
@@ -461,6 +460,13 @@ public sealed partial class ColdstoreWorker
         return (attempts, deferred);
     }
 
+    /// <summary>
+    /// A move that another holder has, or took over while this one stalled (a lost lease): it is that holder's to
+    /// finish, so it is left alone for a while rather than counted as a failure.
+    /// </summary>
+    private static bool IsBusy(Exception error) =>
+        error is LeaseLostException or WorkspaceOperationException { Kind: WorkspaceErrorKind.Busy };
+
     /// <summary>Moves one workspace and reports how it went; never throws except for bugs.</summary>
     private async Task<WorkspaceAttempt> AttemptAsync(Workspace workspace, bool sweep, CancellationToken cancellationToken)
     {
@@ -479,13 +485,8 @@ public sealed partial class ColdstoreWorker
                 : await _service.ReconcileWorkspaceAsync(workspace.Id, TimeSpan.Zero, Progress, cancellationToken).ConfigureAwait(false);
             attempt = Result(WorkerOutcome.Done, result.Workspace.Status, result.Storage, result.Action, result.Operation?.Rows ?? 0, null);
         }
-        catch (WorkspaceOperationException e) when (e.Kind == WorkspaceErrorKind.Busy)
+        catch (Exception e) when (IsBusy(e))
         {
-            attempt = Result(WorkerOutcome.Busy, workspace.Status, workspace.Storage, "none", 0, e.Message);
-        }
-        catch (LeaseLostException e)
-        {
-            // Another holder took the workspace over while this move stalled; it is that holder's to finish.
             attempt = Result(WorkerOutcome.Busy, workspace.Status, workspace.Storage, "none", 0, e.Message);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -21,11 +21,7 @@ internal sealed partial class WorkspaceArchiver
         // Objects that restored or abandoned archives may have left after a crash (as a single restore removes them).
         await ForEachAsync(batch.Open, async m =>
         {
-            foreach (var finished in m.Archives.Where(a => a.State is ArchiveState.Restored or ArchiveState.Abandoned))
-            {
-                await store.DeletePrefixAsync(finished.ObjectPrefix, ct).ConfigureAwait(false);
-            }
-
+            await CleanUpFinishedArchivesAsync(m.Archives, ct).ConfigureAwait(false);
             return true;
         }, ct).ConfigureAwait(false);
 
@@ -141,7 +137,7 @@ internal sealed partial class WorkspaceArchiver
         // One insert for all of them, each workspace's rows from its own objects up to its own cutoff.
         var inserting = batch.Open;
         await clickHouse.ExecuteAsync(BatchSql.RestoreInsert(tables,
-            [.. inserting.Select((m, i) => (m.WorkspaceId, m.Record!.Cutoff, store.TableFunction(m.Record.ObjectPrefix + DataObjectGlob, DataFormat, $"archive{i}", SchemaSql.StoredColumnsStructure)))],
+            [.. inserting.Select((m, i) => (m.WorkspaceId, m.Record!.Cutoff, ReadSource(m.Record, $"archive{i}")))],
             options.BatchStatementTimeout), ct).ConfigureAwait(false);
         Completed(inserting, Steps.RestoreInserted, _ => null);
 

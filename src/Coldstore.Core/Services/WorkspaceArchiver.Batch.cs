@@ -189,8 +189,7 @@ internal sealed partial class WorkspaceArchiver
                 {
                     if (member.Lease!.Lost.IsCancellationRequested)
                     {
-                        batch.Fail(member, new LeaseLostException(member.WorkspaceId, batch.Operation, string.Create(CultureInfo.InvariantCulture,
-                            $"Workspace {member.WorkspaceId}: this {batch.Operation} lost its lease (it could not renew it within {options.LeaseDuration.TotalSeconds:0} s: a stall, or the state store failing over), so it stopped before its next write and wrote nothing more. Rerun it; it resumes where the ledger says.")));
+                        batch.Fail(member, LeaseLost(member.WorkspaceId, batch.Operation));
                     }
                     else
                     {
@@ -238,7 +237,7 @@ internal sealed partial class WorkspaceArchiver
         {
             member.Workspace = await state.GetWorkspaceAsync(member.WorkspaceId, ct).ConfigureAwait(false);
             member.Archives = member.Workspace is null ? [] : await ledger.ListAsync(member.WorkspaceId, ct).ConfigureAwait(false);
-            if (member.Workspace is null || (eligible is not null && !eligible(member.Workspace)) || member.Archives.Any(a => a.State is ArchiveState.Copying or ArchiveState.Verified or ArchiveState.Deleting or ArchiveState.Restoring))
+            if (member.Workspace is null || (eligible is not null && !eligible(member.Workspace)) || member.Archives.Any(ArchiveLedger.IsOpen))
             {
                 batch.HandBack(member);
             }
@@ -270,7 +269,7 @@ internal sealed partial class WorkspaceArchiver
     /// <summary>Reads back every member's archive objects in one statement: count, checksum, derived rows and foreign rows, by workspace.</summary>
     private async Task<Dictionary<Guid, (Summary Content, long Foreign)>> ReadBackBatchAsync(List<BatchMember> members, CancellationToken ct)
     {
-        var sources = members.Select((m, i) => (m.WorkspaceId, store.TableFunction(m.Record!.ObjectPrefix + DataObjectGlob, DataFormat, $"archive{i}", SchemaSql.StoredColumnsStructure))).ToList();
+        var sources = members.Select((m, i) => (m.WorkspaceId, ReadSource(m.Record!, $"archive{i}"))).ToList();
         return (await clickHouse.QueryAsync(BatchSql.ArchiveSummaries(sources, options.BatchStatementTimeout), ct).ConfigureAwait(false))
             .ToDictionary(r => Guid.Parse(r.GetString("member")), r => (ArchiveContent(r), r.GetInt64("foreign_rows")));
     }
@@ -349,15 +348,12 @@ internal sealed partial class WorkspaceArchiver
 
     private async Task<Dictionary<Guid, Summary>> HotSummariesAsync(IEnumerable<BatchMember> members, DateTime cutoff, CancellationToken ct) =>
         (await clickHouse.QueryAsync(BatchSql.HotSummaries(tables, [.. members.Select(m => m.WorkspaceId)], cutoff), ct).ConfigureAwait(false))
-            .ToDictionary(r => Guid.Parse(r.GetString("workspace_id")),
-                r => new Summary(r.GetInt64("rows"), r.GetUInt64("checksum"), r.GetInt64("derived_rows"), r.GetUInt64("derived_checksum")));
+            .ToDictionary(r => Guid.Parse(r.GetString("workspace_id")), HotContent);
 
     private async Task<Dictionary<Guid, IReadOnlyList<PartSummary>>> BatchPartSummariesAsync(HotTable table, IEnumerable<BatchMember> members, DateTime cutoff, CancellationToken ct) =>
         (await clickHouse.QueryAsync(BatchSql.PartSummaries(tables, table, [.. members.Select(m => m.WorkspaceId)], cutoff), ct).ConfigureAwait(false))
             .GroupBy(r => Guid.Parse(r.GetString("workspace_id")))
-            .ToDictionary(g => g.Key, g => (IReadOnlyList<PartSummary>)[.. g.Select(r => table == HotTable.Events
-                ? new PartSummary(r.GetString("part"), r.GetInt64("rows"), r.GetUInt64("checksum"), r.GetInt64("derived_rows"), r.GetUInt64("derived_checksum"))
-                : new PartSummary(r.GetString("part"), r.GetInt64("rows"), r.GetUInt64("checksum"), 0, 0))]);
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<PartSummary>)[.. g.Select(r => PartSummaryOf(r, table))]);
 
     /// <summary>One bounded delete for the workspaces that have parts in this table, within the mutation budget.</summary>
     private async Task SubmitBatchDeleteAsync(HotTable table, List<BatchMember> members, Func<BatchMember, IReadOnlyList<PartSummary>> parts, DateTime cutoff, string subject, CancellationToken ct)
@@ -369,7 +365,9 @@ internal sealed partial class WorkspaceArchiver
         }
 
         var delete = BatchSql.DeleteInParts(tables, table, [.. withParts.Select(m => m.WorkspaceId)], cutoff, [.. withParts.SelectMany(m => parts(m).Select(p => p.Part))]);
-        await SubmitWithinBudgetAsync(table, delete, synchronous: false, null, subject, Steps.ArchiveEventsDeleteSubmitted, null, ct).ConfigureAwait(false);
+        // Named in a failure as a single archive names it: the events' delete, then the internal events'.
+        var step = table == HotTable.Events ? Steps.ArchiveEventsDeleteSubmitted : Steps.ArchiveDeletesSubmitted;
+        await SubmitWithinBudgetAsync(table, delete, synchronous: false, null, subject, step, null, ct).ConfigureAwait(false);
     }
 
     /// <summary>Waits until no unfinished delete names any of the workspaces (one statement per poll for all of them).</summary>

@@ -246,9 +246,12 @@ internal sealed partial class WorkspaceArchiver
 
     private async Task<IReadOnlyList<PartSummary>> PartSummariesAsync(HotTable table, ArchiveRecord record, CancellationToken ct) =>
         [.. (await clickHouse.QueryAsync(BoundedDeleteSql.PartSummaries(tables, table, record.WorkspaceId, record.Cutoff), ct).ConfigureAwait(false))
-            .Select(r => table == HotTable.Events
-                ? new PartSummary(r.GetString("part"), r.GetInt64("rows"), r.GetUInt64("checksum"), r.GetInt64("derived_rows"), r.GetUInt64("derived_checksum"))
-                : new PartSummary(r.GetString("part"), r.GetInt64("rows"), r.GetUInt64("checksum"), 0, 0))];
+            .Select(r => PartSummaryOf(r, table))];
+
+    /// <summary>A part listing's row (<see cref="BoundedDeleteSql.PartSummaries"/>, <see cref="BatchSql.PartSummaries"/>); internal events derive nothing.</summary>
+    private static PartSummary PartSummaryOf(ClickHouseRow row, HotTable table) => table == HotTable.Events
+        ? new PartSummary(row.GetString("part"), row.GetInt64("rows"), row.GetUInt64("checksum"), row.GetInt64("derived_rows"), row.GetUInt64("derived_checksum"))
+        : new PartSummary(row.GetString("part"), row.GetInt64("rows"), row.GetUInt64("checksum"), 0, 0);
 
     private string TableName(HotTable table) => table == HotTable.Events ? tables.Events : tables.InternalEvents;
 

@@ -173,7 +173,7 @@ internal sealed partial class WorkspaceArchiver(
             await FinishDeletesAsync(open, null, run, ct).ConfigureAwait(false);
         }
 
-        await CleanUpFinishedArchivesAsync(workspaceId, ct).ConfigureAwait(false);
+        await CleanUpFinishedArchivesAsync(await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
         var pending = (await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false))
             .Where(a => a.State is ArchiveState.Archived or ArchiveState.Restoring)
             .ToList();
@@ -229,10 +229,14 @@ internal sealed partial class WorkspaceArchiver(
         }
         catch (OperationCanceledException e) when (session.LeaseLost && !cancellationToken.IsCancellationRequested)
         {
-            throw new LeaseLostException(workspaceId, operation, string.Create(CultureInfo.InvariantCulture,
-                $"Workspace {workspaceId}: this {operation} lost its lease (it could not renew it within {options.LeaseDuration.TotalSeconds:0} s: a stall, or the state store failing over), so it stopped before its next write and wrote nothing more. Rerun it; it resumes where the ledger says."), e);
+            throw LeaseLost(workspaceId, operation, e);
         }
     }
+
+    /// <summary>How an operation whose lease was lost on the way (renewal failed or found another holder) stops.</summary>
+    private LeaseLostException LeaseLost(Guid workspaceId, string operation, Exception? cause = null) =>
+        new(workspaceId, operation, string.Create(CultureInfo.InvariantCulture,
+            $"Workspace {workspaceId}: this {operation} lost its lease (it could not renew it within {options.LeaseDuration.TotalSeconds:0} s: a stall, or the state store failing over), so it stopped before its next write and wrote nothing more. Rerun it; it resumes where the ledger says."), cause);
 
     /// <summary>
     /// What every operation starts with: the workspace must exist, its lease is taken (and stops the operation if
@@ -424,16 +428,18 @@ internal sealed partial class WorkspaceArchiver(
     /// The archive's data objects as ClickHouse reads them, with the stored columns named and typed, so no read
     /// depends on the server's schema inference.
     /// </summary>
-    private TableFunctionExpression ReadSource(ArchiveRecord record) =>
-        store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, "archive", SchemaSql.StoredColumnsStructure);
+    /// <param name="record">The archive.</param>
+    /// <param name="parameterPrefix">Names its parameters; a statement reading several archives gives each its own.</param>
+    private TableFunctionExpression ReadSource(ArchiveRecord record, string parameterPrefix = "archive") =>
+        store.TableFunction(record.ObjectPrefix + DataObjectGlob, DataFormat, parameterPrefix, SchemaSql.StoredColumnsStructure);
 
     private static string Refusal(ArchiveRecord record, string problem) =>
         $"Archive {record.ArchiveId} of workspace {record.WorkspaceId} at {record.ObjectPrefix} cannot be restored: {problem}. Nothing was inserted and the workspace stays cold; restore the archive's objects from a backup or versioning, then rerun.";
 
     /// <summary>Removes objects that restored or abandoned archives may have left after a crash.</summary>
-    private async Task CleanUpFinishedArchivesAsync(Guid workspaceId, CancellationToken ct)
+    private async Task CleanUpFinishedArchivesAsync(IEnumerable<ArchiveRecord> archives, CancellationToken ct)
     {
-        foreach (var archive in await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false))
+        foreach (var archive in archives)
         {
             if (archive.State is ArchiveState.Restored or ArchiveState.Abandoned)
             {
@@ -521,8 +527,12 @@ internal sealed partial class WorkspaceArchiver(
     private async Task<Summary> HotSummaryAsync(Guid workspaceId, DateTime cutoff, CancellationToken ct)
     {
         var row = (await clickHouse.QueryAsync(ArchiveSql.HotSummary(tables, workspaceId, cutoff), ct).ConfigureAwait(false)).Single();
-        return new Summary(row.GetInt64("rows"), row.GetUInt64("checksum"), row.GetInt64("derived_rows"), row.GetUInt64("derived_checksum"));
+        return HotContent(row);
     }
+
+    /// <summary>A hot summary's row (<see cref="ArchiveSql.HotSummary"/>, <see cref="BatchSql.HotSummaries"/>).</summary>
+    private static Summary HotContent(ClickHouseRow row) =>
+        new(row.GetInt64("rows"), row.GetUInt64("checksum"), row.GetInt64("derived_rows"), row.GetUInt64("derived_checksum"));
 
     private async Task<(long Rows, ulong Checksum)> InternalSummaryAsync(Guid workspaceId, DateTime cutoff, CancellationToken ct)
     {

@@ -288,11 +288,11 @@ public static class ArchiveSql
     public static string ArchiveIdText(Guid archiveId) => archiveId.ToString("D");
 
     /// <summary><c>system.{table}</c>, or every replica's when the tables' cluster is configured (<c>{cluster:String}</c>).</summary>
-    private static string SystemTable(EventTables tables, string table) =>
+    internal static string SystemTable(EventTables tables, string table) =>
         tables.Cluster is null ? $"system.{table}" : $"clusterAllReplicas({{cluster:String}}, system.{table})";
 
     /// <summary>Binds the cluster <see cref="SystemTable"/> names, when there is one.</summary>
-    private static ClickHouseQuery OnCluster(ClickHouseQuery query, EventTables tables) =>
+    internal static ClickHouseQuery OnCluster(ClickHouseQuery query, EventTables tables) =>
         tables.Cluster is { } cluster ? query.With("cluster", "String", cluster) : query;
 
     /// <summary>

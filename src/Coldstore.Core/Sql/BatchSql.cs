@@ -204,25 +204,17 @@ public static class BatchSql
         return query.For("insert a batch's archived rows");
     }
 
-    /// <summary>The statements whose query id starts with any of <paramref name="prefixes"/>, on every replica when a cluster is configured.</summary>
+    /// <summary>
+    /// The statements whose query id starts with any of <paramref name="prefixes"/> (many workspaces' at once; see
+    /// <see cref="ArchiveSql.RunningStatements"/>), on every replica when a cluster is configured.
+    /// </summary>
     public static ClickHouseQuery RunningStatements(EventTables tables, IReadOnlyCollection<string> prefixes)
     {
         ArgumentNullException.ThrowIfNull(tables);
-        var source = tables.Cluster is null ? "system.processes" : "clusterAllReplicas({cluster:String}, system.processes)";
-        var query = new ClickHouseQuery($"SELECT query_id, elapsed FROM {source} WHERE arrayExists(p -> startsWith(query_id, p), {{prefixes:Array(String)}})")
-            .With("prefixes", "Array(String)", prefixes.ToArray());
-        return (tables.Cluster is { } cluster ? query.With("cluster", "String", cluster) : query)
+        return ArchiveSql.OnCluster(new ClickHouseQuery(
+                $"SELECT query_id, elapsed FROM {ArchiveSql.SystemTable(tables, "processes")} WHERE arrayExists(p -> startsWith(query_id, p), {{prefixes:Array(String)}})")
+            .With("prefixes", "Array(String)", prefixes.ToArray()), tables)
             .For("find statements earlier holders left running");
-    }
-
-    /// <summary>Cancels the statements whose query id starts with any of <paramref name="prefixes"/> (ASYNC; <c>ON CLUSTER</c> when configured).</summary>
-    public static ClickHouseQuery KillStatements(EventTables tables, IReadOnlyCollection<string> prefixes)
-    {
-        ArgumentNullException.ThrowIfNull(tables);
-        var onCluster = tables.Cluster is { } cluster ? $" ON CLUSTER `{cluster}`" : string.Empty;
-        return new ClickHouseQuery($"KILL QUERY{onCluster} WHERE arrayExists(p -> startsWith(query_id, p), {{prefixes:Array(String)}}) ASYNC")
-            .With("prefixes", "Array(String)", prefixes.ToArray())
-            .For("kill statements earlier holders left running");
     }
 
     private static ClickHouseParameter[] WorkspacesAndCutoff(IEnumerable<Guid> workspaceIds, DateTime cutoff) =>
