@@ -34,6 +34,8 @@ internal sealed class GlobalOptions
 
     public Option<string?> BatchSize { get; } = Setting("--batch-size", ColdstoreSettings.BatchSizeVariable, "workspaces moved together in one batch (1 to 1000; default 100)");
 
+    public Option<string?> ChunkRows { get; } = Setting("--chunk-rows", ColdstoreSettings.ChunkRowsVariable, "the most rows one archive statement moves; larger workspaces go in chunks (default 1000000)");
+
     public Option<string?> ColdStorage { get; } = Setting("--cold-storage", ColdstoreSettings.ColdStorageVariable, "on (default) or off: off, lifecycle commands only change the status");
 
     public Option<string?> LeaseSeconds { get; } = Setting("--lease-seconds", ColdstoreSettings.LeaseSecondsVariable, "seconds a workspace lease lasts without renewal (default 60)");
@@ -52,7 +54,7 @@ internal sealed class GlobalOptions
 
     public void AddTo(Command root)
     {
-        foreach (var option in new Option[] { ClickHouse, Database, Cluster, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, InsertWaitSeconds, MutationBudget, BatchSize, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
+        foreach (var option in new Option[] { ClickHouse, Database, Cluster, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, InsertWaitSeconds, MutationBudget, BatchSize, ChunkRows, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
         {
             root.Options.Add(option);
         }
@@ -74,6 +76,7 @@ internal sealed class GlobalOptions
         [ColdstoreSettings.InsertWaitVariable] = parseResult.GetValue(InsertWaitSeconds),
         [ColdstoreSettings.MutationBudgetVariable] = parseResult.GetValue(MutationBudget),
         [ColdstoreSettings.BatchSizeVariable] = parseResult.GetValue(BatchSize),
+        [ColdstoreSettings.ChunkRowsVariable] = parseResult.GetValue(ChunkRows),
         [ColdstoreSettings.ColdStorageVariable] = parseResult.GetValue(ColdStorage),
         [ColdstoreSettings.LeaseSecondsVariable] = parseResult.GetValue(LeaseSeconds),
     };

@@ -166,5 +166,12 @@ internal static class PostgresMigrations
         [
             new("""ALTER TABLE "ColdstoreArchive" ADD COLUMN IF NOT EXISTS "restoreBaseline" text"""),
         ]),
+
+        // A large workspace is archived in chunks, one ledger row each; the row records which rows it holds
+        // (ArchiveChunk's text), null for an archive of every row up to its cutoff.
+        new(7, "archive-chunk",
+        [
+            new("""ALTER TABLE "ColdstoreArchive" ADD COLUMN IF NOT EXISTS "chunk" text"""),
+        ]),
     ];
 }

@@ -124,13 +124,13 @@ internal static class PostgresSql
 
     /// <summary>The ledger columns in the order <see cref="PostgresStore"/> reads them.</summary>
     public const string ArchiveColumns = """
-        "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline"
+        "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline", "chunk"
         """;
 
     /// <summary>Inserts a ledger row; both timestamps come from the database clock.</summary>
     public const string InsertArchive = $"""
-        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline")
-        VALUES (@archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, now(), now(), @lastError, @restoreBaseline)
+        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline", "chunk")
+        VALUES (@archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, now(), now(), @lastError, @restoreBaseline, @chunk)
         RETURNING {ArchiveColumns}
         """;
 
@@ -139,8 +139,8 @@ internal static class PostgresSql
     /// <c>@workspaceId</c> is held, in the same statement.
     /// </summary>
     public static readonly string InsertArchiveFenced = $"""
-        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline")
-        SELECT @archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, now(), now(), @lastError, @restoreBaseline
+        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline", "chunk")
+        SELECT @archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, now(), now(), @lastError, @restoreBaseline, @chunk
         WHERE {LeaseHeldWhere("@workspaceId")}
         """;
 
@@ -148,7 +148,7 @@ internal static class PostgresSql
     public const string UpdateArchive = """
         UPDATE "ColdstoreArchive"
         SET "state" = @state, "rowCount" = @rowCount, "checksum" = @checksum, "bytes" = @bytes,
-            "internalEventRows" = @internalEventRows, "lastError" = @lastError, "restoreBaseline" = @restoreBaseline, "updatedAt" = now()
+            "internalEventRows" = @internalEventRows, "lastError" = @lastError, "restoreBaseline" = @restoreBaseline, "chunk" = @chunk, "updatedAt" = now()
         WHERE "archiveId" = @archiveId AND "workspaceId" = @workspaceId
         """;
 

@@ -272,6 +272,7 @@ internal class RelationalStore : IStateStore
         _dialect.Integer("internalEventRows", archive.InternalEventRows),
         _dialect.Text("lastError", archive.LastError),
         _dialect.Text("restoreBaseline", archive.Baseline?.ToText()),
+        _dialect.Text("chunk", archive.Chunk?.ToText()),
     ];
 
     /// <summary>The parameters of a whole new ledger row.</summary>
@@ -790,6 +791,7 @@ internal class RelationalStore : IStateStore
         LastError: r.IsDBNull(11) ? null : r.GetString(11))
     {
         Baseline = r.IsDBNull(12) ? null : RestoreBaseline.Parse(r.GetString(12)),
+        Chunk = r.IsDBNull(13) ? null : ArchiveChunk.Parse(r.GetString(13)),
     };
 
     private WorkspaceLease ReadLease(DbDataReader r) => new(_dialect.GetUuid(r, 0), r.GetString(1), _dialect.GetUuid(r, 2), _dialect.GetInstant(r, 3));

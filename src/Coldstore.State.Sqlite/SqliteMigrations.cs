@@ -105,5 +105,11 @@ internal static class SqliteMigrations
         [
             new("""ALTER TABLE "ColdstoreArchive" ADD COLUMN "restoreBaseline" TEXT"""),
         ]),
+
+        // See the Postgres migration of the same number.
+        new(7, "archive-chunk",
+        [
+            new("""ALTER TABLE "ColdstoreArchive" ADD COLUMN "chunk" TEXT"""),
+        ]),
     ];
 }

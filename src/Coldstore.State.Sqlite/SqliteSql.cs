@@ -104,19 +104,19 @@ internal static class SqliteSql
 
     /// <summary>The ledger columns in the order the store reads them.</summary>
     public const string ArchiveColumns = """
-        "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline"
+        "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline", "chunk"
         """;
 
     /// <summary>Inserts a ledger row; both timestamps come from the database clock.</summary>
     public const string InsertArchive = $"""
-        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline")
-        VALUES (@archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, {Now}, {Now}, @lastError, @restoreBaseline)
+        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline", "chunk")
+        VALUES (@archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, {Now}, {Now}, @lastError, @restoreBaseline, @chunk)
         """;
 
     /// <summary><see cref="InsertArchive"/> made under a lease: only while the lease <c>@leaseToken</c> of <c>@workspaceId</c> is held.</summary>
     public static readonly string InsertArchiveFenced = $"""
-        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline")
-        SELECT @archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, {Now}, {Now}, @lastError, @restoreBaseline
+        INSERT INTO "ColdstoreArchive" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes", "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline", "chunk")
+        SELECT @archiveId, @workspaceId, @state, @cutoff, @objectPrefix, @rowCount, @checksum, @bytes, @internalEventRows, {Now}, {Now}, @lastError, @restoreBaseline, @chunk
         WHERE {LeaseHeldWhere("@workspaceId")}
         """;
 
@@ -124,7 +124,7 @@ internal static class SqliteSql
     public const string UpdateArchive = $"""
         UPDATE "ColdstoreArchive"
         SET "state" = @state, "rowCount" = @rowCount, "checksum" = @checksum, "bytes" = @bytes,
-            "internalEventRows" = @internalEventRows, "lastError" = @lastError, "restoreBaseline" = @restoreBaseline, "updatedAt" = {Now}
+            "internalEventRows" = @internalEventRows, "lastError" = @lastError, "restoreBaseline" = @restoreBaseline, "chunk" = @chunk, "updatedAt" = {Now}
         WHERE "archiveId" = @archiveId AND "workspaceId" = @workspaceId
         """;
 

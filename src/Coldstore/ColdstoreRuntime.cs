@@ -93,6 +93,7 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
             InFlightInsertWait = settings.InFlightInsertWait,
             MutationBudget = settings.MutationBudget,
             BatchSize = settings.BatchSize,
+            ChunkRows = settings.ChunkRows,
             ColdStorageEnabled = settings.ColdStorageEnabled,
             LeaseDuration = settings.LeaseDuration,
             StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),

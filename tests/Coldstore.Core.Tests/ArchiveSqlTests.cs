@@ -150,8 +150,8 @@ public sealed class ArchiveSqlTests
     [Fact]
     public void A_manifest_from_a_newer_coldstore_is_refused()
     {
-        var error = Assert.Throws<FormatException>(() => ArchiveManifest.Parse((SampleManifest() with { FormatVersion = 2 }).ToJson()));
-        Assert.Contains("format version 2", error.Message, StringComparison.Ordinal);
+        var error = Assert.Throws<FormatException>(() => ArchiveManifest.Parse((SampleManifest() with { FormatVersion = ArchiveManifest.CurrentFormatVersion + 1 }).ToJson()));
+        Assert.Contains($"format version {ArchiveManifest.CurrentFormatVersion + 1}", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -112,6 +112,9 @@ public sealed class LifecycleRulesTests
     [InlineData(ColdstoreSettings.MutationBudgetVariable, "901")]
     [InlineData(ColdstoreSettings.BatchSizeVariable, "0")]
     [InlineData(ColdstoreSettings.BatchSizeVariable, "1001")]
+    [InlineData(ColdstoreSettings.ChunkRowsVariable, "99")]
+    [InlineData(ColdstoreSettings.ChunkRowsVariable, "1000000001")]
+    [InlineData(ColdstoreSettings.ChunkRowsVariable, "1e6")]
     public void A_bad_lifecycle_or_worker_setting_is_a_configuration_error_naming_it_and_quoting_the_value(string variable, string value)
     {
         var environment = new Dictionary<string, string?> { [variable] = value };
@@ -138,10 +141,10 @@ public sealed class LifecycleRulesTests
     }
 
     [Fact]
-    public void Settling_the_mutation_budget_and_the_batch_size_are_read_with_their_defaults()
+    public void Settling_the_mutation_budget_the_batch_size_and_the_chunk_size_are_read_with_their_defaults()
     {
         var defaults = ColdstoreSettings.Read(new Dictionary<string, string?>(), new Dictionary<string, string?>(), "/srv");
-        Assert.Equal((TimeSpan.Zero, TimeSpan.FromSeconds(30), 100, 100), (defaults.SettleWindow, defaults.InFlightInsertWait, defaults.MutationBudget, defaults.BatchSize));
+        Assert.Equal((TimeSpan.Zero, TimeSpan.FromSeconds(30), 100, 100, 1_000_000L), (defaults.SettleWindow, defaults.InFlightInsertWait, defaults.MutationBudget, defaults.BatchSize, defaults.ChunkRows));
 
         var set = ColdstoreSettings.Read(new Dictionary<string, string?>
         {
@@ -149,7 +152,8 @@ public sealed class LifecycleRulesTests
             [ColdstoreSettings.InsertWaitVariable] = "5",
             [ColdstoreSettings.MutationBudgetVariable] = "20",
             [ColdstoreSettings.BatchSizeVariable] = "7",
+            [ColdstoreSettings.ChunkRowsVariable] = "250000",
         }, new Dictionary<string, string?>(), "/srv");
-        Assert.Equal((TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(5), 20, 7), (set.SettleWindow, set.InFlightInsertWait, set.MutationBudget, set.BatchSize));
+        Assert.Equal((TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(5), 20, 7, 250_000L), (set.SettleWindow, set.InFlightInsertWait, set.MutationBudget, set.BatchSize, set.ChunkRows));
     }
 }

@@ -25,7 +25,8 @@ namespace Coldstore.Crash.Tests;
 /// </summary>
 public abstract class ArchiveFailpointTests(EngineSet engines, ITestOutputHelper output)
 {
-    public static TheoryData<string> ArchiveSteps => [.. Steps.All.Where(s => s.StartsWith("archive:", StringComparison.Ordinal))];
+    // The events fit one chunk, so the step between chunks is never reached here (ChunkedFailpointTests stop there).
+    public static TheoryData<string> ArchiveSteps => [.. Steps.All.Where(s => s.StartsWith("archive:", StringComparison.Ordinal) && s != Steps.ArchiveChunkArchived)];
 
     [Theory]
     [MemberData(nameof(ArchiveSteps))]

@@ -12,9 +12,10 @@ namespace Coldstore.Operations.Tests;
 /// </summary>
 public abstract class ResumeTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
-    public static TheoryData<string> AllSteps => new(Steps.All);
+    // A workspace within one chunk never reaches the step between chunks (ChunkedArchiveTests stop there).
+    public static TheoryData<string> AllSteps => new(Steps.All.Where(s => s != Steps.ArchiveChunkArchived));
 
-    public static TheoryData<string> ArchiveSteps => new(Steps.All.Where(s => s.StartsWith("archive:", StringComparison.Ordinal)));
+    public static TheoryData<string> ArchiveSteps => new(Steps.All.Where(s => s.StartsWith("archive:", StringComparison.Ordinal) && s != Steps.ArchiveChunkArchived));
 
     public static TheoryData<string> RestoreSteps => new(Steps.All.Where(s => s.StartsWith("restore:", StringComparison.Ordinal)));
 

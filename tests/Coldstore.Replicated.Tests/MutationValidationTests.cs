@@ -1,3 +1,4 @@
+using Coldstore.Domain;
 using Coldstore.Errors;
 using Coldstore.Ports;
 using Coldstore.Sql;
@@ -79,6 +80,12 @@ public abstract class MutationValidationTests
                 BoundedDeleteSql.DeleteInPartByHash(tables, table, Workspace, Cutoff, "all_1_5_2", [1UL, 18_446_744_073_709_551_615UL], keep: false);
             forms[$"{table}: delete of all but listed hashes in one part"] =
                 BoundedDeleteSql.DeleteInPartByHash(tables, table, Workspace, Cutoff, "all_1_5_2", [42UL], keep: true);
+            forms[$"{table}: a chunk's delete by parts (a month's hash bucket)"] =
+                BoundedDeleteSql.DeleteInParts(tables, table, Workspace, Cutoff, ["all_0_0_0"], synchronous: false,
+                    new ArchiveChunk(new DateTime(2024, 3, 1, 0, 0, 0, DateTimeKind.Utc), new DateTime(2024, 4, 1, 0, 0, 0, DateTimeKind.Utc), 2, 7));
+            forms[$"{table}: a chunk's delete of listed hashes in one part (months together)"] =
+                BoundedDeleteSql.DeleteInPartByHash(tables, table, Workspace, Cutoff, "all_1_5_2", [7UL], keep: false,
+                    new ArchiveChunk(new DateTime(2024, 1, 1, 0, 0, 0, DateTimeKind.Utc), new DateTime(2024, 3, 1, 0, 0, 0, DateTimeKind.Utc), 0, 1));
             forms[$"{table}: a batch's delete of several workspaces in the union of their parts"] =
                 BatchSql.DeleteInParts(tables, table, [Workspace, Guid.Parse("0b8e6a4c-1f2d-4c3b-9a7e-5d6f7a8b9c0d")], Cutoff, ["all_0_0_0", "all_2_2_0", "all_0_0_0"]);
         }

@@ -45,7 +45,7 @@ public abstract partial class StateStoreContract : IAsyncLifetime
     protected abstract Task CreateDittofeedWorkspaceTableAsync(Guid paused, Guid active);
 
     /// <summary>The expected applied versions after migrating.</summary>
-    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6];
+    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7];
 
     public async Task InitializeAsync()
     {
@@ -674,6 +674,24 @@ public abstract partial class StateStoreContract : IAsyncLifetime
         Assert.Null(read.InternalEventRows);
         Assert.Null(read.LastError);
         Assert.Equal(archive.Cutoff, read.Cutoff);
+    }
+
+    [Fact]
+    public async Task A_chunk_of_a_large_archive_reads_back_and_an_archive_of_every_row_has_none()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var chunk = new ArchiveChunk(new DateTime(2024, 2, 1, 0, 0, 0, DateTimeKind.Utc), new DateTime(2024, 3, 1, 0, 0, 0, DateTimeKind.Utc), 6, 11);
+        var chunked = NewArchive(workspace.Id) with { Chunk = chunk };
+        var whole = NewArchive(workspace.Id, ArchiveState.Archived);
+
+        await store.InsertArchiveAsync(chunked);
+        await store.InsertArchiveAsync(whole);
+        await store.UpdateArchiveAsync(chunked with { State = ArchiveState.Verified, RowCount = 5 });
+
+        Assert.Equal(chunk, (await store.GetArchiveAsync(chunked.ArchiveId))?.Chunk);
+        Assert.Null((await store.GetArchiveAsync(whole.ArchiveId))?.Chunk);
+        Assert.Equal(chunk, Assert.Single(await store.ListArchivesAsync(workspace.Id), a => a.ArchiveId == chunked.ArchiveId).Chunk);
     }
 
     [Fact]

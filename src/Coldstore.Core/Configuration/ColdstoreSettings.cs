@@ -102,6 +102,12 @@ public sealed record ColdstoreSettings
     public const string BatchSizeVariable = "COLDSTORE_BATCH_SIZE";
 
     /// <summary>
+    /// The most rows one archive statement moves (100 to 1,000,000,000; default 1,000,000): a workspace with more is
+    /// archived and restored in chunks of about this many, one by one, in bounded memory.
+    /// </summary>
+    public const string ChunkRowsVariable = "COLDSTORE_CHUNK_ROWS";
+
+    /// <summary>
     /// <c>on</c> (default) or <c>off</c>. Off, lifecycle changes only set the status (as Dittofeed does without
     /// Coldstore) and the worker has nothing to do.
     /// </summary>
@@ -154,6 +160,9 @@ public sealed record ColdstoreSettings
 
     /// <summary>How many workspaces a batch moves together (see <see cref="BatchSizeVariable"/>).</summary>
     public int BatchSize { get; init; } = 100;
+
+    /// <summary>The most rows one archive statement moves (see <see cref="ChunkRowsVariable"/>).</summary>
+    public long ChunkRows { get; init; } = 1_000_000;
 
     /// <summary>Whether lifecycle changes move events to and from cold storage.</summary>
     public bool ColdStorageEnabled { get; init; } = true;
@@ -217,6 +226,7 @@ public sealed record ColdstoreSettings
             InFlightInsertWait = ParseSeconds(InsertWaitVariable, Get(InsertWaitVariable), TimeSpan.FromSeconds(30)),
             MutationBudget = ParseCount(MutationBudgetVariable, Get(MutationBudgetVariable), fallback: 100, maximum: 900),
             BatchSize = ParseCount(BatchSizeVariable, Get(BatchSizeVariable), fallback: 100, maximum: 1000),
+            ChunkRows = ParseCount(ChunkRowsVariable, Get(ChunkRowsVariable), fallback: 1_000_000, maximum: 1_000_000_000, minimum: 100),
             ColdStorageEnabled = ParseSwitch(ColdStorageVariable, Get(ColdStorageVariable), fallback: true),
             LeaseDuration = ParseSeconds(LeaseSecondsVariable, Get(LeaseSecondsVariable), TimeSpan.FromSeconds(60), minimum: 5),
             WorkerConcurrency = ParseCount(WorkerConcurrencyVariable, Get(WorkerConcurrencyVariable), fallback: 2, maximum: 64),
@@ -339,7 +349,7 @@ public sealed record ColdstoreSettings
         _ => throw new ConfigurationException(variable, $"{variable}='{value}' is not valid: use on or off."),
     };
 
-    private static int ParseCount(string variable, string? value, int fallback, int maximum)
+    private static int ParseCount(string variable, string? value, int fallback, int maximum, int minimum = 1)
     {
         if (value is null)
         {
@@ -347,10 +357,10 @@ public sealed record ColdstoreSettings
         }
 
         return int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count)
-            && count >= 1 && count <= maximum
+            && count >= minimum && count <= maximum
             ? count
             : throw new ConfigurationException(variable, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{variable}='{value}' is not valid: use a whole number from 1 to {maximum}."));
+                $"{variable}='{value}' is not valid: use a whole number from {minimum} to {maximum}."));
     }
 
     private static bool IsValidBucket(string bucket) =>

@@ -15,8 +15,11 @@ public sealed record ManifestObject(string Key, long Size);
 /// </summary>
 public sealed record ArchiveManifest
 {
-    /// <summary>The current format version; readers refuse newer ones.</summary>
-    public const int CurrentFormatVersion = 1;
+    /// <summary>The newest format version; readers refuse newer ones. Version 2 adds <see cref="Chunk"/>.</summary>
+    public const int CurrentFormatVersion = 2;
+
+    /// <summary>The version a manifest is written with: 1 unless it describes a chunk, so older readers still read every other archive.</summary>
+    public static int FormatVersionFor(ArchiveChunk? chunk) => chunk is null ? 1 : 2;
 
     /// <summary>The object name of the manifest inside an archive's prefix.</summary>
     public const string FileName = "manifest.json";
@@ -60,6 +63,10 @@ public sealed record ArchiveManifest
     /// <summary>When the manifest was written (UTC).</summary>
     public required DateTime CreatedAt { get; init; }
 
+    /// <summary>For a chunk of a large workspace's archive, the rows up to the cutoff it holds (format version 2); else absent.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ArchiveChunk? Chunk { get; init; }
+
     /// <summary>The checksum as a number.</summary>
     [JsonIgnore]
     public ulong ChecksumValue => ulong.Parse(Checksum, NumberStyles.None, CultureInfo.InvariantCulture);
@@ -92,6 +99,11 @@ public sealed record ArchiveManifest
         if (manifest.FormatVersion is < 1 or > CurrentFormatVersion)
         {
             throw new FormatException($"The manifest has format version {manifest.FormatVersion}; this Coldstore reads versions 1 to {CurrentFormatVersion}.");
+        }
+
+        if (manifest.Chunk is not null && manifest.FormatVersion < 2)
+        {
+            throw new FormatException($"The manifest describes a chunk but has format version {manifest.FormatVersion}; chunks need version 2.");
         }
 
         if (!ulong.TryParse(manifest.Checksum, NumberStyles.None, CultureInfo.InvariantCulture, out _))

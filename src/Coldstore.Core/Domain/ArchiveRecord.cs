@@ -86,6 +86,12 @@ public sealed record ArchiveRecord(
 {
     /// <summary>What was hot before this archive's restore began; recorded with the move to restoring, null before.</summary>
     public RestoreBaseline? Baseline { get; init; }
+
+    /// <summary>
+    /// For one chunk of a large workspace's archive, the share of the rows up to the cutoff it holds; null for an archive
+    /// of every row up to the cutoff.
+    /// </summary>
+    public ArchiveChunk? Chunk { get; init; }
 }
 
 /// <summary>

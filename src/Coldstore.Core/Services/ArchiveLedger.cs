@@ -19,11 +19,11 @@ internal sealed class ArchiveLedger(IStateStore state)
 {
     private readonly FencedLedger fenced = new(state);
 
-    /// <summary>Records a new archive, copying.</summary>
-    public async Task<ArchiveRecord> StartAsync(Guid workspaceId, Guid archiveId, DateTime cutoff, string prefix, CancellationToken ct)
+    /// <summary>Records a new archive (of the rows up to the cutoff, or of one chunk of them), copying.</summary>
+    public async Task<ArchiveRecord> StartAsync(Guid workspaceId, Guid archiveId, DateTime cutoff, string prefix, ArchiveChunk? chunk, CancellationToken ct)
     {
         var record = new ArchiveRecord(archiveId, workspaceId, ArchiveState.Copying, cutoff, prefix,
-            null, null, null, null, DateTime.UtcNow, DateTime.UtcNow, null);
+            null, null, null, null, DateTime.UtcNow, DateTime.UtcNow, null) { Chunk = chunk };
         await fenced.InsertArchiveAsync(record, ct).ConfigureAwait(false);
         return record;
     }

@@ -73,6 +73,14 @@ public sealed record ColdstoreOptions
     public long BatchRows { get; init; } = 200_000;
 
     /// <summary>
+    /// The most rows one archive statement moves: a workspace with more hot rows is archived in chunks of about this
+    /// many (consecutive months together, a larger month split by hash), each copied, verified, deleted and later
+    /// restored on its own, so memory stays bounded however large the workspace. Smaller chunks use less memory and
+    /// add a few statements per chunk.
+    /// </summary>
+    public long ChunkRows { get; init; } = 1_000_000;
+
+    /// <summary>
     /// The bound on every statement of a batch (<c>max_execution_time</c>): a third of the lease, so the server ends a
     /// batch statement before any of its workspaces' leases could lapse and pass to another holder. A batch's query ids
     /// name the batch, not each workspace, so another holder's search for a workspace's orphaned statements would not
@@ -109,6 +117,7 @@ public sealed record ColdstoreOptions
         Require(StatementTimeout >= TimeSpan.FromSeconds(1), $"StatementTimeout must be at least one second, not {StatementTimeout}.");
         Require(BatchSize is >= 1 and <= 1000, $"BatchSize must be between 1 and 1000, not {BatchSize}.");
         Require(BatchRows >= 1, $"BatchRows must be at least 1, not {BatchRows}.");
+        Require(ChunkRows >= 1, $"ChunkRows must be at least 1, not {ChunkRows}.");
         Require(OrphanStatementWait >= TimeSpan.FromSeconds(1), $"OrphanStatementWait must be at least one second, not {OrphanStatementWait}.");
         Require(CopyAttempts >= 1, $"CopyAttempts must be at least 1, not {CopyAttempts}.");
     }
@@ -147,6 +156,12 @@ public static class Steps
     /// <summary>Archive: both deletes applied and no archived row (or internal event) is hot any more; ledger says archived.</summary>
     public const string ArchiveDeletesApplied = "archive:deletes-applied";
 
+    /// <summary>
+    /// Archive of a large workspace: one chunk is archived (copied, verified, its deletes applied) and the next has not
+    /// begun; never reached by an archive of at most <see cref="ColdstoreOptions.ChunkRows"/> rows.
+    /// </summary>
+    public const string ArchiveChunkArchived = "archive:chunk-archived";
+
     /// <summary>Archive: the storage column says cold.</summary>
     public const string ArchiveDone = "archive:done";
 
@@ -175,7 +190,7 @@ public static class Steps
     public static readonly IReadOnlyList<string> All =
     [
         ArchiveStarted, ArchiveCopied, ArchiveReadBack, ArchiveVerified, ArchiveDeleteBounded, ArchiveEventsDeleteSubmitted, ArchiveDeletesSubmitted,
-        ArchiveDeletesApplied, ArchiveDone,
+        ArchiveDeletesApplied, ArchiveChunkArchived, ArchiveDone,
         RestoreArchiveVerified, RestoreStarted, RestoreLeftoversRemoved, RestoreInserted, RestoreVerified, RestoreObjectsDeleted, RestoreDone,
     ];
 }

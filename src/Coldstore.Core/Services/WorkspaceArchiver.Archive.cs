@@ -99,7 +99,7 @@ internal sealed partial class WorkspaceArchiver
         await store.DeletePrefixAsync(record.ObjectPrefix, ct).ConfigureAwait(false);
         run.Starting($"copying rows to {record.ObjectPrefix}");
         var target = store.TableFunction(record.ObjectPrefix + DataObjectPattern, DataFormat, "archive");
-        await clickHouse.ExecuteAsync(ArchiveSql.CopyToArchive(tables, record.WorkspaceId, record.Cutoff, target, options.StatementTimeout), ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.CopyToArchive(tables, record.WorkspaceId, record.Cutoff, target, options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false);
         run.Completed(Steps.ArchiveCopied, record.ObjectPrefix);
     }
 
@@ -119,7 +119,7 @@ internal sealed partial class WorkspaceArchiver
     /// </summary>
     private async Task<ArchiveRecord?> VerifyCopyAsync(ArchiveRecord record, Summary archived, int attempt, OperationRun run, CancellationToken ct)
     {
-        var hot = await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
+        var hot = await HotSummaryAsync(record, ct).ConfigureAwait(false);
         if (hot.Rows != archived.Rows || hot.Checksum != archived.Checksum)
         {
             if (attempt >= options.CopyAttempts)
@@ -149,7 +149,7 @@ internal sealed partial class WorkspaceArchiver
             .ToArray();
         var manifest = new ArchiveManifest
         {
-            FormatVersion = ArchiveManifest.CurrentFormatVersion,
+            FormatVersion = ArchiveManifest.FormatVersionFor(record.Chunk),
             WorkspaceId = record.WorkspaceId,
             ArchiveId = record.ArchiveId,
             Cutoff = record.Cutoff,
@@ -162,6 +162,7 @@ internal sealed partial class WorkspaceArchiver
             ChecksumExpression = $"sum({ArchiveSql.RowHash})",
             InternalEventRows = hot.DerivedRows,
             CreatedAt = DateTime.UtcNow,
+            Chunk = record.Chunk,
         };
         await store.WriteAsync(record.ObjectPrefix + ArchiveManifest.FileName, manifest.ToJson(), ct).ConfigureAwait(false);
         return manifest;

@@ -40,7 +40,7 @@ internal sealed partial class WorkspaceArchiver
             {
                 empty.Add(member);
             }
-            else if (taken + member.Hot.Rows > options.BatchRows)
+            else if (taken + member.Hot.Rows > options.BatchRows || member.Hot.Rows > options.ChunkRows)
             {
                 batch.HandBack(member);
             }

@@ -33,7 +33,7 @@ internal sealed partial class WorkspaceArchiver
             {
                 none.Add(member);
             }
-            else if (pending.Count != 1 || member.Workspace!.Storage != StorageState.Cold || pending[0].RowCount > options.BatchRows)
+            else if (pending.Count != 1 || member.Workspace!.Storage != StorageState.Cold || pending[0].RowCount > options.BatchRows || pending[0].Chunk is not null)
             {
                 batch.HandBack(member);
             }

@@ -76,14 +76,14 @@ internal sealed partial class WorkspaceArchiver
         if (bound.Events.Count > 0)
         {
             await SubmitMutationAsync(HotTable.Events, record, BoundedDeleteSql.DeleteInParts(tables, HotTable.Events, record.WorkspaceId, record.Cutoff,
-                [.. bound.Events.Select(p => p.Part)], synchronous: false), synchronous: false, Steps.ArchiveEventsDeleteSubmitted, run, ct).ConfigureAwait(false);
+                [.. bound.Events.Select(p => p.Part)], synchronous: false, record.Chunk), synchronous: false, Steps.ArchiveEventsDeleteSubmitted, run, ct).ConfigureAwait(false);
         }
 
         run.Completed(Steps.ArchiveEventsDeleteSubmitted, string.Create(CultureInfo.InvariantCulture, $"{bound.Events.Count} parts"));
         if (bound.InternalEvents.Count > 0)
         {
             await SubmitMutationAsync(HotTable.InternalEvents, record, BoundedDeleteSql.DeleteInParts(tables, HotTable.InternalEvents, record.WorkspaceId, record.Cutoff,
-                [.. bound.InternalEvents.Select(p => p.Part)], synchronous: false), synchronous: false, Steps.ArchiveDeletesSubmitted, run, ct).ConfigureAwait(false);
+                [.. bound.InternalEvents.Select(p => p.Part)], synchronous: false, record.Chunk), synchronous: false, Steps.ArchiveDeletesSubmitted, run, ct).ConfigureAwait(false);
         }
 
         run.Completed(Steps.ArchiveDeletesSubmitted, string.Create(CultureInfo.InvariantCulture, $"{bound.InternalEvents.Count} parts of internal events"));
@@ -130,7 +130,7 @@ internal sealed partial class WorkspaceArchiver
 
             // Judged on this read alone, not against the candidates: a merge between the two reads renames the part, and
             // a check against the first read's names would then find nothing to remove and declare the rows gone.
-            var parts = (await clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsByPart(tables, table, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout), ct).ConfigureAwait(false))
+            var parts = (await clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsByPart(tables, table, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
                 .Select(r => (Part: r.GetString("part"), Rows: r.GetInt64("rows"), Archived: r.GetInt64("archived")))
                 .Where(p => p.Archived > 0 && DescendsFromListed(p.Part))
                 .ToList();
@@ -156,7 +156,7 @@ internal sealed partial class WorkspaceArchiver
                 {
                     // List whichever side is smaller: the archived rows to delete, or the other rows to keep.
                     var listArchived = archived <= rows - archived;
-                    var hashes = (await clickHouse.QueryAsync(BoundedDeleteSql.HashesInPart(tables, table, record.WorkspaceId, record.Cutoff, part, ReadSource(record), listArchived, MaxLiteralHashes, options.StatementTimeout), ct).ConfigureAwait(false))
+                    var hashes = (await clickHouse.QueryAsync(BoundedDeleteSql.HashesInPart(tables, table, record.WorkspaceId, record.Cutoff, part, ReadSource(record), listArchived, MaxLiteralHashes, options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
                         .Select(r => r.GetUInt64("hash"))
                         .ToList();
                     if (hashes.Count > MaxLiteralHashes)
@@ -165,7 +165,7 @@ internal sealed partial class WorkspaceArchiver
                             $"A merge put {archived} rows of archive {record.ArchiveId} and {rows - archived} other rows of workspace {record.WorkspaceId} into one part of {TableName(table)} ({part}), too many of each to list in one delete. Nothing more was deleted and nothing is lost; rerun once more rows of the workspace have been archived, or delete the archived copies by hand."));
                     }
 
-                    await SubmitMutationAsync(table, record, BoundedDeleteSql.DeleteInPartByHash(tables, table, record.WorkspaceId, record.Cutoff, part, hashes, keep: !listArchived), synchronous: true, step, null, ct).ConfigureAwait(false);
+                    await SubmitMutationAsync(table, record, BoundedDeleteSql.DeleteInPartByHash(tables, table, record.WorkspaceId, record.Cutoff, part, hashes, keep: !listArchived, record.Chunk), synchronous: true, step, null, ct).ConfigureAwait(false);
                 }
 
                 removed += archived;
@@ -173,7 +173,7 @@ internal sealed partial class WorkspaceArchiver
 
             if (whole.Count > 0)
             {
-                await SubmitMutationAsync(table, record, BoundedDeleteSql.DeleteInParts(tables, table, record.WorkspaceId, record.Cutoff, whole, synchronous: true), synchronous: true, step, null, ct).ConfigureAwait(false);
+                await SubmitMutationAsync(table, record, BoundedDeleteSql.DeleteInParts(tables, table, record.WorkspaceId, record.Cutoff, whole, synchronous: true, record.Chunk), synchronous: true, step, null, ct).ConfigureAwait(false);
             }
         }
     }
@@ -245,7 +245,7 @@ internal sealed partial class WorkspaceArchiver
     private static partial void LogMutationBudgetFull(Microsoft.Extensions.Logging.ILogger logger, string subject, string table, long unfinished, int budget);
 
     private async Task<IReadOnlyList<PartSummary>> PartSummariesAsync(HotTable table, ArchiveRecord record, CancellationToken ct) =>
-        [.. (await clickHouse.QueryAsync(BoundedDeleteSql.PartSummaries(tables, table, record.WorkspaceId, record.Cutoff), ct).ConfigureAwait(false))
+        [.. (await clickHouse.QueryAsync(BoundedDeleteSql.PartSummaries(tables, table, record.WorkspaceId, record.Cutoff, record.Chunk), ct).ConfigureAwait(false))
             .Select(r => PartSummaryOf(r, table))];
 
     /// <summary>A part listing's row (<see cref="BoundedDeleteSql.PartSummaries"/>, <see cref="BatchSql.PartSummaries"/>); internal events derive nothing.</summary>

@@ -63,7 +63,7 @@ internal sealed partial class WorkspaceArchiver
         run.Completed(Steps.RestoreLeftoversRemoved, string.Create(CultureInfo.InvariantCulture, $"{removed} rows of an interrupted restore removed"));
 
         run.Starting($"inserting {manifest.RowCount} rows");
-        await clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout), ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreInserted);
 
         await CheckRestoredAsync(record, baseline, content, ct).ConfigureAwait(false);
@@ -83,8 +83,8 @@ internal sealed partial class WorkspaceArchiver
     /// </summary>
     private async Task<RestoreBaseline> MeasureBaselineAsync(ArchiveRecord record, CancellationToken ct)
     {
-        var hot = await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
-        var (internalRows, internalChecksum) = await InternalSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
+        var hot = await HotSummaryAsync(record, ct).ConfigureAwait(false);
+        var (internalRows, internalChecksum) = await InternalSummaryAsync(record, ct).ConfigureAwait(false);
         // Reading the archive again to compare is needed only when something is hot up to the cutoff at all.
         var archivedHot = hot.Rows == 0 ? 0 : await ArchivedRowsHotAsync(record, HotTable.Events, ct).ConfigureAwait(false);
         var archivedInternalHot = internalRows == 0 ? 0 : await ArchivedRowsHotAsync(record, HotTable.InternalEvents, ct).ConfigureAwait(false);
@@ -102,8 +102,8 @@ internal sealed partial class WorkspaceArchiver
         {
             // Nothing hot beyond what was there before: no leftovers, and no need to read the archive to find them.
             var rows = table == HotTable.Events
-                ? (await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false)).Rows
-                : (await InternalSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false)).Rows;
+                ? (await HotSummaryAsync(record, ct).ConfigureAwait(false)).Rows
+                : (await InternalSummaryAsync(record, ct).ConfigureAwait(false)).Rows;
             var beforeRows = table == HotTable.Events ? baseline.Rows : baseline.InternalRows;
             if (rows <= beforeRows)
             {
@@ -136,8 +136,8 @@ internal sealed partial class WorkspaceArchiver
     /// </summary>
     private async Task CheckRestoredAsync(ArchiveRecord record, RestoreBaseline baseline, Summary content, CancellationToken ct)
     {
-        var hot = await HotSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
-        var (internalRows, internalChecksum) = await InternalSummaryAsync(record.WorkspaceId, record.Cutoff, ct).ConfigureAwait(false);
+        var hot = await HotSummaryAsync(record, ct).ConfigureAwait(false);
+        var (internalRows, internalChecksum) = await InternalSummaryAsync(record, ct).ConfigureAwait(false);
         var expectedRows = baseline.Rows + content.Rows;
         var expectedChecksum = unchecked(baseline.Checksum + content.Checksum);
         var expectedInternal = baseline.InternalRows + content.DerivedRows;
@@ -155,6 +155,6 @@ internal sealed partial class WorkspaceArchiver
     }
 
     private async Task<long> ArchivedRowsHotAsync(ArchiveRecord record, HotTable table, CancellationToken ct) =>
-        (await clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsHot(tables, table, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout), ct).ConfigureAwait(false))
+        (await clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsHot(tables, table, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
             .Single().GetInt64("rows");
 }

@@ -111,49 +111,118 @@ internal sealed partial class WorkspaceArchiver(
             open = null;
         }
 
-        var record = open;
-        if (record is null)
+        var archived = new List<ArchiveRecord>();
+        if (open is not null)
         {
-            run.Starting("waiting for earlier deletes");
-            await WaitForDeletesAsync(workspaceId, Operation, ct).ConfigureAwait(false);
-            var cutoff = await ServerNowAsync(ct).ConfigureAwait(false);
-            await SettleAsync(cutoff, run, ct).ConfigureAwait(false);
-            var hot = await HotSummaryAsync(workspaceId, cutoff, ct).ConfigureAwait(false);
-            if (hot.Rows == 0)
+            await ledger.SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
+            run.Starting($"resuming archive {open.ArchiveId} from {open.State.ToText()}{(open.Chunk is { } chunk ? $" (chunk {chunk})" : "")}");
+            archived.Add(await AdvanceRecordingErrorAsync(open, run, ct).ConfigureAwait(false));
+        }
+
+        // An interrupted archive of every row is done once it is finished; one of a chunk was part of a larger run, whose
+        // other chunks were never started: the rows still hot are planned again, under a new cutoff.
+        if (open is null || open.Chunk is not null)
+        {
+            archived.AddRange(await ArchiveHotRowsAsync(workspaceId, run, ct).ConfigureAwait(false));
+        }
+
+        var final = await ledger.SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
+        if (archived.Count == 0)
+        {
+            // Nothing to archive: no ledger row, no objects. The storage still follows the request, so a paused
+            // workspace without events reads as cold and a later restore is a no-op too.
+            run.Completed(Steps.ArchiveDone, "no hot rows up to the cutoff; nothing to archive");
+            return new OperationResult(workspaceId, Operation, final, 0, 0, 0, [], run.Steps, run.Elapsed);
+        }
+
+        run.Completed(Steps.ArchiveDone);
+        var outcomes = archived.Select(Outcome).ToList();
+        foreach (var outcome in outcomes)
+        {
+            LogArchived(logger, workspaceId, outcome.ArchiveId, outcome.Rows, outcome.Bytes);
+        }
+
+        return new OperationResult(workspaceId, Operation, final, outcomes.Sum(o => o.Rows), outcomes.Sum(o => o.Bytes),
+            outcomes.Aggregate(0UL, (sum, o) => unchecked(sum + o.Checksum)), outcomes, run.Steps, run.Elapsed);
+    }
+
+    /// <summary>
+    /// Archives the workspace's rows that are hot up to a new cutoff: in one archive when they are at most
+    /// <see cref="ColdstoreOptions.ChunkRows"/>, else in chunks (<see cref="ArchiveChunk.Plan"/>), each archived to its
+    /// end (deletes applied) before the next begins, so a crash leaves at most one chunk open and memory stays bounded.
+    /// Returns the archives made, none when nothing was hot.
+    /// </summary>
+    private async Task<IReadOnlyList<ArchiveRecord>> ArchiveHotRowsAsync(Guid workspaceId, OperationRun run, CancellationToken ct)
+    {
+        run.Starting("waiting for earlier deletes");
+        await WaitForDeletesAsync(workspaceId, "archive", ct).ConfigureAwait(false);
+        var cutoff = await ServerNowAsync(ct).ConfigureAwait(false);
+        await SettleAsync(cutoff, run, ct).ConfigureAwait(false);
+        var hot = await HotSummaryAsync(workspaceId, cutoff, null, ct).ConfigureAwait(false);
+        if (hot.Rows == 0)
+        {
+            return [];
+        }
+
+        IReadOnlyList<ArchiveChunk?> chunks = hot.Rows <= options.ChunkRows ? [null] : await PlanChunksAsync(workspaceId, cutoff, ct).ConfigureAwait(false);
+        if (chunks.Count > 1)
+        {
+            run.Starting(string.Create(CultureInfo.InvariantCulture, $"archiving {hot.Rows} rows in {chunks.Count} chunks of about {options.ChunkRows}"));
+        }
+
+        await ledger.SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
+        var archived = new List<ArchiveRecord>();
+        var done = 0L;
+        foreach (var (chunk, index) in chunks.Select((c, i) => (c, i)))
+        {
+            // A hash bucket can be empty (or a late plan's months stale): an archive of no rows would have no objects.
+            if (chunk is not null && await ChunkRowsAsync(workspaceId, cutoff, chunk, ct).ConfigureAwait(false) == 0)
             {
-                // Nothing to archive: no ledger row, no objects. The storage still follows the request, so a
-                // paused workspace without events reads as cold and a later restore is a no-op too.
-                var storage = await ledger.SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
-                run.Completed(Steps.ArchiveDone, "no hot rows up to the cutoff; nothing to archive");
-                return new OperationResult(workspaceId, Operation, storage, 0, 0, 0, [], run.Steps, run.Elapsed);
+                continue;
             }
 
             var archiveId = Guid.NewGuid();
-            await ledger.SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
-            record = await ledger.StartAsync(workspaceId, archiveId, cutoff, ArchivePrefix(workspaceId, archiveId), ct).ConfigureAwait(false);
-            run.Completed(Steps.ArchiveStarted, string.Create(CultureInfo.InvariantCulture, $"archive {archiveId}, cutoff {cutoff:O}, {hot.Rows} hot rows"));
-        }
-        else
-        {
-            await ledger.SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
-            run.Starting($"resuming archive {record.ArchiveId} from {record.State.ToText()}");
+            var record = await ledger.StartAsync(workspaceId, archiveId, cutoff, ArchivePrefix(workspaceId, archiveId), chunk, ct).ConfigureAwait(false);
+            run.Completed(Steps.ArchiveStarted, chunk is null
+                ? string.Create(CultureInfo.InvariantCulture, $"archive {archiveId}, cutoff {cutoff:O}, {hot.Rows} hot rows")
+                : string.Create(CultureInfo.InvariantCulture, $"archive {archiveId}, cutoff {cutoff:O}, chunk {index + 1} of {chunks.Count} ({chunk})"));
+            record = await AdvanceRecordingErrorAsync(record, run, ct).ConfigureAwait(false);
+            archived.Add(record);
+            done += record.RowCount ?? 0;
+            if (chunk is not null)
+            {
+                run.Completed(Steps.ArchiveChunkArchived, string.Create(CultureInfo.InvariantCulture,
+                    $"chunk {index + 1} of {chunks.Count}: {record.RowCount} rows; {done} of {hot.Rows} rows archived"));
+            }
         }
 
+        return archived;
+    }
+
+    /// <summary>The chunks of a large workspace's rows up to the cutoff, from one count per month.</summary>
+    private async Task<IReadOnlyList<ArchiveChunk?>> PlanChunksAsync(Guid workspaceId, DateTime cutoff, CancellationToken ct)
+    {
+        var months = (await clickHouse.QueryAsync(ArchiveSql.RowsPerMonth(tables, workspaceId, cutoff), ct).ConfigureAwait(false))
+            .Select(r => ((int)r.GetInt64("month"), r.GetInt64("rows")))
+            .ToList();
+        return [.. ArchiveChunk.Plan(months, options.ChunkRows)];
+    }
+
+    private async Task<long> ChunkRowsAsync(Guid workspaceId, DateTime cutoff, ArchiveChunk chunk, CancellationToken ct) =>
+        Convert.ToInt64(await clickHouse.ScalarAsync(ArchiveSql.CountRows(tables, workspaceId, cutoff, chunk), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+
+    /// <summary>Takes an archive through its remaining steps, keeping the reason on its ledger row when it stops.</summary>
+    private async Task<ArchiveRecord> AdvanceRecordingErrorAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
+    {
         try
         {
-            record = await AdvanceArchiveAsync(record, run, ct).ConfigureAwait(false);
+            return await AdvanceArchiveAsync(record, run, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ColdstoreException && !ct.IsCancellationRequested)
         {
             await ledger.RecordErrorAsync(record, e.Message).ConfigureAwait(false);
             throw;
         }
-
-        var final = await ledger.SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
-        run.Completed(Steps.ArchiveDone);
-        var outcome = Outcome(record);
-        LogArchived(logger, workspaceId, record.ArchiveId, outcome.Rows, outcome.Bytes);
-        return new OperationResult(workspaceId, Operation, final, outcome.Rows, outcome.Bytes, outcome.Checksum, [outcome], run.Steps, run.Elapsed);
     }
 
     private async Task<OperationResult> RestoreHoldingLeaseAsync(Guid workspaceId, OperationRun run, CancellationToken ct)
@@ -186,8 +255,15 @@ internal sealed partial class WorkspaceArchiver(
 
         await ledger.SetStorageAsync(workspaceId, StorageState.Restoring, ct).ConfigureAwait(false);
         var outcomes = new List<ArchiveOutcome>();
+        var total = pending.Sum(a => a.RowCount ?? 0);
         foreach (var archive in pending)
         {
+            if (pending.Count > 1)
+            {
+                run.Starting(string.Create(CultureInfo.InvariantCulture,
+                    $"restoring archive {outcomes.Count + 1} of {pending.Count}{(archive.Chunk is { } chunk ? $" (chunk {chunk})" : "")}: {outcomes.Sum(o => o.Rows)} of {total} rows restored"));
+            }
+
             try
             {
                 outcomes.Add(Outcome(await RestoreArchiveAsync(archive, run, ct).ConfigureAwait(false)));
@@ -400,10 +476,10 @@ internal sealed partial class WorkspaceArchiver(
             throw Failed(record.WorkspaceId, Step, Refusal(record, $"its manifest is unreadable: {e.Message}"));
         }
 
-        if (manifest.WorkspaceId != record.WorkspaceId || manifest.ArchiveId != record.ArchiveId || manifest.Cutoff != record.Cutoff
+        if (manifest.WorkspaceId != record.WorkspaceId || manifest.ArchiveId != record.ArchiveId || manifest.Cutoff != record.Cutoff || manifest.Chunk != record.Chunk
             || manifest.RowCount != record.RowCount || manifest.ChecksumValue != record.Checksum || manifest.InternalEventRows != record.InternalEventRows)
         {
-            throw Failed(record.WorkspaceId, Step, Refusal(record, "its manifest does not match the ledger (workspace, archive id, cutoff, row count, checksum or internal events differ)"));
+            throw Failed(record.WorkspaceId, Step, Refusal(record, "its manifest does not match the ledger (workspace, archive id, cutoff, chunk, row count, checksum or internal events differ)"));
         }
 
         var listed = (await store.ListAsync(record.ObjectPrefix, ct).ConfigureAwait(false))
@@ -524,19 +600,23 @@ internal sealed partial class WorkspaceArchiver(
         return DateTime.UnixEpoch.AddMilliseconds(milliseconds);
     }
 
-    private async Task<Summary> HotSummaryAsync(Guid workspaceId, DateTime cutoff, CancellationToken ct)
+    /// <summary>Count and checksum of the hot rows up to the cutoff (within a chunk, when one is given) and of what they derive.</summary>
+    private async Task<Summary> HotSummaryAsync(Guid workspaceId, DateTime cutoff, ArchiveChunk? chunk, CancellationToken ct)
     {
-        var row = (await clickHouse.QueryAsync(ArchiveSql.HotSummary(tables, workspaceId, cutoff), ct).ConfigureAwait(false)).Single();
+        var row = (await clickHouse.QueryAsync(ArchiveSql.HotSummary(tables, workspaceId, cutoff, chunk), ct).ConfigureAwait(false)).Single();
         return HotContent(row);
     }
+
+    /// <summary>The archive's range of hot rows: count and checksum, and of what they derive.</summary>
+    private Task<Summary> HotSummaryAsync(ArchiveRecord record, CancellationToken ct) => HotSummaryAsync(record.WorkspaceId, record.Cutoff, record.Chunk, ct);
 
     /// <summary>A hot summary's row (<see cref="ArchiveSql.HotSummary"/>, <see cref="BatchSql.HotSummaries"/>).</summary>
     private static Summary HotContent(ClickHouseRow row) =>
         new(row.GetInt64("rows"), row.GetUInt64("checksum"), row.GetInt64("derived_rows"), row.GetUInt64("derived_checksum"));
 
-    private async Task<(long Rows, ulong Checksum)> InternalSummaryAsync(Guid workspaceId, DateTime cutoff, CancellationToken ct)
+    private async Task<(long Rows, ulong Checksum)> InternalSummaryAsync(ArchiveRecord record, CancellationToken ct)
     {
-        var row = (await clickHouse.QueryAsync(ArchiveSql.InternalSummary(tables, workspaceId, cutoff), ct).ConfigureAwait(false)).Single();
+        var row = (await clickHouse.QueryAsync(ArchiveSql.InternalSummary(tables, record.WorkspaceId, record.Cutoff, record.Chunk), ct).ConfigureAwait(false)).Single();
         return (row.GetInt64("rows"), row.GetUInt64("checksum"));
     }
 

@@ -1,3 +1,4 @@
+using Coldstore.Domain;
 using System.Globalization;
 using Coldstore.Ports;
 
@@ -79,31 +80,56 @@ public static class ArchiveSql
     /// Count and checksum of the hot rows an archive with this cutoff takes, and of the internal events they derive
     /// (<see cref="DerivedRowHash"/> summed over the rows the view turns into one).
     /// </summary>
-    public static ClickHouseQuery HotSummary(EventTables tables, Guid workspaceId, DateTime cutoff) =>
+    public static ClickHouseQuery HotSummary(EventTables tables, Guid workspaceId, DateTime cutoff, ArchiveChunk? chunk = null) =>
         new ClickHouseQuery($$"""
             SELECT count() AS rows, sum({{RowHash}}) AS checksum,
                 countIf({{DerivesInternalEvent}}) AS derived_rows, sumIf({{DerivedRowHash}}, {{DerivesInternalEvent}}) AS derived_checksum
             FROM {{tables.QualifiedEvents}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
+            WHERE {{RowsOf(chunk)}}
             """)
-            .With(WorkspaceAndCutoff(workspaceId, cutoff))
+            .With(WorkspaceAndCutoff(workspaceId, cutoff, chunk))
             .For("summarize hot rows");
 
     /// <summary>Count and checksum (<see cref="DerivedRowHash"/>) of the workspace's internal events up to the cutoff.</summary>
-    public static ClickHouseQuery InternalSummary(EventTables tables, Guid workspaceId, DateTime cutoff) =>
+    public static ClickHouseQuery InternalSummary(EventTables tables, Guid workspaceId, DateTime cutoff, ArchiveChunk? chunk = null) =>
         new ClickHouseQuery($$"""
             SELECT count() AS rows, sum({{DerivedRowHash}}) AS checksum
             FROM {{tables.QualifiedInternalEvents}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
+            WHERE {{RowsOf(chunk)}}
+            """)
+            .With(WorkspaceAndCutoff(workspaceId, cutoff, chunk))
+            .For("summarize internal events");
+
+    /// <summary>
+    /// The workspace's rows up to the cutoff per month of <c>processing_time</c> in UTC (<c>yyyyMM</c>), ascending: what
+    /// an archive of a large workspace is split into chunks by (<see cref="ArchiveChunk.Plan"/>).
+    /// </summary>
+    public static ClickHouseQuery RowsPerMonth(EventTables tables, Guid workspaceId, DateTime cutoff) =>
+        new ClickHouseQuery($$"""
+            SELECT toUInt32(toYYYYMM(processing_time, 'UTC')) AS month, count() AS rows
+            FROM {{tables.QualifiedEvents}}
+            WHERE {{RowsOf(null)}}
+            GROUP BY month
+            ORDER BY month
             """)
             .With(WorkspaceAndCutoff(workspaceId, cutoff))
-            .For("summarize internal events");
+            .For("count rows per month");
+
+    /// <summary>How many of the workspace's rows up to the cutoff are in a chunk (reads only the columns the chunk is cut by).</summary>
+    public static ClickHouseQuery CountRows(EventTables tables, Guid workspaceId, DateTime cutoff, ArchiveChunk? chunk) =>
+        new ClickHouseQuery($$"""
+            SELECT count() AS rows
+            FROM {{tables.QualifiedEvents}}
+            WHERE {{RowsOf(chunk)}}
+            """)
+            .With(WorkspaceAndCutoff(workspaceId, cutoff, chunk))
+            .For("count rows of a chunk");
 
     /// <summary>
     /// Copies the workspace's rows up to the cutoff into one Parquet object per month of <c>processing_time</c>.
     /// The target's pattern must contain <c>{_partition_id}</c>; its write settings make a rerun overwrite the same objects.
     /// </summary>
-    public static ClickHouseQuery CopyToArchive(EventTables tables, Guid workspaceId, DateTime cutoff, TableFunctionExpression target, TimeSpan timeout)
+    public static ClickHouseQuery CopyToArchive(EventTables tables, Guid workspaceId, DateTime cutoff, TableFunctionExpression target, TimeSpan timeout, ArchiveChunk? chunk = null)
     {
         ArgumentNullException.ThrowIfNull(target);
         return new ClickHouseQuery($$"""
@@ -111,9 +137,9 @@ public static class ArchiveSql
             PARTITION BY toYYYYMM(processing_time)
             SELECT {{StoredColumnList}}
             FROM {{tables.QualifiedEvents}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
+            WHERE {{RowsOf(chunk)}}
             """)
-            .With(WorkspaceAndCutoff(workspaceId, cutoff))
+            .With(WorkspaceAndCutoff(workspaceId, cutoff, chunk))
             .With(target.Parameters)
             .WithSettings(ExportSettings)
             .WithSettings(target.WriteSettings)
@@ -250,16 +276,16 @@ public static class ArchiveSql
     /// were checked, and an object swapped in between (or forged to match the checksum) must not bring in another
     /// tenant's rows, which the restore's verification would then only see as a mismatch.
     /// </summary>
-    public static ClickHouseQuery RestoreInsert(EventTables tables, Guid workspaceId, DateTime cutoff, TableFunctionExpression source, TimeSpan timeout)
+    public static ClickHouseQuery RestoreInsert(EventTables tables, Guid workspaceId, DateTime cutoff, TableFunctionExpression source, TimeSpan timeout, ArchiveChunk? chunk = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         return new ClickHouseQuery($$"""
             INSERT INTO {{tables.QualifiedEvents}} ({{StoredColumnList}})
             SELECT {{StoredColumnList}}
             FROM {{source.Sql}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
+            WHERE {{RowsOf(chunk)}}
             """)
-            .With(WorkspaceAndCutoff(workspaceId, cutoff))
+            .With(WorkspaceAndCutoff(workspaceId, cutoff, chunk))
             .WithSettings(RestoreSettings)
             .ReadingArchive(source, timeout)
             .For("insert archived rows");
@@ -306,11 +332,44 @@ public static class ArchiveSql
             .WithSettings(archive.AccessSettings)
             .WithSetting("max_execution_time", Seconds(timeout));
 
-    internal static ClickHouseParameter[] WorkspaceAndCutoff(Guid workspaceId, DateTime cutoff) =>
-    [
-        new("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId)),
-        new("cutoff", "DateTime64(3, 'UTC')", DateTime.SpecifyKind(cutoff, DateTimeKind.Utc)),
-    ];
+    /// <summary>
+    /// The rows an archive takes: the workspace's up to the cutoff and, for a chunk of a large workspace, those of its
+    /// <c>processing_time</c> range and hash bucket (see <see cref="ArchiveChunk"/>). Its parameters are
+    /// <see cref="WorkspaceAndCutoff"/>'s. Deterministic and without a subquery, so a mutation may carry it.
+    /// </summary>
+    public static string RowsOf(ArchiveChunk? chunk) => chunk switch
+    {
+        null => UpToCutoff,
+        { Buckets: 1 } => $"{UpToCutoff} AND {InChunkRange}",
+        _ => $"{UpToCutoff} AND {InChunkRange} AND {DerivedRowHash} % {{chunk_buckets:UInt32}} = {{chunk_bucket:UInt32}}",
+    };
+
+    private const string UpToCutoff = "workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}";
+
+    private const string InChunkRange =
+        "processing_time >= {chunk_from:DateTime64(3, 'UTC')} AND processing_time < {chunk_until:DateTime64(3, 'UTC')}";
+
+    /// <summary>The parameters of <see cref="RowsOf"/>.</summary>
+    internal static ClickHouseParameter[] WorkspaceAndCutoff(Guid workspaceId, DateTime cutoff, ArchiveChunk? chunk = null)
+    {
+        List<ClickHouseParameter> parameters =
+        [
+            new("workspace_id", "String", EventSql.WorkspaceIdText(workspaceId)),
+            new("cutoff", "DateTime64(3, 'UTC')", DateTime.SpecifyKind(cutoff, DateTimeKind.Utc)),
+        ];
+        if (chunk is not null)
+        {
+            parameters.Add(new("chunk_from", "DateTime64(3, 'UTC')", DateTime.SpecifyKind(chunk.From, DateTimeKind.Utc)));
+            parameters.Add(new("chunk_until", "DateTime64(3, 'UTC')", DateTime.SpecifyKind(chunk.Until, DateTimeKind.Utc)));
+            if (chunk.Buckets > 1)
+            {
+                parameters.Add(new("chunk_bucket", "UInt32", (uint)chunk.Bucket));
+                parameters.Add(new("chunk_buckets", "UInt32", (uint)chunk.Buckets));
+            }
+        }
+
+        return [.. parameters];
+    }
 
     // max_execution_time is in seconds; a sub-second timeout would mean "no limit" if truncated to 0.
     internal static string Seconds(TimeSpan timeout) =>

@@ -1,3 +1,4 @@
+using Coldstore.Domain;
 using Coldstore.Ports;
 
 namespace Coldstore.Sql;
@@ -41,7 +42,7 @@ public static class BoundedDeleteSql
     /// Per data part: the count and checksum of the workspace's rows up to the cutoff, the listing a delete is bounded
     /// by; for events also the count and checksum of the internal events those rows derive.
     /// </summary>
-    public static ClickHouseQuery PartSummaries(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff)
+    public static ClickHouseQuery PartSummaries(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, ArchiveChunk? chunk = null)
     {
         ArgumentNullException.ThrowIfNull(tables);
         // For events, the internal events the listed rows derive come with them, in the same snapshot.
@@ -51,11 +52,11 @@ public static class BoundedDeleteSql
         return new ClickHouseQuery($$"""
             SELECT {{PartOfRow}} AS part, count() AS rows, sum({{HotHash(table)}}) AS checksum{{derived}}
             FROM {{Table(tables, table)}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
+            WHERE {{ArchiveSql.RowsOf(chunk)}}
             GROUP BY part
             ORDER BY part
             """)
-            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
+            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff, chunk))
             .For(table == HotTable.Events ? "list parts of archived rows" : "list parts of archived internal events");
     }
 
@@ -63,7 +64,7 @@ public static class BoundedDeleteSql
     /// Deletes the workspace's rows up to the cutoff in the listed parts. Asynchronous unless <paramref name="synchronous"/>:
     /// as Dittofeed's own deletes, the statement returns at once and ClickHouse applies it in the background.
     /// </summary>
-    public static ClickHouseQuery DeleteInParts(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, IReadOnlyCollection<string> parts, bool synchronous)
+    public static ClickHouseQuery DeleteInParts(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, IReadOnlyCollection<string> parts, bool synchronous, ArchiveChunk? chunk = null)
     {
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentNullException.ThrowIfNull(parts);
@@ -74,10 +75,10 @@ public static class BoundedDeleteSql
 
         return new ClickHouseQuery($$"""
             DELETE FROM {{Table(tables, table)}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
+            WHERE {{ArchiveSql.RowsOf(chunk)}}
               AND {{PartOfRow}} IN {parts:Array(String)}
             """)
-            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
+            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff, chunk))
             .With("parts", "Array(String)", parts.ToArray())
             .WithSettings(DeleteSettings(synchronous))
             .For(table == HotTable.Events ? "delete archived rows" : "delete archived internal events");
@@ -88,7 +89,7 @@ public static class BoundedDeleteSql
     /// not) in a literal list: for a part that holds archived rows beside rows that are not, the smaller side is listed.
     /// Synchronous: it runs only as a repair, after the bounded delete, and its effect is checked at once.
     /// </summary>
-    public static ClickHouseQuery DeleteInPartByHash(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, string part, IReadOnlyCollection<ulong> hashes, bool keep)
+    public static ClickHouseQuery DeleteInPartByHash(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, string part, IReadOnlyCollection<ulong> hashes, bool keep, ArchiveChunk? chunk = null)
     {
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentException.ThrowIfNullOrEmpty(part);
@@ -96,10 +97,10 @@ public static class BoundedDeleteSql
         var operation = keep ? "NOT IN" : "IN";
         return new ClickHouseQuery($$"""
             DELETE FROM {{Table(tables, table)}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
+            WHERE {{ArchiveSql.RowsOf(chunk)}}
               AND {{PartOfRow}} = {part:String} AND {{HotHash(table)}} {{operation}} {hashes:Array(UInt64)}
             """)
-            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
+            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff, chunk))
             .With("part", "String", part)
             .With("hashes", "Array(UInt64)", hashes.ToArray())
             .WithSettings(DeleteSettings(synchronous: true))
@@ -110,18 +111,18 @@ public static class BoundedDeleteSql
     /// Per data part: how many of the workspace's rows up to the cutoff there are, and how many of them are an
     /// archive's (their hash is among the hashes of the archive's objects). Reads the archive.
     /// </summary>
-    public static ClickHouseQuery ArchivedRowsByPart(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, TableFunctionExpression archive, TimeSpan timeout)
+    public static ClickHouseQuery ArchivedRowsByPart(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, TableFunctionExpression archive, TimeSpan timeout, ArchiveChunk? chunk = null)
     {
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentNullException.ThrowIfNull(archive);
         return new ClickHouseQuery($$"""
-            SELECT {{PartOfRow}} AS part, count() AS rows, countIf({{IsArchived(tables, table, archive)}}) AS archived
+            SELECT {{PartOfRow}} AS part, count() AS rows, countIf({{IsArchived(tables, table, archive, chunk)}}) AS archived
             FROM {{Table(tables, table)}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
+            WHERE {{ArchiveSql.RowsOf(chunk)}}
             GROUP BY part
             ORDER BY part
             """)
-            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
+            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff, chunk))
             .ReadingArchive(archive, timeout)
             .For(table == HotTable.Events ? "find archived rows still hot" : "find archived internal events still hot");
     }
@@ -130,18 +131,18 @@ public static class BoundedDeleteSql
     /// The distinct hashes of the workspace's rows up to the cutoff in one part that are (or, with
     /// <paramref name="archived"/> false, are not) an archive's, at most <paramref name="limit"/> + 1 of them.
     /// </summary>
-    public static ClickHouseQuery HashesInPart(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, string part, TableFunctionExpression archive, bool archived, int limit, TimeSpan timeout)
+    public static ClickHouseQuery HashesInPart(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, string part, TableFunctionExpression archive, bool archived, int limit, TimeSpan timeout, ArchiveChunk? chunk = null)
     {
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentNullException.ThrowIfNull(archive);
         return new ClickHouseQuery($$"""
             SELECT DISTINCT {{HotHash(table)}} AS hash
             FROM {{Table(tables, table)}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-              AND {{PartOfRow}} = {part:String} AND {{(archived ? "" : "NOT ")}}({{IsArchived(tables, table, archive)}})
+            WHERE {{ArchiveSql.RowsOf(chunk)}}
+              AND {{PartOfRow}} = {part:String} AND {{(archived ? "" : "NOT ")}}({{IsArchived(tables, table, archive, chunk)}})
             LIMIT {limit:UInt32}
             """)
-            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
+            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff, chunk))
             .With("part", "String", part)
             .With("limit", "UInt32", (uint)limit + 1)
             .ReadingArchive(archive, timeout)
@@ -152,17 +153,17 @@ public static class BoundedDeleteSql
     /// How many of the workspace's rows up to the cutoff are an archive's: before a restore, the copies already hot (a
     /// replay identical to archived rows), which leftover removal must never take.
     /// </summary>
-    public static ClickHouseQuery ArchivedRowsHot(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, TableFunctionExpression archive, TimeSpan timeout)
+    public static ClickHouseQuery ArchivedRowsHot(EventTables tables, HotTable table, Guid workspaceId, DateTime cutoff, TableFunctionExpression archive, TimeSpan timeout, ArchiveChunk? chunk = null)
     {
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentNullException.ThrowIfNull(archive);
         return new ClickHouseQuery($$"""
             SELECT count() AS rows
             FROM {{Table(tables, table)}}
-            WHERE workspace_id = {workspace_id:String} AND processing_time <= {cutoff:DateTime64(3, 'UTC')}
-              AND {{IsArchived(tables, table, archive)}}
+            WHERE {{ArchiveSql.RowsOf(chunk)}}
+              AND {{IsArchived(tables, table, archive, chunk)}}
             """)
-            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff))
+            .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff, chunk))
             .ReadingArchive(archive, timeout)
             .For(table == HotTable.Events ? "count archived rows already hot" : "count archived internal events already hot");
     }
@@ -175,12 +176,12 @@ public static class BoundedDeleteSql
     /// is known only by its message id and time, which a later, different event can share; so an internal event counts
     /// as archived only when no hot event up to the cutoff derives the same hash (then its event is the archived one).
     /// </summary>
-    private static string IsArchived(EventTables tables, HotTable table, TableFunctionExpression archive) => table == HotTable.Events
+    private static string IsArchived(EventTables tables, HotTable table, TableFunctionExpression archive, ArchiveChunk? chunk) => table == HotTable.Events
         ? $"{ArchiveSql.RowHash} IN (SELECT {ArchiveSql.RowHash} FROM {archive.Sql})"
         : $"""
             {ArchiveSql.DerivedRowHash} IN (SELECT {ArchiveSql.DerivedRowHash} FROM {archive.Sql} WHERE {ArchiveSql.ArchivedDerivesInternalEvent})
                 AND {ArchiveSql.DerivedRowHash} NOT IN (SELECT {ArchiveSql.DerivedRowHash} FROM {tables.QualifiedEvents}
-                    WHERE workspace_id = {"{workspace_id:String}"} AND processing_time <= {"{cutoff:DateTime64(3, 'UTC')}"} AND {ArchiveSql.DerivesInternalEvent})
+                    WHERE {ArchiveSql.RowsOf(chunk)} AND {ArchiveSql.DerivesInternalEvent})
             """;
 
     private static string Table(EventTables tables, HotTable table) =>

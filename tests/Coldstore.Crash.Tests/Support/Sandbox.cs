@@ -271,9 +271,20 @@ public sealed class Sandbox : IAsyncDisposable
     public Task<CliResult> RunAsync(params string[] args) => RunAsync(args, failpoint: null);
 
     /// <summary>Runs <c>coldstore ARGS --json</c>, optionally with <c>COLDSTORE_FAILPOINT</c> set, to completion.</summary>
-    public async Task<CliResult> RunAsync(IReadOnlyList<string> args, string? failpoint, TimeSpan? timeout = null, bool throttled = true)
+    /// <param name="args">The command and its arguments.</param>
+    /// <param name="failpoint">The step to die after, or null.</param>
+    /// <param name="timeout">How long the run may take.</param>
+    /// <param name="throttled">False for a run that must not queue behind other tests' runs.</param>
+    /// <param name="settings">Settings that replace the sandbox's for this run, e.g. a small COLDSTORE_CHUNK_ROWS.</param>
+    public async Task<CliResult> RunAsync(IReadOnlyList<string> args, string? failpoint, TimeSpan? timeout = null, bool throttled = true, IReadOnlyDictionary<string, string>? settings = null)
     {
-        var result = await ColdstoreCli.RunAsync(Environment(failpoint), Root, [.. args, "--json"], timeout, throttled);
+        var environment = Environment(failpoint);
+        foreach (var (name, value) in settings ?? new Dictionary<string, string>())
+        {
+            environment[name] = value;
+        }
+
+        var result = await ColdstoreCli.RunAsync(environment, Root, [.. args, "--json"], timeout, throttled);
         Log(result);
         return result;
     }
