@@ -95,7 +95,7 @@ internal sealed class FleetScenario(BenchOptions options, BenchHost host, PhaseT
     }
 
     /// <summary>Where the time of every workspace's operation went: each step's duration summed over the fleet, longest first.</summary>
-    private static IReadOnlyList<StepTotal> StepTotals(IEnumerable<OperationResult> results) =>
+    internal static IReadOnlyList<StepTotal> StepTotals(IEnumerable<OperationResult> results) =>
         [.. results.SelectMany(r => r.Steps)
             .GroupBy(step => step.Name)
             .Select(group => new StepTotal(group.Key, group.Sum(step => step.Duration.TotalSeconds)))

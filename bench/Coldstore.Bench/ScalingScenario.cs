@@ -45,6 +45,7 @@ internal sealed class ScalingScenario(BenchOptions options, BenchHost host, Phas
         OperationResult? archived = null;
         var archive = await timer.MeasureAsync(label, "archive", async () => archived = await service.ColdStoreWorkspaceEventsAsync(workspace));
         PhaseTimer.Expect(archived!.Rows == size, $"{label}: the archive moved {archived.Rows} rows, not {size}");
+        timer.Log($"[{label}] archive steps: {StepLine(archived)}");
         var deletes = await timer.MeasureAsync(label, "archive deletes", host.WaitForMutationsAsync);
         var cold = await service.GetWorkspaceChecksumsAsync(workspace);
         PhaseTimer.Expect(cold.EventRows == 0 && cold.InternalEventRows == 0, $"{label}: {cold.EventRows} rows still hot after the archive");
@@ -53,12 +54,18 @@ internal sealed class ScalingScenario(BenchOptions options, BenchHost host, Phas
         var restore = await timer.MeasureAsync(label, "restore", async () => restored = await service.RestoreWorkspaceEventsAsync(workspace));
         PhaseTimer.Expect(restored!.Rows == size, $"{label}: the restore moved {restored.Rows} rows, not {size}");
 
+        timer.Log($"[{label}] restore steps: {StepLine(restored)}");
         var after = await service.GetWorkspaceChecksumsAsync(workspace);
         var neighbourAfter = await service.GetWorkspaceChecksumsAsync(neighbour);
         PhaseTimer.Expect(after == before, $"{label}: after the round trip the workspace is {after}, not {before}");
         PhaseTimer.Expect(neighbourAfter == neighbourBefore, $"{label}: the other tenant changed: {neighbourAfter}, was {neighbourBefore}");
         return new ScalingPoint(size, before.InternalEventRows, neighbourBefore.EventRows, generate, archive, deletes, restore, archived.Bytes);
     }
+
+    /// <summary>Where an operation's time went: each step's seconds summed (a chunked archive repeats its steps), longest first.</summary>
+    private static string StepLine(OperationResult result) =>
+        string.Join(", ", FleetScenario.StepTotals([result]).Take(8).Select(step => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{step.Name} {step.Seconds:F2} s")))
+        + string.Create(System.Globalization.CultureInfo.InvariantCulture, $" ({result.Archives.Count} archives)");
 }
 
 /// <summary>One size of the scaling scenario.</summary>

@@ -392,7 +392,7 @@ internal sealed partial class WorkspaceArchiver
             }
 
             await Task.Delay(delay, ct).ConfigureAwait(false);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1_000));
+            delay = NextDeletePoll(delay);
         }
     }
 

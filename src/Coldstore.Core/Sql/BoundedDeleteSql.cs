@@ -98,7 +98,7 @@ public static class BoundedDeleteSql
         return new ClickHouseQuery($$"""
             DELETE FROM {{Table(tables, table)}}
             WHERE {{ArchiveSql.RowsOf(chunk)}}
-              AND {{PartOfRow}} = {part:String} AND {{HotHash(table)}} {{operation}} {hashes:Array(UInt64)}
+              AND {{PartOfRow}} = {part:String} AND {{RowIdentity(table)}} {{operation}} {hashes:Array(UInt64)}
             """)
             .With(ArchiveSql.WorkspaceAndCutoff(workspaceId, cutoff, chunk))
             .With("part", "String", part)
@@ -136,7 +136,7 @@ public static class BoundedDeleteSql
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentNullException.ThrowIfNull(archive);
         return new ClickHouseQuery($$"""
-            SELECT DISTINCT {{HotHash(table)}} AS hash
+            SELECT DISTINCT {{RowIdentity(table)}} AS hash
             FROM {{Table(tables, table)}}
             WHERE {{ArchiveSql.RowsOf(chunk)}}
               AND {{PartOfRow}} = {part:String} AND {{(archived ? "" : "NOT ")}}({{IsArchived(tables, table, archive, chunk)}})
@@ -172,15 +172,25 @@ public static class BoundedDeleteSql
     public static string HotHash(HotTable table) => table == HotTable.Events ? ArchiveSql.RowHash : ArchiveSql.DerivedRowHash;
 
     /// <summary>
+    /// The hash a repair lists the rows of a merged part by: the five stored columns for events; for internal events the
+    /// columns the view copies (<see cref="ArchiveSql.OwnerHash"/>), which tell an archived internal event from a later
+    /// one with the same message id and millisecond that the same part holds (<see cref="HotHash"/> cannot).
+    /// </summary>
+    public static string RowIdentity(HotTable table) => table == HotTable.Events ? ArchiveSql.RowHash : ArchiveSql.OwnerHash;
+
+    /// <summary>
     /// True for a hot row that is one of the archive's: its hash is among the archive's rows' hashes. An internal event
-    /// is known only by its message id and time, which a later, different event can share; so an internal event counts
-    /// as archived only when no hot event up to the cutoff derives the same hash (then its event is the archived one).
+    /// is known to the archive only by its message id and time (<see cref="ArchiveSql.DerivedRowHash"/>), which a later,
+    /// different event can share; so an internal event with an archived row's derived hash counts as archived only when
+    /// no hot event up to the cutoff owns it (<see cref="ArchiveSql.OwnerHash"/>: the columns the view copies are equal).
+    /// A late event with an archived event's message id and millisecond keeps its own internal event, and the archived
+    /// one still goes, even when a merge put both into one part.
     /// </summary>
     private static string IsArchived(EventTables tables, HotTable table, TableFunctionExpression archive, ArchiveChunk? chunk) => table == HotTable.Events
         ? $"{ArchiveSql.RowHash} IN (SELECT {ArchiveSql.RowHash} FROM {archive.Sql})"
         : $"""
             {ArchiveSql.DerivedRowHash} IN (SELECT {ArchiveSql.DerivedRowHash} FROM {archive.Sql} WHERE {ArchiveSql.ArchivedDerivesInternalEvent})
-                AND {ArchiveSql.DerivedRowHash} NOT IN (SELECT {ArchiveSql.DerivedRowHash} FROM {tables.QualifiedEvents}
+                AND {ArchiveSql.OwnerHash} NOT IN (SELECT {ArchiveSql.OwnerHash} FROM {tables.QualifiedEvents}
                     WHERE {ArchiveSql.RowsOf(chunk)} AND {ArchiveSql.DerivesInternalEvent})
             """;
 
