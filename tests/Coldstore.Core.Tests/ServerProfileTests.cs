@@ -51,6 +51,10 @@ public sealed class ServerProfileTests
         ["min_insert_block_size_rows"] = null,
         ["max_insert_block_size"] = null,
         ["min_insert_block_size_bytes"] = null,
+        ["max_block_size"] = null,
+        ["min_insert_block_size_rows_for_materialized_views"] = null,
+        ["min_insert_block_size_bytes_for_materialized_views"] = null,
+        ["storage_file_read_method"] = null,
         ["input_format_parquet_memory_high_watermark"] = new ServerVersion(25, 8),
         ["deduplicate_insert"] = new ServerVersion(26, 2),
         ["deduplicate_insert_select"] = new ServerVersion(25, 12),
@@ -71,17 +75,21 @@ public sealed class ServerProfileTests
         ["insert_deduplicate"] = "0",
         ["use_hive_partitioning"] = "0",
         ["max_threads"] = "1",
-        ["min_insert_block_size_rows"] = "100000",
-        ["max_insert_block_size"] = "100000",
-        ["min_insert_block_size_bytes"] = "67108864",
-        ["input_format_parquet_memory_high_watermark"] = "268435456",
+        ["max_block_size"] = "32768",
+        ["input_format_parquet_max_block_size"] = "32768",
+        ["min_insert_block_size_rows"] = "65536",
+        ["max_insert_block_size"] = "65536",
+        ["min_insert_block_size_bytes"] = "33554432",
+        ["min_insert_block_size_rows_for_materialized_views"] = "16384",
+        ["min_insert_block_size_bytes_for_materialized_views"] = "16777216",
+        ["input_format_parquet_memory_high_watermark"] = "67108864",
         ["max_execution_time"] = "600",
     };
 
     private static readonly Dictionary<string, string> ArrowReaderBounds = new(StringComparer.Ordinal)
     {
         ["max_parsing_threads"] = "1",
-        ["input_format_parquet_max_block_size"] = "65409",
+        ["input_format_parquet_max_block_size"] = "32768", // the restore's own, smaller than the 65,409 the bound adds
         ["input_format_parquet_prefer_block_bytes"] = "16777216",
     };
 

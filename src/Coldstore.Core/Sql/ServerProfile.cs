@@ -95,6 +95,10 @@ public sealed class ServerProfile
         ["min_insert_block_size_rows"] = Absence.Omitted,
         ["max_insert_block_size"] = Absence.Omitted,
         ["min_insert_block_size_bytes"] = Absence.Omitted,
+        ["max_block_size"] = Absence.Omitted,
+        ["min_insert_block_size_rows_for_materialized_views"] = Absence.Omitted,
+        ["min_insert_block_size_bytes_for_materialized_views"] = Absence.Omitted,
+        ["storage_file_read_method"] = Absence.Omitted,
         [ParquetMemoryWatermark] = Absence.Omitted,
 
         // Equivalents this profile adds itself.
