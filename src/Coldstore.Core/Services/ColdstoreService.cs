@@ -246,6 +246,20 @@ public sealed partial class ColdstoreService
     public Task<IReadOnlyList<ArchiveCheck>> VerifyWorkspaceArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
         _archiver.VerifyAsync(workspaceId, cancellationToken);
 
+    /// <summary>
+    /// Runs a read-only query over the workspace's archived rows, in place: in <paramref name="sql"/>,
+    /// <c>user_events_v2</c> names those rows, with every column of the hot table (the derived ones computed as the table
+    /// computes them). Only one SELECT reading nothing but that name is accepted; anything else is refused
+    /// (<see cref="WorkspaceErrorKind.InvalidInput"/>) before it runs. The rows come back to .NET: this is for answers,
+    /// not for moving data.
+    /// </summary>
+    public Task<ArchiveQueryResult> QueryArchivesAsync(Guid workspaceId, string sql, CancellationToken cancellationToken = default) =>
+        _archiver.QueryAsync(workspaceId, sql, cancellationToken);
+
+    /// <summary>Every archive of the workspace: ledger state, cutoff, chunk, rows, checksum, and the objects, sizes and months its manifest lists.</summary>
+    public Task<IReadOnlyList<ArchiveDescription>> DescribeArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
+        _archiver.DescribeAsync(workspaceId, cancellationToken);
+
     /// <summary>Full-row checksums of a workspace in both event tables, for proving a round trip exact.</summary>
     public async Task<WorkspaceChecksums> GetWorkspaceChecksumsAsync(Guid workspaceId, CancellationToken cancellationToken = default)
     {

@@ -89,3 +89,17 @@ public sealed record LifecycleResult(WorkspaceTransition Transition, WorkspaceSt
     /// <summary>Where the events are afterwards, as far as this call knows.</summary>
     public StorageState Storage => Reconcile?.Storage ?? Change.After.Storage;
 }
+
+/// <summary>The result of a query over a workspace's archives (<c>coldstore query</c>).</summary>
+/// <param name="WorkspaceId">The workspace.</param>
+/// <param name="Archives">The archives the query read.</param>
+/// <param name="Columns">The result's column names, in order (empty when it has no rows).</param>
+/// <param name="Rows">The result's rows.</param>
+public sealed record ArchiveQueryResult(Guid WorkspaceId, IReadOnlyList<Guid> Archives, IReadOnlyList<string> Columns, IReadOnlyList<Ports.ClickHouseRow> Rows);
+
+/// <summary>One archive as <c>coldstore archives</c> shows it: its ledger row and what its manifest lists.</summary>
+/// <param name="Record">The ledger row (state, cutoff, chunk, rows, checksum, bytes).</param>
+/// <param name="Objects">The data objects the manifest lists, with sizes (none when the archive has no objects any more).</param>
+/// <param name="Months">The months (<c>yyyy-MM</c>) of <c>processing_time</c> its objects hold.</param>
+/// <param name="Problem">Why its manifest could not be read, or null.</param>
+public sealed record ArchiveDescription(ArchiveRecord Record, IReadOnlyList<ManifestObject> Objects, IReadOnlyList<string> Months, string? Problem);
