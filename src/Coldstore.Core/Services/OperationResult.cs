@@ -103,3 +103,13 @@ public sealed record ArchiveQueryResult(Guid WorkspaceId, IReadOnlyList<Guid> Ar
 /// <param name="Months">The months (<c>yyyy-MM</c>) of <c>processing_time</c> its objects hold.</param>
 /// <param name="Problem">Why its manifest could not be read, or null.</param>
 public sealed record ArchiveDescription(ArchiveRecord Record, IReadOnlyList<ManifestObject> Objects, IReadOnlyList<string> Months, string? Problem);
+
+/// <summary>One archive the retention rule purged (or, in a dry run, would purge).</summary>
+/// <param name="WorkspaceId">The workspace.</param>
+/// <param name="ArchiveId">The archive.</param>
+/// <param name="Rows">Rows it held.</param>
+/// <param name="Bytes">Bytes of its objects.</param>
+/// <param name="Reason">Why the rule takes it (tombstoned since when, or its workspace row deleted).</param>
+/// <param name="Purged">True when it was purged; false in a dry run or when the purge stopped.</param>
+/// <param name="Error">Why the purge of its workspace stopped, or null.</param>
+public sealed record PurgeOutcome(Guid WorkspaceId, Guid ArchiveId, long Rows, long Bytes, string Reason, bool Purged, string? Error);
