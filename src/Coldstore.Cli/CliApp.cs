@@ -31,6 +31,11 @@ internal static class CliApp
         root.Subcommands.Add(ArchiveCommands.Restore(context));
         root.Subcommands.Add(ArchiveCommands.Verify(context));
         root.Subcommands.Add(ArchiveCommands.Checksum(context));
+        root.Subcommands.Add(ArchiveCommands.Archives(context));
+        root.Subcommands.Add(QueryCommand.Create(context));
+        root.Subcommands.Add(RetentionCommands.Hold(context));
+        root.Subcommands.Add(RetentionCommands.Release(context));
+        root.Subcommands.Add(RetentionCommands.Purge(context));
         root.Subcommands.Add(DemoCommand.Create(context));
         foreach (var lifecycle in LifecycleCommands.Create(context))
         {

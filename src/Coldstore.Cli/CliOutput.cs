@@ -79,6 +79,12 @@ internal sealed class CliOutput
     /// <summary>Writes the command's JSON result to stdout.</summary>
     public void WriteJson<T>(T value) => _stdout.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
 
+    /// <summary>Writes JSON text already serialized (a query's rows) to stdout, whatever the mode.</summary>
+    public void WriteJsonText(string json) => _stdout.WriteLine(json);
+
+    /// <summary>Writes text as it is (CSV) to stdout.</summary>
+    public void WriteText(string text) => _stdout.Write(text);
+
     /// <summary>Writes the command's main human result: to stdout when not in JSON mode (so it can be captured), else nowhere.</summary>
     public void WriteResult(string line)
     {

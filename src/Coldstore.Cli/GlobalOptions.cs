@@ -34,6 +34,8 @@ internal sealed class GlobalOptions
 
     public Option<string?> BatchSize { get; } = Setting("--batch-size", ColdstoreSettings.BatchSizeVariable, "workspaces moved together in one batch (1 to 1000; default 100)");
 
+    public Option<string?> PurgeAfterDays { get; } = Setting("--purge-after-days", ColdstoreSettings.PurgeAfterVariable, "purge archives of workspaces tombstoned (or deleted) this many days ago, unless held (default: never)");
+
     public Option<string?> ChunkRows { get; } = Setting("--chunk-rows", ColdstoreSettings.ChunkRowsVariable, "the most rows one archive statement moves; larger workspaces go in chunks (default 1000000)");
 
     public Option<string?> ColdStorage { get; } = Setting("--cold-storage", ColdstoreSettings.ColdStorageVariable, "on (default) or off: off, lifecycle commands only change the status");
@@ -54,7 +56,7 @@ internal sealed class GlobalOptions
 
     public void AddTo(Command root)
     {
-        foreach (var option in new Option[] { ClickHouse, Database, Cluster, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, InsertWaitSeconds, MutationBudget, BatchSize, ChunkRows, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
+        foreach (var option in new Option[] { ClickHouse, Database, Cluster, State, Archive, S3Endpoint, S3EndpointForClickHouse, S3NamedCollection, S3OutageSeconds, SettleSeconds, InsertWaitSeconds, MutationBudget, BatchSize, ChunkRows, PurgeAfterDays, ColdStorage, LeaseSeconds, WaitSeconds, Json, Verbose })
         {
             root.Options.Add(option);
         }
@@ -77,6 +79,7 @@ internal sealed class GlobalOptions
         [ColdstoreSettings.MutationBudgetVariable] = parseResult.GetValue(MutationBudget),
         [ColdstoreSettings.BatchSizeVariable] = parseResult.GetValue(BatchSize),
         [ColdstoreSettings.ChunkRowsVariable] = parseResult.GetValue(ChunkRows),
+        [ColdstoreSettings.PurgeAfterVariable] = parseResult.GetValue(PurgeAfterDays),
         [ColdstoreSettings.ColdStorageVariable] = parseResult.GetValue(ColdStorage),
         [ColdstoreSettings.LeaseSecondsVariable] = parseResult.GetValue(LeaseSeconds),
     };

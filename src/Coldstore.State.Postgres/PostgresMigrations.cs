@@ -173,5 +173,25 @@ internal static class PostgresMigrations
         [
             new("""ALTER TABLE "ColdstoreArchive" ADD COLUMN IF NOT EXISTS "chunk" text"""),
         ]),
+
+        // Retention: the application may delete a workspace row (the ledger keeps its archives' record, which the
+        // retention rule then follows), an archive can end as purged (objects gone, counts and dates kept), and a
+        // workspace can be under a legal hold that stops any purge. Holds have no foreign key either: a hold on a
+        // workspace whose row was deleted still holds its archives.
+        new(8, "archive-retention",
+        [
+            new("""
+                ALTER TABLE "ColdstoreArchive" DROP CONSTRAINT IF EXISTS "ColdstoreArchive_workspaceId_fkey";
+                ALTER TABLE "ColdstoreArchive" DROP CONSTRAINT IF EXISTS "ColdstoreArchive_state_check";
+                ALTER TABLE "ColdstoreArchive" ADD CONSTRAINT "ColdstoreArchive_state_check"
+                    CHECK ("state" IN ('copying', 'verified', 'deleting', 'archived', 'restoring', 'restored', 'abandoned', 'purged'));
+                CREATE TABLE IF NOT EXISTS "ColdstoreHold" (
+                    "workspaceId" uuid NOT NULL,
+                    "reason" text NOT NULL,
+                    "placedAt" timestamptz(3) NOT NULL DEFAULT now(),
+                    CONSTRAINT "ColdstoreHold_pkey" PRIMARY KEY ("workspaceId")
+                );
+                """),
+        ]),
     ];
 }

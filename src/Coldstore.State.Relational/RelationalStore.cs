@@ -218,7 +218,17 @@ internal class RelationalStore : IStateStore
         const string step = "record-archive";
         try
         {
-            await InTransactionAsync(write: true, db => db.ExecuteAsync(Sql.InsertArchive, cancellationToken, InsertParameters(archive)), cancellationToken).ConfigureAwait(false);
+            await InTransactionAsync(write: true, async db =>
+            {
+                // The ledger has no foreign key to Workspace (the application may delete a row whose archives the ledger
+                // must keep), so a new archive of a workspace that does not exist is refused here instead.
+                if (await FirstAsync(db, Sql.SelectWorkspace, ReadWorkspace, cancellationToken, _dialect.Uuid("id", archive.WorkspaceId)).ConfigureAwait(false) is null)
+                {
+                    throw new WorkspaceOperationException(archive.WorkspaceId, step, MissingWorkspaceMessage(archive), WorkspaceErrorKind.NotFound);
+                }
+
+                return await db.ExecuteAsync(Sql.InsertArchive, cancellationToken, InsertParameters(archive)).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (_dialect.Classify(e) is Violation.PrimaryKey or Violation.Unique)
         {
@@ -292,6 +302,28 @@ internal class RelationalStore : IStateStore
     public Task<IReadOnlyList<ArchiveRecord>> ListArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
         InTransactionAsync(write: false, db => db.ReadAllAsync(Sql.SelectArchives, ReadArchive, cancellationToken, _dialect.Uuid("workspaceId", workspaceId)),
             cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<WorkspaceHold> PlaceHoldAsync(Guid workspaceId, string reason, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            throw new WorkspaceOperationException(workspaceId, "hold", $"A hold on workspace {workspaceId} needs a reason (--reason TEXT): who asked for it and why.", WorkspaceErrorKind.InvalidInput);
+        }
+
+        return await InTransactionAsync(write: true, async db =>
+            (await db.ReadAllAsync(Sql.PlaceHold, ReadHold, cancellationToken, _dialect.Uuid("workspaceId", workspaceId), _dialect.Text("reason", reason.Trim()))
+                .ConfigureAwait(false)).Single(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> ReleaseHoldAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
+        InTransactionAsync(write: true, async db =>
+            await db.ExecuteAsync(Sql.ReleaseHold, cancellationToken, _dialect.Uuid("workspaceId", workspaceId)).ConfigureAwait(false) > 0, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<WorkspaceHold>> ListHoldsAsync(CancellationToken cancellationToken = default) =>
+        InTransactionAsync(write: false, db => db.ReadAllAsync(Sql.SelectHolds, ReadHold, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ArchiveRecord>> ListAllArchivesAsync(CancellationToken cancellationToken = default) =>
@@ -793,6 +825,8 @@ internal class RelationalStore : IStateStore
         Baseline = r.IsDBNull(12) ? null : RestoreBaseline.Parse(r.GetString(12)),
         Chunk = r.IsDBNull(13) ? null : ArchiveChunk.Parse(r.GetString(13)),
     };
+
+    private WorkspaceHold ReadHold(DbDataReader r) => new(_dialect.GetUuid(r, 0), r.GetString(1), _dialect.GetInstant(r, 2));
 
     private WorkspaceLease ReadLease(DbDataReader r) => new(_dialect.GetUuid(r, 0), r.GetString(1), _dialect.GetUuid(r, 2), _dialect.GetInstant(r, 3));
 

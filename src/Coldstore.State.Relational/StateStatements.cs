@@ -67,6 +67,15 @@ internal sealed record StateStatements
     /// <summary>Every ledger row, ordered by workspace, then oldest first.</summary>
     public required string SelectAllArchives { get; init; }
 
+    /// <summary>Places (or replaces the reason of) the hold of <c>@workspaceId</c> with <c>@reason</c>, returning the row.</summary>
+    public required string PlaceHold { get; init; }
+
+    /// <summary>Deletes the hold of <c>@workspaceId</c>.</summary>
+    public required string ReleaseHold { get; init; }
+
+    /// <summary>Every hold, by workspace id.</summary>
+    public required string SelectHolds { get; init; }
+
     /// <summary>Takes the lease of <c>@workspaceId</c> for <c>@owner</c> with <c>@token</c> for <c>@duration</c>; returns a row only when taken.</summary>
     public required string AcquireLease { get; init; }
 

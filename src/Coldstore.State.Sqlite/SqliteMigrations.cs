@@ -111,5 +111,50 @@ internal static class SqliteMigrations
         [
             new("""ALTER TABLE "ColdstoreArchive" ADD COLUMN "chunk" TEXT"""),
         ]),
+
+        // See the Postgres migration of the same number. SQLite cannot drop a foreign key or change a CHECK in place:
+        // the ledger is rebuilt with the same rows (in rowid order, which breaks ties of createdAt) and indexes.
+        new(8, "archive-retention",
+        [
+            new("""
+                CREATE TABLE "ColdstoreArchive_v8" (
+                    "archiveId" TEXT NOT NULL PRIMARY KEY,
+                    "workspaceId" TEXT NOT NULL,
+                    "state" TEXT NOT NULL
+                        CHECK ("state" IN ('copying', 'verified', 'deleting', 'archived', 'restoring', 'restored', 'abandoned', 'purged')),
+                    "cutoff" TEXT NOT NULL,
+                    "objectPrefix" TEXT NOT NULL,
+                    "rowCount" INTEGER CHECK ("rowCount" >= 0),
+                    "checksum" TEXT CHECK ("checksum" IS NULL OR (
+                        typeof("checksum") = 'text'
+                        AND length("checksum") BETWEEN 1 AND 20
+                        AND "checksum" NOT GLOB '*[^0-9]*'
+                        AND (length("checksum") < 20 OR "checksum" <= '18446744073709551615'))),
+                    "bytes" INTEGER CHECK ("bytes" >= 0),
+                    "internalEventRows" INTEGER CHECK ("internalEventRows" >= 0),
+                    "createdAt" TEXT NOT NULL,
+                    "updatedAt" TEXT NOT NULL,
+                    "lastError" TEXT,
+                    "restoreBaseline" TEXT,
+                    "chunk" TEXT
+                );
+                INSERT INTO "ColdstoreArchive_v8" ("archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes",
+                    "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline", "chunk")
+                SELECT "archiveId", "workspaceId", "state", "cutoff", "objectPrefix", "rowCount", "checksum", "bytes",
+                    "internalEventRows", "createdAt", "updatedAt", "lastError", "restoreBaseline", "chunk"
+                FROM "ColdstoreArchive" ORDER BY rowid;
+                DROP TABLE "ColdstoreArchive";
+                ALTER TABLE "ColdstoreArchive_v8" RENAME TO "ColdstoreArchive";
+                CREATE INDEX "ColdstoreArchive_workspaceId_createdAt_idx" ON "ColdstoreArchive" ("workspaceId", "createdAt");
+                CREATE INDEX "ColdstoreArchive_createdAt_idx" ON "ColdstoreArchive" ("createdAt");
+                CREATE UNIQUE INDEX "ColdstoreArchive_one_in_flight_key"
+                    ON "ColdstoreArchive" ("workspaceId") WHERE "state" IN ('copying', 'verified', 'deleting', 'restoring');
+                CREATE TABLE IF NOT EXISTS "ColdstoreHold" (
+                    "workspaceId" TEXT NOT NULL PRIMARY KEY,
+                    "reason" TEXT NOT NULL,
+                    "placedAt" TEXT NOT NULL
+                );
+                """),
+        ]),
     ];
 }

@@ -137,6 +137,19 @@ internal static class SqliteSql
     /// <summary>One ledger row by <c>@archiveId</c>.</summary>
     public const string SelectArchive = $"""SELECT {ArchiveColumns} FROM "ColdstoreArchive" WHERE "archiveId" = @archiveId""";
 
+    /// <summary>Places or replaces a legal hold; the time is the database's.</summary>
+    public const string PlaceHold = $"""
+        INSERT INTO "ColdstoreHold" ("workspaceId", "reason", "placedAt") VALUES (@workspaceId, @reason, {Now})
+        ON CONFLICT ("workspaceId") DO UPDATE SET "reason" = excluded."reason", "placedAt" = excluded."placedAt"
+        RETURNING "workspaceId", "reason", "placedAt"
+        """;
+
+    /// <summary>Lifts a legal hold.</summary>
+    public const string ReleaseHold = """DELETE FROM "ColdstoreHold" WHERE "workspaceId" = @workspaceId""";
+
+    /// <summary>Every legal hold.</summary>
+    public const string SelectHolds = """SELECT "workspaceId", "reason", "placedAt" FROM "ColdstoreHold" ORDER BY "workspaceId" """;
+
     /// <summary>Every ledger row, ordered by workspace, then oldest first.</summary>
     public const string SelectAllArchives = $"""
         SELECT {ArchiveColumns} FROM "ColdstoreArchive"

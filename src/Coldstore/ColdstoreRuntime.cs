@@ -94,6 +94,7 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
             MutationBudget = settings.MutationBudget,
             BatchSize = settings.BatchSize,
             ChunkRows = settings.ChunkRows,
+            PurgeTombstonedAfter = settings.PurgeTombstonedAfter,
             ColdStorageEnabled = settings.ColdStorageEnabled,
             LeaseDuration = settings.LeaseDuration,
             StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),

@@ -45,7 +45,7 @@ public abstract partial class StateStoreContract : IAsyncLifetime
     protected abstract Task CreateDittofeedWorkspaceTableAsync(Guid paused, Guid active);
 
     /// <summary>The expected applied versions after migrating.</summary>
-    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7];
+    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7, 8];
 
     public async Task InitializeAsync()
     {
@@ -695,6 +695,43 @@ public abstract partial class StateStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_hold_is_placed_replaced_listed_and_released_and_outlives_its_workspace_row()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var other = Guid.NewGuid();
+
+        var placed = await store.PlaceHoldAsync(workspace.Id, "case 1");
+        var replaced = await store.PlaceHoldAsync(workspace.Id, "case 2");
+        await store.PlaceHoldAsync(other, "a workspace whose row is gone");
+
+        Assert.Equal("case 1", placed.Reason);
+        Assert.Equal(("case 2", DateTimeKind.Utc), (replaced.Reason, replaced.PlacedAt.Kind));
+        Assert.InRange(replaced.PlacedAt, DateTime.UtcNow.AddMinutes(-5), DateTime.UtcNow.AddMinutes(5));
+        Assert.Equal(new[] { workspace.Id, other }.Order(), (await store.ListHoldsAsync()).Select(h => h.WorkspaceId).Order());
+        Assert.True(await store.ReleaseHoldAsync(workspace.Id));
+        Assert.False(await store.ReleaseHoldAsync(workspace.Id));
+        Assert.Equal(other, Assert.Single(await store.ListHoldsAsync()).WorkspaceId);
+    }
+
+    [Fact]
+    public async Task A_purged_archive_reads_back_and_its_workspace_row_can_be_deleted_by_the_application()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var archive = NewArchive(workspace.Id, ArchiveState.Archived) with { RowCount = 7 };
+        await store.InsertArchiveAsync(archive);
+        await store.UpdateArchiveAsync(archive with { State = ArchiveState.Purged });
+
+        // As the application would: one plain DELETE, which the ledger used to refuse (ON DELETE RESTRICT).
+        await ExecuteAsync($"DELETE FROM \"Workspace\" WHERE \"id\" = '{workspace.Id:D}'");
+
+        Assert.Null(await store.GetWorkspaceAsync(workspace.Id));
+        var kept = Assert.Single(await store.ListArchivesAsync(workspace.Id));
+        Assert.Equal((ArchiveState.Purged, 7L), (kept.State, kept.RowCount));
+    }
+
+    [Fact]
     public async Task A_cutoff_is_kept_to_the_millisecond()
     {
         var store = await MigratedAsync();
@@ -839,17 +876,18 @@ public abstract partial class StateStoreContract : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Deleting_a_workspace_that_has_archives_is_refused()
+    public async Task Deleting_a_workspace_that_has_archives_succeeds_and_keeps_its_ledger_rows()
     {
         var store = await MigratedAsync();
         var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
-        await store.InsertArchiveAsync(NewArchive(workspace.Id, ArchiveState.Archived));
+        var archive = NewArchive(workspace.Id, ArchiveState.Archived);
+        await store.InsertArchiveAsync(archive);
 
-        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(
-            () => ExecuteAsync($"""DELETE FROM "Workspace" WHERE "id" = '{workspace.Id}'"""));
+        // The application's own delete (it used to be refused by ON DELETE RESTRICT, breaking Dittofeed's delete).
+        await ExecuteAsync($"""DELETE FROM "Workspace" WHERE "id" = '{workspace.Id}'""");
 
-        Assert.NotNull(await store.GetWorkspaceAsync(workspace.Id));
-        Assert.Single(await store.ListArchivesAsync(workspace.Id));
+        Assert.Null(await store.GetWorkspaceAsync(workspace.Id));
+        Assert.Equal(archive.ArchiveId, Assert.Single(await store.ListArchivesAsync(workspace.Id)).ArchiveId);
     }
 
     // ---- leases ----

@@ -61,6 +61,62 @@ internal static class ArchiveCommands
         return command;
     }
 
+    public static Command Archives(CommandContext context)
+    {
+        var id = WorkspaceArgument();
+        var command = new Command("archives", "List every archive of the workspace: state, cutoff, chunk, months, objects and sizes, rows, checksum.") { id };
+        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, async (runtime, output) =>
+        {
+            var workspaceId = ColdstoreService.ParseWorkspaceId(parseResult.GetValue(id), "archives");
+            var archives = await runtime.Service.DescribeArchivesAsync(workspaceId, cancellationToken).ConfigureAwait(false);
+            if (output.IsJson)
+            {
+                // Field names are a contract: later versions add fields, never rename them.
+                output.WriteJson(new
+                {
+                    workspaceId,
+                    archives = archives.Select(a => new
+                    {
+                        archiveId = a.Record.ArchiveId,
+                        state = a.Record.State.ToText(),
+                        cutoff = a.Record.Cutoff,
+                        chunk = a.Record.Chunk is { } chunk ? new { from = chunk.From, until = chunk.Until, bucket = chunk.Bucket, buckets = chunk.Buckets } : null,
+                        months = a.Months,
+                        objects = a.Objects.Select(o => new { key = a.Record.ObjectPrefix + o.Key, size = o.Size }),
+                        rows = a.Record.RowCount,
+                        internalEventRows = a.Record.InternalEventRows,
+                        bytes = a.Record.Bytes,
+                        checksum = a.Record.Checksum?.ToString(CultureInfo.InvariantCulture),
+                        createdAt = a.Record.CreatedAt,
+                        updatedAt = a.Record.UpdatedAt,
+                        lastError = a.Record.LastError,
+                        problem = a.Problem,
+                    }),
+                });
+                return ExitCodes.Ok;
+            }
+
+            var table = new Table().Border(TableBorder.Rounded).AddColumn("Archive").AddColumn("State").AddColumn("Cutoff (UTC)").AddColumn("Chunk")
+                .AddColumn("Months").AddColumn(new TableColumn("Objects").RightAligned()).AddColumn(new TableColumn("Rows").RightAligned())
+                .AddColumn(new TableColumn("Bytes").RightAligned()).AddColumn("Checksum");
+            foreach (var a in archives)
+            {
+                var r = a.Record;
+                table.AddRow(r.ArchiveId.ToString("D"), r.State.ToText(), r.Cutoff.ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture),
+                    Markup.Escape(r.Chunk?.ToString() ?? "all"), Markup.Escape(string.Join(", ", a.Months)),
+                    a.Problem is null ? a.Objects.Count.ToString(CultureInfo.InvariantCulture) : $"[red]{Markup.Escape(a.Problem)}[/]",
+                    (r.RowCount ?? 0).ToString("N0", CultureInfo.InvariantCulture), (r.Bytes ?? 0).ToString("N0", CultureInfo.InvariantCulture),
+                    r.Checksum?.ToString(CultureInfo.InvariantCulture) ?? "");
+            }
+
+            output.Console.Write(table);
+            output.WriteResult(string.Create(CultureInfo.InvariantCulture,
+                $"{archives.Count} archives; {archives.Count(a => a.Record.State == ArchiveState.Archived)} archived, holding {archives.Where(a => a.Record.State == ArchiveState.Archived).Sum(a => a.Record.RowCount ?? 0)} rows"));
+            return ExitCodes.Ok;
+        }, cancellationToken));
+        return command;
+    }
+
     public static Command Checksum(CommandContext context)
     {
         var id = WorkspaceArgument();

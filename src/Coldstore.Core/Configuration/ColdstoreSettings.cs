@@ -102,6 +102,12 @@ public sealed record ColdstoreSettings
     public const string BatchSizeVariable = "COLDSTORE_BATCH_SIZE";
 
     /// <summary>
+    /// Days a workspace must have been Tombstoned (or its row deleted) before the worker (and <c>coldstore purge</c>)
+    /// purges its archives (1 to 36500); unset, archives are kept forever. A legal hold stops it.
+    /// </summary>
+    public const string PurgeAfterVariable = "COLDSTORE_PURGE_TOMBSTONED_AFTER_DAYS";
+
+    /// <summary>
     /// The most rows one archive statement moves (100 to 1,000,000,000; default 1,000,000): a workspace with more is
     /// archived and restored in chunks of about this many, one by one, in bounded memory.
     /// </summary>
@@ -160,6 +166,9 @@ public sealed record ColdstoreSettings
 
     /// <summary>How many workspaces a batch moves together (see <see cref="BatchSizeVariable"/>).</summary>
     public int BatchSize { get; init; } = 100;
+
+    /// <summary>How long a workspace stays Tombstoned before its archives are purged, or null for never (see <see cref="PurgeAfterVariable"/>).</summary>
+    public TimeSpan? PurgeTombstonedAfter { get; init; }
 
     /// <summary>The most rows one archive statement moves (see <see cref="ChunkRowsVariable"/>).</summary>
     public long ChunkRows { get; init; } = 1_000_000;
@@ -226,6 +235,9 @@ public sealed record ColdstoreSettings
             InFlightInsertWait = ParseSeconds(InsertWaitVariable, Get(InsertWaitVariable), TimeSpan.FromSeconds(30)),
             MutationBudget = ParseCount(MutationBudgetVariable, Get(MutationBudgetVariable), fallback: 100, maximum: 900),
             BatchSize = ParseCount(BatchSizeVariable, Get(BatchSizeVariable), fallback: 100, maximum: 1000),
+            PurgeTombstonedAfter = Get(PurgeAfterVariable) is { } days
+                ? TimeSpan.FromDays(ParseCount(PurgeAfterVariable, days, fallback: 0, maximum: 36_500))
+                : null,
             ChunkRows = ParseCount(ChunkRowsVariable, Get(ChunkRowsVariable), fallback: 1_000_000, maximum: 1_000_000_000, minimum: 100),
             ColdStorageEnabled = ParseSwitch(ColdStorageVariable, Get(ColdStorageVariable), fallback: true),
             LeaseDuration = ParseSeconds(LeaseSecondsVariable, Get(LeaseSecondsVariable), TimeSpan.FromSeconds(60), minimum: 5),

@@ -25,6 +25,9 @@ public enum ArchiveState
 
     /// <summary>An archive that was rolled back before its hot rows were deleted; its objects are gone.</summary>
     Abandoned,
+
+    /// <summary>An archive removed by the retention rule: its objects are deleted, its counts and dates kept.</summary>
+    Purged,
 }
 
 /// <summary>Text forms of <see cref="ArchiveState"/> as persisted by every state store.</summary>
@@ -40,6 +43,7 @@ public static class ArchiveStateText
         ArchiveState.Restoring => "restoring",
         ArchiveState.Restored => "restored",
         ArchiveState.Abandoned => "abandoned",
+        ArchiveState.Purged => "purged",
         _ => throw new ArgumentOutOfRangeException(nameof(state), state, "Unknown archive state."),
     };
 
@@ -53,6 +57,7 @@ public static class ArchiveStateText
         "restoring" => ArchiveState.Restoring,
         "restored" => ArchiveState.Restored,
         "abandoned" => ArchiveState.Abandoned,
+        "purged" => ArchiveState.Purged,
         _ => throw new FormatException($"Unknown archive state '{text}'."),
     };
 }

@@ -24,6 +24,9 @@ public sealed class ClickHouseRow
     /// <summary>The number of columns.</summary>
     public int FieldCount => _values.Length;
 
+    /// <summary>The column names, in the result's order.</summary>
+    public IReadOnlyList<string> ColumnNames => [.. _ordinals.OrderBy(c => c.Value).Select(c => c.Key)];
+
     /// <summary>The raw normalized value of column <paramref name="ordinal"/>.</summary>
     public object? this[int ordinal] => _values[ordinal];
 

@@ -108,6 +108,15 @@ public interface IStateStore : IAsyncDisposable
     /// </summary>
     Task<IReadOnlyList<ArchiveRecord>> ListAllArchivesAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>Places a legal hold on a workspace's archives, or replaces the reason of the one it has; returns it.</summary>
+    Task<WorkspaceHold> PlaceHoldAsync(Guid workspaceId, string reason, CancellationToken cancellationToken = default);
+
+    /// <summary>Lifts a workspace's legal hold; false when it had none.</summary>
+    Task<bool> ReleaseHoldAsync(Guid workspaceId, CancellationToken cancellationToken = default);
+
+    /// <summary>Every legal hold, by workspace id.</summary>
+    Task<IReadOnlyList<WorkspaceHold>> ListHoldsAsync(CancellationToken cancellationToken = default);
+
     /// <summary>
     /// Takes the workspace's lease for <paramref name="duration"/> when nobody holds it or the holder's lease expired.
     /// Reports the lease, or who holds it when it is taken.

@@ -11,6 +11,7 @@ namespace Coldstore.Services;
 /// archive:  copying → verified → deleting → archived        (a verified copy that went stale: verified → copying)
 /// restore:  archived → restoring → restored                  (a failed check or insert: restoring → archived)
 /// rollback: copying | verified → abandoned
+/// retention: archived → purged
 /// </code>
 /// Every write is fenced (<see cref="FencedLedger"/>): made only while the operation's lease is held and the row is in
 /// the state the transition starts from, in the same statement.
@@ -59,6 +60,10 @@ internal sealed class ArchiveLedger(IStateStore state)
     /// <summary>An archive that deleted nothing is rolled back.</summary>
     public Task<ArchiveRecord> AbandonedAsync(ArchiveRecord record, CancellationToken ct) =>
         MoveAsync(record, record with { State = ArchiveState.Abandoned, LastError = null }, ct);
+
+    /// <summary>The retention rule removes an archived archive: its objects go next, its counts and dates stay.</summary>
+    public Task<ArchiveRecord> PurgedAsync(ArchiveRecord record, CancellationToken ct) =>
+        MoveAsync(record, record with { State = ArchiveState.Purged, LastError = null }, ct);
 
     /// <summary>Keeps the reason an operation stopped on the archive's row, whatever state it is in now.</summary>
     public async Task RecordErrorAsync(ArchiveRecord record, string message)

@@ -81,6 +81,13 @@ public sealed record ColdstoreOptions
     public long ChunkRows { get; init; } = 1_000_000;
 
     /// <summary>
+    /// The retention rule: archives of a workspace Tombstoned at least this long (by its row's last change), or whose row
+    /// the application deleted this long ago (by its archives' last change), are purged by the worker and
+    /// <c>coldstore purge</c>, unless it is under a legal hold. Null (the default): archives are kept forever.
+    /// </summary>
+    public TimeSpan? PurgeTombstonedAfter { get; init; }
+
+    /// <summary>
     /// The bound on every statement of a batch (<c>max_execution_time</c>): a third of the lease, so the server ends a
     /// batch statement before any of its workspaces' leases could lapse and pass to another holder. A batch's query ids
     /// name the batch, not each workspace, so another holder's search for a workspace's orphaned statements would not
@@ -118,6 +125,7 @@ public sealed record ColdstoreOptions
         Require(BatchSize is >= 1 and <= 1000, $"BatchSize must be between 1 and 1000, not {BatchSize}.");
         Require(BatchRows >= 1, $"BatchRows must be at least 1, not {BatchRows}.");
         Require(ChunkRows >= 1, $"ChunkRows must be at least 1, not {ChunkRows}.");
+        Require(PurgeTombstonedAfter is null || PurgeTombstonedAfter >= TimeSpan.Zero, $"PurgeTombstonedAfter must not be negative, not {PurgeTombstonedAfter}.");
         Require(OrphanStatementWait >= TimeSpan.FromSeconds(1), $"OrphanStatementWait must be at least one second, not {OrphanStatementWait}.");
         Require(CopyAttempts >= 1, $"CopyAttempts must be at least 1, not {CopyAttempts}.");
     }

@@ -246,6 +246,59 @@ public sealed partial class ColdstoreService
     public Task<IReadOnlyList<ArchiveCheck>> VerifyWorkspaceArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
         _archiver.VerifyAsync(workspaceId, cancellationToken);
 
+    /// <summary>
+    /// Runs a read-only query over the workspace's archived rows, in place: in <paramref name="sql"/>,
+    /// <c>user_events_v2</c> names those rows, with every column of the hot table (the derived ones computed as the table
+    /// computes them). Only one SELECT reading nothing but that name is accepted; anything else is refused
+    /// (<see cref="WorkspaceErrorKind.InvalidInput"/>) before it runs. The rows come back to .NET: this is for answers,
+    /// not for moving data.
+    /// </summary>
+    public Task<ArchiveQueryResult> QueryArchivesAsync(Guid workspaceId, string sql, CancellationToken cancellationToken = default) =>
+        _archiver.QueryAsync(workspaceId, sql, cancellationToken);
+
+    /// <summary>Every archive of the workspace: ledger state, cutoff, chunk, rows, checksum, and the objects, sizes and months its manifest lists.</summary>
+    public Task<IReadOnlyList<ArchiveDescription>> DescribeArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
+        _archiver.DescribeAsync(workspaceId, cancellationToken);
+
+    /// <summary>
+    /// Applies the retention rule now (<see cref="ColdstoreOptions.PurgeTombstonedAfter"/>): purges the archives of
+    /// workspaces Tombstoned that long, or whose row was deleted that long ago, unless under a legal hold; with
+    /// <paramref name="dryRun"/>, only lists them. One workspace failing stops none of the others.
+    /// </summary>
+    /// <exception cref="ConfigurationException">Retention is off.</exception>
+    public Task<IReadOnlyList<PurgeOutcome>> PurgeArchivesAsync(bool dryRun = false, CancellationToken cancellationToken = default) =>
+        Options.PurgeTombstonedAfter is { } after
+            ? _archiver.PurgeAsync(after, dryRun, DateTime.UtcNow, cancellationToken)
+            : throw new ConfigurationException(ColdstoreSettings.PurgeAfterVariable,
+                $"Retention is off, so nothing is ever purged: set {ColdstoreSettings.PurgeAfterVariable} (or --purge-after-days) to the days a workspace stays Tombstoned before its archives go.");
+
+    /// <summary>
+    /// Places a legal hold on the workspace's archives (or replaces its reason): no purge touches them until it is
+    /// released. The workspace's row may be gone, as long as the ledger knows its archives.
+    /// </summary>
+    public async Task<WorkspaceHold> PlaceHoldAsync(Guid workspaceId, string reason, CancellationToken cancellationToken = default)
+    {
+        await RequireKnownAsync(workspaceId, "hold", cancellationToken).ConfigureAwait(false);
+        return await _state.PlaceHoldAsync(workspaceId, reason, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Lifts the workspace's legal hold; false when it had none.</summary>
+    public Task<bool> ReleaseHoldAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
+        _state.ReleaseHoldAsync(workspaceId, cancellationToken);
+
+    /// <summary>Every legal hold.</summary>
+    public Task<IReadOnlyList<WorkspaceHold>> ListHoldsAsync(CancellationToken cancellationToken = default) =>
+        _state.ListHoldsAsync(cancellationToken);
+
+    private async Task RequireKnownAsync(Guid workspaceId, string step, CancellationToken cancellationToken)
+    {
+        if (await _state.GetWorkspaceAsync(workspaceId, cancellationToken).ConfigureAwait(false) is null
+            && (await _state.ListArchivesAsync(workspaceId, cancellationToken).ConfigureAwait(false)).Count == 0)
+        {
+            throw new WorkspaceOperationException(workspaceId, step, $"Workspace {workspaceId} does not exist and has no archive; check the id.", WorkspaceErrorKind.NotFound);
+        }
+    }
+
     /// <summary>Full-row checksums of a workspace in both event tables, for proving a round trip exact.</summary>
     public async Task<WorkspaceChecksums> GetWorkspaceChecksumsAsync(Guid workspaceId, CancellationToken cancellationToken = default)
     {

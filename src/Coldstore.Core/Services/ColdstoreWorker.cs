@@ -175,6 +175,7 @@ public sealed partial class ColdstoreWorker
             workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
             var stragglers = (await _service.FindStragglersAsync(workspaces, cancellationToken).ConfigureAwait(false)).ToHashSet();
             attempts.AddRange(await AttemptAllAsync(workspaces.Where(w => stragglers.Contains(w.Id)).ToList(), sweep: true, cancellationToken).ConfigureAwait(false));
+            await PurgeAsync(cancellationToken).ConfigureAwait(false);
         }
 
         workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
@@ -182,6 +183,39 @@ public sealed partial class ColdstoreWorker
         LogPass(_logger, workspaces.Count, attempts.Count, remaining.Count, stopwatch.ElapsedMilliseconds);
         return new WorkerPassSummary(workspaces.Count, attempts, remaining, stopwatch.Elapsed);
     }
+
+    /// <summary>
+    /// The retention rule, once per sweep when it is on (<see cref="ColdstoreOptions.PurgeTombstonedAfter"/>): purges
+    /// archives of workspaces Tombstoned (or deleted) long enough and not held. A failure is logged, never fatal.
+    /// </summary>
+    private async Task PurgeAsync(CancellationToken cancellationToken)
+    {
+        if (_service.Options.PurgeTombstonedAfter is null)
+        {
+            return;
+        }
+
+        try
+        {
+            var outcomes = await _service.PurgeArchivesAsync(dryRun: false, cancellationToken).ConfigureAwait(false);
+            if (outcomes.Count > 0)
+            {
+                var purged = outcomes.Count(o => o.Purged);
+                var workspaces = outcomes.Select(o => o.WorkspaceId).Distinct().Count();
+                LogPurgePass(_logger, purged, workspaces, outcomes.Count - purged);
+            }
+        }
+        catch (Errors.ColdstoreException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            LogPurgeError(_logger, e.Message);
+        }
+    }
+
+    [LoggerMessage(EventId = 1320, Level = LogLevel.Information, Message = "Retention: purged {Archives} archives of {Workspaces} workspaces ({Failed} left for the next sweep)")]
+    private static partial void LogPurgePass(ILogger logger, int archives, int workspaces, int failed);
+
+    [LoggerMessage(EventId = 1321, Level = LogLevel.Warning, Message = "Retention: the purge stopped: {Reason}")]
+    private static partial void LogPurgeError(ILogger logger, string reason);
 
     private async Task<List<WorkspaceAttempt>> AttemptAllAsync(IReadOnlyList<Workspace> workspaces, bool sweep, CancellationToken cancellationToken)
     {
@@ -303,6 +337,8 @@ public sealed partial class ColdstoreWorker
                         {
                             running[workspace.Id] = AttemptAsync(workspace, sweep: true, cancellationToken);
                         }
+
+                        await PurgeAsync(cancellationToken).ConfigureAwait(false);
                     }
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -89,3 +89,27 @@ public sealed record LifecycleResult(WorkspaceTransition Transition, WorkspaceSt
     /// <summary>Where the events are afterwards, as far as this call knows.</summary>
     public StorageState Storage => Reconcile?.Storage ?? Change.After.Storage;
 }
+
+/// <summary>The result of a query over a workspace's archives (<c>coldstore query</c>).</summary>
+/// <param name="WorkspaceId">The workspace.</param>
+/// <param name="Archives">The archives the query read.</param>
+/// <param name="Columns">The result's column names, in order (empty when it has no rows).</param>
+/// <param name="Rows">The result's rows.</param>
+public sealed record ArchiveQueryResult(Guid WorkspaceId, IReadOnlyList<Guid> Archives, IReadOnlyList<string> Columns, IReadOnlyList<Ports.ClickHouseRow> Rows);
+
+/// <summary>One archive as <c>coldstore archives</c> shows it: its ledger row and what its manifest lists.</summary>
+/// <param name="Record">The ledger row (state, cutoff, chunk, rows, checksum, bytes).</param>
+/// <param name="Objects">The data objects the manifest lists, with sizes (none when the archive has no objects any more).</param>
+/// <param name="Months">The months (<c>yyyy-MM</c>) of <c>processing_time</c> its objects hold.</param>
+/// <param name="Problem">Why its manifest could not be read, or null.</param>
+public sealed record ArchiveDescription(ArchiveRecord Record, IReadOnlyList<ManifestObject> Objects, IReadOnlyList<string> Months, string? Problem);
+
+/// <summary>One archive the retention rule purged (or, in a dry run, would purge).</summary>
+/// <param name="WorkspaceId">The workspace.</param>
+/// <param name="ArchiveId">The archive.</param>
+/// <param name="Rows">Rows it held.</param>
+/// <param name="Bytes">Bytes of its objects.</param>
+/// <param name="Reason">Why the rule takes it (tombstoned since when, or its workspace row deleted).</param>
+/// <param name="Purged">True when it was purged; false in a dry run or when the purge stopped.</param>
+/// <param name="Error">Why the purge of its workspace stopped, or null.</param>
+public sealed record PurgeOutcome(Guid WorkspaceId, Guid ArchiveId, long Rows, long Bytes, string Reason, bool Purged, string? Error);

@@ -517,7 +517,7 @@ internal sealed partial class WorkspaceArchiver(
     {
         foreach (var archive in archives)
         {
-            if (archive.State is ArchiveState.Restored or ArchiveState.Abandoned)
+            if (archive.State is ArchiveState.Restored or ArchiveState.Abandoned or ArchiveState.Purged)
             {
                 await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
             }

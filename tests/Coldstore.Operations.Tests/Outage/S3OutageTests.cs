@@ -255,6 +255,10 @@ public abstract class S3OutageTests(ClickHouseDatabaseFixture clickHouse, Func<s
 
         public Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status) => throw new NotSupportedException();
 
+        public Task<int> DeleteWorkspaceAsAnApplicationAsync(Guid workspaceId) => throw new NotSupportedException();
+
+        public Task AgeAsync(Guid workspaceId, TimeSpan age) => throw new NotSupportedException();
+
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

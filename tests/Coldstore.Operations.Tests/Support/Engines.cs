@@ -31,6 +31,12 @@ public interface IEngines : IAsyncDisposable
     /// going through Coldstore.
     /// </summary>
     Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status);
+
+    /// <summary>Deletes a workspace's row with one plain SQL DELETE, as the host application would; returns the rows deleted.</summary>
+    Task<int> DeleteWorkspaceAsAnApplicationAsync(Guid workspaceId);
+
+    /// <summary>Moves the last-change times of a workspace's row and of its ledger rows back by <paramref name="age"/>: time passing.</summary>
+    Task AgeAsync(Guid workspaceId, TimeSpan age);
 }
 
 /// <summary>SQLite in a temporary file and a local archive directory: the embedded defaults.</summary>
@@ -54,6 +60,35 @@ public sealed class EmbeddedEngines : IEngines
         command.Parameters.AddWithValue("$status", status);
         command.Parameters.AddWithValue("$id", workspaceId.ToString("D"));
         Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
+
+    public async Task<int> DeleteWorkspaceAsAnApplicationAsync(Guid workspaceId)
+    {
+        await using var connection = await OpenSqliteAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = """DELETE FROM "Workspace" WHERE "id" = $id""";
+        command.Parameters.AddWithValue("$id", workspaceId.ToString("D"));
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    public async Task AgeAsync(Guid workspaceId, TimeSpan age)
+    {
+        await using var connection = await OpenSqliteAsync();
+        foreach (var table in new[] { ("Workspace", "id"), ("ColdstoreArchive", "workspaceId") })
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"""UPDATE "{table.Item1}" SET "updatedAt" = strftime('%Y-%m-%d %H:%M:%f', "updatedAt", $shift) WHERE "{table.Item2}" = $id""";
+            command.Parameters.AddWithValue("$shift", string.Create(System.Globalization.CultureInfo.InvariantCulture, $"-{age.TotalSeconds} seconds"));
+            command.Parameters.AddWithValue("$id", workspaceId.ToString("D"));
+            await command.ExecuteNonQueryAsync();
+        }
+    }
+
+    private async Task<Microsoft.Data.Sqlite.SqliteConnection> OpenSqliteAsync()
+    {
+        var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(Directory, "state.db")};Pooling=False");
+        await connection.OpenAsync();
+        return connection;
     }
 
     public Task InitializeAsync(string label)
@@ -107,6 +142,28 @@ public sealed class ServerEngines(PostgresFixture postgres, S3rverFixture s3) : 
         command.Parameters.AddWithValue(status);
         command.Parameters.AddWithValue(workspaceId);
         Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
+
+    public async Task<int> DeleteWorkspaceAsAnApplicationAsync(Guid workspaceId)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection((_schema ?? throw new InvalidOperationException("Not initialized.")).ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("""DELETE FROM "Workspace" WHERE "id" = $1""", connection);
+        command.Parameters.AddWithValue(workspaceId);
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    public async Task AgeAsync(Guid workspaceId, TimeSpan age)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection((_schema ?? throw new InvalidOperationException("Not initialized.")).ConnectionString);
+        await connection.OpenAsync();
+        foreach (var (table, key) in new[] { ("Workspace", "id"), ("ColdstoreArchive", "workspaceId") })
+        {
+            await using var command = new Npgsql.NpgsqlCommand($"""UPDATE "{table}" SET "updatedAt" = "updatedAt" - $1 WHERE "{key}" = $2""", connection);
+            command.Parameters.AddWithValue(age);
+            command.Parameters.AddWithValue(workspaceId);
+            await command.ExecuteNonQueryAsync();
+        }
     }
 
     public IStateStore OpenState() =>

@@ -58,6 +58,12 @@ public sealed class StalledStateStore(IStateStore inner) : IStateStore
 
     public Task<IReadOnlyList<ArchiveRecord>> ListAllArchivesAsync(CancellationToken cancellationToken = default) => inner.ListAllArchivesAsync(cancellationToken);
 
+    public Task<WorkspaceHold> PlaceHoldAsync(Guid workspaceId, string reason, CancellationToken cancellationToken = default) => inner.PlaceHoldAsync(workspaceId, reason, cancellationToken);
+
+    public Task<bool> ReleaseHoldAsync(Guid workspaceId, CancellationToken cancellationToken = default) => inner.ReleaseHoldAsync(workspaceId, cancellationToken);
+
+    public Task<IReadOnlyList<WorkspaceHold>> ListHoldsAsync(CancellationToken cancellationToken = default) => inner.ListHoldsAsync(cancellationToken);
+
     public Task<LeaseAttempt> TryAcquireLeaseAsync(Guid workspaceId, string owner, TimeSpan duration, CancellationToken cancellationToken = default) =>
         inner.TryAcquireLeaseAsync(workspaceId, owner, duration, cancellationToken);
 
@@ -89,6 +95,10 @@ public class ForwardingEngines(IEngines inner) : IEngines
     public IArchiveStore OpenArchive() => inner.OpenArchive();
 
     public Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status) => inner.SetStatusAsAnApplicationAsync(workspaceId, status);
+
+    public Task<int> DeleteWorkspaceAsAnApplicationAsync(Guid workspaceId) => inner.DeleteWorkspaceAsAnApplicationAsync(workspaceId);
+
+    public Task AgeAsync(Guid workspaceId, TimeSpan age) => inner.AgeAsync(workspaceId, age);
 
     public ValueTask DisposeAsync()
     {

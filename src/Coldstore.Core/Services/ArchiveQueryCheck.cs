@@ -1,0 +1,128 @@
+using System.Text.RegularExpressions;
+using Coldstore.Sql;
+
+namespace Coldstore.Services;
+
+/// <summary>
+/// Decides whether a query may run over a workspace's archives, from its syntax tree as ClickHouse parsed it
+/// (<c>EXPLAIN AST</c>, one node per line, children indented by one space): never from the text, which comments,
+/// quoting and nesting would let one disguise.
+/// </summary>
+/// <remarks>
+/// Admitted: one <c>SELECT</c> (with <c>UNION</c>, subqueries, joins of <c>user_events_v2</c> with itself, <c>WITH</c>
+/// expressions) whose every table is <c>user_events_v2</c>, which names the workspace's archived rows. Refused: any
+/// other statement; a table function (<c>s3()</c>, <c>file()</c>, <c>remote()</c>, …: another workspace's objects or
+/// anything else); a table by any other name or with a database (the hot table, <c>system.*</c>); named subqueries
+/// (<c>WITH name AS (SELECT …)</c>, which the tree does not name, so their uses could not be told from tables);
+/// functions that read outside the query (<c>file</c>, dictionaries, <c>joinGet</c>, …); a <c>SETTINGS</c> or
+/// <c>FORMAT</c> clause, and <c>INTO OUTFILE</c>.
+/// </remarks>
+public static partial class ArchiveQueryCheck
+{
+    /// <summary>Functions that read something other than the rows of the query.</summary>
+    private static readonly string[] ReadingFunctions =
+    [
+        "file", "joinGet", "joinGetOrNull", "dictGet", "dictHas", "dictIsIn", "dictGetHierarchy", "dictGetChildren", "dictGetDescendants",
+        "dictGetAll", "hasColumnInTable", "getMacro", "getSetting", "getSettingOrDefault", "currentProfiles", "currentRoles", "enabledRoles",
+        "defaultRoles", "filesystemAvailable", "filesystemCapacity", "filesystemUnreserved", "getServerSetting", "getMergeTreeSetting",
+        "initialQueryID", "queryID", "shardNum", "shardCount", "getClientHTTPHeader",
+    ];
+
+    /// <summary>
+    /// Null when the query may run over the archives; otherwise what makes it refused, for people.
+    /// </summary>
+    /// <param name="syntaxTree">The lines of <c>EXPLAIN AST</c> of the query.</param>
+    public static string? Problem(IReadOnlyList<string> syntaxTree)
+    {
+        ArgumentNullException.ThrowIfNull(syntaxTree);
+        if (syntaxTree.Count == 0)
+        {
+            return "it is empty";
+        }
+
+        var root = Node(syntaxTree[0]);
+        if (root.Kind != "SelectWithUnionQuery")
+        {
+            return $"only a SELECT is accepted, not {Describe(root.Kind)}";
+        }
+
+        for (var i = 0; i < syntaxTree.Count; i++)
+        {
+            var node = Node(syntaxTree[i]);
+            switch (node.Kind)
+            {
+                case "SelectWithUnionQuery" or "SelectQuery" or "SelectIntersectExceptQuery":
+                    break;
+                case "InsertQuery" or "CreateQuery" or "AlterQuery" or "DropQuery" or "RenameQuery" or "SystemQuery" or "KillQueryQuery"
+                    or "OptimizeQuery" or "UseQuery" or "DeleteQuery" or "UndropQuery" or "TruncateQuery" or "ExplainQuery":
+                    return $"only a SELECT is accepted, not {Describe(node.Kind)}";
+                case "WithElement":
+                    return "named subqueries (WITH name AS (SELECT …)) are not accepted; use a subquery in FROM";
+                case "SetQuery" or "Set":
+                    return "a SETTINGS clause is not accepted";
+                case "TableExpression":
+                    var child = i + 1 < syntaxTree.Count ? Node(syntaxTree[i + 1]) : default;
+                    if (child.Depth != node.Depth + 1)
+                    {
+                        return "a FROM without a table is not understood";
+                    }
+
+                    if (child.Kind == "Function")
+                    {
+                        return $"table functions such as {child.Name}() are not accepted: the query reads only {ArchiveQuerySql.RowsName}";
+                    }
+
+                    if (child.Kind == "TableIdentifier" && !string.Equals(child.Name, ArchiveQuerySql.RowsName, StringComparison.Ordinal))
+                    {
+                        return $"it reads {child.Name}; a query over archives reads only {ArchiveQuerySql.RowsName} (the archived rows)";
+                    }
+
+                    if (child.Kind is not ("TableIdentifier" or "Subquery"))
+                    {
+                        return $"a FROM of {child.Kind} is not accepted";
+                    }
+
+                    break;
+                case "TableIdentifier" when !string.Equals(node.Name, ArchiveQuerySql.RowsName, StringComparison.Ordinal):
+                    return $"it reads {node.Name}; a query over archives reads only {ArchiveQuerySql.RowsName} (the archived rows)";
+                case "Function" when IsReading(node.Name):
+                    return $"the function {node.Name} reads outside the query and is not accepted";
+                case "Identifier" when node.Depth == 1 && i > 0:
+                    // A FORMAT name (or INTO OUTFILE's target) hangs directly under the statement.
+                    return "a FORMAT or INTO OUTFILE clause is not accepted; choose the output with --json or --format";
+                case "Literal" when node.Depth == 1:
+                    return "a FORMAT or INTO OUTFILE clause is not accepted; choose the output with --json or --format";
+                default:
+                    break;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsReading(string name) =>
+        ReadingFunctions.Any(f => string.Equals(f, name, StringComparison.OrdinalIgnoreCase))
+        || name.StartsWith("dictGet", StringComparison.OrdinalIgnoreCase);
+
+    private static string Describe(string kind) => kind.EndsWith("Query", StringComparison.Ordinal)
+        ? $"a {kind[..^"Query".Length].ToUpperInvariant()} statement"
+        : kind;
+
+    /// <summary>One line of the tree: its depth (leading spaces), its kind, and the name that follows the kind, if any.</summary>
+    private static (int Depth, string Kind, string Name) Node(string line)
+    {
+        var match = NodeLine().Match(line);
+        if (!match.Success)
+        {
+            return (0, line.Trim(), string.Empty);
+        }
+
+        var name = match.Groups["name"].Value;
+        // "Function count (children 1)", "TableIdentifier db.t (alias x)": keep only the name.
+        var cut = name.IndexOf(" (", StringComparison.Ordinal);
+        return (match.Groups["indent"].Length, match.Groups["kind"].Value, (cut < 0 ? name : name[..cut]).Trim());
+    }
+
+    [GeneratedRegex(@"^(?<indent> *)(?<kind>[A-Za-z_]+)(?: (?<name>.*))?$")]
+    private static partial Regex NodeLine();
+}

@@ -1,0 +1,143 @@
+using System.Globalization;
+using Coldstore.Domain;
+using Coldstore.Errors;
+using Microsoft.Extensions.Logging;
+
+namespace Coldstore.Services;
+
+/// <summary>
+/// The retention rule: archives of workspaces Tombstoned longer than <see cref="ColdstoreOptions.PurgeTombstonedAfter"/>
+/// (their row's last change, which the tombstone made), and of workspaces whose row the application deleted (their
+/// archives' last change), are purged, unless the workspace is under a legal hold: the ledger row is marked purged
+/// (counts and dates kept) before the objects are deleted, so a crash in between leaves only objects that the next
+/// purge (or restore) removes, never an archive the ledger still promises.
+/// </summary>
+#pragma warning disable CA1001 // See WorkspaceArchiver.cs: the tagger wraps the engine client without owning it.
+internal sealed partial class WorkspaceArchiver
+#pragma warning restore CA1001
+{
+    private const string PurgeStep = "purge";
+
+    public async Task<IReadOnlyList<PurgeOutcome>> PurgeAsync(TimeSpan after, bool dryRun, DateTime now, CancellationToken ct)
+    {
+        var due = await DueForPurgeAsync(after, now, ct).ConfigureAwait(false);
+        if (dryRun)
+        {
+            return [.. due.SelectMany(d => d.Archives.Select(a => new PurgeOutcome(d.WorkspaceId, a.ArchiveId, a.RowCount ?? 0, a.Bytes ?? 0, d.Reason, false, null)))];
+        }
+
+        var outcomes = new List<PurgeOutcome>();
+        foreach (var workspace in due)
+        {
+            try
+            {
+                var purged = workspace.RowExists
+                    ? await HoldingLeaseAsync(workspace.WorkspaceId, PurgeStep, options.LeaseWait, session => PurgeHoldingLeaseAsync(workspace.WorkspaceId, after, now, session.Token), ct).ConfigureAwait(false)
+                    : await PurgeOrphanedAsync(workspace, ct).ConfigureAwait(false);
+                outcomes.AddRange(purged.Select(a => new PurgeOutcome(workspace.WorkspaceId, a.ArchiveId, a.RowCount ?? 0, a.Bytes ?? 0, workspace.Reason, true, null)));
+            }
+            catch (ColdstoreException e) when (!ct.IsCancellationRequested)
+            {
+                LogPurgeFailed(logger, workspace.WorkspaceId, e.Message);
+                outcomes.AddRange(workspace.Archives.Select(a => new PurgeOutcome(workspace.WorkspaceId, a.ArchiveId, a.RowCount ?? 0, a.Bytes ?? 0, workspace.Reason, false, e.Message)));
+            }
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>The workspaces whose archived archives the rule purges now, from one read of workspaces, holds and the ledger.</summary>
+    private async Task<List<DuePurge>> DueForPurgeAsync(TimeSpan after, DateTime now, CancellationToken ct)
+    {
+        var workspaces = (await state.ListWorkspacesAsync(ct).ConfigureAwait(false)).ToDictionary(w => w.Id);
+        var held = (await state.ListHoldsAsync(ct).ConfigureAwait(false)).Select(h => h.WorkspaceId).ToHashSet();
+        var due = new List<DuePurge>();
+        foreach (var group in (await state.ListAllArchivesAsync(ct).ConfigureAwait(false)).Where(a => a.State == ArchiveState.Archived).GroupBy(a => a.WorkspaceId))
+        {
+            if (held.Contains(group.Key))
+            {
+                continue;
+            }
+
+            if (workspaces.TryGetValue(group.Key, out var workspace))
+            {
+                if (TombstonedLongEnough(workspace, after, now))
+                {
+                    due.Add(new DuePurge(group.Key, true, [.. group], string.Create(CultureInfo.InvariantCulture, $"tombstoned since {workspace.UpdatedAt:yyyy-MM-dd HH:mm:ss}Z")));
+                }
+            }
+            else
+            {
+                var last = group.Max(a => a.UpdatedAt);
+                if (last <= now - after)
+                {
+                    due.Add(new DuePurge(group.Key, false, [.. group], string.Create(CultureInfo.InvariantCulture, $"its workspace row was deleted; archives unchanged since {last:yyyy-MM-dd HH:mm:ss}Z")));
+                }
+            }
+        }
+
+        return due;
+    }
+
+    private static bool TombstonedLongEnough(Workspace workspace, TimeSpan after, DateTime now) =>
+        workspace.Status == WorkspaceStatus.Tombstoned && workspace.UpdatedAt <= now - after;
+
+    /// <summary>Under the lease, with the workspace and its hold read again: a workspace activated or held meanwhile keeps its archives.</summary>
+    private async Task<IReadOnlyList<ArchiveRecord>> PurgeHoldingLeaseAsync(Guid workspaceId, TimeSpan after, DateTime now, CancellationToken ct)
+    {
+        var workspace = await state.GetWorkspaceAsync(workspaceId, ct).ConfigureAwait(false);
+        var held = (await state.ListHoldsAsync(ct).ConfigureAwait(false)).Any(h => h.WorkspaceId == workspaceId);
+        if (workspace is null || held || !TombstonedLongEnough(workspace, after, now))
+        {
+            return [];
+        }
+
+        var purged = new List<ArchiveRecord>();
+        foreach (var archive in (await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false)).Where(a => a.State == ArchiveState.Archived))
+        {
+            purged.Add(await ledger.PurgedAsync(archive, ct).ConfigureAwait(false));
+            await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
+            LogPurged(logger, workspaceId, archive.ArchiveId, archive.RowCount ?? 0, archive.Bytes ?? 0);
+        }
+
+        return purged;
+    }
+
+    /// <summary>
+    /// Archives of a workspace whose row is gone: no lease can be taken (leases belong to rows), and nothing else acts on
+    /// them; the hold is read again right before.
+    /// </summary>
+    private async Task<IReadOnlyList<ArchiveRecord>> PurgeOrphanedAsync(DuePurge due, CancellationToken ct)
+    {
+        if ((await state.ListHoldsAsync(ct).ConfigureAwait(false)).Any(h => h.WorkspaceId == due.WorkspaceId))
+        {
+            return [];
+        }
+
+        var purged = new List<ArchiveRecord>();
+        foreach (var archive in due.Archives)
+        {
+            var current = await state.GetArchiveAsync(archive.ArchiveId, ct).ConfigureAwait(false);
+            if (current is not { State: ArchiveState.Archived })
+            {
+                continue;
+            }
+
+            var marked = current with { State = ArchiveState.Purged, LastError = null };
+            await state.UpdateArchiveAsync(marked, ct).ConfigureAwait(false);
+            await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
+            purged.Add(marked);
+            LogPurged(logger, due.WorkspaceId, archive.ArchiveId, archive.RowCount ?? 0, archive.Bytes ?? 0);
+        }
+
+        return purged;
+    }
+
+    private sealed record DuePurge(Guid WorkspaceId, bool RowExists, IReadOnlyList<ArchiveRecord> Archives, string Reason);
+
+    [LoggerMessage(EventId = 1230, Level = LogLevel.Information, Message = "Purged archive {ArchiveId} of workspace {WorkspaceId} by the retention rule: {Rows} rows, {Bytes} bytes")]
+    private static partial void LogPurged(ILogger logger, Guid workspaceId, Guid archiveId, long rows, long bytes);
+
+    [LoggerMessage(EventId = 1231, Level = LogLevel.Warning, Message = "Workspace {WorkspaceId}: the retention purge stopped: {Reason}")]
+    private static partial void LogPurgeFailed(ILogger logger, Guid workspaceId, string reason);
+}

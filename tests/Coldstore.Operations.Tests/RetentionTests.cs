@@ -1,0 +1,124 @@
+using Coldstore.Domain;
+using Coldstore.Errors;
+using Coldstore.Operations.Tests.Support;
+using Coldstore.Services;
+using Coldstore.Testing;
+
+namespace Coldstore.Operations.Tests;
+
+/// <summary>
+/// Retention: archives of workspaces Tombstoned longer than the period (or whose row the application deleted that
+/// long ago) are purged, never one under a legal hold, never a paused or recently tombstoned one; the application's
+/// own delete of a workspace row is not refused by Coldstore's ledger.
+/// </summary>
+public abstract class RetentionTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
+{
+    private static readonly TimeSpan Period = TimeSpan.FromDays(30);
+
+    private static ColdstoreOptions Retaining => Fast with { PurgeTombstonedAfter = Period };
+
+    [Fact]
+    public async Task Retention_purges_only_tombstoned_workspaces_past_the_period_and_never_one_under_hold()
+    {
+        var h = await OpenAsync(Retaining);
+        var old = await ColdWorkspaceAsync(h, 20, tombstone: true, age: TimeSpan.FromDays(40));
+        var recent = await ColdWorkspaceAsync(h, 21, tombstone: true, age: TimeSpan.FromDays(5));
+        var held = await ColdWorkspaceAsync(h, 22, tombstone: true, age: TimeSpan.FromDays(40));
+        var paused = await ColdWorkspaceAsync(h, 23, tombstone: false, age: TimeSpan.FromDays(400));
+        var hold = await h.Service.PlaceHoldAsync(held, "  legal case 42 ");
+        Assert.Equal("legal case 42", hold.Reason);
+
+        var planned = await h.Service.PurgeArchivesAsync(dryRun: true);
+        var only = Assert.Single(planned);
+        Assert.Equal((old, 20L, false), (only.WorkspaceId, only.Rows, only.Purged));
+        Assert.Contains("tombstoned since", only.Reason, StringComparison.Ordinal);
+        Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(old)).State);
+        Assert.NotEmpty(await h.ObjectsAsync(old));
+
+        var purged = Assert.Single(await h.Service.PurgeArchivesAsync());
+        Assert.True(purged.Purged);
+        var record = Assert.Single(await h.LedgerAsync(old));
+        Assert.Equal((ArchiveState.Purged, 20L), (record.State, record.RowCount));
+        Assert.Empty(await h.ObjectsAsync(old));
+        foreach (var kept in new[] { recent, held, paused })
+        {
+            Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(kept)).State);
+            Assert.NotEmpty(await h.ObjectsAsync(kept));
+        }
+
+        // Released, the held workspace is past the period too: the worker's pass purges it.
+        Assert.True(await h.Service.ReleaseHoldAsync(held));
+        Assert.False(await h.Service.ReleaseHoldAsync(held));
+        await new ColdstoreWorker(h.Service).RunOnceAsync();
+        Assert.Equal(ArchiveState.Purged, Assert.Single(await h.LedgerAsync(held)).State);
+        Assert.Empty(await h.ObjectsAsync(held));
+        Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(recent)).State);
+
+        // Activating a purged workspace brings back what is left: nothing, and no error.
+        var activated = await h.Service.ActivateTombstonedWorkspaceAsync(old);
+        Assert.Equal(StorageState.Hot, activated.Storage);
+        Assert.Equal(0, (await h.ChecksumsAsync(old)).EventRows);
+    }
+
+    [Fact]
+    public async Task The_application_deleting_a_workspace_row_succeeds_and_its_archives_follow_the_rule()
+    {
+        var h = await OpenAsync(Retaining);
+        var gone = await ColdWorkspaceAsync(h, 15, tombstone: true, age: TimeSpan.Zero);
+        var goneHeld = await ColdWorkspaceAsync(h, 16, tombstone: false, age: TimeSpan.Zero);
+
+        Assert.Equal(1, await Engines.DeleteWorkspaceAsAnApplicationAsync(gone));
+        Assert.Equal(1, await Engines.DeleteWorkspaceAsAnApplicationAsync(goneHeld));
+        Assert.Null(await h.State.GetWorkspaceAsync(gone));
+        Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(gone)).State);
+        await h.Service.PlaceHoldAsync(goneHeld, "kept for an audit");
+
+        Assert.Empty(await h.Service.PurgeArchivesAsync());
+        await Engines.AgeAsync(gone, TimeSpan.FromDays(31));
+        await Engines.AgeAsync(goneHeld, TimeSpan.FromDays(31));
+        var purged = Assert.Single(await h.Service.PurgeArchivesAsync());
+
+        Assert.Equal((gone, true), (purged.WorkspaceId, purged.Purged));
+        Assert.Contains("row was deleted", purged.Reason, StringComparison.Ordinal);
+        Assert.Equal(ArchiveState.Purged, Assert.Single(await h.LedgerAsync(gone)).State);
+        Assert.Empty(await h.ObjectsAsync(gone));
+        Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(goneHeld)).State);
+        Assert.NotEmpty(await h.ObjectsAsync(goneHeld));
+        var unknown = await Assert.ThrowsAsync<WorkspaceOperationException>(() => h.Service.PlaceHoldAsync(Guid.NewGuid(), "typo"));
+        Assert.Equal(WorkspaceErrorKind.NotFound, unknown.Kind);
+    }
+
+    [Fact]
+    public async Task With_retention_off_a_purge_says_how_to_turn_it_on_and_changes_nothing()
+    {
+        var h = await OpenAsync();
+        var workspace = await ColdWorkspaceAsync(h, 10, tombstone: true, age: TimeSpan.FromDays(4000));
+
+        var error = await Assert.ThrowsAsync<ConfigurationException>(() => h.Service.PurgeArchivesAsync(dryRun: true));
+
+        Assert.Contains("COLDSTORE_PURGE_TOMBSTONED_AFTER_DAYS", error.Message, StringComparison.Ordinal);
+        await new ColdstoreWorker(h.Service).RunOnceAsync();
+        Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(workspace)).State);
+    }
+
+    /// <summary>A workspace with rows, tombstoned or paused (so archived), its row and ledger aged by <paramref name="age"/>.</summary>
+    private async Task<Guid> ColdWorkspaceAsync(Harness h, int seed, bool tombstone, TimeSpan age)
+    {
+        var workspace = await h.NewWorkspaceAsync();
+        await h.IngestAsync(workspace, 20 + (seed % 5), seed);
+        var moved = tombstone ? await h.Service.TombstoneWorkspaceAsync(workspace) : await h.Service.PauseWorkspaceAsync(workspace);
+        Assert.Equal(StorageState.Cold, moved.Storage);
+        if (age > TimeSpan.Zero)
+        {
+            await Engines.AgeAsync(workspace, age);
+        }
+
+        return workspace;
+    }
+}
+
+public sealed class RetentionOnSqliteAndDirectory(ChdbDatabaseFixture chdb)
+    : RetentionTests(chdb, new EmbeddedEngines()), IClassFixture<ChdbDatabaseFixture>;
+
+public sealed class RetentionOnHttpPostgresAndS3(HttpDatabaseFixture clickHouse, PostgresFixture postgres, S3rverFixture s3)
+    : RetentionTests(clickHouse, new ServerEngines(postgres, s3)), IClassFixture<HttpDatabaseFixture>, IClassFixture<PostgresFixture>, IClassFixture<S3rverFixture>;
