@@ -40,6 +40,8 @@ public abstract class RetentionTests(ClickHouseDatabaseFixture clickHouse, IEngi
         var record = Assert.Single(await h.LedgerAsync(old));
         Assert.Equal((ArchiveState.Purged, 20L), (record.State, record.RowCount));
         Assert.Empty(await h.ObjectsAsync(old));
+        var described = Assert.Single(await h.Service.DescribeArchivesAsync(old));
+        Assert.Equal((ArchiveState.Purged, 20L, null, 0), (described.Record.State, described.Record.RowCount, described.Problem, described.Objects.Count));
         foreach (var kept in new[] { recent, held, paused })
         {
             Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(kept)).State);

@@ -70,7 +70,7 @@ internal sealed partial class WorkspaceArchiver
         var described = new List<ArchiveDescription>();
         foreach (var archive in await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false))
         {
-            if (archive.State is ArchiveState.Restored or ArchiveState.Abandoned or ArchiveState.Copying)
+            if (archive.State is ArchiveState.Restored or ArchiveState.Abandoned or ArchiveState.Purged or ArchiveState.Copying)
             {
                 // Their objects are gone (or being written): the ledger row is all there is.
                 described.Add(new ArchiveDescription(archive, [], [], null));
