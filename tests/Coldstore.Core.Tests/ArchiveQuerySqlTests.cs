@@ -36,7 +36,7 @@ public sealed class ArchiveQuerySqlTests
         Assert.Contains("`processing_time`", query.Sql, StringComparison.Ordinal);
         Assert.Equal(2, query.Sql.Split("WHERE workspace_id = {query_workspace_id:String}").Length - 1);
         Assert.Contains("UNION ALL", query.Sql, StringComparison.Ordinal);
-        Assert.EndsWith("SELECT count() FROM user_events_v2", query.Sql.TrimEnd(), StringComparison.Ordinal);
+        Assert.EndsWith("SELECT * FROM (\nSELECT count() FROM user_events_v2\n)", query.Sql.TrimEnd(), StringComparison.Ordinal);
         Assert.Equal(Workspace.ToString("D"), query.Parameters.Single(p => p.Name == "query_workspace_id").Value);
         Assert.Contains(query.Parameters, p => p.Name == "a1_path");
         Assert.Equal("pread", query.Settings["storage_file_read_method"]);
@@ -45,16 +45,16 @@ public sealed class ArchiveQuerySqlTests
     }
 
     [Theory]
-    [InlineData("WITH 2 AS two SELECT two", true, " 2 AS two SELECT two")]
-    [InlineData("  -- a note\n  with x AS 1 SELECT x", true, " x AS 1 SELECT x")]
-    [InlineData("/* c */ WITH\n1 AS x SELECT x", true, "\n1 AS x SELECT x")]
-    [InlineData("SELECT 1 AS withdrawn", false, "SELECT 1 AS withdrawn")]
-    [InlineData("WITHIN", false, "WITHIN")]
-    public void A_leading_WITH_list_is_joined_not_repeated(string sql, bool leading, string rest)
+    [InlineData("WITH 2 AS two SELECT two")]
+    [InlineData("/* /* */ WITH 1 AS z SELECT * FROM default.user_events_v2 -- */ SELECT count() FROM user_events_v2")]
+    [InlineData("SELECT 1 -- a trailing comment")]
+    public void The_users_text_runs_whole_as_one_subquery_never_cut(string sql)
     {
-        Assert.Equal((leading, rest), ArchiveQuerySql.SplitLeadingWith(sql));
         var query = ArchiveQuerySql.OverArchives(sql, Columns, Workspace, [Archive("a0")], TimeSpan.FromMinutes(1));
-        Assert.Single(System.Text.RegularExpressions.Regex.Matches(query.Sql, @"\bWITH\b", System.Text.RegularExpressions.RegexOptions.IgnoreCase));
+
+        Assert.EndsWith($"SELECT * FROM (\n{sql}\n)", query.Sql.TrimEnd(), StringComparison.Ordinal);
+        Assert.StartsWith("WITH user_events_v2 AS (", query.Sql, StringComparison.Ordinal);
+        Assert.Equal("1", query.Settings["enable_global_with_statement"]);
     }
 
     [Fact]

@@ -55,6 +55,7 @@ public sealed class ServerProfileTests
         ["min_insert_block_size_rows_for_materialized_views"] = null,
         ["min_insert_block_size_bytes_for_materialized_views"] = null,
         ["storage_file_read_method"] = null,
+        ["enable_global_with_statement"] = null,
         ["input_format_parquet_memory_high_watermark"] = new ServerVersion(25, 8),
         ["deduplicate_insert"] = new ServerVersion(26, 2),
         ["deduplicate_insert_select"] = new ServerVersion(25, 12),

@@ -86,6 +86,8 @@ public abstract class ArchiveQueryTests(ClickHouseDatabaseFixture clickHouse, IE
         "SELECT count() FROM user_events_v2 UNION ALL SELECT count() FROM system.one",
         "SELECT (SELECT count() FROM system.parts)",
         "SELECT count() FROM user_events_v2 WHERE message_id IN (SELECT name FROM system.databases)",
+        "SELECT count() FROM user_events_v2 WHERE message_id IN system.tables",
+        "SELECT count() FROM user_events_v2 WHERE message_id NOT IN default.user_events_v2",
         "SELECT count() FROM url('http://127.0.0.1:1/x', 'CSV', 'a String')",
         "SELECT count() FROM remote('127.0.0.1', system.one)",
         "SELECT file('/etc/passwd')",
@@ -116,6 +118,23 @@ public abstract class ArchiveQueryTests(ClickHouseDatabaseFixture clickHouse, IE
 
         Assert.Equal(before, await h.ChecksumsAsync(bystander));
         Assert.Equal(20, (await h.Service.QueryArchivesAsync(workspace, "SELECT count() AS n FROM user_events_v2")).Rows.Single().GetInt64("n"));
+    }
+
+    [Fact]
+    public async Task A_comment_cannot_move_a_clause_out_of_the_checked_query_and_every_union_branch_reads_the_archive()
+    {
+        var h = await OpenAsync();
+        var workspace = await h.NewWorkspaceAsync();
+        var other = await h.NewWorkspaceAsync();
+        await h.IngestAsync(workspace, 20, seed: 69);
+        await h.IngestAsync(other, 35, seed: 70);
+        await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
+
+        // ClickHouse nests block comments: this is one comment, then a count of the archived rows; it must run as such.
+        var hidden = $"/* /* */ WITH 1 AS z SELECT count() AS n FROM {h.Tables.QualifiedEvents} -- */ SELECT count() AS n FROM user_events_v2";
+        Assert.Equal(20, (await h.Service.QueryArchivesAsync(workspace, hidden)).Rows.Single().GetInt64("n"));
+        var union = await h.Service.QueryArchivesAsync(workspace, "SELECT count() AS n FROM user_events_v2 UNION ALL SELECT count() AS n FROM (SELECT * FROM user_events_v2)");
+        Assert.Equal([20L, 20L], union.Rows.Select(r => r.GetInt64("n")));
     }
 
     [Fact]

@@ -75,19 +75,41 @@ public abstract class RetentionTests(ClickHouseDatabaseFixture clickHouse, IEngi
         Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(gone)).State);
         await h.Service.PlaceHoldAsync(goneHeld, "kept for an audit");
 
+        // Archives long unchanged are not purged at once: the period counts from when Coldstore first sees the row gone.
+        await Engines.AgeAsync(gone, TimeSpan.FromDays(400));
+        Assert.Empty(await h.Service.PurgeArchivesAsync());
+        Assert.Contains("row is gone", Assert.Single(await h.LedgerAsync(gone)).LastError, StringComparison.Ordinal);
         Assert.Empty(await h.Service.PurgeArchivesAsync());
         await Engines.AgeAsync(gone, TimeSpan.FromDays(31));
         await Engines.AgeAsync(goneHeld, TimeSpan.FromDays(31));
         var purged = Assert.Single(await h.Service.PurgeArchivesAsync());
 
         Assert.Equal((gone, true), (purged.WorkspaceId, purged.Purged));
-        Assert.Contains("row was deleted", purged.Reason, StringComparison.Ordinal);
+        Assert.Contains("row was deleted; first seen gone", purged.Reason, StringComparison.Ordinal);
         Assert.Equal(ArchiveState.Purged, Assert.Single(await h.LedgerAsync(gone)).State);
         Assert.Empty(await h.ObjectsAsync(gone));
         Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(goneHeld)).State);
         Assert.NotEmpty(await h.ObjectsAsync(goneHeld));
         var unknown = await Assert.ThrowsAsync<WorkspaceOperationException>(() => h.Service.PlaceHoldAsync(Guid.NewGuid(), "typo"));
         Assert.Equal(WorkspaceErrorKind.NotFound, unknown.Kind);
+    }
+
+    [Fact]
+    public async Task A_tombstone_set_by_a_bare_update_of_an_old_row_keeps_archives_younger_than_the_period()
+    {
+        var h = await OpenAsync(Retaining);
+        var workspace = await h.NewWorkspaceAsync();
+        await h.IngestAsync(workspace, 12, seed: 91);
+        // The row is old; the application tombstones it with one UPDATE, which leaves its update time as it was.
+        await Engines.AgeAsync(workspace, TimeSpan.FromDays(300));
+        await Engines.SetStatusAsAnApplicationAsync(workspace, "Tombstoned");
+        await new ColdstoreWorker(h.Service).RunOnceAsync();
+        Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(workspace)).State);
+
+        Assert.Empty(await h.Service.PurgeArchivesAsync());
+
+        await Engines.AgeAsync(workspace, TimeSpan.FromDays(31));
+        Assert.Equal(workspace, Assert.Single(await h.Service.PurgeArchivesAsync()).WorkspaceId);
     }
 
     [Fact]

@@ -42,9 +42,11 @@ public sealed record ArchiveChunk(DateTime From, DateTime Until, int Bucket, int
         ArgumentNullException.ThrowIfNull(text);
         var parts = text.Split(' ');
         const NumberStyles Digits = NumberStyles.None;
+        // Instants before 1970 are negative epoch milliseconds (a writer may set processing_time to any date).
+        const NumberStyles Signed = NumberStyles.AllowLeadingSign;
         var culture = CultureInfo.InvariantCulture;
         return parts.Length == 5 && parts[0] == Version
-            && long.TryParse(parts[1], Digits, culture, out var from) && long.TryParse(parts[2], Digits, culture, out var until)
+            && long.TryParse(parts[1], Signed, culture, out var from) && long.TryParse(parts[2], Signed, culture, out var until)
             && int.TryParse(parts[3], Digits, culture, out var bucket) && int.TryParse(parts[4], Digits, culture, out var buckets)
             && from < until && buckets >= 1 && bucket < buckets
             ? new ArchiveChunk(DateTime.UnixEpoch.AddMilliseconds(from), DateTime.UnixEpoch.AddMilliseconds(until), bucket, buckets)

@@ -25,7 +25,13 @@ public static partial class ArchiveQueryCheck
         "file", "joinGet", "joinGetOrNull", "dictGet", "dictHas", "dictIsIn", "dictGetHierarchy", "dictGetChildren", "dictGetDescendants",
         "dictGetAll", "hasColumnInTable", "getMacro", "getSetting", "getSettingOrDefault", "currentProfiles", "currentRoles", "enabledRoles",
         "defaultRoles", "filesystemAvailable", "filesystemCapacity", "filesystemUnreserved", "getServerSetting", "getMergeTreeSetting",
-        "initialQueryID", "queryID", "shardNum", "shardCount", "getClientHTTPHeader",
+        "initialQueryID", "queryID", "shardNum", "shardCount", "getClientHTTPHeader", "catboostEvaluate", "modelEvaluate", "evalMLMethod",
+    ];
+
+    /// <summary>Functions whose second argument may name a table (<c>x IN db.t</c>).</summary>
+    private static readonly string[] MembershipFunctions =
+    [
+        "in", "notIn", "globalIn", "globalNotIn", "nullIn", "notNullIn", "globalNullIn", "globalNotNullIn",
     ];
 
     /// <summary>
@@ -72,7 +78,7 @@ public static partial class ArchiveQueryCheck
                         return $"table functions such as {child.Name}() are not accepted: the query reads only {ArchiveQuerySql.RowsName}";
                     }
 
-                    if (child.Kind == "TableIdentifier" && !string.Equals(child.Name, ArchiveQuerySql.RowsName, StringComparison.Ordinal))
+                    if (child.Kind == "TableIdentifier" && !IsRowsName(child.Text))
                     {
                         return $"it reads {child.Name}; a query over archives reads only {ArchiveQuerySql.RowsName} (the archived rows)";
                     }
@@ -83,10 +89,13 @@ public static partial class ArchiveQueryCheck
                     }
 
                     break;
-                case "TableIdentifier" when !string.Equals(node.Name, ArchiveQuerySql.RowsName, StringComparison.Ordinal):
+                case "TableIdentifier" when !IsRowsName(node.Text):
                     return $"it reads {node.Name}; a query over archives reads only {ArchiveQuerySql.RowsName} (the archived rows)";
                 case "Function" when IsReading(node.Name):
                     return $"the function {node.Name} reads outside the query and is not accepted";
+                case "Function" when MembershipFunctions.Contains(node.Name, StringComparer.Ordinal)
+                    && SecondArgument(syntaxTree, i, node.Depth) is { Kind: "Identifier" } table && !IsRowsName(table.Text):
+                    return $"it reads {table.Name} (x IN table); a query over archives reads only {ArchiveQuerySql.RowsName} (the archived rows)";
                 case "Identifier" when node.Depth == 1 && i > 0:
                     // A FORMAT name (or INTO OUTFILE's target) hangs directly under the statement.
                     return "a FORMAT or INTO OUTFILE clause is not accepted; choose the output with --json or --format";
@@ -94,6 +103,32 @@ public static partial class ArchiveQueryCheck
                     return "a FORMAT or INTO OUTFILE clause is not accepted; choose the output with --json or --format";
                 default:
                     break;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>True for a node that names the archived rows exactly, with an alias at most: <c>user_events_v2 (alias e)</c>.</summary>
+    private static bool IsRowsName(string rest) =>
+        string.Equals(rest, ArchiveQuerySql.RowsName, StringComparison.Ordinal)
+        || (rest.StartsWith(ArchiveQuerySql.RowsName + " (alias ", StringComparison.Ordinal) && rest.EndsWith(')') && !rest.Contains('`', StringComparison.Ordinal));
+
+    /// <summary>The second argument of the function at line <paramref name="at"/>: the second node two levels below it.</summary>
+    private static (int Depth, string Kind, string Name, string Text)? SecondArgument(IReadOnlyList<string> tree, int at, int depth)
+    {
+        var seen = 0;
+        for (var j = at + 1; j < tree.Count; j++)
+        {
+            var node = Node(tree[j]);
+            if (node.Depth <= depth)
+            {
+                break;
+            }
+
+            if (node.Depth == depth + 2 && ++seen == 2)
+            {
+                return node;
             }
         }
 
@@ -108,19 +143,28 @@ public static partial class ArchiveQueryCheck
         ? $"a {kind[..^"Query".Length].ToUpperInvariant()} statement"
         : kind;
 
-    /// <summary>One line of the tree: its depth (leading spaces), its kind, and the name that follows the kind, if any.</summary>
-    private static (int Depth, string Kind, string Name) Node(string line)
+    /// <summary>
+    /// One line of the tree: its depth (leading spaces), its kind, the name that follows the kind (up to its alias or
+    /// child count), and everything after the kind without the child count (what a table's name is judged on, exactly).
+    /// </summary>
+    private static (int Depth, string Kind, string Name, string Text) Node(string line)
     {
         var match = NodeLine().Match(line);
         if (!match.Success)
         {
-            return (0, line.Trim(), string.Empty);
+            return (0, line.Trim(), string.Empty, string.Empty);
         }
 
-        var name = match.Groups["name"].Value;
-        // "Function count (children 1)", "TableIdentifier db.t (alias x)": keep only the name.
-        var cut = name.IndexOf(" (", StringComparison.Ordinal);
-        return (match.Groups["indent"].Length, match.Groups["kind"].Value, (cut < 0 ? name : name[..cut]).Trim());
+        var rest = match.Groups["name"].Value;
+        var children = rest.LastIndexOf(" (children ", StringComparison.Ordinal);
+        if (children >= 0 && rest.EndsWith(')'))
+        {
+            rest = rest[..children];
+        }
+
+        // "Function count (alias n) (children 1)", "TableIdentifier db.t (alias x)": the name alone.
+        var cut = rest.IndexOf(" (", StringComparison.Ordinal);
+        return (match.Groups["indent"].Length, match.Groups["kind"].Value, (cut < 0 ? rest : rest[..cut]).Trim(), rest);
     }
 
     [GeneratedRegex(@"^(?<indent> *)(?<kind>[A-Za-z_]+)(?: (?<name>.*))?$")]

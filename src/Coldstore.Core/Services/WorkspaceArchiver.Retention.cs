@@ -18,8 +18,19 @@ internal sealed partial class WorkspaceArchiver
 {
     private const string PurgeStep = "purge";
 
+    /// <summary>
+    /// Put on an archived archive whose workspace row is gone, the first time a purge sees it: the write stamps the row's
+    /// update time, from which the period then counts (the ledger cannot know when the application deleted the row).
+    /// </summary>
+    internal const string RowGoneMarker = "The workspace's row is gone (deleted by the application); the retention period counts from when Coldstore first saw that, this row's update time.";
+
     public async Task<IReadOnlyList<PurgeOutcome>> PurgeAsync(TimeSpan after, bool dryRun, DateTime now, CancellationToken ct)
     {
+        if (!dryRun)
+        {
+            await StartRowGoneClocksAsync(ct).ConfigureAwait(false);
+        }
+
         var due = await DueForPurgeAsync(after, now, ct).ConfigureAwait(false);
         if (dryRun)
         {
@@ -61,7 +72,7 @@ internal sealed partial class WorkspaceArchiver
 
             if (workspaces.TryGetValue(group.Key, out var workspace))
             {
-                if (TombstonedLongEnough(workspace, after, now))
+                if (TombstonedLongEnough(workspace, after, now) && group.All(a => a.UpdatedAt <= now - after))
                 {
                     due.Add(new DuePurge(group.Key, true, [.. group], string.Create(CultureInfo.InvariantCulture, $"tombstoned since {workspace.UpdatedAt:yyyy-MM-dd HH:mm:ss}Z")));
                 }
@@ -69,9 +80,9 @@ internal sealed partial class WorkspaceArchiver
             else
             {
                 var last = group.Max(a => a.UpdatedAt);
-                if (last <= now - after)
+                if (group.All(a => a.LastError == RowGoneMarker) && last <= now - after)
                 {
-                    due.Add(new DuePurge(group.Key, false, [.. group], string.Create(CultureInfo.InvariantCulture, $"its workspace row was deleted; archives unchanged since {last:yyyy-MM-dd HH:mm:ss}Z")));
+                    due.Add(new DuePurge(group.Key, false, [.. group], string.Create(CultureInfo.InvariantCulture, $"its workspace row was deleted; first seen gone at {last:yyyy-MM-dd HH:mm:ss}Z")));
                 }
             }
         }
@@ -79,6 +90,22 @@ internal sealed partial class WorkspaceArchiver
         return due;
     }
 
+    /// <summary>Starts the period of every archived archive whose workspace row is gone and that has no clock yet.</summary>
+    private async Task StartRowGoneClocksAsync(CancellationToken ct)
+    {
+        var rows = (await state.ListWorkspacesAsync(ct).ConfigureAwait(false)).Select(w => w.Id).ToHashSet();
+        foreach (var archive in (await state.ListAllArchivesAsync(ct).ConfigureAwait(false))
+            .Where(a => a.State == ArchiveState.Archived && a.LastError != RowGoneMarker && !rows.Contains(a.WorkspaceId)))
+        {
+            await state.UpdateArchiveAsync(archive with { LastError = RowGoneMarker }, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <remarks>
+    /// The row's last change is taken for the tombstone's time (Dittofeed does not edit a tombstoned workspace). An
+    /// application that sets the status with a bare UPDATE leaves that time as it was, so the archives must be that old
+    /// too: a workspace archived when it was tombstoned keeps them for the whole period whatever the row says.
+    /// </remarks>
     private static bool TombstonedLongEnough(Workspace workspace, TimeSpan after, DateTime now) =>
         workspace.Status == WorkspaceStatus.Tombstoned && workspace.UpdatedAt <= now - after;
 
@@ -92,10 +119,22 @@ internal sealed partial class WorkspaceArchiver
             return [];
         }
 
+        var archived = (await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false)).Where(a => a.State == ArchiveState.Archived).ToList();
+        if (archived.Any(a => a.UpdatedAt > now - after))
+        {
+            return [];
+        }
+
+        // Every archive is marked first (a few fenced writes, milliseconds), and only then are objects deleted (which
+        // can take minutes on a large prefix): an activation or a hold that arrives meanwhile finds the ledger decided.
         var purged = new List<ArchiveRecord>();
-        foreach (var archive in (await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false)).Where(a => a.State == ArchiveState.Archived))
+        foreach (var archive in archived)
         {
             purged.Add(await ledger.PurgedAsync(archive, ct).ConfigureAwait(false));
+        }
+
+        foreach (var archive in purged)
+        {
             await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
             LogPurged(logger, workspaceId, archive.ArchiveId, archive.RowCount ?? 0, archive.Bytes ?? 0);
         }
@@ -114,6 +153,12 @@ internal sealed partial class WorkspaceArchiver
             return [];
         }
 
+        // A row re-created with the same id makes these archives its own again: leave them to that workspace.
+        if (await state.GetWorkspaceAsync(due.WorkspaceId, ct).ConfigureAwait(false) is not null)
+        {
+            return [];
+        }
+
         var purged = new List<ArchiveRecord>();
         foreach (var archive in due.Archives)
         {
@@ -125,8 +170,12 @@ internal sealed partial class WorkspaceArchiver
 
             var marked = current with { State = ArchiveState.Purged, LastError = null };
             await state.UpdateArchiveAsync(marked, ct).ConfigureAwait(false);
-            await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
             purged.Add(marked);
+        }
+
+        foreach (var archive in purged)
+        {
+            await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
             LogPurged(logger, due.WorkspaceId, archive.ArchiveId, archive.RowCount ?? 0, archive.Bytes ?? 0);
         }
 

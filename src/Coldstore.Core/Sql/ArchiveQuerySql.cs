@@ -51,7 +51,7 @@ public static class ArchiveQuerySql
 
     /// <summary>
     /// The user's query over the archived rows of one workspace: <c>WITH user_events_v2 AS (every column of the hot
-    /// table, computed over the archives' stored columns) &lt;query&gt;</c>.
+    /// table, computed over the archives' stored columns) SELECT * FROM (&lt;query&gt;)</c>.
     /// </summary>
     /// <param name="sql">The user's query, already checked.</param>
     /// <param name="columns">The hot table's columns (<see cref="EventColumns"/>).</param>
@@ -93,19 +93,26 @@ public static class ArchiveQuerySql
 
         var sources = string.Join("\n            UNION ALL\n            ", archives.Select(a =>
             $"SELECT {ArchiveSql.StoredColumnList} FROM {a.Sql} WHERE workspace_id = {{query_workspace_id:String}}"));
-        var (leadingWith, rest) = SplitLeadingWith(sql);
+        // The user's text is never cut or edited: it runs whole, as the subquery it was checked as, so what ClickHouse
+        // parsed for the check is what runs (a comment the check and a splice read differently cannot move a clause out
+        // of it). The newline before ')' ends a trailing line comment of the user's.
         var statement = $"""
             WITH {RowsName} AS (
                 SELECT {select}
                 FROM (
                     {sources}
                 )
-            ){(leadingWith ? "," : string.Empty)}
-            {rest}
+            )
+            SELECT * FROM (
+            {sql}
+            )
             """;
         var query = new ClickHouseQuery(statement)
             .With("query_workspace_id", "String", EventSql.WorkspaceIdText(workspaceId))
             .WithSettings(ArchiveSql.ReadArchiveSettings)
+            // The archived rows' name must reach every subquery and UNION branch of the user's query (the default since
+            // 20.x, pinned): a branch that missed it would read the real table of that name.
+            .WithSetting("enable_global_with_statement", "1")
             .WithSetting("max_execution_time", ArchiveSql.Seconds(timeout))
             .For("query archived rows");
         foreach (var archive in archives)
@@ -114,49 +121,6 @@ public static class ArchiveQuerySql
         }
 
         return query;
-    }
-
-    /// <summary>
-    /// Splits off a leading <c>WITH</c> keyword (after whitespace and comments): the archived rows' definition joins the
-    /// query's own <c>WITH</c> list instead of standing as a second clause.
-    /// </summary>
-    internal static (bool LeadingWith, string Remainder) SplitLeadingWith(string sql)
-    {
-        var i = SkipSpaceAndComments(sql, 0);
-        if (sql.Length >= i + 4 && string.Compare(sql, i, "WITH", 0, 4, StringComparison.OrdinalIgnoreCase) == 0
-            && (sql.Length == i + 4 || !(char.IsAsciiLetterOrDigit(sql[i + 4]) || sql[i + 4] == '_')))
-        {
-            return (true, sql[(i + 4)..]);
-        }
-
-        return (false, sql[i..]);
-    }
-
-    private static int SkipSpaceAndComments(string sql, int i)
-    {
-        while (i < sql.Length)
-        {
-            if (char.IsWhiteSpace(sql[i]))
-            {
-                i++;
-            }
-            else if (sql.AsSpan(i).StartsWith("--", StringComparison.Ordinal) || sql[i] == '#')
-            {
-                var end = sql.IndexOf('\n', i);
-                i = end < 0 ? sql.Length : end + 1;
-            }
-            else if (sql.AsSpan(i).StartsWith("/*", StringComparison.Ordinal))
-            {
-                var end = sql.IndexOf("*/", i + 2, StringComparison.Ordinal);
-                i = end < 0 ? sql.Length : end + 2;
-            }
-            else
-            {
-                break;
-            }
-        }
-
-        return i;
     }
 
     private static string Quote(string identifier) => $"`{identifier.Replace("`", "``", StringComparison.Ordinal)}`";

@@ -99,6 +99,7 @@ public sealed class ServerProfile
         ["min_insert_block_size_rows_for_materialized_views"] = Absence.Omitted,
         ["min_insert_block_size_bytes_for_materialized_views"] = Absence.Omitted,
         ["storage_file_read_method"] = Absence.Omitted,
+        ["enable_global_with_statement"] = Absence.Omitted,
         [ParquetMemoryWatermark] = Absence.Omitted,
 
         // Equivalents this profile adds itself.
