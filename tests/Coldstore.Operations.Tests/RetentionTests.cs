@@ -1,6 +1,7 @@
 using Coldstore.Domain;
 using Coldstore.Errors;
 using Coldstore.Operations.Tests.Support;
+using Coldstore.Ports;
 using Coldstore.Services;
 using Coldstore.Testing;
 
@@ -123,6 +124,78 @@ public abstract class RetentionTests(ClickHouseDatabaseFixture clickHouse, IEngi
         Assert.Contains("COLDSTORE_PURGE_TOMBSTONED_AFTER_DAYS", error.Message, StringComparison.Ordinal);
         await new ColdstoreWorker(h.Service).RunOnceAsync();
         Assert.Equal(ArchiveState.Archived, Assert.Single(await h.LedgerAsync(workspace)).State);
+    }
+
+    [Fact]
+    public async Task A_workspace_activated_while_its_purge_marks_its_archives_keeps_them_and_gets_its_rows_back()
+    {
+        var setup = await OpenAsync(Retaining);
+        var workspace = await ColdWorkspaceAsync(setup, 24, tombstone: true, age: TimeSpan.FromDays(40));
+        var original = Assert.Single(await setup.LedgerAsync(workspace));
+        // Right after the purge writes its first mark, the application activates the workspace (no lease needed).
+        var racing = new ActivatingEngines(Engines, workspace);
+        var h = await Harness.OpenAsync(ClickHouse.OpenClient(), racing, Tables, Retaining);
+        try
+        {
+            Assert.Empty(await h.Service.PurgeArchivesAsync());
+        }
+        finally
+        {
+            await h.DisposeAsync();
+        }
+
+        Assert.True(racing.Activated);
+        var kept = Assert.Single(await setup.LedgerAsync(workspace));
+        Assert.Equal((original.ArchiveId, ArchiveState.Archived), (kept.ArchiveId, kept.State));
+        Assert.NotEmpty(await setup.ObjectsAsync(workspace));
+        var restored = await setup.Service.ReconcileWorkspaceAsync(workspace);
+        Assert.Equal(StorageState.Hot, restored.Storage);
+        Assert.Equal(original.RowCount, (await setup.ChecksumsAsync(workspace)).EventRows);
+    }
+
+    /// <summary>Engines whose state stores activate a workspace (as the application) right after the first write that marks one of its archives purged.</summary>
+    private sealed class ActivatingEngines(IEngines inner, Guid workspace) : ForwardingEngines(inner)
+    {
+        private int _activated;
+
+        public bool Activated => Volatile.Read(ref _activated) == 1;
+
+        public override IStateStore OpenState()
+        {
+            var proxy = System.Reflection.DispatchProxy.Create<IStateStore, AfterPurgeMark>();
+            ((AfterPurgeMark)(object)proxy).Configure(Inner.OpenState(), async () =>
+            {
+                if (Interlocked.Exchange(ref _activated, 1) == 0)
+                {
+                    await Inner.SetStatusAsAnApplicationAsync(workspace, "Active");
+                }
+            });
+            return proxy;
+        }
+    }
+
+#pragma warning disable CA1852 // DispatchProxy needs an unsealed class with a public constructor.
+    public class AfterPurgeMark : System.Reflection.DispatchProxy
+#pragma warning restore CA1852
+    {
+        private IStateStore? _inner;
+        private Func<Task>? _after;
+
+        public void Configure(IStateStore inner, Func<Task> after) => (_inner, _after) = (inner, after);
+
+        protected override object? Invoke(System.Reflection.MethodInfo? targetMethod, object?[]? args)
+        {
+            var result = targetMethod!.Invoke(_inner, args);
+            return targetMethod.Name == nameof(IStateStore.UpdateArchiveAsync) && args?[0] is ArchiveRecord { State: ArchiveState.Purged } && result is Task task
+                ? ThenAsync(task)
+                : result;
+        }
+
+        private async Task ThenAsync(Task task)
+        {
+            await task;
+            await _after!();
+        }
     }
 
     /// <summary>A workspace with rows, tombstoned or paused (so archived), its row and ledger aged by <paramref name="age"/>.</summary>

@@ -11,7 +11,7 @@ namespace Coldstore.Services;
 /// archive:  copying → verified → deleting → archived        (a verified copy that went stale: verified → copying)
 /// restore:  archived → restoring → restored                  (a failed check or insert: restoring → archived)
 /// rollback: copying | verified → abandoned
-/// retention: archived → purged
+/// retention: archived → purged      (activated or held right after the mark: purged → archived)
 /// </code>
 /// Every write is fenced (<see cref="FencedLedger"/>): made only while the operation's lease is held and the row is in
 /// the state the transition starts from, in the same statement.
@@ -64,6 +64,10 @@ internal sealed class ArchiveLedger(IStateStore state)
     /// <summary>The retention rule removes an archived archive: its objects go next, its counts and dates stay.</summary>
     public Task<ArchiveRecord> PurgedAsync(ArchiveRecord record, CancellationToken ct) =>
         MoveAsync(record, record with { State = ArchiveState.Purged, LastError = null }, ct);
+
+    /// <summary>A purge found the workspace activated or held right after marking: the archive is archived again, untouched.</summary>
+    public Task<ArchiveRecord> UnpurgedAsync(ArchiveRecord purged, CancellationToken ct) =>
+        MoveAsync(purged, purged with { State = ArchiveState.Archived }, ct);
 
     /// <summary>Keeps the reason an operation stopped on the archive's row, whatever state it is in now.</summary>
     public async Task RecordErrorAsync(ArchiveRecord record, string message)

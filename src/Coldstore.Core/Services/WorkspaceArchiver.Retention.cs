@@ -133,6 +133,21 @@ internal sealed partial class WorkspaceArchiver
             purged.Add(await ledger.PurgedAsync(archive, ct).ConfigureAwait(false));
         }
 
+        // An activation does not wait for this lease to change the status, and a hold takes no lease: read both again
+        // now that the marks are written. Either one committed before this read undoes the marks (nothing is deleted
+        // yet); one that commits after it comes after the purge, which had decided while the rule held.
+        var recheck = await state.GetWorkspaceAsync(workspaceId, ct).ConfigureAwait(false);
+        var heldNow = (await state.ListHoldsAsync(ct).ConfigureAwait(false)).Any(h => h.WorkspaceId == workspaceId);
+        if (recheck is null || heldNow || !TombstonedLongEnough(recheck, after, now))
+        {
+            foreach (var archive in purged)
+            {
+                await ledger.UnpurgedAsync(archive, ct).ConfigureAwait(false);
+            }
+
+            return [];
+        }
+
         foreach (var archive in purged)
         {
             await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
