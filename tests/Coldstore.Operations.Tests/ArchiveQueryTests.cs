@@ -92,6 +92,8 @@ public abstract class ArchiveQueryTests(ClickHouseDatabaseFixture clickHouse, IE
         "SELECT count() FROM remote('127.0.0.1', system.one)",
         "SELECT file('/etc/passwd')",
         "SELECT dictGet('d', 'a', 1)",
+        "SELECT showCertificate()",
+        "SELECT count() FROM user_events_v2 WHERE hasColumnInTable('system', 'one', 'dummy')",
         "WITH x AS (SELECT 1 AS a) SELECT a FROM x",
         "SELECT count() FROM user_events_v2 SETTINGS max_threads = 1",
         "SELECT count() FROM user_events_v2 FORMAT CSV",

@@ -26,6 +26,8 @@ public static partial class ArchiveQueryCheck
         "dictGetAll", "hasColumnInTable", "getMacro", "getSetting", "getSettingOrDefault", "currentProfiles", "currentRoles", "enabledRoles",
         "defaultRoles", "filesystemAvailable", "filesystemCapacity", "filesystemUnreserved", "getServerSetting", "getMergeTreeSetting",
         "initialQueryID", "queryID", "shardNum", "shardCount", "getClientHTTPHeader", "catboostEvaluate", "modelEvaluate", "evalMLMethod",
+        // Reads a model or certificate from the server, or writes to the keeper.
+        "naiveBayesClassifier", "showCertificate", "generateSerialID", "zookeeperSessionUptime",
     ];
 
     /// <summary>Functions whose second argument may name a table (<c>x IN db.t</c>).</summary>
