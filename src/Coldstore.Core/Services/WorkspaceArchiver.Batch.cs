@@ -145,8 +145,7 @@ internal sealed partial class WorkspaceArchiver
         {
             member.Settled = true;
             member.Run.Completed(lastStep, detail);
-            outcomes[member.WorkspaceId] = new WorkspaceOutcome(member.WorkspaceId, new OperationResult(member.WorkspaceId, Operation, storage,
-                archives.Sum(a => a.Rows), archives.Sum(a => a.Bytes), archives.Aggregate(0UL, (sum, a) => unchecked(sum + a.Checksum)), archives, member.Run.Steps, member.Run.Elapsed), null);
+            outcomes[member.WorkspaceId] = new WorkspaceOutcome(member.WorkspaceId, Result(member.WorkspaceId, Operation, storage, archives, member.Run), null);
         }
     }
 

@@ -77,23 +77,11 @@ internal sealed partial class WorkspaceArchiver
                 continue;
             }
 
-            var bytes = await store.ReadAsync(archive.ObjectPrefix + ArchiveManifest.FileName, ct).ConfigureAwait(false);
-            if (bytes is null)
-            {
-                described.Add(new ArchiveDescription(archive, [], [], "its manifest is missing"));
-                continue;
-            }
-
-            try
-            {
-                var manifest = ArchiveManifest.Parse(bytes);
-                var months = manifest.Objects.Select(o => MonthOf(o.Key)).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-                described.Add(new ArchiveDescription(archive, manifest.Objects, months, null));
-            }
-            catch (FormatException e)
-            {
-                described.Add(new ArchiveDescription(archive, [], [], $"its manifest is unreadable: {e.Message}"));
-            }
+            var (manifest, problem) = await ReadManifestAsync(archive, ct).ConfigureAwait(false);
+            described.Add(manifest is null
+                ? new ArchiveDescription(archive, [], [], problem)
+                : new ArchiveDescription(archive, manifest.Objects,
+                    [.. manifest.Objects.Select(o => MonthOf(o.Key)).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)], null));
         }
 
         return described;

@@ -34,7 +34,7 @@ internal sealed partial class WorkspaceArchiver
         var due = await DueForPurgeAsync(after, now, ct).ConfigureAwait(false);
         if (dryRun)
         {
-            return [.. due.SelectMany(d => d.Archives.Select(a => new PurgeOutcome(d.WorkspaceId, a.ArchiveId, a.RowCount ?? 0, a.Bytes ?? 0, d.Reason, false, null)))];
+            return [.. due.SelectMany(d => d.Archives.Select(a => d.Outcome(a, false, null)))];
         }
 
         var outcomes = new List<PurgeOutcome>();
@@ -45,12 +45,12 @@ internal sealed partial class WorkspaceArchiver
                 var purged = workspace.RowExists
                     ? await HoldingLeaseAsync(workspace.WorkspaceId, PurgeStep, options.LeaseWait, session => PurgeHoldingLeaseAsync(workspace.WorkspaceId, after, now, session.Token), ct).ConfigureAwait(false)
                     : await PurgeOrphanedAsync(workspace, ct).ConfigureAwait(false);
-                outcomes.AddRange(purged.Select(a => new PurgeOutcome(workspace.WorkspaceId, a.ArchiveId, a.RowCount ?? 0, a.Bytes ?? 0, workspace.Reason, true, null)));
+                outcomes.AddRange(purged.Select(a => workspace.Outcome(a, true, null)));
             }
             catch (ColdstoreException e) when (!ct.IsCancellationRequested)
             {
                 LogPurgeFailed(logger, workspace.WorkspaceId, e.Message);
-                outcomes.AddRange(workspace.Archives.Select(a => new PurgeOutcome(workspace.WorkspaceId, a.ArchiveId, a.RowCount ?? 0, a.Bytes ?? 0, workspace.Reason, false, e.Message)));
+                outcomes.AddRange(workspace.Archives.Select(a => workspace.Outcome(a, false, e.Message)));
             }
         }
 
@@ -72,7 +72,7 @@ internal sealed partial class WorkspaceArchiver
 
             if (workspaces.TryGetValue(group.Key, out var workspace))
             {
-                if (TombstonedLongEnough(workspace, after, now) && group.All(a => a.UpdatedAt <= now - after))
+                if (TombstonedLongEnough(workspace, group, after, now))
                 {
                     due.Add(new DuePurge(group.Key, true, [.. group], string.Create(CultureInfo.InvariantCulture, $"tombstoned since {workspace.UpdatedAt:yyyy-MM-dd HH:mm:ss}Z")));
                 }
@@ -106,21 +106,18 @@ internal sealed partial class WorkspaceArchiver
     /// application that sets the status with a bare UPDATE leaves that time as it was, so the archives must be that old
     /// too: a workspace archived when it was tombstoned keeps them for the whole period whatever the row says.
     /// </remarks>
-    private static bool TombstonedLongEnough(Workspace workspace, TimeSpan after, DateTime now) =>
-        workspace.Status == WorkspaceStatus.Tombstoned && workspace.UpdatedAt <= now - after;
+    private static bool TombstonedLongEnough(Workspace workspace, IEnumerable<ArchiveRecord> archived, TimeSpan after, DateTime now) =>
+        workspace.Status == WorkspaceStatus.Tombstoned && workspace.UpdatedAt <= now - after && archived.All(a => a.UpdatedAt <= now - after);
+
+    /// <summary>Whether the workspace (its row, or only its archives) is under a legal hold now.</summary>
+    private async Task<bool> IsHeldAsync(Guid workspaceId, CancellationToken ct) =>
+        (await state.ListHoldsAsync(ct).ConfigureAwait(false)).Any(h => h.WorkspaceId == workspaceId);
 
     /// <summary>Under the lease, with the workspace and its hold read again: a workspace activated or held meanwhile keeps its archives.</summary>
     private async Task<IReadOnlyList<ArchiveRecord>> PurgeHoldingLeaseAsync(Guid workspaceId, TimeSpan after, DateTime now, CancellationToken ct)
     {
-        var workspace = await state.GetWorkspaceAsync(workspaceId, ct).ConfigureAwait(false);
-        var held = (await state.ListHoldsAsync(ct).ConfigureAwait(false)).Any(h => h.WorkspaceId == workspaceId);
-        if (workspace is null || held || !TombstonedLongEnough(workspace, after, now))
-        {
-            return [];
-        }
-
         var archived = (await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false)).Where(a => a.State == ArchiveState.Archived).ToList();
-        if (archived.Any(a => a.UpdatedAt > now - after))
+        if (!await StillDueAsync().ConfigureAwait(false))
         {
             return [];
         }
@@ -136,9 +133,7 @@ internal sealed partial class WorkspaceArchiver
         // An activation does not wait for this lease to change the status, and a hold takes no lease: read both again
         // now that the marks are written. Either one committed before this read undoes the marks (nothing is deleted
         // yet); one that commits after it comes after the purge, which had decided while the rule held.
-        var recheck = await state.GetWorkspaceAsync(workspaceId, ct).ConfigureAwait(false);
-        var heldNow = (await state.ListHoldsAsync(ct).ConfigureAwait(false)).Any(h => h.WorkspaceId == workspaceId);
-        if (recheck is null || heldNow || !TombstonedLongEnough(recheck, after, now))
+        if (!await StillDueAsync().ConfigureAwait(false))
         {
             foreach (var archive in purged)
             {
@@ -148,13 +143,23 @@ internal sealed partial class WorkspaceArchiver
             return [];
         }
 
+        await DeleteObjectsAsync(workspaceId, purged, ct).ConfigureAwait(false);
+        return purged;
+
+        async Task<bool> StillDueAsync() =>
+            await state.GetWorkspaceAsync(workspaceId, ct).ConfigureAwait(false) is { } workspace
+            && TombstonedLongEnough(workspace, archived, after, now)
+            && !await IsHeldAsync(workspaceId, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes the objects of archives already marked purged (the mark comes first: see the class summary).</summary>
+    private async Task DeleteObjectsAsync(Guid workspaceId, IReadOnlyList<ArchiveRecord> purged, CancellationToken ct)
+    {
         foreach (var archive in purged)
         {
             await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
             LogPurged(logger, workspaceId, archive.ArchiveId, archive.RowCount ?? 0, archive.Bytes ?? 0);
         }
-
-        return purged;
     }
 
     /// <summary>
@@ -163,7 +168,7 @@ internal sealed partial class WorkspaceArchiver
     /// </summary>
     private async Task<IReadOnlyList<ArchiveRecord>> PurgeOrphanedAsync(DuePurge due, CancellationToken ct)
     {
-        if ((await state.ListHoldsAsync(ct).ConfigureAwait(false)).Any(h => h.WorkspaceId == due.WorkspaceId))
+        if (await IsHeldAsync(due.WorkspaceId, ct).ConfigureAwait(false))
         {
             return [];
         }
@@ -188,16 +193,15 @@ internal sealed partial class WorkspaceArchiver
             purged.Add(marked);
         }
 
-        foreach (var archive in purged)
-        {
-            await store.DeletePrefixAsync(archive.ObjectPrefix, ct).ConfigureAwait(false);
-            LogPurged(logger, due.WorkspaceId, archive.ArchiveId, archive.RowCount ?? 0, archive.Bytes ?? 0);
-        }
-
+        await DeleteObjectsAsync(due.WorkspaceId, purged, ct).ConfigureAwait(false);
         return purged;
     }
 
-    private sealed record DuePurge(Guid WorkspaceId, bool RowExists, IReadOnlyList<ArchiveRecord> Archives, string Reason);
+    private sealed record DuePurge(Guid WorkspaceId, bool RowExists, IReadOnlyList<ArchiveRecord> Archives, string Reason)
+    {
+        public PurgeOutcome Outcome(ArchiveRecord archive, bool purged, string? error) =>
+            new(WorkspaceId, archive.ArchiveId, archive.RowCount ?? 0, archive.Bytes ?? 0, Reason, purged, error);
+    }
 
     [LoggerMessage(EventId = 1230, Level = LogLevel.Information, Message = "Purged archive {ArchiveId} of workspace {WorkspaceId} by the retention rule: {Rows} rows, {Bytes} bytes")]
     private static partial void LogPurged(ILogger logger, Guid workspaceId, Guid archiveId, long rows, long bytes);

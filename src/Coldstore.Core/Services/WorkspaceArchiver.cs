@@ -132,7 +132,7 @@ internal sealed partial class WorkspaceArchiver(
             // Nothing to archive: no ledger row, no objects. The storage still follows the request, so a paused
             // workspace without events reads as cold and a later restore is a no-op too.
             run.Completed(Steps.ArchiveDone, "no hot rows up to the cutoff; nothing to archive");
-            return new OperationResult(workspaceId, Operation, final, 0, 0, 0, [], run.Steps, run.Elapsed);
+            return Result(workspaceId, Operation, final, [], run);
         }
 
         run.Completed(Steps.ArchiveDone);
@@ -142,8 +142,7 @@ internal sealed partial class WorkspaceArchiver(
             LogArchived(logger, workspaceId, outcome.ArchiveId, outcome.Rows, outcome.Bytes);
         }
 
-        return new OperationResult(workspaceId, Operation, final, outcomes.Sum(o => o.Rows), outcomes.Sum(o => o.Bytes),
-            outcomes.Aggregate(0UL, (sum, o) => unchecked(sum + o.Checksum)), outcomes, run.Steps, run.Elapsed);
+        return Result(workspaceId, Operation, final, outcomes, run);
     }
 
     /// <summary>
@@ -250,7 +249,7 @@ internal sealed partial class WorkspaceArchiver(
         {
             var storage = await ledger.SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
             run.Completed(Steps.RestoreDone, "no archive to restore");
-            return new OperationResult(workspaceId, Operation, storage, 0, 0, 0, [], run.Steps, run.Elapsed);
+            return Result(workspaceId, Operation, storage, [], run);
         }
 
         await ledger.SetStorageAsync(workspaceId, StorageState.Restoring, ct).ConfigureAwait(false);
@@ -286,8 +285,7 @@ internal sealed partial class WorkspaceArchiver(
         run.Completed(Steps.RestoreDone);
         var rows = outcomes.Sum(o => o.Rows);
         LogRestored(logger, workspaceId, outcomes.Count, rows);
-        return new OperationResult(workspaceId, Operation, final, rows, outcomes.Sum(o => o.Bytes),
-            outcomes.Aggregate(0UL, (sum, o) => unchecked(sum + o.Checksum)), outcomes, run.Steps, run.Elapsed);
+        return Result(workspaceId, Operation, final, outcomes, run);
     }
 
     /// <summary>
@@ -464,17 +462,8 @@ internal sealed partial class WorkspaceArchiver(
     private async Task<ArchiveManifest> CheckManifestAsync(ArchiveRecord record, CancellationToken ct)
     {
         const string Step = Steps.RestoreArchiveVerified;
-        var bytes = await store.ReadAsync(record.ObjectPrefix + ArchiveManifest.FileName, ct).ConfigureAwait(false)
-            ?? throw Failed(record.WorkspaceId, Step, Refusal(record, "its manifest is missing"));
-        ArchiveManifest manifest;
-        try
-        {
-            manifest = ArchiveManifest.Parse(bytes);
-        }
-        catch (FormatException e)
-        {
-            throw Failed(record.WorkspaceId, Step, Refusal(record, $"its manifest is unreadable: {e.Message}"));
-        }
+        var (read, problem) = await ReadManifestAsync(record, ct).ConfigureAwait(false);
+        var manifest = read ?? throw Failed(record.WorkspaceId, Step, Refusal(record, problem!));
 
         if (manifest.WorkspaceId != record.WorkspaceId || manifest.ArchiveId != record.ArchiveId || manifest.Cutoff != record.Cutoff || manifest.Chunk != record.Chunk
             || manifest.RowCount != record.RowCount || manifest.ChecksumValue != record.Checksum || manifest.InternalEventRows != record.InternalEventRows)
@@ -498,6 +487,25 @@ internal sealed partial class WorkspaceArchiver(
         return manifest;
 
         static string Names(List<string> keys) => keys.Count == 0 ? "none" : string.Join(", ", keys);
+    }
+
+    /// <summary>The archive's manifest, or why there is none to trust: missing, or unreadable.</summary>
+    private async Task<(ArchiveManifest? Manifest, string? Problem)> ReadManifestAsync(ArchiveRecord record, CancellationToken ct)
+    {
+        var bytes = await store.ReadAsync(record.ObjectPrefix + ArchiveManifest.FileName, ct).ConfigureAwait(false);
+        if (bytes is null)
+        {
+            return (null, "its manifest is missing");
+        }
+
+        try
+        {
+            return (ArchiveManifest.Parse(bytes), null);
+        }
+        catch (FormatException e)
+        {
+            return (null, $"its manifest is unreadable: {e.Message}");
+        }
     }
 
     /// <summary>
@@ -631,6 +639,11 @@ internal sealed partial class WorkspaceArchiver(
     private static Summary ArchiveContent(ClickHouseRow row) => new(
         row.GetInt64("rows"), row.IsNull("checksum") ? 0 : row.GetUInt64("checksum"),
         row.GetInt64("derived_rows"), row.IsNull("derived_checksum") ? 0 : row.GetUInt64("derived_checksum"));
+
+    /// <summary>An operation's result: rows, bytes and the (wrapping) sum of checksums of the archives it moved, and its steps.</summary>
+    private static OperationResult Result(Guid workspaceId, string operation, StorageState storage, IReadOnlyList<ArchiveOutcome> archives, OperationRun run) =>
+        new(workspaceId, operation, storage, archives.Sum(a => a.Rows), archives.Sum(a => a.Bytes),
+            archives.Aggregate(0UL, (sum, a) => unchecked(sum + a.Checksum)), archives, run.Steps, run.Elapsed);
 
     private static ArchiveOutcome Outcome(ArchiveRecord record) => new(
         record.ArchiveId, record.State, record.Cutoff, record.RowCount ?? 0, record.Bytes ?? 0, record.Checksum ?? 0, record.InternalEventRows ?? 0, record.ObjectPrefix);
