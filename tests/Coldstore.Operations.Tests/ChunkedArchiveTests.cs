@@ -106,7 +106,7 @@ public abstract class ChunkedArchiveTests(ClickHouseDatabaseFixture clickHouse, 
         await InsertMonthsAsync(h, workspace, seed: 31, (2024, 2, 100), (2024, 4, 300));
         var original = await h.ChecksumsAsync(workspace);
 
-        await Assert.ThrowsAsync<SimulatedCrash>(() => crashing.Service.ColdStoreWorkspaceEventsAsync(workspace));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => crashing.Service.ColdStoreWorkspaceEventsAsync(workspace));
         var before = await h.LedgerAsync(workspace);
         var finished = before.Where(a => a.State == ArchiveState.Archived).Select(a => a.ArchiveId).ToList();
         var rerun = await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
@@ -143,7 +143,7 @@ public abstract class ChunkedArchiveTests(ClickHouseDatabaseFixture clickHouse, 
         await InsertMonthsAsync(h, workspace, seed: 41, (2024, 4, 300));
         var original = await h.ChecksumsAsync(workspace);
 
-        await Assert.ThrowsAsync<SimulatedCrash>(() => crashing.Service.ColdStoreWorkspaceEventsAsync(workspace));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => crashing.Service.ColdStoreWorkspaceEventsAsync(workspace));
         var restored = await h.Service.RestoreWorkspaceEventsAsync(workspace);
 
         Assert.Equal(StorageState.Hot, restored.Storage);
@@ -164,7 +164,7 @@ public abstract class ChunkedArchiveTests(ClickHouseDatabaseFixture clickHouse, 
         await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
         Assert.True((await h.LedgerAsync(workspace)).Count >= 2, "the archive is in chunks");
 
-        await Assert.ThrowsAsync<SimulatedCrash>(() => crashing.Service.RestoreWorkspaceEventsAsync(workspace));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => crashing.Service.RestoreWorkspaceEventsAsync(workspace));
         var partly = await h.LedgerAsync(workspace);
         await h.Service.RestoreWorkspaceEventsAsync(workspace);
 
@@ -194,23 +194,7 @@ public abstract class ChunkedArchiveTests(ClickHouseDatabaseFixture clickHouse, 
         }
     }
 
-    /// <summary>Options whose step hook throws once, right after <paramref name="step"/>.</summary>
-    private static ColdstoreOptions CrashAfter(string step)
-    {
-        var crashed = 0;
-        return Chunked with
-        {
-            StepCompleted = completed =>
-            {
-                if (completed == step && Interlocked.Exchange(ref crashed, 1) == 0)
-                {
-                    throw new SimulatedCrash(step);
-                }
-            },
-        };
-    }
-
-    private sealed class SimulatedCrash(string step) : Exception($"Simulated crash after {step}");
+    private static ColdstoreOptions CrashAfter(string step) => StepCrash.After(Chunked, step);
 }
 
 public sealed class ChunkedArchiveOnSqliteAndDirectory(ChdbDatabaseFixture chdb)

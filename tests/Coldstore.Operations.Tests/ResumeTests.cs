@@ -31,7 +31,7 @@ public abstract class ResumeTests(ClickHouseDatabaseFixture clickHouse, IEngines
 
         if (IsArchiveStep(step))
         {
-            await Assert.ThrowsAsync<SimulatedCrash>(() => crashing.Service.ColdStoreWorkspaceEventsAsync(workspace));
+            await Assert.ThrowsAsync<SimulatedCrashException>(() => crashing.Service.ColdStoreWorkspaceEventsAsync(workspace));
             await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
             await AssertArchivedOnceAsync(h, workspace, original);
             await h.Service.RestoreWorkspaceEventsAsync(workspace);
@@ -39,7 +39,7 @@ public abstract class ResumeTests(ClickHouseDatabaseFixture clickHouse, IEngines
         else
         {
             await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
-            await Assert.ThrowsAsync<SimulatedCrash>(() => crashing.Service.RestoreWorkspaceEventsAsync(workspace));
+            await Assert.ThrowsAsync<SimulatedCrashException>(() => crashing.Service.RestoreWorkspaceEventsAsync(workspace));
             await h.Service.RestoreWorkspaceEventsAsync(workspace);
         }
 
@@ -56,7 +56,7 @@ public abstract class ResumeTests(ClickHouseDatabaseFixture clickHouse, IEngines
         await h.IngestAsync(workspace, 300, seed: 702);
         var original = await h.ChecksumsAsync(workspace);
 
-        await Assert.ThrowsAsync<SimulatedCrash>(() => crashing.Service.ColdStoreWorkspaceEventsAsync(workspace));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => crashing.Service.ColdStoreWorkspaceEventsAsync(workspace));
         var restored = await h.Service.RestoreWorkspaceEventsAsync(workspace);
 
         Assert.Equal(StorageState.Hot, restored.Storage);
@@ -74,7 +74,7 @@ public abstract class ResumeTests(ClickHouseDatabaseFixture clickHouse, IEngines
         var original = await h.ChecksumsAsync(workspace);
         await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
 
-        await Assert.ThrowsAsync<SimulatedCrash>(() => crashing.Service.RestoreWorkspaceEventsAsync(workspace));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => crashing.Service.RestoreWorkspaceEventsAsync(workspace));
         await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
 
         await AssertArchivedOnceAsync(h, workspace, original);
@@ -109,23 +109,7 @@ public abstract class ResumeTests(ClickHouseDatabaseFixture clickHouse, IEngines
 
     private static bool IsArchiveStep(string step) => step.StartsWith("archive:", StringComparison.Ordinal);
 
-    /// <summary>Options whose step hook throws once, right after <paramref name="step"/>.</summary>
-    private static ColdstoreOptions CrashAfter(string step)
-    {
-        var crashed = 0;
-        return Fast with
-        {
-            StepCompleted = completed =>
-            {
-                if (completed == step && Interlocked.Exchange(ref crashed, 1) == 0)
-                {
-                    throw new SimulatedCrash(step);
-                }
-            },
-        };
-    }
-
-    private sealed class SimulatedCrash(string step) : Exception($"Simulated crash after {step}");
+    private static ColdstoreOptions CrashAfter(string step) => StepCrash.After(Fast, step);
 }
 
 public sealed class ResumeOnSqliteAndDirectory(ChdbDatabaseFixture chdb)

@@ -53,8 +53,7 @@ public sealed class EmbeddedEngines : IEngines
 
     public async Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status)
     {
-        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(Directory, "state.db")};Pooling=False");
-        await connection.OpenAsync();
+        await using var connection = await OpenSqliteAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = """UPDATE "Workspace" SET "status" = $status WHERE "id" = $id""";
         command.Parameters.AddWithValue("$status", status);
@@ -136,8 +135,7 @@ public sealed class ServerEngines(PostgresFixture postgres, S3rverFixture s3) : 
 
     public async Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status)
     {
-        await using var connection = new Npgsql.NpgsqlConnection((_schema ?? throw new InvalidOperationException("Not initialized.")).ConnectionString);
-        await connection.OpenAsync();
+        await using var connection = await OpenPostgresAsync();
         await using var command = new Npgsql.NpgsqlCommand("""UPDATE "Workspace" SET "status" = $1::"WorkspaceStatus" WHERE "id" = $2""", connection);
         command.Parameters.AddWithValue(status);
         command.Parameters.AddWithValue(workspaceId);
@@ -146,8 +144,7 @@ public sealed class ServerEngines(PostgresFixture postgres, S3rverFixture s3) : 
 
     public async Task<int> DeleteWorkspaceAsAnApplicationAsync(Guid workspaceId)
     {
-        await using var connection = new Npgsql.NpgsqlConnection((_schema ?? throw new InvalidOperationException("Not initialized.")).ConnectionString);
-        await connection.OpenAsync();
+        await using var connection = await OpenPostgresAsync();
         await using var command = new Npgsql.NpgsqlCommand("""DELETE FROM "Workspace" WHERE "id" = $1""", connection);
         command.Parameters.AddWithValue(workspaceId);
         return await command.ExecuteNonQueryAsync();
@@ -155,8 +152,7 @@ public sealed class ServerEngines(PostgresFixture postgres, S3rverFixture s3) : 
 
     public async Task AgeAsync(Guid workspaceId, TimeSpan age)
     {
-        await using var connection = new Npgsql.NpgsqlConnection((_schema ?? throw new InvalidOperationException("Not initialized.")).ConnectionString);
-        await connection.OpenAsync();
+        await using var connection = await OpenPostgresAsync();
         foreach (var (table, key) in new[] { ("Workspace", "id"), ("ColdstoreArchive", "workspaceId") })
         {
             await using var command = new Npgsql.NpgsqlCommand($"""UPDATE "{table}" SET "updatedAt" = "updatedAt" - $1 WHERE "{key}" = $2""", connection);
@@ -164,6 +160,14 @@ public sealed class ServerEngines(PostgresFixture postgres, S3rverFixture s3) : 
             command.Parameters.AddWithValue(workspaceId);
             await command.ExecuteNonQueryAsync();
         }
+    }
+
+    /// <summary>A connection to the test's schema, as the host application would open one.</summary>
+    private async Task<Npgsql.NpgsqlConnection> OpenPostgresAsync()
+    {
+        var connection = new Npgsql.NpgsqlConnection((_schema ?? throw new InvalidOperationException("Not initialized.")).ConnectionString);
+        await connection.OpenAsync();
+        return connection;
     }
 
     public IStateStore OpenState() =>
