@@ -326,6 +326,64 @@ internal class RelationalStore : IStateStore
         InTransactionAsync(write: false, db => db.ReadAllAsync(Sql.SelectHolds, ReadHold, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
+    public async Task InsertErasureAsync(ErasureRecord erasure, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(erasure);
+        try
+        {
+            await InTransactionAsync(write: true, db => db.ExecuteAsync(Sql.InsertErasure, cancellationToken,
+                _dialect.Uuid("erasureId", erasure.ErasureId), _dialect.Uuid("workspaceId", erasure.WorkspaceId), _dialect.Text("requestedBy", erasure.RequestedBy),
+                _dialect.Text("identities", erasure.Identities.ToJson()), _dialect.Text("state", erasure.State.ToText()),
+                _dialect.Text("progress", erasure.Progress.ToJson())), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (_dialect.Classify(e) is Violation.PrimaryKey or Violation.Unique)
+        {
+            throw new WorkspaceOperationException(erasure.WorkspaceId, "record-erasure",
+                $"Erasure {erasure.ErasureId} of workspace {erasure.WorkspaceId} is already recorded; nothing was written.", WorkspaceErrorKind.Conflict, e);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task UpdateErasureAsync(ErasureRecord erasure, WorkspaceLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(erasure);
+        ArgumentNullException.ThrowIfNull(lease);
+        RequireLeaseOf(lease, erasure.WorkspaceId);
+        const string step = "update-erasure";
+        var refusal = await InTransactionAsync<Refusal?>(write: true, async db =>
+        {
+            var changed = await db.ExecuteAsync(Sql.UpdateErasureFenced, cancellationToken,
+                _dialect.Uuid("erasureId", erasure.ErasureId), _dialect.Uuid("workspaceId", erasure.WorkspaceId), _dialect.Text("state", erasure.State.ToText()),
+                _dialect.Text("progress", erasure.Progress.ToJson()), _dialect.Text("lastError", erasure.LastError), _dialect.Uuid("leaseToken", lease.Token)).ConfigureAwait(false);
+            if (changed == 1)
+            {
+                return null;
+            }
+
+            var change = $"record erasure {erasure.ErasureId} {erasure.State.ToText()}";
+            if (!await LeaseHeldAsync(db, lease, cancellationToken).ConfigureAwait(false))
+            {
+                return await LeaseLostAsync(db, lease, step, change, cancellationToken).ConfigureAwait(false);
+            }
+
+            var current = await FirstAsync(db, Sql.SelectErasure, ReadErasure, cancellationToken, _dialect.Uuid("erasureId", erasure.ErasureId)).ConfigureAwait(false);
+            return current is null || current.WorkspaceId != erasure.WorkspaceId
+                ? new Refusal(FencedWriteOutcome.NotFound, step, $"Erasure {erasure.ErasureId} of workspace {erasure.WorkspaceId} is not recorded; nothing was written.")
+                : new Refusal(FencedWriteOutcome.Conflict, step,
+                    $"Cannot {change} for workspace {erasure.WorkspaceId}: it is {current.State.ToText()} already, so another run applied it. Nothing was written.");
+        }, cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
+        {
+            throw refusal.ToException(erasure.WorkspaceId);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<ErasureRecord>> ListErasuresAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
+        InTransactionAsync(write: false, db => db.ReadAllAsync(Sql.SelectErasures, ReadErasure, cancellationToken, _dialect.Uuid("workspaceId", workspaceId)),
+            cancellationToken);
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<ArchiveRecord>> ListAllArchivesAsync(CancellationToken cancellationToken = default) =>
         InTransactionAsync(write: false, db => db.ReadAllAsync(Sql.SelectAllArchives, ReadArchive, cancellationToken), cancellationToken);
 
@@ -825,6 +883,11 @@ internal class RelationalStore : IStateStore
         Baseline = r.IsDBNull(12) ? null : RestoreBaseline.Parse(r.GetString(12)),
         Chunk = r.IsDBNull(13) ? null : ArchiveChunk.Parse(r.GetString(13)),
     };
+
+    private ErasureRecord ReadErasure(DbDataReader r) => new(
+        _dialect.GetUuid(r, 0), _dialect.GetUuid(r, 1), r.GetString(2), _dialect.GetInstant(r, 3), ErasureIdentities.Parse(r.GetString(4)),
+        ErasureStateText.Parse(r.GetString(5)), ErasureProgress.Parse(r.GetString(6)), _dialect.GetInstant(r, 7),
+        r.IsDBNull(8) ? null : _dialect.GetInstant(r, 8), r.IsDBNull(9) ? null : r.GetString(9));
 
     private WorkspaceHold ReadHold(DbDataReader r) => new(_dialect.GetUuid(r, 0), r.GetString(1), _dialect.GetInstant(r, 2));
 

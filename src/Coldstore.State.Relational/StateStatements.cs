@@ -67,6 +67,18 @@ internal sealed record StateStatements
     /// <summary>Every ledger row, ordered by workspace, then oldest first.</summary>
     public required string SelectAllArchives { get; init; }
 
+    /// <summary>Records an erasure from <c>@erasureId, @workspaceId, @requestedBy, @identities, @state, @progress</c>.</summary>
+    public required string InsertErasure { get; init; }
+
+    /// <summary>Updates a pending erasure's <c>@state, @progress, @lastError</c> while the lease <c>@leaseToken</c> is held.</summary>
+    public required string UpdateErasureFenced { get; init; }
+
+    /// <summary>One erasure by <c>@erasureId</c>.</summary>
+    public required string SelectErasure { get; init; }
+
+    /// <summary>A workspace's erasures by <c>@workspaceId</c>, oldest first.</summary>
+    public required string SelectErasures { get; init; }
+
     /// <summary>Places (or replaces the reason of) the hold of <c>@workspaceId</c> with <c>@reason</c>, returning the row.</summary>
     public required string PlaceHold { get; init; }
 

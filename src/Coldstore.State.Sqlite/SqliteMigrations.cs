@@ -156,5 +156,25 @@ internal static class SqliteMigrations
                 );
                 """),
         ]),
+
+        // See the Postgres migration of the same number; rowid keeps the order of recording.
+        new(9, "erasure",
+        [
+            new("""
+                CREATE TABLE IF NOT EXISTS "ColdstoreErasure" (
+                    "erasureId" TEXT NOT NULL PRIMARY KEY,
+                    "workspaceId" TEXT NOT NULL,
+                    "requestedBy" TEXT NOT NULL,
+                    "requestedAt" TEXT NOT NULL,
+                    "identities" TEXT NOT NULL,
+                    "state" TEXT NOT NULL CHECK ("state" IN ('pending', 'applied')),
+                    "progress" TEXT NOT NULL,
+                    "updatedAt" TEXT NOT NULL,
+                    "appliedAt" TEXT,
+                    "lastError" TEXT
+                );
+                CREATE INDEX IF NOT EXISTS "ColdstoreErasure_workspaceId_idx" ON "ColdstoreErasure" ("workspaceId");
+                """),
+        ]),
     ];
 }

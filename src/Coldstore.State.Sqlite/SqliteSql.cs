@@ -137,6 +137,33 @@ internal static class SqliteSql
     /// <summary>One ledger row by <c>@archiveId</c>.</summary>
     public const string SelectArchive = $"""SELECT {ArchiveColumns} FROM "ColdstoreArchive" WHERE "archiveId" = @archiveId""";
 
+
+    /// <summary>The columns of an erasure, in the order the store reads them.</summary>
+    public const string ErasureColumns = """
+        "erasureId", "workspaceId", "requestedBy", "requestedAt", "identities", "state", "progress", "updatedAt", "appliedAt", "lastError"
+        """;
+
+    /// <summary>Records an erasure; its times are the database's.</summary>
+    public const string InsertErasure = $"""
+        INSERT INTO "ColdstoreErasure" ("erasureId", "workspaceId", "requestedBy", "requestedAt", "identities", "state", "progress", "updatedAt")
+        VALUES (@erasureId, @workspaceId, @requestedBy, {Now}, @identities, @state, @progress, {Now})
+        """;
+
+    /// <summary>Replaces a pending erasure's state, progress and error, only while the lease <c>@leaseToken</c> is held.</summary>
+    public static readonly string UpdateErasureFenced = $"""
+        UPDATE "ColdstoreErasure"
+        SET "state" = @state, "progress" = @progress, "lastError" = @lastError, "updatedAt" = {Now},
+            "appliedAt" = CASE WHEN @state = 'applied' THEN {Now} ELSE NULL END
+        WHERE "erasureId" = @erasureId AND "workspaceId" = @workspaceId AND "state" = 'pending'
+          AND {LeaseHeldWhere("@workspaceId")}
+        """;
+
+    /// <summary>One erasure by <c>@erasureId</c>.</summary>
+    public const string SelectErasure = $"""SELECT {ErasureColumns} FROM "ColdstoreErasure" WHERE "erasureId" = @erasureId""";
+
+    /// <summary>A workspace's erasures, oldest first.</summary>
+    public const string SelectErasures = $"""SELECT {ErasureColumns} FROM "ColdstoreErasure" WHERE "workspaceId" = @workspaceId ORDER BY rowid """;
+
     /// <summary>Places or replaces a legal hold; the time is the database's.</summary>
     public const string PlaceHold = $"""
         INSERT INTO "ColdstoreHold" ("workspaceId", "reason", "placedAt") VALUES (@workspaceId, @reason, {Now})

@@ -118,6 +118,23 @@ public interface IStateStore : IAsyncDisposable
     Task<IReadOnlyList<WorkspaceHold>> ListHoldsAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Records a new erasure, unconditionally: a request is recorded even while another operation holds the
+    /// workspace's lease (that operation applies it before it finishes). Throws when the erasure id exists.
+    /// </summary>
+    Task InsertErasureAsync(ErasureRecord erasure, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Replaces an erasure's state, progress, applied time and last error under <paramref name="lease"/>: only while it
+    /// is still pending and the lease is held, both checked in the same statement as the write.
+    /// </summary>
+    /// <exception cref="Errors.LeaseLostException">The lease is no longer held; nothing was written.</exception>
+    /// <exception cref="Errors.WorkspaceOperationException">Kind Conflict when the erasure is no longer pending; NotFound when it does not exist.</exception>
+    Task UpdateErasureAsync(ErasureRecord erasure, WorkspaceLease lease, CancellationToken cancellationToken = default);
+
+    /// <summary>A workspace's erasures, oldest first.</summary>
+    Task<IReadOnlyList<ErasureRecord>> ListErasuresAsync(Guid workspaceId, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Takes the workspace's lease for <paramref name="duration"/> when nobody holds it or the holder's lease expired.
     /// Reports the lease, or who holds it when it is taken.
     /// </summary>

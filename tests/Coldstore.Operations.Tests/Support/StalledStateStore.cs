@@ -64,6 +64,14 @@ public sealed class StalledStateStore(IStateStore inner) : IStateStore
 
     public Task<IReadOnlyList<WorkspaceHold>> ListHoldsAsync(CancellationToken cancellationToken = default) => inner.ListHoldsAsync(cancellationToken);
 
+    public Task InsertErasureAsync(ErasureRecord erasure, CancellationToken cancellationToken = default) => inner.InsertErasureAsync(erasure, cancellationToken);
+
+    public Task UpdateErasureAsync(ErasureRecord erasure, WorkspaceLease lease, CancellationToken cancellationToken = default) =>
+        inner.UpdateErasureAsync(erasure, lease, cancellationToken);
+
+    public Task<IReadOnlyList<ErasureRecord>> ListErasuresAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
+        inner.ListErasuresAsync(workspaceId, cancellationToken);
+
     public Task<LeaseAttempt> TryAcquireLeaseAsync(Guid workspaceId, string owner, TimeSpan duration, CancellationToken cancellationToken = default) =>
         inner.TryAcquireLeaseAsync(workspaceId, owner, duration, cancellationToken);
 
