@@ -329,6 +329,11 @@ internal class RelationalStore : IStateStore
     public async Task InsertErasureAsync(ErasureRecord erasure, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(erasure);
+        if (erasure.State != ErasureState.Pending)
+        {
+            throw new ArgumentException($"An erasure is recorded pending, not {erasure.State.ToText()}; it is applied by a fenced update.", nameof(erasure));
+        }
+
         try
         {
             await InTransactionAsync(write: true, db => db.ExecuteAsync(Sql.InsertErasure, cancellationToken,

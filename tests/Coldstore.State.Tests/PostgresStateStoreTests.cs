@@ -133,7 +133,7 @@ public sealed class PostgresStateStoreTests(PostgresFixture fixture) : StateStor
             SELECT table_name::text FROM information_schema.tables
             WHERE table_schema = current_schema() ORDER BY table_name
             """);
-        Assert.Equal(["ColdstoreArchive", "ColdstoreHold", "ColdstoreLease", "ColdstoreMigration", "Workspace"], tables);
+        Assert.Equal(["ColdstoreArchive", "ColdstoreErasure", "ColdstoreHold", "ColdstoreLease", "ColdstoreMigration", "Workspace"], tables);
         Assert.Equal(Schema.Name, await ScalarAsync("SELECT current_schema()"));
     }
 

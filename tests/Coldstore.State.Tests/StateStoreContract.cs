@@ -45,7 +45,7 @@ public abstract partial class StateStoreContract : IAsyncLifetime
     protected abstract Task CreateDittofeedWorkspaceTableAsync(Guid paused, Guid active);
 
     /// <summary>The expected applied versions after migrating.</summary>
-    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7, 8];
+    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
     public async Task InitializeAsync()
     {
@@ -888,6 +888,315 @@ public abstract partial class StateStoreContract : IAsyncLifetime
 
         Assert.Null(await store.GetWorkspaceAsync(workspace.Id));
         Assert.Equal(archive.ArchiveId, Assert.Single(await store.ListArchivesAsync(workspace.Id)).ArchiveId);
+    }
+
+    // ---- erasures ----
+
+    /// <summary>A checksum above 2^63, which a signed 64-bit column or a double would mangle.</summary>
+    private const string LargeChecksum = "18446744073709551614";
+
+    private static ErasureRecord NewErasure(Guid workspaceId, string requestedBy = "dpo@example.com, ticket GDPR-17") => new(
+        ErasureId: Guid.NewGuid(),
+        WorkspaceId: workspaceId,
+        RequestedBy: requestedBy,
+        RequestedAt: default,
+        Identities: ErasureIdentities.Create(["user-zeta@example.com", "user-omega"], ["anon-qwxyz"]),
+        State: ErasureState.Pending,
+        Progress: ErasureProgress.None,
+        UpdatedAt: default,
+        AppliedAt: null,
+        LastError: null);
+
+    private static ErasedArchive NewErasedArchive(ErasedArchiveStep step = ErasedArchiveStep.Written) => new(
+        ArchiveId: Guid.NewGuid(),
+        Step: step,
+        RowsErased: 12,
+        ReplacedKeys: ["month=202401.parquet", "month=202402.parquet"],
+        NewObjects: [new ManifestObject("month=202401.erased-1.parquet", 4_096)],
+        Rows: 1_234_567,
+        Checksum: LargeChecksum,
+        InternalEventRows: 89);
+
+    /// <summary>Every field the caller chose (not the store's times) of <paramref name="read"/> equals <paramref name="expected"/>'s.</summary>
+    private static void AssertSameErasure(ErasureRecord expected, ErasureRecord read)
+    {
+        Assert.Equal(expected.ErasureId, read.ErasureId);
+        Assert.Equal(expected.WorkspaceId, read.WorkspaceId);
+        Assert.Equal(expected.RequestedBy, read.RequestedBy);
+        Assert.Equal(expected.State, read.State);
+        Assert.Equal(expected.LastError, read.LastError);
+        Assert.Equal(expected.Identities.Salt, read.Identities.Salt);
+        Assert.Equal(expected.Identities.UserIdHashes, read.Identities.UserIdHashes);
+        Assert.Equal(expected.Identities.AnonymousIdHashes, read.Identities.AnonymousIdHashes);
+        Assert.Equal(expected.Progress.HotRowsDeleted, read.Progress.HotRowsDeleted);
+        Assert.Equal(expected.Progress.Archives.Count, read.Progress.Archives.Count);
+        foreach (var (want, got) in expected.Progress.Archives.Zip(read.Progress.Archives))
+        {
+            Assert.Equal(want with { ReplacedKeys = got.ReplacedKeys, NewObjects = got.NewObjects }, got);
+            Assert.Equal(want.ReplacedKeys, got.ReplacedKeys);
+            Assert.Equal(want.NewObjects, got.NewObjects);
+        }
+    }
+
+    private async Task<ErasureRecord> ReadErasureAsync(Guid workspaceId, Guid erasureId) =>
+        Assert.Single(await Store.ListErasuresAsync(workspaceId), e => e.ErasureId == erasureId);
+
+    [Fact]
+    public async Task Erasures_round_trip_every_field_and_are_listed_oldest_first_and_only_the_workspaces_own()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var other = await store.CreateWorkspaceAsync(new NewWorkspace("Other"));
+        var first = NewErasure(workspace.Id) with
+        {
+            Progress = new ErasureProgress(true, [NewErasedArchive(), NewErasedArchive(ErasedArchiveStep.Done) with { NewObjects = [] }]),
+        };
+        var second = NewErasure(workspace.Id, "second requester");
+        var third = NewErasure(workspace.Id, "third requester");
+        var foreign = NewErasure(other.Id, "someone else");
+
+        var before = DateTime.UtcNow;
+        await store.InsertErasureAsync(first);
+        await store.InsertErasureAsync(foreign);
+        await Task.Delay(5);
+        await store.InsertErasureAsync(second);
+        await store.InsertErasureAsync(third);
+        var listed = await store.ListErasuresAsync(workspace.Id);
+
+        Assert.Equal([first.ErasureId, second.ErasureId, third.ErasureId], listed.Select(e => e.ErasureId));
+        var read = listed[0];
+        AssertSameErasure(first, read);
+        AssertSameErasure(second, listed[1]);
+        Assert.Equal(ulong.Parse(LargeChecksum, System.Globalization.CultureInfo.InvariantCulture), read.Progress.Archives[0].ChecksumValue);
+        Assert.Empty(read.Progress.Archives[1].NewObjects);
+        Assert.Equal(ErasedArchiveStep.Done, read.Progress.Archives[1].Step);
+        Assert.Equal(ErasureState.Pending, read.State);
+        Assert.Null(read.AppliedAt);
+        Assert.Null(read.LastError);
+        Assert.Equal((DateTimeKind.Utc, DateTimeKind.Utc), (read.RequestedAt.Kind, read.UpdatedAt.Kind));
+        Assert.InRange(read.RequestedAt, before.AddMinutes(-5), DateTime.UtcNow.AddMinutes(5));
+        Assert.Equal(read.RequestedAt, read.UpdatedAt);
+        Assert.True(listed[0].RequestedAt <= listed[1].RequestedAt && listed[1].RequestedAt <= listed[2].RequestedAt);
+        Assert.True(read.Identities.Names("user-zeta@example.com"));
+        Assert.True(read.Identities.Names("anon-qwxyz"));
+        Assert.False(read.Identities.Names("user-alpha"));
+
+        AssertSameErasure(foreign, Assert.Single(await store.ListErasuresAsync(other.Id)));
+        Assert.Empty(await store.ListErasuresAsync(Guid.NewGuid()));
+    }
+
+    [Fact]
+    public async Task An_erasure_is_recorded_while_another_run_holds_the_lease_and_outlives_the_workspace_row()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var holder = await LeaseAsync(workspace.Id, "archiver");
+        var erasure = NewErasure(workspace.Id);
+
+        await store.InsertErasureAsync(erasure);
+        Assert.Equal(holder.Token, (await store.RenewLeaseAsync(holder, TimeSpan.FromMinutes(5)))?.Token); // The insert took nothing from the holder.
+
+        // The application deletes the workspace's row (its lease goes with it); the erasure stays to be proven or applied.
+        await ExecuteAsync($"""DELETE FROM "Workspace" WHERE "id" = '{workspace.Id}'""");
+
+        Assert.Null(await store.GetWorkspaceAsync(workspace.Id));
+        AssertSameErasure(erasure, Assert.Single(await store.ListErasuresAsync(workspace.Id)));
+    }
+
+    [Fact]
+    public async Task Recording_an_erasure_id_twice_is_a_conflict_that_keeps_the_first()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var other = await store.CreateWorkspaceAsync(new NewWorkspace("Other"));
+        var erasure = NewErasure(workspace.Id, "first");
+        await store.InsertErasureAsync(erasure);
+
+        var again = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.InsertErasureAsync(erasure with { RequestedBy = "second" }));
+        var elsewhere = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.InsertErasureAsync(erasure with { WorkspaceId = other.Id }));
+
+        Assert.Equal(WorkspaceErrorKind.Conflict, again.Kind);
+        Assert.Equal(workspace.Id, again.WorkspaceId);
+        Assert.Contains(erasure.ErasureId.ToString(), again.Message, StringComparison.Ordinal);
+        Assert.Equal(WorkspaceErrorKind.Conflict, elsewhere.Kind);
+        Assert.Equal("first", Assert.Single(await store.ListErasuresAsync(workspace.Id)).RequestedBy);
+        Assert.Empty(await store.ListErasuresAsync(other.Id));
+    }
+
+    [Fact]
+    public async Task A_fenced_update_records_progress_then_applies_the_erasure_once()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var lease = await LeaseAsync(workspace.Id, "eraser");
+        var erasure = NewErasure(workspace.Id);
+        await store.InsertErasureAsync(erasure);
+        var inserted = await ReadErasureAsync(workspace.Id, erasure.ErasureId);
+        await Task.Delay(20);
+
+        // Progress while still pending: recorded, not applied.
+        var halfway = inserted with
+        {
+            Progress = ErasureProgress.None.With(NewErasedArchive(ErasedArchiveStep.Writing)) with { HotRowsDeleted = true },
+            LastError = "rewrite of month=202401 timed out",
+        };
+        await store.UpdateErasureAsync(halfway, lease);
+        var pending = await ReadErasureAsync(workspace.Id, erasure.ErasureId);
+
+        AssertSameErasure(halfway, pending);
+        Assert.Null(pending.AppliedAt);
+        Assert.Equal(inserted.RequestedAt, pending.RequestedAt);
+        Assert.True(pending.UpdatedAt > inserted.UpdatedAt, $"{pending.UpdatedAt:o} should be after {inserted.UpdatedAt:o}");
+
+        // Applied: state, progress and applied time, error cleared.
+        var done = halfway.Progress.Archives[0] with { Step = ErasedArchiveStep.Done };
+        var applied = pending with { State = ErasureState.Applied, Progress = pending.Progress.With(done), LastError = null };
+        await store.UpdateErasureAsync(applied, lease);
+        var read = await ReadErasureAsync(workspace.Id, erasure.ErasureId);
+
+        AssertSameErasure(applied, read);
+        Assert.Equal(ErasureState.Applied, read.State);
+        Assert.NotNull(read.AppliedAt);
+        Assert.Equal(DateTimeKind.Utc, read.AppliedAt.Value.Kind);
+        Assert.Equal(read.UpdatedAt, read.AppliedAt);
+        Assert.True(read.AppliedAt >= pending.UpdatedAt);
+        Assert.InRange(read.AppliedAt.Value, DateTime.UtcNow.AddMinutes(-5), DateTime.UtcNow.AddMinutes(5));
+        Assert.Equal(inserted.RequestedAt, read.RequestedAt);
+
+        // Once applied, no further update: not even by the same live lease.
+        var e = await Assert.ThrowsAsync<WorkspaceOperationException>(() =>
+            store.UpdateErasureAsync(applied with { LastError = "late writer", Progress = ErasureProgress.None }, lease));
+        Assert.Equal(WorkspaceErrorKind.Conflict, e.Kind);
+        Assert.Equal("update-erasure", e.Step);
+        Assert.Equal(workspace.Id, e.WorkspaceId);
+        Assert.Contains("applied already", e.Message, StringComparison.Ordinal);
+        var after = await ReadErasureAsync(workspace.Id, erasure.ErasureId);
+        AssertSameErasure(applied, after);
+        Assert.Equal((read.UpdatedAt, read.AppliedAt), (after.UpdatedAt, after.AppliedAt));
+    }
+
+    [Fact]
+    public async Task An_erasure_update_under_a_released_lease_is_lease_lost_and_writes_nothing()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var lease = await LeaseAsync(workspace.Id, "eraser:1");
+        var erasure = NewErasure(workspace.Id);
+        await store.InsertErasureAsync(erasure);
+        var before = await ReadErasureAsync(workspace.Id, erasure.ErasureId);
+        await store.ReleaseLeaseAsync(lease);
+
+        var e = await Assert.ThrowsAsync<LeaseLostException>(() => store.UpdateErasureAsync(
+            before with { State = ErasureState.Applied, Progress = new ErasureProgress(true, [NewErasedArchive()]), LastError = "x" }, lease));
+
+        Assert.Equal("update-erasure", e.Step);
+        Assert.Equal(workspace.Id, e.WorkspaceId);
+        Assert.Contains("eraser:1", e.Message, StringComparison.Ordinal);
+        Assert.Contains("nobody holds it now", e.Message, StringComparison.Ordinal);
+        Assert.Contains("nothing was written", e.Message, StringComparison.Ordinal);
+        var after = await ReadErasureAsync(workspace.Id, erasure.ErasureId);
+        AssertSameErasure(before, after);
+        Assert.Equal((before.UpdatedAt, (DateTime?)null), (after.UpdatedAt, after.AppliedAt));
+    }
+
+    [Fact]
+    public async Task An_erasure_update_by_a_holder_whose_lease_was_taken_over_is_lease_lost_and_writes_nothing()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var stale = (await store.TryAcquireLeaseAsync(workspace.Id, "host-a:1", ShortLease)).Lease!;
+        var erasure = NewErasure(workspace.Id);
+        await store.InsertErasureAsync(erasure);
+        await Task.Delay(ShortLease * 2);
+        var successor = await LeaseAsync(workspace.Id, "host-b:2");
+        var halfway = (await ReadErasureAsync(workspace.Id, erasure.ErasureId)) with { Progress = new ErasureProgress(true, []) };
+        await store.UpdateErasureAsync(halfway, successor);
+        var before = await ReadErasureAsync(workspace.Id, erasure.ErasureId);
+
+        var refusals = new[]
+        {
+            await Assert.ThrowsAsync<LeaseLostException>(() => store.UpdateErasureAsync(before with { State = ErasureState.Applied }, stale)),
+            await Assert.ThrowsAsync<LeaseLostException>(() => store.UpdateErasureAsync(before with { Progress = ErasureProgress.None, LastError = "stale" }, stale)),
+            await Assert.ThrowsAsync<LeaseLostException>(() => store.UpdateErasureAsync(before with { State = ErasureState.Applied }, successor with { Token = Guid.NewGuid() })),
+        };
+
+        Assert.All(refusals, e =>
+        {
+            Assert.Equal("update-erasure", e.Step);
+            Assert.Equal(workspace.Id, e.WorkspaceId);
+            Assert.Contains("host-b:2", e.Message, StringComparison.Ordinal);
+        });
+        Assert.Contains("host-a:1", refusals[0].Message, StringComparison.Ordinal);
+        var after = await ReadErasureAsync(workspace.Id, erasure.ErasureId);
+        AssertSameErasure(before, after);
+        Assert.True(after.Progress.HotRowsDeleted);
+        Assert.Equal((before.UpdatedAt, (DateTime?)null), (after.UpdatedAt, after.AppliedAt));
+
+        // The successor still can.
+        await store.UpdateErasureAsync(before with { State = ErasureState.Applied }, successor);
+        Assert.Equal(ErasureState.Applied, (await ReadErasureAsync(workspace.Id, erasure.ErasureId)).State);
+    }
+
+    [Fact]
+    public async Task Updating_an_erasure_that_is_not_recorded_is_not_found()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var other = await store.CreateWorkspaceAsync(new NewWorkspace("Other"));
+        var lease = await LeaseAsync(workspace.Id, "eraser");
+        var otherLease = await LeaseAsync(other.Id, "eraser");
+        var unknown = NewErasure(workspace.Id) with { State = ErasureState.Applied };
+        var othersErasure = NewErasure(other.Id);
+        await store.InsertErasureAsync(othersErasure);
+
+        var missing = await Assert.ThrowsAsync<WorkspaceOperationException>(() => store.UpdateErasureAsync(unknown, lease));
+        // Another workspace's erasure, addressed as this workspace's under this workspace's lease: not this workspace's to change.
+        var misdirected = await Assert.ThrowsAsync<WorkspaceOperationException>(() =>
+            store.UpdateErasureAsync(othersErasure with { WorkspaceId = workspace.Id, State = ErasureState.Applied }, lease));
+
+        Assert.Equal((WorkspaceErrorKind.NotFound, "update-erasure", (Guid?)workspace.Id), (missing.Kind, missing.Step, missing.WorkspaceId));
+        Assert.Contains(unknown.ErasureId.ToString(), missing.Message, StringComparison.Ordinal);
+        Assert.Equal(WorkspaceErrorKind.NotFound, misdirected.Kind);
+        Assert.Empty(await store.ListErasuresAsync(workspace.Id));
+        Assert.Equal(ErasureState.Pending, Assert.Single(await store.ListErasuresAsync(other.Id)).State);
+        await Assert.ThrowsAsync<ArgumentException>(() => store.UpdateErasureAsync(othersErasure, lease)); // A lease of another workspace.
+        await store.UpdateErasureAsync(othersErasure with { State = ErasureState.Applied }, otherLease);
+        Assert.Equal(ErasureState.Applied, Assert.Single(await store.ListErasuresAsync(other.Id)).State);
+    }
+
+    [Fact]
+    public async Task An_erasures_ids_never_reach_its_stored_row_in_clear_text()
+    {
+        var store = await MigratedAsync();
+        var workspace = await store.CreateWorkspaceAsync(new NewWorkspace("Acme"));
+        var lease = await LeaseAsync(workspace.Id, "eraser");
+        string[] users = ["user-zeta@example.com", "Jürgen Müller", "user-omega"];
+        string[] anonymous = ["anon-qwxyz", "anon-kjihg"];
+        var erasure = NewErasure(workspace.Id) with { Identities = ErasureIdentities.Create(users, anonymous) };
+        await store.InsertErasureAsync(erasure);
+        await store.UpdateErasureAsync(erasure with { State = ErasureState.Applied, Progress = new ErasureProgress(true, [NewErasedArchive()]) }, lease);
+
+        var row = Convert.ToString(await ScalarAsync($"""
+            SELECT CAST("erasureId" AS text) || '|' || CAST("workspaceId" AS text) || '|' || "requestedBy" || '|' || CAST("requestedAt" AS text)
+                || '|' || "identities" || '|' || "state" || '|' || "progress" || '|' || CAST("updatedAt" AS text)
+                || '|' || coalesce(CAST("appliedAt" AS text), '') || '|' || coalesce("lastError", '')
+            FROM "ColdstoreErasure" WHERE "erasureId" = '{erasure.ErasureId}'
+            """), System.Globalization.CultureInfo.InvariantCulture);
+
+        Assert.NotNull(row);
+        Assert.Contains(erasure.Identities.Salt, row, StringComparison.Ordinal);
+        Assert.All(erasure.Identities.UserIdHashes.Concat(erasure.Identities.AnonymousIdHashes), h => Assert.Contains(h, row, StringComparison.Ordinal));
+        Assert.Contains("applied", row, StringComparison.Ordinal);
+        var read = Assert.Single(await store.ListErasuresAsync(workspace.Id));
+        var readText = string.Join('|', read.RequestedBy, read.Identities.ToJson(), read.Progress.ToJson(), read.LastError);
+        foreach (var id in users.Concat(anonymous).Append("Jürgen").Append("zeta@example"))
+        {
+            Assert.DoesNotContain(id, row, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(id, readText, StringComparison.OrdinalIgnoreCase);
+        }
+
+        Assert.All(users.Concat(anonymous), id => Assert.True(read.Identities.Names(id), id));
+        Assert.Equal(5, read.Identities.UserIdHashes.Count + read.Identities.AnonymousIdHashes.Count);
     }
 
     // ---- leases ----

@@ -67,6 +67,10 @@ public sealed record ArchiveManifest
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ArchiveChunk? Chunk { get; init; }
 
+    /// <summary>The erasures that removed rows from this archive since it was made, oldest first; absent when none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<Guid>? Erasures { get; init; }
+
     /// <summary>The checksum as a number.</summary>
     [JsonIgnore]
     public ulong ChecksumValue => ulong.Parse(Checksum, NumberStyles.None, CultureInfo.InvariantCulture);

@@ -131,7 +131,13 @@ public sealed record ErasureProgress(bool HotRowsDeleted, IReadOnlyList<ErasedAr
     public ErasureProgress With(ErasedArchive archive)
     {
         ArgumentNullException.ThrowIfNull(archive);
-        return this with { Archives = [.. Archives.Where(a => a.ArchiveId != archive.ArchiveId), archive] };
+        // A record replaced keeps its place: the list stays in the order the erasure took the archives.
+        return this with
+        {
+            Archives = Archives.Any(a => a.ArchiveId == archive.ArchiveId)
+                ? [.. Archives.Select(a => a.ArchiveId == archive.ArchiveId ? archive : a)]
+                : [.. Archives, archive],
+        };
     }
 
     /// <summary>The persisted JSON.</summary>

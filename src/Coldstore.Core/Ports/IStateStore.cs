@@ -119,7 +119,8 @@ public interface IStateStore : IAsyncDisposable
 
     /// <summary>
     /// Records a new erasure, unconditionally: a request is recorded even while another operation holds the
-    /// workspace's lease (that operation applies it before it finishes). Throws when the erasure id exists.
+    /// workspace's lease (that operation applies it before it finishes). Throws when the erasure id exists, and for a
+    /// record that is not pending. Like holds, it is not tied to the workspace's row: the caller checks the workspace.
     /// </summary>
     Task InsertErasureAsync(ErasureRecord erasure, CancellationToken cancellationToken = default);
 

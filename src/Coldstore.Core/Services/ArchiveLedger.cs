@@ -69,6 +69,28 @@ internal sealed class ArchiveLedger(IStateStore state)
     public Task<ArchiveRecord> UnpurgedAsync(ArchiveRecord purged, CancellationToken ct) =>
         MoveAsync(purged, purged with { State = ArchiveState.Archived }, ct);
 
+    /// <summary>
+    /// An erasure removed rows from an archived archive: its ledger row takes the new manifest's count, checksum, bytes
+    /// and internal events (the manifest was written first; until this write a restore finishes the erasure first).
+    /// </summary>
+    public Task<ArchiveRecord> ErasedFromAsync(ArchiveRecord record, ErasedArchive erased, long bytes, CancellationToken ct) =>
+        MoveAsync(record, record with { RowCount = erased.Rows, Checksum = erased.ChecksumValue, Bytes = bytes, InternalEventRows = erased.InternalEventRows, LastError = null }, ct);
+
+    /// <summary>An erasure removed every row of an archived archive: nothing is left to restore, its objects go next.</summary>
+    public Task<ArchiveRecord> AllErasedAsync(ArchiveRecord record, Guid erasureId, CancellationToken ct) =>
+        MoveAsync(record, record with
+        {
+            State = ArchiveState.Purged, RowCount = 0, Checksum = 0, Bytes = 0, InternalEventRows = 0,
+            LastError = $"Every row of this archive was erased (erasure {erasureId}); nothing is left to restore.",
+        }, ct);
+
+    /// <summary>Records an erasure's progress (or its end), while it is pending and the lease is held.</summary>
+    public async Task<ErasureRecord> UpdateErasureAsync(ErasureRecord erasure, CancellationToken ct)
+    {
+        await fenced.UpdateErasureAsync(erasure, ct).ConfigureAwait(false);
+        return erasure;
+    }
+
     /// <summary>Keeps the reason an operation stopped on the archive's row, whatever state it is in now.</summary>
     public async Task RecordErrorAsync(ArchiveRecord record, string message)
     {

@@ -194,11 +194,33 @@ public static class Steps
     /// <summary>Restore: the storage column says hot.</summary>
     public const string RestoreDone = "restore:done";
 
+    /// <summary>Erase: the request is in the ledger (pending), with the salted hashes of the ids.</summary>
+    public const string EraseRecorded = "erase:recorded";
+
+    /// <summary>Erase: the users' rows and internal events are deleted from the hot tables (the deletes applied).</summary>
+    public const string EraseHotDeleted = "erase:hot-deleted";
+
+    /// <summary>Erase: one archive's replacement objects are written and verified; the ledger records its new values.</summary>
+    public const string EraseObjectsWritten = "erase:objects-written";
+
+    /// <summary>Erase: one archive's new manifest is written; its ledger row still has the old values.</summary>
+    public const string EraseManifestWritten = "erase:manifest-written";
+
+    /// <summary>Erase: one archive's manifest and ledger row describe it without the erased rows.</summary>
+    public const string EraseSwapped = "erase:swapped";
+
+    /// <summary>Erase: one archive's replaced objects are deleted.</summary>
+    public const string EraseOldObjectsDeleted = "erase:old-objects-deleted";
+
+    /// <summary>Erase: the erasure is applied to the hot tables and every archive.</summary>
+    public const string EraseApplied = "erase:applied";
+
     /// <summary>Every step name, in the order they run.</summary>
     public static readonly IReadOnlyList<string> All =
     [
         ArchiveStarted, ArchiveCopied, ArchiveReadBack, ArchiveVerified, ArchiveDeleteBounded, ArchiveEventsDeleteSubmitted, ArchiveDeletesSubmitted,
         ArchiveDeletesApplied, ArchiveChunkArchived, ArchiveDone,
         RestoreArchiveVerified, RestoreStarted, RestoreLeftoversRemoved, RestoreInserted, RestoreVerified, RestoreObjectsDeleted, RestoreDone,
+        EraseRecorded, EraseHotDeleted, EraseObjectsWritten, EraseManifestWritten, EraseSwapped, EraseOldObjectsDeleted, EraseApplied,
     ];
 }

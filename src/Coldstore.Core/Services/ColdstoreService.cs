@@ -256,6 +256,36 @@ public sealed partial class ColdstoreService
     public Task<ArchiveQueryResult> QueryArchivesAsync(Guid workspaceId, string sql, CancellationToken cancellationToken = default) =>
         _archiver.QueryAsync(workspaceId, sql, cancellationToken);
 
+    /// <summary>
+    /// Erases users from the workspace's data: their events leave the hot tables (with the internal events derived from
+    /// them) and every archive of the workspace, whose objects that hold them are rewritten through ClickHouse without
+    /// them, verified, and swapped in by a new manifest. The erasure is recorded first (who asks, when, and salted
+    /// hashes of the ids, never the ids); when another operation holds the workspace, that operation applies it before
+    /// it finishes and the result says it is pending. An interrupted erase is finished by the next erase, archive or
+    /// restore of the workspace; no archive is unrestorable at any instant.
+    /// </summary>
+    /// <param name="workspaceId">The workspace.</param>
+    /// <param name="request">Whom to erase and who asks.</param>
+    /// <param name="progress">Receives each step.</param>
+    /// <param name="cancellationToken">Stops between steps.</param>
+    /// <exception cref="WorkspaceOperationException">Kind InvalidInput for a request naming no id or an empty one; NotFound for an unknown workspace.</exception>
+    public Task<ErasureResult> EraseUsersAsync(Guid workspaceId, ErasureRequest request, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return _archiver.EraseAsync(workspaceId, request, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Applies the workspace's pending erasures (recorded while another operation held it, or interrupted), holding its
+    /// lease. The result's erasure is null; <see cref="ErasureResult.AlsoApplied"/> lists what was applied.
+    /// </summary>
+    public Task<ErasureResult> ApplyPendingErasuresAsync(Guid workspaceId, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        _archiver.EraseAsync(workspaceId, null, progress, cancellationToken);
+
+    /// <summary>The workspace's erasures, oldest first (hashes only), as the ledger has them.</summary>
+    public Task<IReadOnlyList<ErasureRecord>> ListErasuresAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
+        _state.ListErasuresAsync(workspaceId, cancellationToken);
+
     /// <summary>Every archive of the workspace: ledger state, cutoff, chunk, rows, checksum, and the objects, sizes and months its manifest lists.</summary>
     public Task<IReadOnlyList<ArchiveDescription>> DescribeArchivesAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
         _archiver.DescribeAsync(workspaceId, cancellationToken);

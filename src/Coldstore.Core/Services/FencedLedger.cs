@@ -37,6 +37,10 @@ internal sealed class FencedLedger(IStateStore state)
     public Task UpdateArchiveAsync(ArchiveRecord archive, ArchiveState expected, CancellationToken ct) =>
         state.UpdateArchiveAsync(archive, expected, Lease(archive.WorkspaceId), ct);
 
+    /// <summary>Writes a pending erasure's progress while the lease is held.</summary>
+    public Task UpdateErasureAsync(ErasureRecord erasure, CancellationToken ct) =>
+        state.UpdateErasureAsync(erasure, Lease(erasure.WorkspaceId), ct);
+
     /// <summary>Compare-and-set of the storage column while the lease is held.</summary>
     public Task<bool> TrySetStorageAsync(Guid workspaceId, StorageState expected, StorageState desired, CancellationToken ct) =>
         state.TrySetStorageAsync(workspaceId, expected, desired, Lease(workspaceId), ct);

@@ -40,6 +40,22 @@ public sealed record OperationResult(
     IReadOnlyList<StepReport> Steps,
     TimeSpan Duration);
 
+/// <summary>Whom to erase from a workspace's data, and who asks.</summary>
+/// <param name="UserIds">Values of <c>user_id</c> whose events go.</param>
+/// <param name="AnonymousIds">Values of <c>anonymous_id</c> whose events go.</param>
+/// <param name="RequestedBy">Who asks (recorded in the ledger): an operator, a ticket.</param>
+public sealed record ErasureRequest(IReadOnlyList<string> UserIds, IReadOnlyList<string> AnonymousIds, string RequestedBy);
+
+/// <summary>What an erase did, or why it is still pending.</summary>
+/// <param name="WorkspaceId">The workspace.</param>
+/// <param name="Erasure">The erasure as the ledger has it now (applied, or pending).</param>
+/// <param name="PendingBecause">Why it is still pending (another operation holds the workspace, or an archive is unfinished), or null.</param>
+/// <param name="AlsoApplied">Other pending erasures of the workspace this run applied on the way.</param>
+/// <param name="Steps">The steps in order, with timings.</param>
+/// <param name="Duration">How long it took.</param>
+public sealed record ErasureResult(
+    Guid WorkspaceId, ErasureRecord? Erasure, string? PendingBecause, IReadOnlyList<ErasureRecord> AlsoApplied, IReadOnlyList<StepReport> Steps, TimeSpan Duration);
+
 /// <summary>Progress of a running operation.</summary>
 /// <param name="WorkspaceId">The workspace.</param>
 /// <param name="Step">The step running or just finished.</param>

@@ -236,7 +236,9 @@ internal sealed partial class WorkspaceArchiver
         {
             member.Workspace = await state.GetWorkspaceAsync(member.WorkspaceId, ct).ConfigureAwait(false);
             member.Archives = member.Workspace is null ? [] : await ledger.ListAsync(member.WorkspaceId, ct).ConfigureAwait(false);
-            if (member.Workspace is null || (eligible is not null && !eligible(member.Workspace)) || member.Archives.Any(ArchiveLedger.IsOpen))
+            // A pending erasure is applied by the single path (before a restore inserts anything, at an archive's end).
+            if (member.Workspace is null || (eligible is not null && !eligible(member.Workspace)) || member.Archives.Any(ArchiveLedger.IsOpen)
+                || (await state.ListErasuresAsync(member.WorkspaceId, ct).ConfigureAwait(false)).Any(e => e.State == ErasureState.Pending))
             {
                 batch.HandBack(member);
             }

@@ -55,7 +55,16 @@ internal sealed partial class WorkspaceArchiver
         var columns = (await clickHouse.QueryAsync(ArchiveQuerySql.EventColumns(tables), ct).ConfigureAwait(false))
             .Select(r => new EventColumn(r.GetString("name"), r.GetString("type"), r.GetString("default_kind"), r.GetString("default_expression")))
             .ToList();
-        var sources = archives.Select((a, i) => ReadSource(a, $"a{i}")).ToList();
+        // Each archive is read through exactly the objects its manifest names (an unfinished erasure may have left others).
+        var sources = new List<TableFunctionExpression>();
+        foreach (var archive in archives)
+        {
+            var (manifest, unreadable) = await ReadManifestAsync(archive, ct).ConfigureAwait(false);
+            sources.Add(manifest is null
+                ? throw new WorkspaceOperationException(workspaceId, QueryStep, $"Archive {archive.ArchiveId} of workspace {workspaceId} cannot be queried: {unreadable}. Nothing was run; check it with `coldstore verify {workspaceId}`.", WorkspaceErrorKind.Failed)
+                : ExactSource(archive, manifest, $"a{sources.Count}"));
+        }
+
         var rows = await clickHouse.QueryAsync(ArchiveQuerySql.OverArchives(text, columns, workspaceId, sources, options.StatementTimeout), ct).ConfigureAwait(false);
         return new ArchiveQueryResult(workspaceId, [.. archives.Select(a => a.ArchiveId)], rows.Count > 0 ? rows[0].ColumnNames : [], rows);
     }

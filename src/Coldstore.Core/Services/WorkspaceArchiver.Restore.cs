@@ -41,7 +41,7 @@ internal sealed partial class WorkspaceArchiver
             else
             {
                 // Nothing of this restore is hot yet: what is hot now was there before and must still be there after.
-                baseline = await MeasureBaselineAsync(record, ct).ConfigureAwait(false);
+                baseline = await MeasureBaselineAsync(record, manifest, ct).ConfigureAwait(false);
                 record = await ledger.RestoringAsync(record, baseline, ct).ConfigureAwait(false);
             }
         }
@@ -49,7 +49,7 @@ internal sealed partial class WorkspaceArchiver
         {
             if (resuming && record.Baseline is { } recorded)
             {
-                await RemoveLeftoversAsync(record, recorded, ct).ConfigureAwait(false);
+                await RemoveLeftoversAsync(record, recorded, null, ct).ConfigureAwait(false);
             }
 
             await ledger.BackToArchivedAsync(record, e.Message).ConfigureAwait(false);
@@ -59,14 +59,14 @@ internal sealed partial class WorkspaceArchiver
         run.Completed(Steps.RestoreStarted, string.Create(CultureInfo.InvariantCulture, $"archive {record.ArchiveId}; {baseline.ArchivedRowsHot} identical rows were already hot"));
 
         // Only a restore that was interrupted can have left rows; a new one has just measured what is hot.
-        var removed = resuming ? await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false) : 0;
+        var removed = resuming ? await RemoveLeftoversAsync(record, baseline, manifest, ct).ConfigureAwait(false) : 0;
         run.Completed(Steps.RestoreLeftoversRemoved, string.Create(CultureInfo.InvariantCulture, $"{removed} rows of an interrupted restore removed"));
 
         run.Starting($"inserting {manifest.RowCount} rows");
-        await clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false);
+        await clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, record.WorkspaceId, record.Cutoff, ExactSource(record, manifest), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreInserted);
 
-        await CheckRestoredAsync(record, baseline, content, ct).ConfigureAwait(false);
+        await CheckRestoredAsync(record, baseline, content, manifest, ct).ConfigureAwait(false);
 
         // Mark restored before deleting objects: a crash in between leaves only garbage, which the next run removes.
         record = await ledger.RestoredAsync(record, ct).ConfigureAwait(false);
@@ -81,13 +81,13 @@ internal sealed partial class WorkspaceArchiver
     /// The workspace's rows and internal events up to the archive's cutoff as they are before its restore, and how
     /// many of them are identical to archived ones (a replay that arrived after the archive).
     /// </summary>
-    private async Task<RestoreBaseline> MeasureBaselineAsync(ArchiveRecord record, CancellationToken ct)
+    private async Task<RestoreBaseline> MeasureBaselineAsync(ArchiveRecord record, ArchiveManifest manifest, CancellationToken ct)
     {
         var hot = await HotSummaryAsync(record, ct).ConfigureAwait(false);
         var (internalRows, internalChecksum) = await InternalSummaryAsync(record, ct).ConfigureAwait(false);
         // Reading the archive again to compare is needed only when something is hot up to the cutoff at all.
-        var archivedHot = hot.Rows == 0 ? 0 : await ArchivedRowsHotAsync(record, HotTable.Events, ct).ConfigureAwait(false);
-        var archivedInternalHot = internalRows == 0 ? 0 : await ArchivedRowsHotAsync(record, HotTable.InternalEvents, ct).ConfigureAwait(false);
+        var archivedHot = hot.Rows == 0 ? 0 : await ArchivedRowsHotAsync(record, HotTable.Events, manifest, ct).ConfigureAwait(false);
+        var archivedInternalHot = internalRows == 0 ? 0 : await ArchivedRowsHotAsync(record, HotTable.InternalEvents, manifest, ct).ConfigureAwait(false);
         return new RestoreBaseline(hot.Rows, hot.Checksum, internalRows, internalChecksum, archivedHot, archivedInternalHot);
     }
 
@@ -95,7 +95,7 @@ internal sealed partial class WorkspaceArchiver
     /// Synchronously deletes what an interrupted restore of this archive left hot: the rows (and internal events)
     /// identical to the archive's above the baseline. Returns the events rows removed.
     /// </summary>
-    private async Task<long> RemoveLeftoversAsync(ArchiveRecord record, RestoreBaseline baseline, CancellationToken ct)
+    private async Task<long> RemoveLeftoversAsync(ArchiveRecord record, RestoreBaseline baseline, ArchiveManifest? manifest, CancellationToken ct)
     {
         var removed = 0L;
         foreach (var (table, before) in new[] { (HotTable.Events, baseline.ArchivedRowsHot), (HotTable.InternalEvents, baseline.ArchivedInternalRowsHot) })
@@ -110,7 +110,7 @@ internal sealed partial class WorkspaceArchiver
                 continue;
             }
 
-            var extra = await ArchivedRowsHotAsync(record, table, ct).ConfigureAwait(false) - before;
+            var extra = await ArchivedRowsHotAsync(record, table, manifest, ct).ConfigureAwait(false) - before;
             if (extra <= 0)
             {
                 continue;
@@ -134,7 +134,7 @@ internal sealed partial class WorkspaceArchiver
     /// Checks the insert: the workspace's rows and internal events up to the cutoff are exactly the baseline plus
     /// the archive. Otherwise the inserted rows are removed again, the archive kept, and the restore stops.
     /// </summary>
-    private async Task CheckRestoredAsync(ArchiveRecord record, RestoreBaseline baseline, Summary content, CancellationToken ct)
+    private async Task CheckRestoredAsync(ArchiveRecord record, RestoreBaseline baseline, Summary content, ArchiveManifest manifest, CancellationToken ct)
     {
         var hot = await HotSummaryAsync(record, ct).ConfigureAwait(false);
         var (internalRows, internalChecksum) = await InternalSummaryAsync(record, ct).ConfigureAwait(false);
@@ -149,12 +149,13 @@ internal sealed partial class WorkspaceArchiver
 
         var message = string.Create(CultureInfo.InvariantCulture,
             $"Restoring archive {record.ArchiveId} of workspace {record.WorkspaceId} did not reproduce it (expected {expectedRows} rows, checksum {expectedChecksum}, {expectedInternal} internal events; found {hot.Rows}, {hot.Checksum}, {internalRows}). The inserted rows were removed and the archive kept; rerun the restore.");
-        await RemoveLeftoversAsync(record, baseline, ct).ConfigureAwait(false);
+        await RemoveLeftoversAsync(record, baseline, manifest, ct).ConfigureAwait(false);
         await ledger.BackToArchivedAsync(record, message).ConfigureAwait(false);
         throw Failed(record.WorkspaceId, Steps.RestoreVerified, message);
     }
 
-    private async Task<long> ArchivedRowsHotAsync(ArchiveRecord record, HotTable table, CancellationToken ct) =>
-        (await clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsHot(tables, table, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
+    /// <summary>How many hot rows are the archive's; read through its manifest's objects when the manifest is known.</summary>
+    private async Task<long> ArchivedRowsHotAsync(ArchiveRecord record, HotTable table, ArchiveManifest? manifest, CancellationToken ct) =>
+        (await clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsHot(tables, table, record.WorkspaceId, record.Cutoff, manifest is null ? ReadSource(record) : ExactSource(record, manifest), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
             .Single().GetInt64("rows");
 }

@@ -197,7 +197,7 @@ public static class BoundedDeleteSql
     private static string Table(EventTables tables, HotTable table) =>
         table == HotTable.Events ? tables.QualifiedEvents : tables.QualifiedInternalEvents;
 
-    private static Dictionary<string, string> DeleteSettings(bool synchronous) => synchronous
+    internal static Dictionary<string, string> DeleteSettings(bool synchronous) => synchronous
         ? new() { ["mutations_sync"] = "2", ["lightweight_deletes_sync"] = "2" }
         : new() { ["mutations_sync"] = "0", ["lightweight_deletes_sync"] = "0" };
 }
