@@ -33,6 +33,7 @@ internal static class CliApp
         root.Subcommands.Add(ArchiveCommands.Checksum(context));
         root.Subcommands.Add(ArchiveCommands.Archives(context));
         root.Subcommands.Add(QueryCommand.Create(context));
+        root.Subcommands.Add(EraseCommand.Create(context));
         root.Subcommands.Add(RetentionCommands.Hold(context));
         root.Subcommands.Add(RetentionCommands.Release(context));
         root.Subcommands.Add(RetentionCommands.Purge(context));

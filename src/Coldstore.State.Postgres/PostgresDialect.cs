@@ -53,6 +53,7 @@ internal sealed class PostgresDialect : StateDialect
         UpdateErasureFenced = PostgresSql.UpdateErasureFenced,
         SelectErasure = PostgresSql.SelectErasure,
         SelectErasures = PostgresSql.SelectErasures,
+        SelectPendingErasures = PostgresSql.SelectPendingErasures,
         PlaceHold = PostgresSql.PlaceHold,
         ReleaseHold = PostgresSql.ReleaseHold,
         SelectHolds = PostgresSql.SelectHolds,

@@ -185,6 +185,9 @@ internal static class PostgresSql
     /// <summary>One erasure by <c>@erasureId</c>.</summary>
     public const string SelectErasure = $"""SELECT {ErasureColumns} FROM "ColdstoreErasure" WHERE "erasureId" = @erasureId""";
 
+    /// <summary>Every pending erasure, oldest first.</summary>
+    public const string SelectPendingErasures = $"""SELECT {ErasureColumns} FROM "ColdstoreErasure" WHERE "state" = 'pending' ORDER BY "seq" """;
+
     /// <summary>A workspace's erasures, oldest first.</summary>
     public const string SelectErasures = $"""SELECT {ErasureColumns} FROM "ColdstoreErasure" WHERE "workspaceId" = @workspaceId ORDER BY "seq" """;
 

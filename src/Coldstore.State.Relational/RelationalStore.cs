@@ -384,6 +384,10 @@ internal class RelationalStore : IStateStore
     }
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<ErasureRecord>> ListPendingErasuresAsync(CancellationToken cancellationToken = default) =>
+        InTransactionAsync(write: false, db => db.ReadAllAsync(Sql.SelectPendingErasures, ReadErasure, cancellationToken), cancellationToken);
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<ErasureRecord>> ListErasuresAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
         InTransactionAsync(write: false, db => db.ReadAllAsync(Sql.SelectErasures, ReadErasure, cancellationToken, _dialect.Uuid("workspaceId", workspaceId)),
             cancellationToken);

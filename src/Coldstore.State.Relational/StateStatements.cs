@@ -79,6 +79,9 @@ internal sealed record StateStatements
     /// <summary>A workspace's erasures by <c>@workspaceId</c>, oldest first.</summary>
     public required string SelectErasures { get; init; }
 
+    /// <summary>Every pending erasure, oldest first.</summary>
+    public required string SelectPendingErasures { get; init; }
+
     /// <summary>Places (or replaces the reason of) the hold of <c>@workspaceId</c> with <c>@reason</c>, returning the row.</summary>
     public required string PlaceHold { get; init; }
 

@@ -60,6 +60,7 @@ internal sealed class SqliteDialect : StateDialect
         UpdateErasureFenced = SqliteSql.UpdateErasureFenced,
         SelectErasure = SqliteSql.SelectErasure,
         SelectErasures = SqliteSql.SelectErasures,
+        SelectPendingErasures = SqliteSql.SelectPendingErasures,
         PlaceHold = SqliteSql.PlaceHold,
         ReleaseHold = SqliteSql.ReleaseHold,
         SelectHolds = SqliteSql.SelectHolds,

@@ -161,6 +161,9 @@ internal static class SqliteSql
     /// <summary>One erasure by <c>@erasureId</c>.</summary>
     public const string SelectErasure = $"""SELECT {ErasureColumns} FROM "ColdstoreErasure" WHERE "erasureId" = @erasureId""";
 
+    /// <summary>Every pending erasure, oldest first.</summary>
+    public const string SelectPendingErasures = $"""SELECT {ErasureColumns} FROM "ColdstoreErasure" WHERE "state" = 'pending' ORDER BY rowid """;
+
     /// <summary>A workspace's erasures, oldest first.</summary>
     public const string SelectErasures = $"""SELECT {ErasureColumns} FROM "ColdstoreErasure" WHERE "workspaceId" = @workspaceId ORDER BY rowid """;
 

@@ -146,6 +146,29 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
     }
 
     [Fact]
+    public async Task An_erase_whose_process_died_after_recording_it_is_applied_by_the_workers_sweep()
+    {
+        var h = await OpenAsync();
+        var crashing = await OpenAsync(StepCrash.After(Fast, Steps.EraseRecorded));
+        var workspace = await h.NewWorkspaceAsync();
+        await SeedAsync(h, workspace, seed: 61, (2025, 2));
+        var expected = await ChecksumsWithoutAsync(h, workspace);
+        await h.Service.PauseWorkspaceAsync(workspace);
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => crashing.Service.EraseUsersAsync(workspace, new ErasureRequest([Victim], [AnonymousVictim], "test")));
+        Assert.Equal(ErasureState.Pending, Assert.Single(await h.Service.ListErasuresAsync(workspace)).State);
+
+        // The workspace is where its status wants it: only the sweep finds the erasure.
+        await new ColdstoreWorker(h.Service).RunOnceAsync();
+
+        var applied = Assert.Single(await h.Service.ListErasuresAsync(workspace));
+        Assert.Equal(ErasureState.Applied, applied.State);
+        Assert.True(applied.Progress.ArchivedRowsErased > 0);
+        Assert.Empty(await h.State.ListPendingErasuresAsync());
+        await h.Service.ResumeWorkspaceAsync(workspace);
+        Assert.Equal(expected, await h.ChecksumsAsync(workspace));
+    }
+
+    [Fact]
     public async Task A_tampered_rewritten_object_is_refused_and_the_workspace_stays_cold()
     {
         var h = await OpenAsync();

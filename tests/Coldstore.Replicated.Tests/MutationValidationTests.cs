@@ -86,6 +86,10 @@ public abstract class MutationValidationTests
             forms[$"{table}: a chunk's delete of listed hashes in one part (months together)"] =
                 BoundedDeleteSql.DeleteInPartByHash(tables, table, Workspace, Cutoff, "all_1_5_2", [7UL], keep: false,
                     new ArchiveChunk(new DateTime(2024, 1, 1, 0, 0, 0, DateTimeKind.Utc), new DateTime(2024, 3, 1, 0, 0, 0, DateTimeKind.Utc), 0, 1));
+            forms[$"{table}: an erasure's delete of users by the salted hash of their ids"] =
+                EraseSql.DeleteHotRows(tables, table, Workspace, ErasureIdentities.Create(["user-1", "user-2"], ["anon-1"]));
+            forms[$"{table}: an erasure's delete of anonymous ids only"] =
+                EraseSql.DeleteHotRows(tables, table, Workspace, ErasureIdentities.Create([], ["anon-1"]));
             forms[$"{table}: a batch's delete of several workspaces in the union of their parts"] =
                 BatchSql.DeleteInParts(tables, table, [Workspace, Guid.Parse("0b8e6a4c-1f2d-4c3b-9a7e-5d6f7a8b9c0d")], Cutoff, ["all_0_0_0", "all_2_2_0", "all_0_0_0"]);
         }

@@ -1045,6 +1045,7 @@ public abstract partial class StateStoreContract : IAsyncLifetime
 
         AssertSameErasure(halfway, pending);
         Assert.Null(pending.AppliedAt);
+        Assert.Contains(erasure.ErasureId, (await store.ListPendingErasuresAsync()).Select(e => e.ErasureId));
         Assert.Equal(inserted.RequestedAt, pending.RequestedAt);
         Assert.True(pending.UpdatedAt > inserted.UpdatedAt, $"{pending.UpdatedAt:o} should be after {inserted.UpdatedAt:o}");
 
@@ -1056,6 +1057,7 @@ public abstract partial class StateStoreContract : IAsyncLifetime
 
         AssertSameErasure(applied, read);
         Assert.Equal(ErasureState.Applied, read.State);
+        Assert.DoesNotContain(erasure.ErasureId, (await store.ListPendingErasuresAsync()).Select(e => e.ErasureId));
         Assert.NotNull(read.AppliedAt);
         Assert.Equal(DateTimeKind.Utc, read.AppliedAt.Value.Kind);
         Assert.Equal(read.UpdatedAt, read.AppliedAt);

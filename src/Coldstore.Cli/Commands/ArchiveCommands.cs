@@ -69,12 +69,17 @@ internal static class ArchiveCommands
         {
             var workspaceId = ColdstoreService.ParseWorkspaceId(parseResult.GetValue(id), "archives");
             var archives = await runtime.Service.DescribeArchivesAsync(workspaceId, cancellationToken).ConfigureAwait(false);
+            var hold = (await runtime.Service.ListHoldsAsync(cancellationToken).ConfigureAwait(false)).FirstOrDefault(h => h.WorkspaceId == workspaceId);
+            var erasures = await runtime.Service.ListErasuresAsync(workspaceId, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<Guid> ErasuresOf(Guid archiveId) => [.. erasures.Where(e => e.Progress.Of(archiveId) is not null).Select(e => e.ErasureId)];
             if (output.IsJson)
             {
                 // Field names are a contract: later versions add fields, never rename them.
                 output.WriteJson(new
                 {
                     workspaceId,
+                    hold = hold is null ? null : new { reason = hold.Reason, placedAt = hold.PlacedAt },
+                    erasures = erasures.Select(EraseCommand.Describe),
                     archives = archives.Select(a => new
                     {
                         archiveId = a.Record.ArchiveId,
@@ -91,6 +96,7 @@ internal static class ArchiveCommands
                         updatedAt = a.Record.UpdatedAt,
                         lastError = a.Record.LastError,
                         problem = a.Problem,
+                        erasures = ErasuresOf(a.Record.ArchiveId),
                     }),
                 });
                 return ExitCodes.Ok;
@@ -112,6 +118,13 @@ internal static class ArchiveCommands
             output.Console.Write(table);
             output.WriteResult(string.Create(CultureInfo.InvariantCulture,
                 $"{archives.Count} archives; {archives.Count(a => a.Record.State == ArchiveState.Archived)} archived, holding {archives.Where(a => a.Record.State == ArchiveState.Archived).Sum(a => a.Record.RowCount ?? 0)} rows"));
+            output.WriteResult(hold is null ? "Hold: none" : string.Create(CultureInfo.InvariantCulture, $"Hold: {hold.Reason} (since {hold.PlacedAt:yyyy-MM-dd HH:mm} UTC)"));
+            foreach (var e in erasures)
+            {
+                output.WriteResult(string.Create(CultureInfo.InvariantCulture,
+                    $"Erasure {e.ErasureId}: {e.State.ToText()}, requested by {e.RequestedBy} at {e.RequestedAt:yyyy-MM-dd HH:mm} UTC; {e.Progress.ArchivedRowsErased} archived rows erased from {e.Progress.Archives.Count} archives"));
+            }
+
             return ExitCodes.Ok;
         }, cancellationToken));
         return command;

@@ -135,6 +135,9 @@ public interface IStateStore : IAsyncDisposable
     /// <summary>A workspace's erasures, oldest first.</summary>
     Task<IReadOnlyList<ErasureRecord>> ListErasuresAsync(Guid workspaceId, CancellationToken cancellationToken = default);
 
+    /// <summary>Every pending erasure of every workspace, oldest first: what the worker's sweep applies.</summary>
+    Task<IReadOnlyList<ErasureRecord>> ListPendingErasuresAsync(CancellationToken cancellationToken = default);
+
     /// <summary>
     /// Takes the workspace's lease for <paramref name="duration"/> when nobody holds it or the holder's lease expired.
     /// Reports the lease, or who holds it when it is taken.

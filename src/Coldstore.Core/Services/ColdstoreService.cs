@@ -282,6 +282,29 @@ public sealed partial class ColdstoreService
     public Task<ErasureResult> ApplyPendingErasuresAsync(Guid workspaceId, IProgress<OperationProgress>? progress = null, CancellationToken cancellationToken = default) =>
         _archiver.EraseAsync(workspaceId, null, progress, cancellationToken);
 
+    /// <summary>
+    /// Applies every workspace's pending erasures (the worker's sweep): each workspace under its lease, one failing or
+    /// busy stopping none of the others (a busy one's holder applies its erasures before it ends). Returns one result or
+    /// error per workspace that had any.
+    /// </summary>
+    public async Task<IReadOnlyList<(Guid WorkspaceId, ErasureResult? Result, ColdstoreException? Error)>> ApplyAllPendingErasuresAsync(CancellationToken cancellationToken = default)
+    {
+        var results = new List<(Guid, ErasureResult?, ColdstoreException?)>();
+        foreach (var workspaceId in (await _state.ListPendingErasuresAsync(cancellationToken).ConfigureAwait(false)).Select(e => e.WorkspaceId).Distinct())
+        {
+            try
+            {
+                results.Add((workspaceId, await _archiver.EraseAsync(workspaceId, null, null, cancellationToken).ConfigureAwait(false), null));
+            }
+            catch (ColdstoreException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                results.Add((workspaceId, null, e));
+            }
+        }
+
+        return results;
+    }
+
     /// <summary>The workspace's erasures, oldest first (hashes only), as the ledger has them.</summary>
     public Task<IReadOnlyList<ErasureRecord>> ListErasuresAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
         _state.ListErasuresAsync(workspaceId, cancellationToken);

@@ -175,6 +175,7 @@ public sealed partial class ColdstoreWorker
             workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
             var stragglers = (await _service.FindStragglersAsync(workspaces, cancellationToken).ConfigureAwait(false)).ToHashSet();
             attempts.AddRange(await AttemptAllAsync(workspaces.Where(w => stragglers.Contains(w.Id)).ToList(), sweep: true, cancellationToken).ConfigureAwait(false));
+            await EraseAsync(cancellationToken).ConfigureAwait(false);
             await PurgeAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -210,6 +211,39 @@ public sealed partial class ColdstoreWorker
             LogPurgeError(_logger, e.Message);
         }
     }
+
+    /// <summary>
+    /// Pending erasures, once per sweep: those an erase left behind (its process died, or it gave up waiting for a
+    /// workspace that then stayed idle) are applied here. A failure is logged, never fatal; a busy workspace's holder
+    /// applies them itself.
+    /// </summary>
+    private async Task EraseAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            foreach (var (workspaceId, result, error) in await _service.ApplyAllPendingErasuresAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (error is not null)
+                {
+                    LogErasureError(_logger, workspaceId, error.Message);
+                }
+                else if (result is { PendingBecause: null })
+                {
+                    LogErasuresApplied(_logger, workspaceId, result.AlsoApplied.Count);
+                }
+            }
+        }
+        catch (Errors.ColdstoreException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            LogErasureError(_logger, Guid.Empty, e.Message);
+        }
+    }
+
+    [LoggerMessage(EventId = 1322, Level = LogLevel.Information, Message = "Workspace {WorkspaceId}: applied {Count} pending erasures")]
+    private static partial void LogErasuresApplied(ILogger logger, Guid workspaceId, int count);
+
+    [LoggerMessage(EventId = 1323, Level = LogLevel.Warning, Message = "Workspace {WorkspaceId}: pending erasures not applied this sweep: {Reason}")]
+    private static partial void LogErasureError(ILogger logger, Guid workspaceId, string reason);
 
     [LoggerMessage(EventId = 1320, Level = LogLevel.Information, Message = "Retention: purged {Archives} archives of {Workspaces} workspaces ({Failed} left for the next sweep)")]
     private static partial void LogPurgePass(ILogger logger, int archives, int workspaces, int failed);
@@ -338,6 +372,7 @@ public sealed partial class ColdstoreWorker
                             running[workspace.Id] = AttemptAsync(workspace, sweep: true, cancellationToken);
                         }
 
+                        await EraseAsync(cancellationToken).ConfigureAwait(false);
                         await PurgeAsync(cancellationToken).ConfigureAwait(false);
                     }
                 }

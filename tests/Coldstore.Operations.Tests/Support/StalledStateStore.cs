@@ -69,6 +69,8 @@ public sealed class StalledStateStore(IStateStore inner) : IStateStore
     public Task UpdateErasureAsync(ErasureRecord erasure, WorkspaceLease lease, CancellationToken cancellationToken = default) =>
         inner.UpdateErasureAsync(erasure, lease, cancellationToken);
 
+    public Task<IReadOnlyList<ErasureRecord>> ListPendingErasuresAsync(CancellationToken cancellationToken = default) => inner.ListPendingErasuresAsync(cancellationToken);
+
     public Task<IReadOnlyList<ErasureRecord>> ListErasuresAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
         inner.ListErasuresAsync(workspaceId, cancellationToken);
 
