@@ -146,6 +146,44 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
     }
 
     [Fact]
+    public async Task An_object_holding_only_the_users_rows_is_dropped_and_an_archive_holding_only_theirs_is_purged()
+    {
+        var h = await OpenAsync();
+        var mixed = await h.NewWorkspaceAsync();
+        var only = await h.NewWorkspaceAsync();
+        // March holds everyone's rows; April only the victim's (the bystander's rows of April are in another workspace).
+        await SeedAsync(h, mixed, seed: 71, (2025, 3));
+        await h.InsertAsync(mixed, [RawEvent.Of("april-1", VictimTrack("april-1", new DateTime(2025, 4, 2, 0, 0, 0, DateTimeKind.Utc)), new DateTime(2025, 4, 2, 0, 0, 0, DateTimeKind.Utc))]);
+        await h.InsertAsync(only, [RawEvent.Of("only-1", VictimTrack("only-1", new DateTime(2025, 5, 2, 0, 0, 0, DateTimeKind.Utc)), new DateTime(2025, 5, 2, 0, 0, 0, DateTimeKind.Utc))]);
+        var expected = await ChecksumsWithoutAsync(h, mixed);
+        await h.Service.ColdStoreWorkspaceEventsAsync(mixed);
+        await h.Service.ColdStoreWorkspaceEventsAsync(only);
+        Assert.Contains(await h.ObjectsAsync(mixed), o => o.Key.EndsWith("month=202504.parquet", StringComparison.Ordinal));
+
+        var fromMixed = Assert.IsType<ErasureRecord>((await h.Service.EraseUsersAsync(mixed, new ErasureRequest([Victim], [AnonymousVictim], "test"))).Erasure);
+        var fromOnly = Assert.IsType<ErasureRecord>((await h.Service.EraseUsersAsync(only, new ErasureRequest([Victim], [], "test"))).Erasure);
+
+        var rewritten = Assert.Single(fromMixed.Progress.Archives);
+        Assert.Contains("month=202504.parquet", rewritten.ReplacedKeys);
+        Assert.DoesNotContain(rewritten.NewObjects, o => o.Key.StartsWith("month=202504", StringComparison.Ordinal));
+        Assert.DoesNotContain(await h.ObjectsAsync(mixed), o => o.Key.Contains("month=202504", StringComparison.Ordinal));
+        Assert.Equal(["2025-03"], Assert.Single(await h.Service.DescribeArchivesAsync(mixed)).Months);
+        var purged = Assert.Single(await h.LedgerAsync(only));
+        Assert.Equal((ArchiveState.Purged, 0L, 1L), (purged.State, purged.RowCount!.Value, fromOnly.Progress.ArchivedRowsErased));
+        Assert.Contains("erased", purged.LastError, StringComparison.Ordinal);
+        Assert.Empty(await h.ObjectsAsync(only));
+
+        await h.Service.RestoreWorkspaceEventsAsync(mixed);
+        var nothing = await h.Service.RestoreWorkspaceEventsAsync(only);
+        Assert.Equal(expected, await h.ChecksumsAsync(mixed));
+        Assert.Equal((StorageState.Hot, 0L), (nothing.Storage, (await h.ChecksumsAsync(only)).EventRows));
+    }
+
+    private static string VictimTrack(string messageId, DateTime time) =>
+        "{\"type\":\"track\",\"event\":\"Clicked\",\"messageId\":\"" + messageId + "\",\"userId\":\"" + Victim + "\",\"timestamp\":\""
+        + time.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture) + "\",\"properties\":{}}";
+
+    [Fact]
     public async Task An_erase_whose_process_died_after_recording_it_is_applied_by_the_workers_sweep()
     {
         var h = await OpenAsync();
