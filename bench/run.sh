@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the benchmark (Release) and runs it: bench/run.sh [--scenario single|fleet|scaling|all] [--events N] [--repeat R]
-# [--warmup W] [--fleet NxM] [--sizes A,B,…] [--json] [--dir DIR] [--out DIR] (bench/run.sh --help lists them).
+# Builds the benchmark (Release) and runs it: bench/run.sh [--scenario single|fleet|scaling|erase|all] [--events N] [--repeat R]
+# [--warmup W] [--fleet NxM] [--sizes A,B,…] [--erase-chunks K] [--json] [--dir DIR] [--out DIR] (bench/run.sh --help lists them).
 # The tables (latest.md) and the chart (bench.png) go to bench/results unless --out names another directory.
 # chDB keeps its data directory open until the process exits, so the program cannot delete it; this script gives it
 # a temporary directory and removes that afterwards (unless --dir names one, which is kept).

@@ -25,6 +25,11 @@ internal static class BenchChart
             panels.Add(plot => ScalingMemory(plot, scaling));
         }
 
+        if (run.Erase is { } erase)
+        {
+            panels.Add(plot => Erase(plot, erase));
+        }
+
         if (panels.Count == 0)
         {
             return;
@@ -69,6 +74,19 @@ internal static class BenchChart
         ], logarithmic: true);
         Reference(plot, Math.Log10(20), Colors.Red, "target 20/s");
         plot.ShowLegend(Alignment.UpperRight);
+    }
+
+    private static void Erase(Plot plot, EraseResult erase)
+    {
+        Bars(plot, Invariant($"Erase one user of {erase.Events:N0} events: erase / baseline (lower is better)"), "ratio",
+        [
+            .. erase.Variants.SelectMany(v => new[]
+            {
+                (Invariant($"erase / bare copy A\n{v.Archives} archive{(v.Archives == 1 ? "" : "s")}"), v.EraseToCopyRatio),
+                (Invariant($"erase / archive\n{v.Archives} archive{(v.Archives == 1 ? "" : "s")}"), v.EraseToArchiveRatio),
+            }),
+        ], logarithmic: false);
+        Reference(plot, 1, Colors.Gray, null);
     }
 
     private static void ScalingTime(Plot plot, IReadOnlyList<ScalingPoint> points)

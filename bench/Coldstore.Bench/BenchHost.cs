@@ -20,10 +20,13 @@ namespace Coldstore.Bench;
 /// </remarks>
 internal sealed class BenchHost : IAsyncDisposable
 {
-    private BenchHost(IClickHouseClient clickHouse, IStateStore state, ColdstoreService service, string directory)
+    private readonly IArchiveStore _archive;
+
+    private BenchHost(IClickHouseClient clickHouse, IStateStore state, IArchiveStore archive, ColdstoreService service, string directory)
     {
         ClickHouse = clickHouse;
         State = state;
+        _archive = archive;
         Service = service;
         Directory = directory;
     }
@@ -36,6 +39,9 @@ internal sealed class BenchHost : IAsyncDisposable
 
     /// <summary>The working directory; everything the run writes is under it.</summary>
     public string Directory { get; }
+
+    /// <summary>The archive store's root directory.</summary>
+    public string ArchiveDirectory => Path.Combine(Directory, "archive");
 
     /// <summary>Where inline local disks may live (the configuration's <c>custom_local_disks_base_directory</c>).</summary>
     public string DisksDirectory => Path.Combine(Directory, "disks");
@@ -57,8 +63,15 @@ internal sealed class BenchHost : IAsyncDisposable
         // No settle window: nothing else writes to these workspaces, and a fixed sleep would only pad the archive time.
         var service = new ColdstoreService(clickHouse, state, archive, new Sql.EventTables(), new ColdstoreOptions { SettleWindow = TimeSpan.Zero, BatchSize = batchSize });
         await service.InitializeAsync();
-        return new BenchHost(clickHouse, state, service, directory);
+        return new BenchHost(clickHouse, state, archive, service, directory);
     }
+
+    /// <summary>
+    /// Another service over the same engine, state and archive store, with other options (a smaller chunk size):
+    /// the class the runtime builds, over the same adapters, so its figures compare with <see cref="Service"/>'s.
+    /// </summary>
+    public ColdstoreService ServiceWith(Func<ColdstoreOptions, ColdstoreOptions> change) =>
+        new(ClickHouse, State, _archive, Service.Tables, change(Service.Options));
 
     /// <summary>"chDB 26.7.3 at /tmp/…" → "chDB 26.7.3": the temporary path says nothing about the numbers.</summary>
     public string EngineName => ClickHouse.Description.Split(" at ", 2, StringSplitOptions.None)[0];

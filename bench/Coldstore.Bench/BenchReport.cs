@@ -34,6 +34,11 @@ internal static class BenchReport
             WriteScaling(text, scaling);
         }
 
+        if (run.Erase is { } erase)
+        {
+            WriteErase(text, erase);
+        }
+
         WriteTargets(text, run);
         return text.ToString();
     }
@@ -105,6 +110,39 @@ internal static class BenchReport
         text.AppendLine();
     }
 
+    private static void WriteErase(StringBuilder text, EraseResult r)
+    {
+        Line(text, $"### Erase: the user with the most events out of {r.Events:N0}, median of {r.Repeat} (+{r.Warmup} warm-up)");
+        text.AppendLine();
+        text.AppendLine("| archives | phase | seconds | min–max | ratio | against | peak RSS | peak RSS growth |");
+        text.AppendLine("|---:|---|---:|---:|---:|---|---:|---:|");
+        foreach (var v in r.Variants)
+        {
+            void Row(string name, Func<EraseRound, PhaseSample> phase, double? ratio = null, string against = "")
+            {
+                var median = v.MedianOf(phase);
+                Line(text, $"| {v.Archives} | {name} | {median.Seconds:F3} | {median.MinSeconds:F3}–{median.MaxSeconds:F3} | {(ratio is { } known ? known.ToString("F2", CultureInfo.InvariantCulture) : "")} | {against} | {median.PeakRssBytes / 1048576.0:F0} MiB | {median.PeakGrowthBytes / 1048576.0:F0} MiB |");
+            }
+
+            Row("A: bare copy to Parquet in the archive store + verify", s => s.BaselineCopy);
+            Row("archive (verified)", s => s.Archive);
+            Row("**erase** (verified)", s => s.Erase, v.EraseToCopyRatio, "A");
+            Row("erase (verified)", s => s.Erase, v.EraseToArchiveRatio, "archive");
+        }
+
+        text.AppendLine();
+        foreach (var v in r.Variants)
+        {
+            Line(text, $"{Archives(v.Archives)} (ChunkRows {v.ChunkRows:N0}, {v.ArchiveBytes / 1048576.0:F2} MiB): {v.RowsErased:N0} rows of {v.User} erased ({100.0 * v.RowsErased / r.Events:F2} % of the workspace) from {v.ArchivesRewritten} of {Archives(v.Archives)}; {v.ObjectsRewritten} objects rewritten ({v.BytesRewritten / 1048576.0:F2} MiB), {v.ObjectsDropped} dropped. Erase steps (median s): {EraseSteps(v.Steps)}; its hot delete ran over {v.HotParts} active parts of the hot tables.");
+            text.AppendLine();
+        }
+
+        text.AppendLine("Each round a fresh workspace (the same events, ingested anew), then back to back: A, the archive, the erase. Every erase checked: applied, the user's archived rows all gone, every other archived row unchanged (count and checksum), every archive matching its manifest. Peak RSS is the whole process.");
+        text.AppendLine();
+    }
+
+    private static string Archives(int count) => Invariant($"{count} archive{(count == 1 ? "" : "s")}");
+
     private static void WriteTargets(StringBuilder text, BenchRun run)
     {
         var targets = new List<(string Name, double? Value, string Goal, bool? Met)>();
@@ -154,6 +192,9 @@ internal static class BenchReport
 
     private static string Steps(IReadOnlyList<StepTotal> steps) =>
         string.Join(", ", steps.Take(6).Select(step => Invariant($"{step.Name} {step.Seconds:F1} s")));
+
+    private static string EraseSteps(IEnumerable<StepTotal> steps) =>
+        string.Join(", ", steps.Select(step => Invariant($"{step.Name} {step.Seconds:F3}")));
 
     /// <summary>The 10⁵-event point the larger sizes are compared with, or null when the run did not measure it.</summary>
     private static ScalingPoint? Reference(IReadOnlyList<ScalingPoint> points) => points.FirstOrDefault(p => p.Events == 100_000);
@@ -243,6 +284,45 @@ internal static class BenchReport
                 ArchiveDeletes = Sample(p.ArchiveDeletes),
                 Restore = Sample(p.Restore),
             }),
+            Erase = run.Erase is not { } erase ? null : new
+            {
+                erase.Events,
+                erase.Repeat,
+                erase.Warmup,
+                Variants = erase.Variants.Select(v => new
+                {
+                    v.ChunkRows,
+                    v.Archives,
+                    v.ArchiveBytes,
+                    v.User,
+                    v.RowsErased,
+                    v.ArchivesRewritten,
+                    v.ObjectsRewritten,
+                    v.ObjectsDropped,
+                    v.BytesRewritten,
+                    Ratios = new
+                    {
+                        EraseToBareCopy = v.EraseToCopyRatio,
+                        EraseToArchive = v.EraseToArchiveRatio,
+                    },
+                    Steps = v.Steps,
+                    Rounds = v.Rounds.Select(r => new
+                    {
+                        r.Round,
+                        BaselineCopy = Sample(r.BaselineCopy),
+                        Archive = Sample(r.Archive),
+                        Erase = Sample(r.Erase),
+                        r.RowsErased,
+                        r.ArchivesRewritten,
+                        r.ObjectsRewritten,
+                        r.ObjectsDropped,
+                        r.BytesRewritten,
+                        r.HotParts,
+                        r.HotRows,
+                        r.Steps,
+                    }),
+                }),
+            },
         };
         output.WriteLine(JsonSerializer.Serialize(document, JsonOptions));
     }

@@ -9,7 +9,8 @@ internal sealed record BenchRun(
     string LoadAfter,
     SingleResult? Single,
     FleetResult? Fleet,
-    IReadOnlyList<ScalingPoint>? Scaling)
+    IReadOnlyList<ScalingPoint>? Scaling,
+    EraseResult? Erase)
 {
     /// <summary>The 1, 5 and 15 minute load averages now, as the kernel reports them.</summary>
     public static string LoadAverage() =>

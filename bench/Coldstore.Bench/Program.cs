@@ -20,7 +20,8 @@ try
     var single = options.Scenarios.HasFlag(Scenarios.Single) ? await new SingleScenario(options, host, timer).RunAsync() : null;
     var fleet = options.Scenarios.HasFlag(Scenarios.Fleet) ? await new FleetScenario(options, host, timer).RunAsync() : null;
     var scaling = options.Scenarios.HasFlag(Scenarios.Scaling) ? await new ScalingScenario(options, host, timer).RunAsync() : null;
-    var run = new BenchRun(host.EngineName, Environment.ProcessorCount, memory.Method, loadBefore, BenchRun.LoadAverage(), single, fleet, scaling);
+    var erase = options.Scenarios.HasFlag(Scenarios.Erase) ? await new EraseScenario(options, host, timer).RunAsync() : null;
+    var run = new BenchRun(host.EngineName, Environment.ProcessorCount, memory.Method, loadBefore, BenchRun.LoadAverage(), single, fleet, scaling, erase);
 
     // With --json, stdout carries only the JSON document; people read the tables on stderr.
     var markdown = BenchReport.Markdown(run);
