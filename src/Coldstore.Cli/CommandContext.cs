@@ -26,8 +26,26 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
     /// logs without <c>--verbose</c> (a long-running worker reports what it does; one-shot commands stay quiet, since
     /// they print their result themselves). Warnings and errors are logged either way.
     /// </summary>
+    public Task<int> RunAsync(
+        ParseResult parseResult, bool requireInitialized, LogLevel defaultLogLevel, Func<ColdstoreRuntime, CliOutput, ILoggerFactory, Task<int>> body, CancellationToken cancellationToken) =>
+        RunAsync(parseResult, requireInitialized ? Startup.Initialized : Startup.Reachable, defaultLogLevel, body, cancellationToken);
+
+    /// <summary>What a command checks before its body runs.</summary>
+    public enum Startup
+    {
+        /// <summary>Nothing: the body reports reachability and initialization itself (the worker with <c>--listen</c>).</summary>
+        Unchecked,
+
+        /// <summary>ClickHouse and the state store answer (<c>init</c>).</summary>
+        Reachable,
+
+        /// <summary>They answer and <c>init</c> has run (every other command).</summary>
+        Initialized,
+    }
+
+    /// <summary>Runs a command body that also logs, after the checks <paramref name="startup"/> names.</summary>
     public async Task<int> RunAsync(
-        ParseResult parseResult, bool requireInitialized, LogLevel defaultLogLevel, Func<ColdstoreRuntime, CliOutput, ILoggerFactory, Task<int>> body, CancellationToken cancellationToken)
+        ParseResult parseResult, Startup startup, LogLevel defaultLogLevel, Func<ColdstoreRuntime, CliOutput, ILoggerFactory, Task<int>> body, CancellationToken cancellationToken)
     {
         var output = new CliOutput(stdout, stderr, parseResult.GetValue(Options.Json), terminal);
         // Without --verbose the CLI reports failures itself, in one line; adapters' logs would only repeat them. A
@@ -41,8 +59,8 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
             using var loggerFactory = CreateLoggerFactory(output, verbose, defaultLogLevel);
             var wait = GlobalOptions.Seconds("--wait", parseResult.GetValue(Options.WaitSeconds), 0, 86_400);
             var options = ColdstoreRuntime.DefaultOptions(settings) with { LeaseWait = wait };
-            await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, options, cancellationToken).ConfigureAwait(false);
-            if (requireInitialized)
+            await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, options, probe: startup != Startup.Unchecked, cancellationToken).ConfigureAwait(false);
+            if (startup == Startup.Initialized)
             {
                 await runtime.Service.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
             }

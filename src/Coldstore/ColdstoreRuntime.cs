@@ -49,8 +49,21 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
     /// <param name="loggerFactory">Logging; none by default.</param>
     /// <param name="options">How archive and restore behave; by default from <paramref name="settings"/> and <c>COLDSTORE_FAILPOINT</c>.</param>
     /// <param name="cancellationToken">Cancels opening.</param>
+    public static Task<ColdstoreRuntime> OpenAsync(
+        ColdstoreSettings settings, ILoggerFactory? loggerFactory = null, ColdstoreOptions? options = null, CancellationToken cancellationToken = default) =>
+        OpenAsync(settings, loggerFactory, options, probe: true, cancellationToken);
+
+    /// <summary>
+    /// Opens the adapters; with <paramref name="probe"/> false, without reaching ClickHouse or the state store first:
+    /// for a process that reports their reachability itself (a worker serving <c>/readyz</c>) instead of failing at start.
+    /// </summary>
+    /// <param name="settings">Where everything is.</param>
+    /// <param name="loggerFactory">Logs; none by default.</param>
+    /// <param name="options">Operation options; by default those the settings imply.</param>
+    /// <param name="probe">Reach ClickHouse and the state store once, so a wrong setting fails here with its name.</param>
+    /// <param name="cancellationToken">Cancels the probe.</param>
     public static async Task<ColdstoreRuntime> OpenAsync(
-        ColdstoreSettings settings, ILoggerFactory? loggerFactory = null, ColdstoreOptions? options = null, CancellationToken cancellationToken = default)
+        ColdstoreSettings settings, ILoggerFactory? loggerFactory, ColdstoreOptions? options, bool probe, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(settings);
         options ??= DefaultOptions(settings);
@@ -67,7 +80,11 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
             {
                 opened.Add(disposableArchive);
             }
-            await AdapterFactory.ProbeAsync(clickHouse, state, cancellationToken).ConfigureAwait(false);
+            if (probe)
+            {
+                await AdapterFactory.ProbeAsync(clickHouse, state, cancellationToken).ConfigureAwait(false);
+            }
+
             var service = new ColdstoreService(clickHouse, state, archive, settings.Tables, options, loggerFactory.CreateLogger<ColdstoreService>());
             return new ColdstoreRuntime(settings, clickHouse, state, archive, service);
         }

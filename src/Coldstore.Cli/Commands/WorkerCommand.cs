@@ -27,11 +27,16 @@ internal static class WorkerCommand
             HelpName = "seconds",
             DefaultValueFactory = _ => 30,
         };
+        var listen = new Option<string?>("--listen")
+        {
+            Description = "Serve /metrics (Prometheus), /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off by default. With it the worker also waits for `coldstore init` instead of exiting",
+            HelpName = "host:port",
+        };
         var command = new Command("worker", "Move each workspace's events to where its status says (Paused/Tombstoned: cold, Active: hot), until stopped.")
         {
-            once, concurrency, poll, shutdown,
+            once, concurrency, poll, shutdown, listen,
         };
-        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, requireInitialized: true, LogLevel.Information, async (runtime, output, loggerFactory) =>
+        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, parseResult.GetValue(listen) is null ? CommandContext.Startup.Initialized : CommandContext.Startup.Unchecked, LogLevel.Information, async (runtime, output, loggerFactory) =>
         {
             var options = ColdstoreRuntime.DefaultWorkerOptions(runtime.Settings);
             options = options with
@@ -56,13 +61,9 @@ internal static class WorkerCommand
                     : ExitCodes.Conflict;
             }
 
-            var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-            builder.Services.AddSingleton(worker);
-            builder.Services.AddHostedService<ColdstoreWorkerService>();
-            // The command line's token (SIGTERM, Ctrl+C) is the one stop signal; no second console lifetime.
-            builder.Services.AddSingleton<IHostLifetime, CommandLineLifetime>();
-            builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = drain);
-            using var host = builder.Build();
+            using var host = parseResult.GetValue(listen) is { } address
+                ? WorkerEndpoint.Build(ParseListen(address), runtime, worker, drain, loggerFactory)
+                : BuildHost(worker, drain);
             var service = host.Services.GetServices<IHostedService>().OfType<ColdstoreWorkerService>().Single();
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
             // The host logs a hosted service's failure and stops; the command must still report it and exit non-zero.
@@ -81,6 +82,44 @@ internal static class WorkerCommand
             return ExitCodes.Ok;
         }, cancellationToken));
         return command;
+    }
+
+    private static IHost BuildHost(ColdstoreWorker worker, TimeSpan drain)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        AddWorker(builder.Services, worker, drain);
+        return builder.Build();
+    }
+
+    /// <summary>The worker's hosted service, stopped by the command line's token only, with the drain bound.</summary>
+    internal static void AddWorker(IServiceCollection services, ColdstoreWorker worker, TimeSpan drain)
+    {
+        services.AddSingleton(worker);
+        services.AddHostedService<ColdstoreWorkerService>();
+        // The command line's token (SIGTERM, Ctrl+C) is the one stop signal; no second console lifetime.
+        services.AddSingleton<IHostLifetime, CommandLineLifetime>();
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = drain);
+    }
+
+    /// <summary><c>--listen host:port</c> as an endpoint: an IP address (or <c>localhost</c>) and a port.</summary>
+    internal static System.Net.IPEndPoint ParseListen(string text)
+    {
+        var colon = text.LastIndexOf(':');
+        var host = colon > 0 ? text[..colon].Trim('[', ']') : string.Empty;
+        if (colon > 0 && int.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535)
+        {
+            if (host == "localhost")
+            {
+                return new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port);
+            }
+
+            if (System.Net.IPAddress.TryParse(host, out var ip))
+            {
+                return new System.Net.IPEndPoint(ip, port);
+            }
+        }
+
+        throw new Errors.ConfigurationException("--listen", $"--listen '{text}' is not an address to listen on: give an IP address (or localhost) and a port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464.");
     }
 
     private static void Print(CliOutput output, WorkerPassSummary summary)
@@ -143,7 +182,7 @@ internal static class WorkerCommand
     }
 
     /// <summary>A host lifetime with no signal handling of its own: the command line's cancellation stops the host.</summary>
-    private sealed class CommandLineLifetime : IHostLifetime
+    internal sealed class CommandLineLifetime : IHostLifetime
     {
         public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -305,6 +305,10 @@ public sealed partial class ColdstoreService
         return results;
     }
 
+    /// <summary>Unfinished deletes of the events tables that name a workspace, summed over the fleet (one statement).</summary>
+    internal async Task<long> CountUnfinishedDeletesAsync(CancellationToken cancellationToken) =>
+        (await _clickHouse.QueryAsync(ArchiveSql.PendingDeletesByWorkspace(_tables), cancellationToken).ConfigureAwait(false)).Sum(r => r.GetInt64("pending"));
+
     /// <summary>The workspace's erasures, oldest first (hashes only), as the ledger has them.</summary>
     public Task<IReadOnlyList<ErasureRecord>> ListErasuresAsync(Guid workspaceId, CancellationToken cancellationToken = default) =>
         _state.ListErasuresAsync(workspaceId, cancellationToken);
@@ -439,6 +443,49 @@ public sealed partial class ColdstoreService
         {
             throw new ConfigurationException(ColdstoreSettings.ClickHouseVariable,
                 $"ClickHouse has no table {_tables.Database}.{_tables.Events}; run `coldstore init` first (or set {ColdstoreSettings.DatabaseVariable} to the database that holds it).");
+        }
+    }
+
+    /// <summary>
+    /// Whether this instance can work now: the state store answers and its migrations ran, ClickHouse answers and has
+    /// the events table, the archive store answers a listing. Each check is bounded by <paramref name="timeout"/> (default
+    /// 5 s) and reports why it failed; nothing is changed. What a readiness probe (<c>/readyz</c>) asks.
+    /// </summary>
+    public async Task<ReadinessReport> CheckReadinessAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var bound = timeout ?? TimeSpan.FromSeconds(5);
+        var checks = new[]
+        {
+            await CheckAsync("state", async ct =>
+            {
+                var applied = await _state.AppliedMigrationsAsync(ct).ConfigureAwait(false);
+                return applied.Count == 0 ? $"{_state.Description} is not initialized; run `coldstore init`" : null;
+            }).ConfigureAwait(false),
+            await CheckAsync("clickhouse", async ct =>
+                Convert.ToInt64(await _clickHouse.ScalarAsync(SchemaSql.EventsTableExists(_tables), ct).ConfigureAwait(false), CultureInfo.InvariantCulture) == 0
+                    ? $"no table {_tables.Database}.{_tables.Events}; run `coldstore init`"
+                    : null).ConfigureAwait(false),
+            await CheckAsync("archive", async ct =>
+            {
+                await _archive.ListAsync("coldstore-readiness-probe/", ct).ConfigureAwait(false);
+                return null;
+            }).ConfigureAwait(false),
+        };
+        return new ReadinessReport(checks.All(c => c.Ok), checks);
+
+        async Task<ReadinessCheck> CheckAsync(string name, Func<CancellationToken, Task<string?>> check)
+        {
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bounded.CancelAfter(bound);
+            try
+            {
+                var problem = await check(bounded.Token).ConfigureAwait(false);
+                return new ReadinessCheck(name, problem is null, problem);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                return new ReadinessCheck(name, false, e is OperationCanceledException ? $"no answer within {bound.TotalSeconds:0.#} s" : e.Message);
+            }
         }
     }
 

@@ -180,6 +180,7 @@ public sealed partial class ColdstoreWorker
         }
 
         workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
+        await RecordFleetAsync(workspaces, cancellationToken).ConfigureAwait(false);
         var remaining = workspaces.Where(NeedsWork).ToList();
         LogPass(_logger, workspaces.Count, attempts.Count, remaining.Count, stopwatch.ElapsedMilliseconds);
         return new WorkerPassSummary(workspaces.Count, attempts, remaining, stopwatch.Elapsed);
@@ -210,6 +211,53 @@ public sealed partial class ColdstoreWorker
         {
             LogPurgeError(_logger, e.Message);
         }
+    }
+
+    /// <summary>
+    /// Waits until the engines answer and <c>init</c> has run (<see cref="ColdstoreService.CheckReadinessAsync"/>),
+    /// checking every <see cref="WorkerOptions.PollInterval"/> (at most 5 s): a worker deployed beside its first
+    /// <c>coldstore init</c>, or started while the state store is still coming up, begins once it can, instead of
+    /// failing every workspace meanwhile.
+    /// </summary>
+    private async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
+    {
+        for (var logged = false; ; logged = true)
+        {
+            var report = await _service.CheckReadinessAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (report.Ready)
+            {
+                return;
+            }
+
+            if (!logged)
+            {
+                LogWaitingForReadiness(_logger, string.Join("; ", report.Checks.Where(c => !c.Ok).Select(c => $"{c.Name}: {c.Problem}")));
+            }
+
+            await Task.Delay(TimeSpan.FromTicks(Math.Min(_options.PollInterval.Ticks, TimeSpan.FromSeconds(5).Ticks)), _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 1324, Level = LogLevel.Warning, Message = "Not ready yet, waiting before the first pass: {Problems}")]
+    private static partial void LogWaitingForReadiness(ILogger logger, string problems);
+
+    /// <summary>
+    /// Publishes what a full listing saw to the gauges (<see cref="Diagnostics.ColdstoreTelemetry"/>): workspaces by
+    /// storage state and the fleet's unfinished deletes. A failed count leaves the last one; metrics never stop a pass.
+    /// </summary>
+    private async Task RecordFleetAsync(IEnumerable<Workspace> workspaces, CancellationToken cancellationToken)
+    {
+        long? unfinished = null;
+        try
+        {
+            unfinished = await _service.CountUnfinishedDeletesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Errors.ColdstoreException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The gauge keeps its last value; the pass's own statements report the engine's trouble.
+        }
+
+        Diagnostics.ColdstoreTelemetry.RecordFleet(workspaces.GroupBy(w => w.Storage).ToDictionary(g => g.Key, g => (long)g.Count()), unfinished);
     }
 
     /// <summary>
@@ -288,6 +336,7 @@ public sealed partial class ColdstoreWorker
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         RequireColdStorage();
+        await WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
         var wake = Channel.CreateUnbounded<Guid>(new UnboundedChannelOptions { SingleReader = true });
         using var stopFeed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var feed = _service.ChangeFeed is { } changes ? PumpChangesAsync(changes, wake.Writer, stopFeed.Token) : Task.CompletedTask;
@@ -316,6 +365,7 @@ public sealed partial class ColdstoreWorker
                     if (now - lastFullList >= _options.PollInterval || stale.Count > FullListBeyond || stale.Contains(Guid.Empty))
                     {
                         known = (await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(w => w.Id);
+                        await RecordFleetAsync(known.Values, cancellationToken).ConfigureAwait(false);
                         lastFullList = now;
                         stale.Clear();
                     }
@@ -612,6 +662,7 @@ public sealed partial class ColdstoreWorker
                     backoff[id] = new Backoff(backoff.GetValueOrDefault(id)?.Failures ?? 0, now + Jitter(_options.BusyDelay));
                     break;
                 case WorkerOutcome.Failed:
+                    Diagnostics.ColdstoreTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("coldstore.reason", "move_failed"));
                     var failures = (backoff.GetValueOrDefault(id)?.Failures ?? 0) + 1;
                     backoff[id] = new Backoff(failures, now + RetryDelay(_options, failures));
                     break;

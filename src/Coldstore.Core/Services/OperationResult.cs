@@ -56,6 +56,17 @@ public sealed record ErasureRequest(IReadOnlyList<string> UserIds, IReadOnlyList
 public sealed record ErasureResult(
     Guid WorkspaceId, ErasureRecord? Erasure, string? PendingBecause, IReadOnlyList<ErasureRecord> AlsoApplied, IReadOnlyList<StepReport> Steps, TimeSpan Duration);
 
+/// <summary>One dependency's answer to a readiness check.</summary>
+/// <param name="Name"><c>state</c>, <c>clickhouse</c> or <c>archive</c>.</param>
+/// <param name="Ok">True when it answered as needed.</param>
+/// <param name="Problem">Why not, or null.</param>
+public sealed record ReadinessCheck(string Name, bool Ok, string? Problem);
+
+/// <summary>Whether an instance can work now (<see cref="ColdstoreService.CheckReadinessAsync"/>).</summary>
+/// <param name="Ready">True when every check passed.</param>
+/// <param name="Checks">Each dependency's answer.</param>
+public sealed record ReadinessReport(bool Ready, IReadOnlyList<ReadinessCheck> Checks);
+
 /// <summary>Progress of a running operation.</summary>
 /// <param name="WorkspaceId">The workspace.</param>
 /// <param name="Step">The step running or just finished.</param>

@@ -19,7 +19,10 @@ internal sealed class OperationRun(Guid workspaceId, IProgress<OperationProgress
     /// <summary>Records a finished step; named failpoint steps then reach the hook, which may end the process.</summary>
     public void Completed(string name, string? detail = null)
     {
-        _steps.Add(new StepReport(name, _step.Elapsed, detail));
+        var elapsed = _step.Elapsed;
+        _steps.Add(new StepReport(name, elapsed, detail));
+        Diagnostics.ColdstoreTelemetry.StepDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("coldstore.step", name));
+        Activity.Current?.AddEvent(new ActivityEvent(name));
         _step.Restart();
         progress?.Report(new OperationProgress(workspaceId, name, detail));
         stepCompleted?.Invoke(name);

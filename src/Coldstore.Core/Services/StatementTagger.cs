@@ -81,18 +81,43 @@ internal sealed class StatementTagger(IClickHouseClient inner) : IClickHouseClie
     }
 
     /// <inheritdoc />
-    public Task ExecuteAsync(ClickHouseQuery query, CancellationToken cancellationToken = default) => inner.ExecuteAsync(Tag(query), cancellationToken);
+    public Task ExecuteAsync(ClickHouseQuery query, CancellationToken cancellationToken = default) =>
+        TracedAsync(Tag(query), q => inner.ExecuteAsync(q, cancellationToken).ContinueWith(_ => true, cancellationToken, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default));
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ClickHouseRow>> QueryAsync(ClickHouseQuery query, CancellationToken cancellationToken = default) =>
-        inner.QueryAsync(Tag(query), cancellationToken);
+        TracedAsync(Tag(query), q => inner.QueryAsync(q, cancellationToken));
 
     /// <inheritdoc />
-    public Task<object?> ScalarAsync(ClickHouseQuery query, CancellationToken cancellationToken = default) => inner.ScalarAsync(Tag(query), cancellationToken);
+    public Task<object?> ScalarAsync(ClickHouseQuery query, CancellationToken cancellationToken = default) =>
+        TracedAsync(Tag(query), q => inner.ScalarAsync(q, cancellationToken));
 
     /// <inheritdoc />
     public Task InsertAsync(ClickHouseQuery insert, string format, Stream data, CancellationToken cancellationToken = default) =>
-        inner.InsertAsync(Tag(insert), format, data, cancellationToken);
+        TracedAsync(Tag(insert), q => inner.InsertAsync(q, format, data, cancellationToken).ContinueWith(_ => true, cancellationToken, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default));
+
+    /// <summary>
+    /// Sends one statement inside a client span that carries its query id, so a trace leads to the statement's row in
+    /// <c>system.query_log</c> (and to <c>KILL QUERY</c> when it outlives its client). Parameters, which may hold
+    /// secrets, are never put on the span; the purpose is.
+    /// </summary>
+    private static async Task<T> TracedAsync<T>(ClickHouseQuery query, Func<ClickHouseQuery, Task<T>> send)
+    {
+        using var span = Diagnostics.ColdstoreTelemetry.Source.StartActivity(query.Purpose ?? "clickhouse statement", System.Diagnostics.ActivityKind.Client);
+        span?.SetTag("db.system.name", "clickhouse");
+        span?.SetTag("db.operation.name", query.Purpose);
+        span?.SetTag("db.query.id", query.QueryId);
+        try
+        {
+            return await send(query).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.GetType().Name);
+            span?.SetTag("error.type", e.GetType().Name);
+            throw;
+        }
+    }
 
     /// <summary>FNV-1a over the UTF-16 code units: stable across processes and runs, unlike string.GetHashCode.</summary>
     private static ulong Fnv1a(string text)

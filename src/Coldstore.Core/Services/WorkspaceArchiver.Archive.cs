@@ -41,6 +41,7 @@ internal sealed partial class WorkspaceArchiver
                 }
 
                 LogRowsArrivedAfterCopy(logger, record.WorkspaceId, record.ArchiveId);
+                Diagnostics.ColdstoreTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("coldstore.reason", "rows_arrived_after_copy"));
                 record = await ledger.CopyAgainAsync(record, ct).ConfigureAwait(false);
                 record = await CopyAndVerifyAsync(record, run, ct).ConfigureAwait(false);
                 continue;
@@ -130,6 +131,7 @@ internal sealed partial class WorkspaceArchiver
 
             // Rows at or before the cutoff committed after the copy (an insert slower than the settle window): copy again.
             LogCopyMismatch(logger, record.WorkspaceId, attempt, hot.Rows, archived.Rows);
+            Diagnostics.ColdstoreTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("coldstore.reason", "copy_mismatch"));
             return null;
         }
 

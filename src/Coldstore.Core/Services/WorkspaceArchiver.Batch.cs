@@ -137,6 +137,7 @@ internal sealed partial class WorkspaceArchiver
         public void Fail(BatchMember member, Exception error)
         {
             member.Settled = true;
+            Diagnostics.ColdstoreTelemetry.BatchMemberSettled(Operation, error, 0, 0);
             outcomes[member.WorkspaceId] = new WorkspaceOutcome(member.WorkspaceId, null, error);
         }
 
@@ -145,6 +146,7 @@ internal sealed partial class WorkspaceArchiver
         {
             member.Settled = true;
             member.Run.Completed(lastStep, detail);
+            Diagnostics.ColdstoreTelemetry.BatchMemberSettled(Operation, null, archives.Sum(a => a.Rows), archives.Sum(a => a.Bytes));
             outcomes[member.WorkspaceId] = new WorkspaceOutcome(member.WorkspaceId, Result(member.WorkspaceId, Operation, storage, archives, member.Run), null);
         }
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Coldstore.Diagnostics;
 using Coldstore.Domain;
 using Coldstore.Errors;
 using Coldstore.Ports;
@@ -47,12 +48,12 @@ internal sealed partial class WorkspaceArchiver
 
         try
         {
-            return await HoldingLeaseAsync(workspaceId, EraseOperation, options.LeaseWait, async session =>
+            return await ColdstoreTelemetry.TraceAsync(EraseOperation, workspaceId, () => HoldingLeaseAsync(workspaceId, EraseOperation, options.LeaseWait, async session =>
             {
                 var (applied, pendingBecause) = await ApplyPendingErasuresAsync(workspaceId, run, session.Token).ConfigureAwait(false);
                 var current = erasure is null ? null : await ErasureAsync(erasure, session.Token).ConfigureAwait(false);
                 return new ErasureResult(workspaceId, current, pendingBecause, [.. applied.Where(a => a.ErasureId != erasure?.ErasureId)], run.Steps, run.Elapsed);
-            }, cancellationToken).ConfigureAwait(false);
+            }, cancellationToken), r => (r.AlsoApplied.Concat(r.Erasure is { State: ErasureState.Applied } e ? [e] : []).Sum(a => a.Progress.ArchivedRowsErased), 0)).ConfigureAwait(false);
         }
         catch (WorkspaceOperationException e) when (e.Kind == WorkspaceErrorKind.Busy && erasure is not null)
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Coldstore.Diagnostics;
 using Coldstore.Domain;
 using Coldstore.Errors;
 using Coldstore.Ports;
@@ -45,14 +46,18 @@ internal sealed partial class WorkspaceArchiver(
     {
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
-        return await HoldingLeaseAsync(workspaceId, "archive", options.LeaseWait, session => ArchiveHoldingLeaseAsync(workspaceId, run, session.Token), cancellationToken).ConfigureAwait(false);
+        return await ColdstoreTelemetry.TraceAsync("archive", workspaceId,
+            () => HoldingLeaseAsync(workspaceId, "archive", options.LeaseWait, session => ArchiveHoldingLeaseAsync(workspaceId, run, session.Token), cancellationToken),
+            Moved).ConfigureAwait(false);
     }
 
     public async Task<OperationResult> RestoreAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
-        return await HoldingLeaseAsync(workspaceId, "restore", options.LeaseWait, session => RestoreHoldingLeaseAsync(workspaceId, run, session.Token), cancellationToken).ConfigureAwait(false);
+        return await ColdstoreTelemetry.TraceAsync("restore", workspaceId,
+            () => HoldingLeaseAsync(workspaceId, "restore", options.LeaseWait, session => RestoreHoldingLeaseAsync(workspaceId, run, session.Token), cancellationToken),
+            Moved).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -74,7 +79,9 @@ internal sealed partial class WorkspaceArchiver(
         const string Operation = "reconcile";
         var run = new OperationRun(workspaceId, progress, options.StepCompleted);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
-        return await HoldingLeaseAsync(workspaceId, Operation, leaseWait, session => ReconcileHoldingLeaseAsync(workspaceId, sweepStragglers, run, session), cancellationToken).ConfigureAwait(false);
+        return await ColdstoreTelemetry.TraceAsync(Operation, workspaceId,
+            () => HoldingLeaseAsync(workspaceId, Operation, leaseWait, session => ReconcileHoldingLeaseAsync(workspaceId, sweepStragglers, run, session), cancellationToken),
+            r => r.Operation is { } moved ? Moved(moved) : (0, 0)).ConfigureAwait(false);
     }
 
     private async Task<ReconcileResult> ReconcileHoldingLeaseAsync(Guid workspaceId, bool sweepStragglers, OperationRun run, OperationSession session)
@@ -671,6 +678,9 @@ internal sealed partial class WorkspaceArchiver(
     private static OperationResult Result(Guid workspaceId, string operation, StorageState storage, IReadOnlyList<ArchiveOutcome> archives, OperationRun run) =>
         new(workspaceId, operation, storage, archives.Sum(a => a.Rows), archives.Sum(a => a.Bytes),
             archives.Aggregate(0UL, (sum, a) => unchecked(sum + a.Checksum)), archives, run.Steps, run.Elapsed);
+
+    /// <summary>What an operation moved, for <see cref="ColdstoreTelemetry"/>.</summary>
+    private static (long Rows, long Bytes) Moved(OperationResult result) => (result.Rows, result.Bytes);
 
     private static ArchiveOutcome Outcome(ArchiveRecord record) => new(
         record.ArchiveId, record.State, record.Cutoff, record.RowCount ?? 0, record.Bytes ?? 0, record.Checksum ?? 0, record.InternalEventRows ?? 0, record.ObjectPrefix);
