@@ -109,12 +109,15 @@ public sealed class DeployComposeTests
     [Fact]
     public void Init_and_the_worker_run_the_image_of_deploy_Dockerfile_one_shot_and_restarted_with_a_stop_grace_above_the_workers_bound()
     {
-        foreach (var (service, command) in new[] { (Init, "init"), (Worker, "worker") })
+        foreach (var (service, command) in new[] { (Init, new[] { "init" }), (Worker, ["worker", "--listen", "0.0.0.0:9464"]) })
         {
             var node = Map(Services, service);
             Assert.Equal("deploy/Dockerfile", Text(Map(node, "build"), "dockerfile"));
-            Assert.Equal([command], Seq(node, "command").Children.Select(c => ((YamlScalarNode)c).Value));
+            Assert.Equal(command, Seq(node, "command").Children.Select(c => ((YamlScalarNode)c).Value));
         }
+
+        // The port the worker listens on is the one it exposes to the network (a Prometheus there scrapes it).
+        Assert.Equal(["9464"], Seq(Map(Services, Worker), "expose").Children.Select(c => ((YamlScalarNode)c).Value));
 
         Assert.True(File.Exists(Path.Combine(Root, "deploy", "Dockerfile")));
         Assert.Equal(Text(Map(Services, Init), "image"), Text(Map(Services, Worker), "image"));
@@ -215,7 +218,11 @@ public sealed class DeployComposeTests
     [Fact]
     public void Every_variable_the_file_reads_is_Coldstores_Dittofeeds_or_a_knob_and_is_explained_in_the_README_section()
     {
-        var section = File.ReadAllText(Path.Combine(Root, "deploy", "README-section.md"));
+        var readme = File.ReadAllText(Path.Combine(Root, "README.md"));
+        var start = readme.IndexOf("## Running next to Dittofeed (compose)", StringComparison.Ordinal);
+        Assert.True(start >= 0, "README.md has no section \"Running next to Dittofeed (compose)\"");
+        var end = readme.IndexOf("\n## ", start + 3, StringComparison.Ordinal);
+        var section = end < 0 ? readme[start..] : readme[start..end];
         var read = VariablesColdstoreReads();
         var referenced = Scalars(Compose).SelectMany(References).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
 
@@ -225,7 +232,7 @@ public sealed class DeployComposeTests
             Assert.True(
                 read.Contains(name) || DittofeedVariables.Contains(name) || name.StartsWith(KnobPrefix, StringComparison.Ordinal),
                 $"{name} is neither a Coldstore setting, nor a Dittofeed variable, nor a {KnobPrefix} knob of this file");
-            Assert.True(section.Contains($"`{name}`", StringComparison.Ordinal), $"deploy/README-section.md does not explain `{name}`");
+            Assert.True(section.Contains($"`{name}`", StringComparison.Ordinal), $"README.md's section \"Running next to Dittofeed (compose)\" does not explain `{name}`");
         }
 
         // And the section names no Coldstore setting that does not exist.
