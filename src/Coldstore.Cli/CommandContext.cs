@@ -58,7 +58,8 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
             var settings = ColdstoreSettings.FromEnvironment(Options.Overrides(parseResult));
             using var loggerFactory = CreateLoggerFactory(output, verbose, defaultLogLevel);
             var wait = GlobalOptions.Seconds("--wait", parseResult.GetValue(Options.WaitSeconds), 0, 86_400);
-            var options = ColdstoreRuntime.DefaultOptions(settings) with { LeaseWait = wait };
+            // The CLI honours COLDSTORE_FAILPOINT (crash tests kill it after a step); the library's defaults do not.
+            var options = ColdstoreRuntime.DefaultOptions(settings) with { LeaseWait = wait, StepCompleted = Failpoints.FromEnvironment() };
             await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, options, probe: startup != Startup.Unchecked, cancellationToken).ConfigureAwait(false);
             if (startup == Startup.Initialized)
             {

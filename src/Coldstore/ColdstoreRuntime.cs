@@ -99,8 +99,11 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
         }
     }
 
-    /// <summary>The options the settings imply: their settle window, insert wait, mutation budget, cold-storage switch and lease duration, and the failpoint named by <c>COLDSTORE_FAILPOINT</c>.</summary>
-    /// <exception cref="Errors.ConfigurationException">The failpoint names no step.</exception>
+    /// <summary>
+    /// The options the settings imply: their settle window, insert wait, mutation budget, cold-storage switch and lease
+    /// duration. No fault injection: a caller that wants <c>COLDSTORE_FAILPOINT</c> honoured (the CLI, crash tests)
+    /// sets <see cref="ColdstoreOptions.StepCompleted"/> to <see cref="Failpoints.FromEnvironment"/> itself.
+    /// </summary>
     public static ColdstoreOptions DefaultOptions(ColdstoreSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -114,7 +117,6 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
             PurgeTombstonedAfter = settings.PurgeTombstonedAfter,
             ColdStorageEnabled = settings.ColdStorageEnabled,
             LeaseDuration = settings.LeaseDuration,
-            StepCompleted = Failpoints.FromValue(Environment.GetEnvironmentVariable(Failpoints.Variable)),
         };
     }
 
