@@ -262,7 +262,7 @@ internal sealed record InterfaceOptions(
     {
         string? configFile = null;
         string? directory = null, user = "default", password = null, host = "127.0.0.1";
-        int port = 8123;
+        var port = 8123;
         int? parent = null;
         var verbose = false;
         var defaults = new List<KeyValuePair<string, string>>();
