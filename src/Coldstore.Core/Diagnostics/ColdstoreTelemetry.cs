@@ -51,7 +51,7 @@ public static class ColdstoreTelemetry
 
     internal static readonly Counter<long> LeasesLost = Meter.CreateCounter<long>("coldstore.lease.lost", "{lease}", "Operations that lost their workspace's lease on the way.");
 
-    private static FleetSnapshot fleet = new(new Dictionary<StorageState, long>(), null);
+    private static FleetSnapshot _fleet = new(new Dictionary<StorageState, long>(), null);
 
     static ColdstoreTelemetry()
     {
@@ -61,16 +61,16 @@ public static class ColdstoreTelemetry
 
     /// <summary>What the worker saw on its last pass: workspaces by storage state, and unfinished deletes (null when not counted).</summary>
     internal static void RecordFleet(IReadOnlyDictionary<StorageState, long> byStorage, long? unfinishedMutations) =>
-        Volatile.Write(ref fleet, new FleetSnapshot(byStorage, unfinishedMutations ?? Volatile.Read(ref fleet).UnfinishedMutations));
+        Volatile.Write(ref _fleet, new FleetSnapshot(byStorage, unfinishedMutations ?? Volatile.Read(ref _fleet).UnfinishedMutations));
 
     private static IEnumerable<Measurement<long>> ObserveWorkspaces()
     {
-        var snapshot = Volatile.Read(ref fleet);
+        var snapshot = Volatile.Read(ref _fleet);
         return Enum.GetValues<StorageState>().Select(s => new Measurement<long>(snapshot.ByStorage.GetValueOrDefault(s), new KeyValuePair<string, object?>("coldstore.storage", s.ToText())));
     }
 
     private static IEnumerable<Measurement<long>> ObserveMutations() =>
-        Volatile.Read(ref fleet).UnfinishedMutations is { } count ? [new Measurement<long>(count)] : [];
+        Volatile.Read(ref _fleet).UnfinishedMutations is { } count ? [new Measurement<long>(count)] : [];
 
     /// <summary>The attribute value for a failure: the kind of a workspace error, else the exception's kind.</summary>
     internal static string ErrorType(Exception exception) => exception switch
