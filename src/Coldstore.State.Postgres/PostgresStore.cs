@@ -4,6 +4,8 @@ using Coldstore.Ports;
 using Coldstore.State.Relational;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Polly;
+using Polly.Retry;
 
 namespace Coldstore.State.Postgres;
 
@@ -24,10 +26,15 @@ internal sealed class PostgresStore : RelationalStore, IWorkspaceChangeFeed
     internal static readonly TimeSpan FeedRetryCap = TimeSpan.FromSeconds(30);
 
     private readonly NpgsqlDataSource _feedSource;
+    private readonly TimeProvider _time;
 
-    public PostgresStore(NpgsqlConnectionStringBuilder settings, ILoggerFactory loggerFactory)
+    /// <param name="settings">The connection.</param>
+    /// <param name="loggerFactory">Where it logs.</param>
+    /// <param name="time">The clock of the change feed's reconnect backoff; <see cref="TimeProvider.System"/> when null (tests pass a fake).</param>
+    public PostgresStore(NpgsqlConnectionStringBuilder settings, ILoggerFactory loggerFactory, TimeProvider? time = null)
         : base(new PostgresDialect(settings, loggerFactory), loggerFactory)
     {
+        _time = time ?? TimeProvider.System;
         var feedBuilder = new NpgsqlDataSourceBuilder(FeedSettings(settings).ConnectionString);
         feedBuilder.UseLoggerFactory(loggerFactory);
         _feedSource = feedBuilder.Build(); // Connects only when a watch starts.
@@ -131,22 +138,40 @@ internal sealed class PostgresStore : RelationalStore, IWorkspaceChangeFeed
     private async Task ListenAsync(ChannelWriter<Guid> changes, CancellationToken cancellationToken)
     {
         Exception? failure = null;
+        var failures = 0;
+        var listenedBefore = false;
+        // Why a pipeline built per watch: the failure count behind its delays starts again at each successful LISTEN,
+        // which is this watch's state, not the store's.
+        var reconnect = new ResiliencePipelineBuilder { TimeProvider = _time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                Name = "coldstore.postgres.feed",
+                MaxRetryAttempts = int.MaxValue,
+                // A lost or refused connection; cancelling a wait may surface as a broken connection, which is just the end.
+                ShouldHandle = args => ValueTask.FromResult(
+                    args.Outcome.Exception is NpgsqlException or TimeoutException or IOException && !cancellationToken.IsCancellationRequested),
+                DelayGenerator = _ => ValueTask.FromResult<TimeSpan?>(ReconnectDelay(++failures, Random.Shared.NextDouble())),
+                OnRetry = args =>
+                {
+                    Log.FeedLost(Logger, Description, args.RetryDelay, args.Outcome.Exception!);
+                    Coldstore.Diagnostics.ColdstoreTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("coldstore.reason", "feed_reconnect"));
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
         try
         {
-            var failures = 0;
-            var listenedBefore = false;
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                try
+            await reconnect.ExecuteAsync(
+                async ct =>
                 {
-                    var connection = await _feedSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                    var connection = await _feedSource.OpenConnectionAsync(ct).ConfigureAwait(false);
                     await using (connection.ConfigureAwait(false))
                     {
                         connection.Notification += (_, notice) => OnNotification(changes, notice);
                         var listen = new NpgsqlCommand(PostgresSql.ListenWorkspaceChanges, connection);
                         await using (listen.ConfigureAwait(false))
                         {
-                            await listen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                            await listen.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                         }
 
                         failures = 0;
@@ -163,27 +188,15 @@ internal sealed class PostgresStore : RelationalStore, IWorkspaceChangeFeed
                         changes.TryWrite(Guid.Empty);
                         while (true)
                         {
-                            await connection.WaitAsync(cancellationToken).ConfigureAwait(false);
+                            await connection.WaitAsync(ct).ConfigureAwait(false);
                         }
                     }
-                }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                {
-                    return;
-                }
-                catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException)
-                {
-                    if (cancellationToken.IsCancellationRequested)
-                    {
-                        return; // Cancelling a wait may surface as a broken connection; it is still just the end.
-                    }
-
-                    failures++;
-                    var delay = ReconnectDelay(failures, Random.Shared.NextDouble());
-                    Log.FeedLost(Logger, Description, delay, e);
-                    await Task.Delay(delay, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                }
-            }
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or NpgsqlException or TimeoutException or IOException)
+        {
+            // Cancelled: while listening, during a reconnect's wait, or as a connection broken by the cancel. The end, not an error.
         }
         catch (Exception e)
         {

@@ -18,7 +18,9 @@ namespace Coldstore.Diagnostics;
 /// <c>error.type</c> on failures: busy, conflict, not_found, invalid_input, failed, lease_lost, engine_unavailable, …].</item>
 /// <item><c>coldstore.rows</c> {row} and <c>coldstore.bytes</c> By: rows and archive bytes moved [<c>coldstore.operation</c>].</item>
 /// <item><c>coldstore.step.duration</c> s: each named step [<c>coldstore.step</c>].</item>
-/// <item><c>coldstore.retries</c> {retry}: copies made again and moves retried by the worker [<c>coldstore.reason</c>].</item>
+/// <item><c>coldstore.retries</c> {retry}: copies made again, moves retried by the worker, tries again for a lease another
+/// holds, and reconnects of the Postgres change feed [<c>coldstore.reason</c>: copy_mismatch, rows_arrived_after_copy,
+/// move_failed, lease_busy, feed_reconnect].</item>
 /// <item><c>coldstore.lease.lost</c> {lease}: operations that lost their lease on the way.</item>
 /// <item><c>coldstore.workspaces</c> {workspace} (gauge) by <c>coldstore.storage</c>, and
 /// <c>coldstore.mutations.unfinished</c> {mutation} (gauge): as the worker last saw them.</item>
@@ -47,7 +49,7 @@ public static class ColdstoreTelemetry
     internal static readonly Histogram<double> StepDuration =
         Meter.CreateHistogram<double>("coldstore.step.duration", "s", "How long each named step of an operation took.");
 
-    internal static readonly Counter<long> Retries = Meter.CreateCounter<long>("coldstore.retries", "{retry}", "Copies made again and moves the worker retries, by reason.");
+    internal static readonly Counter<long> Retries = Meter.CreateCounter<long>("coldstore.retries", "{retry}", "Copies made again, moves the worker retries, lease tries and change-feed reconnects, by reason.");
 
     internal static readonly Counter<long> LeasesLost = Meter.CreateCounter<long>("coldstore.lease.lost", "{lease}", "Operations that lost their workspace's lease on the way.");
 

@@ -104,6 +104,13 @@ public sealed record ColdstoreOptions
     /// </summary>
     public Action<string>? StepCompleted { get; init; }
 
+    /// <summary>
+    /// The clock of every wait and deadline of an operation: the lease wait and renewals, the polls of ClickHouse's
+    /// mutations and inserts, and the worker's backoff. Tests set a fake one to run those waits without sleeping. Times
+    /// that are stored (ledger rows, cutoffs) come from the state store's and ClickHouse's clocks, never from here.
+    /// </summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Throws when a value is out of range, quoting it.</summary>
     public void Validate()
     {
@@ -128,6 +135,10 @@ public sealed record ColdstoreOptions
         Require(PurgeTombstonedAfter is null || PurgeTombstonedAfter >= TimeSpan.Zero, $"PurgeTombstonedAfter must not be negative, not {PurgeTombstonedAfter}.");
         Require(OrphanStatementWait >= TimeSpan.FromSeconds(1), $"OrphanStatementWait must be at least one second, not {OrphanStatementWait}.");
         Require(CopyAttempts >= 1, $"CopyAttempts must be at least 1, not {CopyAttempts}.");
+        if (Time is null)
+        {
+            throw new ArgumentNullException(nameof(Time), "Time must be a clock; leave it unset for TimeProvider.System.");
+        }
     }
 }
 

@@ -325,7 +325,7 @@ public sealed partial class ColdstoreService
     /// <exception cref="ConfigurationException">Retention is off.</exception>
     public Task<IReadOnlyList<PurgeOutcome>> PurgeArchivesAsync(bool dryRun = false, CancellationToken cancellationToken = default) =>
         Options.PurgeTombstonedAfter is { } after
-            ? _archiver.PurgeAsync(after, dryRun, DateTime.UtcNow, cancellationToken)
+            ? _archiver.PurgeAsync(after, dryRun, Options.Time.GetUtcNow().UtcDateTime, cancellationToken)
             : throw new ConfigurationException(ColdstoreSettings.PurgeAfterVariable,
                 $"Retention is off, so nothing is ever purged: set {ColdstoreSettings.PurgeAfterVariable} (or --purge-after-days) to the days a workspace stays Tombstoned before its archives go.");
 
@@ -523,7 +523,7 @@ public sealed partial class ColdstoreService
     {
         ArgumentNullException.ThrowIfNull(messages);
         await GetWorkspaceAsync(workspaceId, "ingest", cancellationToken).ConfigureAwait(false);
-        var stopwatch = Stopwatch.StartNew();
+        var started = Options.Time.GetTimestamp();
         var insert = EventSql.IngestInsert(_tables);
         var workspaceText = EventSql.WorkspaceIdText(workspaceId);
         long rows = 0;
@@ -539,8 +539,9 @@ public sealed partial class ColdstoreService
             progress?.Report(rows);
         }
 
-        LogIngested(_logger, rows, workspaceId, stopwatch.ElapsedMilliseconds);
-        return new IngestResult(workspaceId, rows, stopwatch.Elapsed);
+        var elapsed = Options.Time.GetElapsedTime(started);
+        LogIngested(_logger, rows, workspaceId, (long)elapsed.TotalMilliseconds);
+        return new IngestResult(workspaceId, rows, elapsed);
     }
 
     /// <summary>

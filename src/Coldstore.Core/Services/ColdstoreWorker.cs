@@ -1,9 +1,11 @@
-using System.Diagnostics;
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Coldstore.Domain;
 using Coldstore.Errors;
 using Coldstore.Ports;
 using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
 
 namespace Coldstore.Services;
 
@@ -115,15 +117,25 @@ public sealed partial class ColdstoreWorker
     private readonly WorkerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly ResiliencePipeline<WorkspaceAttempt> _moveRetry;
+
+    /// <summary>The readiness poll: every <see cref="WorkerOptions.PollInterval"/>, at most 5 s apart, without a limit.</summary>
+    private readonly Poll<ReadinessReport> _readiness;
 
     /// <summary>Creates a worker over a service.</summary>
+    /// <param name="service">The service whose workspaces it keeps where their status says.</param>
+    /// <param name="options">How it schedules its work; the defaults when null.</param>
+    /// <param name="logger">Where it logs; nowhere when null.</param>
+    /// <param name="timeProvider">The clock of its polls, backoff and timings; the service's (<see cref="ColdstoreOptions.Time"/>) when null.</param>
     public ColdstoreWorker(ColdstoreService service, WorkerOptions? options = null, ILogger<ColdstoreWorker>? logger = null, TimeProvider? timeProvider = null)
     {
         _service = service ?? throw new ArgumentNullException(nameof(service));
         _options = options ?? new WorkerOptions();
         _options.Validate();
         _logger = (ILogger?)logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-        _time = timeProvider ?? TimeProvider.System;
+        _time = timeProvider ?? service.Options.Time;
+        _moveRetry = MoveRetry(_options, _time);
+        _readiness = new(_time, _ => TimeSpan.FromTicks(Math.Min(_options.PollInterval.Ticks, TimeSpan.FromSeconds(5).Ticks)));
     }
 
     /// <summary>Receives every step of every move, tagged with its workspace (reported from the worker's threads).</summary>
@@ -148,7 +160,7 @@ public sealed partial class ColdstoreWorker
     public async Task<WorkerPassSummary> RunOnceAsync(CancellationToken cancellationToken = default)
     {
         RequireColdStorage();
-        var stopwatch = Stopwatch.StartNew();
+        var started = _time.GetTimestamp();
         var attempts = new List<WorkspaceAttempt>();
         var settled = new HashSet<Guid>();
         IReadOnlyList<Workspace> workspaces = [];
@@ -182,8 +194,9 @@ public sealed partial class ColdstoreWorker
         workspaces = await _service.ListWorkspacesAsync(cancellationToken).ConfigureAwait(false);
         await RecordFleetAsync(workspaces, cancellationToken).ConfigureAwait(false);
         var remaining = workspaces.Where(NeedsWork).ToList();
-        LogPass(_logger, workspaces.Count, attempts.Count, remaining.Count, stopwatch.ElapsedMilliseconds);
-        return new WorkerPassSummary(workspaces.Count, attempts, remaining, stopwatch.Elapsed);
+        var elapsed = _time.GetElapsedTime(started);
+        LogPass(_logger, workspaces.Count, attempts.Count, remaining.Count, (long)elapsed.TotalMilliseconds);
+        return new WorkerPassSummary(workspaces.Count, attempts, remaining, elapsed);
     }
 
     /// <summary>
@@ -219,24 +232,19 @@ public sealed partial class ColdstoreWorker
     /// <c>coldstore init</c>, or started while the state store is still coming up, begins once it can, instead of
     /// failing every workspace meanwhile.
     /// </summary>
-    private async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
-    {
-        for (var logged = false; ; logged = true)
-        {
-            var report = await _service.CheckReadinessAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            if (report.Ready)
+    private async Task WaitUntilReadyAsync(CancellationToken cancellationToken) =>
+        await _readiness.UntilAsync(
+            ct => new ValueTask<ReadinessReport>(_service.CheckReadinessAsync(cancellationToken: ct)),
+            static report => !report.Ready,
+            null,
+            (report, wait) =>
             {
-                return;
-            }
-
-            if (!logged)
-            {
-                LogWaitingForReadiness(_logger, string.Join("; ", report.Checks.Where(c => !c.Ok).Select(c => $"{c.Name}: {c.Problem}")));
-            }
-
-            await Task.Delay(TimeSpan.FromTicks(Math.Min(_options.PollInterval.Ticks, TimeSpan.FromSeconds(5).Ticks)), _time, cancellationToken).ConfigureAwait(false);
-        }
-    }
+                if (wait == 0)
+                {
+                    LogWaitingForReadiness(_logger, string.Join("; ", report.Checks.Where(c => !c.Ok).Select(c => $"{c.Name}: {c.Problem}")));
+                }
+            },
+            cancellationToken).ConfigureAwait(false);
 
     [LoggerMessage(EventId = 1324, Level = LogLevel.Warning, Message = "Not ready yet, waiting before the first pass: {Problems}")]
     private static partial void LogWaitingForReadiness(ILogger logger, string problems);
@@ -329,7 +337,8 @@ public sealed partial class ColdstoreWorker
     /// <summary>
     /// Runs until cancelled: reads every workspace every <see cref="WorkerOptions.PollInterval"/>, and in between only
     /// the ones the state store's change notifications name (Postgres) or a move just finished, starts moves up to <see cref="WorkerOptions.Concurrency"/>
-    /// at a time, and retries failures with jittered exponential backoff. On cancellation it starts nothing new,
+    /// at a time, and retries failures with jittered exponential backoff (<see cref="MoveRetry"/>: each workspace's moves
+    /// and waits run in one pipeline; a workspace waiting out its backoff holds no slot). On cancellation it starts nothing new,
     /// stops the moves in progress at their next step (each resumes on a later run), waits for them, and returns.
     /// </summary>
     /// <exception cref="ConfigurationException">Cold storage is off, so there is nothing to reconcile.</exception>
@@ -340,8 +349,13 @@ public sealed partial class ColdstoreWorker
         var wake = Channel.CreateUnbounded<Guid>(new UnboundedChannelOptions { SingleReader = true });
         using var stopFeed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var feed = _service.ChangeFeed is { } changes ? PumpChangesAsync(changes, wake.Writer, stopFeed.Token) : Task.CompletedTask;
+        // Per workspace: its moves and the backoff between them, until one is done (or the worker stops).
         var running = new Dictionary<Guid, Task<WorkspaceAttempt>>();
-        var backoff = new Dictionary<Guid, Backoff>();
+        // The workspaces in running that are waiting out a backoff, each with the token that ends its wait early.
+        var cooling = new ConcurrentDictionary<Guid, CancellationTokenSource>();
+        // The moves in progress, batches counting one; a workspace whose backoff ends waits here for its turn.
+        using var slots = new SemaphoreSlim(_options.Concurrency, _options.Concurrency);
+        int Moving() => running.Count - cooling.Count;
         // Every workspace as last read: all of them at each full pass, then only those a notification named or a
         // move just finished, so a change costs one read of one workspace, not a listing of the fleet.
         var known = new Dictionary<Guid, Workspace>();
@@ -375,51 +389,54 @@ public sealed partial class ColdstoreWorker
                     }
 
                     var needing = known.Values.Where(NeedsWork).Select(w => w.Id).ToHashSet();
-                    foreach (var id in backoff.Keys.Where(id => !needing.Contains(id)).ToList())
+                    foreach (var (id, wait) in cooling.Where(c => !needing.Contains(c.Key)))
                     {
-                        backoff.Remove(id);
+                        // Its status changed back meanwhile: the backoff is over, as it was when it was only a due time.
+                        try
+                        {
+                            await wait.CancelAsync().ConfigureAwait(false);
+                        }
+                        catch (ObjectDisposedException)
+                        {
+                            // Its wait ended on its own just now; there is nothing left to cut short.
+                        }
                     }
 
                     // Fresh moves of several workspaces start as batches, each taking one of the slots; a workspace the batch
                     // leaves is reconciled on its own inside the same task.
-                    var due = known.Values.Where(w => needing.Contains(w.Id) && !running.ContainsKey(w.Id)
-                        && !(backoff.TryGetValue(w.Id, out var waiting) && waiting.DueAt > now)).ToList();
+                    var due = known.Values.Where(w => needing.Contains(w.Id) && !running.ContainsKey(w.Id)).ToList();
                     foreach (var group in Batchable(due))
                     {
-                        if (running.Count >= _options.Concurrency)
+                        if (Moving() >= _options.Concurrency)
                         {
                             break;
                         }
 
-                        var batch = RunBatchAsync(group, cancellationToken);
+                        var batch = InSlotAsync(slots, () => RunBatchAsync(group, cancellationToken), cancellationToken);
                         foreach (var workspace in group)
                         {
-                            running[workspace.Id] = AttemptOf(batch, workspace.Id);
+                            running[workspace.Id] = MoveAsync(workspace, AttemptOf(batch, workspace.Id), slots, cooling, wake.Writer, cancellationToken);
                         }
                     }
 
                     foreach (var workspace in known.Values.Where(w => needing.Contains(w.Id) && !running.ContainsKey(w.Id)))
                     {
-                        if (running.Count >= _options.Concurrency)
+                        if (Moving() >= _options.Concurrency)
                         {
                             break;
                         }
 
-                        if (backoff.TryGetValue(workspace.Id, out var wait) && wait.DueAt > now)
-                        {
-                            continue;
-                        }
-
-                        running[workspace.Id] = AttemptAsync(workspace, sweep: false, cancellationToken);
+                        running[workspace.Id] = MoveAsync(workspace, null, slots, cooling, wake.Writer, cancellationToken);
                     }
 
-                    if (_options.SweepInterval != Timeout.InfiniteTimeSpan && now - lastSweep >= _options.SweepInterval && running.Count < _options.Concurrency)
+                    if (_options.SweepInterval != Timeout.InfiniteTimeSpan && now - lastSweep >= _options.SweepInterval && Moving() < _options.Concurrency)
                     {
                         lastSweep = now;
                         var stragglers = await _service.FindStragglersAsync(known.Values.Where(w => !running.ContainsKey(w.Id)), cancellationToken).ConfigureAwait(false);
-                        foreach (var workspace in known.Values.Where(w => stragglers.Contains(w.Id)).Take(_options.Concurrency - running.Count))
+                        foreach (var workspace in known.Values.Where(w => stragglers.Contains(w.Id)).Take(_options.Concurrency - Moving()))
                         {
-                            running[workspace.Id] = AttemptAsync(workspace, sweep: true, cancellationToken);
+                            // A sweep is not retried: the next sweep looks again.
+                            running[workspace.Id] = CountingFailureAsync(InSlotAsync(slots, () => AttemptAsync(workspace, sweep: true, cancellationToken), cancellationToken));
                         }
 
                         await EraseAsync(cancellationToken).ConfigureAwait(false);
@@ -438,10 +455,11 @@ public sealed partial class ColdstoreWorker
                     lastFullList = DateTimeOffset.MinValue;
                 }
 
-                var nextDue = backoff.Values.Where(b => b.DueAt > now).Select(b => b.DueAt).Append(lastFullList == DateTimeOffset.MinValue ? now + _options.PollInterval : lastFullList + _options.PollInterval).Min();
-                var delay = TimeSpan.FromTicks(Math.Clamp((nextDue - now).Ticks, TimeSpan.FromMilliseconds(10).Ticks, _options.PollInterval.Ticks));
+                // Backoff ends inside each workspace's pipeline, which wakes the loop when a move ends (see MoveAsync).
+                var nextFullList = lastFullList == DateTimeOffset.MinValue ? now + _options.PollInterval : lastFullList + _options.PollInterval;
+                var delay = TimeSpan.FromTicks(Math.Clamp((nextFullList - now).Ticks, TimeSpan.FromMilliseconds(10).Ticks, _options.PollInterval.Ticks));
                 await WaitForSomethingAsync(running.Values, wake.Reader, delay, cancellationToken).ConfigureAwait(false);
-                foreach (var finished in Collect(running, backoff))
+                foreach (var finished in Collect(running))
                 {
                     stale.Add(finished);
                 }
@@ -450,9 +468,10 @@ public sealed partial class ColdstoreWorker
         finally
         {
             await stopFeed.CancelAsync().ConfigureAwait(false);
-            // The moves saw the same token: they stop at their next step. Wait for them so each releases its lease.
+            // The moves saw the same token: they stop at their next step, and backoff waits end. Wait for them so each
+            // releases its lease.
             await Task.WhenAll(running.Values).ConfigureAwait(false);
-            Collect(running, backoff);
+            Collect(running);
             await feed.ConfigureAwait(false);
             LogStopped(_logger);
         }
@@ -534,11 +553,11 @@ public sealed partial class ColdstoreWorker
     private async Task<(List<WorkspaceAttempt> Attempts, List<Workspace> Deferred)> AttemptBatchAsync(List<Workspace> group, CancellationToken cancellationToken)
     {
         var startedAt = _time.GetUtcNow();
-        var stopwatch = Stopwatch.StartNew();
+        var started = _time.GetTimestamp();
         var toCold = WorkspaceLifecycle.DesiredStorage(group[0].Status) == StorageState.Cold;
         var action = toCold ? "archive" : "restore";
         WorkspaceAttempt Result(Workspace w, WorkerOutcome outcome, StorageState after, string done, long rows, string? error) =>
-            new(w.Id, w.Name, w.Status, w.Storage, after, done, outcome, rows, error, stopwatch.Elapsed, startedAt);
+            new(w.Id, w.Name, w.Status, w.Storage, after, done, outcome, rows, error, _time.GetElapsedTime(started), startedAt);
 
         var attempts = new List<WorkspaceAttempt>();
         var deferred = new List<Workspace>();
@@ -594,9 +613,9 @@ public sealed partial class ColdstoreWorker
         // Let the caller's loop go on at once; the move runs on the thread pool.
         await Task.Yield();
         var startedAt = _time.GetUtcNow();
-        var stopwatch = Stopwatch.StartNew();
+        var started = _time.GetTimestamp();
         WorkspaceAttempt Result(WorkerOutcome outcome, WorkspaceStatus status, StorageState after, string action, long rows, string? error) =>
-            new(workspace.Id, workspace.Name, status, workspace.Storage, after, action, outcome, rows, error, stopwatch.Elapsed, startedAt);
+            new(workspace.Id, workspace.Name, status, workspace.Storage, after, action, outcome, rows, error, _time.GetElapsedTime(started), startedAt);
 
         WorkspaceAttempt attempt;
         try
@@ -643,53 +662,177 @@ public sealed partial class ColdstoreWorker
         }
     }
 
-    /// <summary>Takes the finished moves out of <paramref name="running"/>, schedules retries, and returns their workspaces.</summary>
-    private List<Guid> Collect(Dictionary<Guid, Task<WorkspaceAttempt>> running, Dictionary<Guid, Backoff> backoff)
+    /// <summary>Takes the finished workspaces out of <paramref name="running"/> and returns them.</summary>
+    private static List<Guid> Collect(Dictionary<Guid, Task<WorkspaceAttempt>> running)
     {
-        var finished = new List<Guid>();
-        foreach (var (id, task) in running.Where(r => r.Value.IsCompleted).ToList())
+        var finished = running.Where(r => r.Value.IsCompleted).Select(r => r.Key).ToList();
+        foreach (var id in finished)
         {
             running.Remove(id);
-            finished.Add(id);
-            var attempt = task.GetAwaiter().GetResult();
-            var now = _time.GetUtcNow();
-            switch (attempt.Outcome)
-            {
-                case WorkerOutcome.Done:
-                    backoff.Remove(id);
-                    break;
-                case WorkerOutcome.Busy:
-                    backoff[id] = new Backoff(backoff.GetValueOrDefault(id)?.Failures ?? 0, now + Jitter(_options.BusyDelay));
-                    break;
-                case WorkerOutcome.Failed:
-                    Diagnostics.ColdstoreTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("coldstore.reason", "move_failed"));
-                    var failures = (backoff.GetValueOrDefault(id)?.Failures ?? 0) + 1;
-                    backoff[id] = new Backoff(failures, now + RetryDelay(_options, failures));
-                    break;
-            }
         }
 
         return finished;
     }
 
-    /// <summary>Exponential backoff with "equal jitter": half fixed, half random, so failing workers spread out.</summary>
-    internal static TimeSpan RetryDelay(WorkerOptions options, int failures)
+    /// <summary>Runs <paramref name="move"/> once one of the worker's <paramref name="slots"/> is free, and frees it after.</summary>
+    private static async Task<T> InSlotAsync<T>(SemaphoreSlim slots, Func<Task<T>> move, CancellationToken cancellationToken)
     {
-        var exponent = Math.Min(failures - 1, 20);
-        var ceiling = Math.Min(options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, exponent), options.RetryMaxDelay.TotalMilliseconds);
-        return Jitter(TimeSpan.FromMilliseconds(ceiling));
+        await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await move().ConfigureAwait(false);
+        }
+        finally
+        {
+            slots.Release();
+        }
     }
 
-    private static TimeSpan Jitter(TimeSpan ceiling) =>
-        TimeSpan.FromMilliseconds((ceiling.TotalMilliseconds / 2) + (Random.Shared.NextDouble() * ceiling.TotalMilliseconds / 2));
+    /// <summary>A move that is not retried still counts its failure, as every failed move of the worker always did.</summary>
+    private static async Task<WorkspaceAttempt> CountingFailureAsync(Task<WorkspaceAttempt> move)
+    {
+        try
+        {
+            var attempt = await move.ConfigureAwait(false);
+            if (attempt.Outcome == WorkerOutcome.Failed)
+            {
+                CountRetry();
+            }
+
+            return attempt;
+        }
+        catch (OperationCanceledException)
+        {
+            return new WorkspaceAttempt(Guid.Empty, string.Empty, WorkspaceStatus.Active, StorageState.Hot, StorageState.Hot, "none", WorkerOutcome.Cancelled, 0, "stopped before it began", TimeSpan.Zero, DateTimeOffset.MinValue);
+        }
+    }
+
+    /// <summary>
+    /// One workspace until it is where its status says: its <paramref name="first"/> move (a batch's, or its own in a
+    /// slot), then, while moves fail or find the workspace busy, the backoff of <see cref="MoveRetry"/> and another move.
+    /// While it waits it is in <paramref name="cooling"/> (no slot held) and the loop, woken, may give others the slot;
+    /// the loop cancels the wait if the workspace no longer needs a move. Never throws: a wait cut short ends with the
+    /// last attempt, and one the worker stopped before it began with a cancelled one.
+    /// </summary>
+    private async Task<WorkspaceAttempt> MoveAsync(
+        Workspace workspace, Task<WorkspaceAttempt>? first, SemaphoreSlim slots, ConcurrentDictionary<Guid, CancellationTokenSource> cooling,
+        ChannelWriter<Guid> wake, CancellationToken cancellationToken)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        WorkspaceAttempt? last = null;
+        try
+        {
+            return await RetryMoveAsync(
+                _moveRetry,
+                async () =>
+                {
+                    cooling.TryRemove(workspace.Id, out _);
+                    var move = first ?? InSlotAsync(slots, () => AttemptAsync(workspace, sweep: false, cancellationToken), cancellationToken);
+                    first = null;
+                    return last = await move.ConfigureAwait(false);
+                },
+                () =>
+                {
+                    cooling[workspace.Id] = wait;
+                    // Like a finished move: the loop re-reads the workspace and may start another in the slot it left.
+                    wake.TryWrite(workspace.Id);
+                },
+                wait.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return last ?? new WorkspaceAttempt(workspace.Id, workspace.Name, workspace.Status, workspace.Storage, workspace.Storage, "none",
+                WorkerOutcome.Cancelled, 0, "stopped; the next run resumes it", TimeSpan.Zero, _time.GetUtcNow());
+        }
+        finally
+        {
+            cooling.TryRemove(workspace.Id, out _);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="move"/> through <paramref name="pipeline"/> (<see cref="MoveRetry"/>) until it is done or
+    /// cancelled; <paramref name="waiting"/> is called before each backoff. The failure count behind the delays lives
+    /// in the call's context, so one pipeline serves every workspace.
+    /// </summary>
+    internal static async ValueTask<WorkspaceAttempt> RetryMoveAsync(
+        ResiliencePipeline<WorkspaceAttempt> pipeline, Func<Task<WorkspaceAttempt>> move, Action waiting, CancellationToken cancellationToken)
+    {
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        try
+        {
+            context.Properties.Set(MoveKey, new MoveState(waiting));
+            return await pipeline.ExecuteAsync(static async (_, move) => await move().ConfigureAwait(false), context, move).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>
+    /// The worker's retry of one workspace's move (Polly's retry on the attempt's outcome, on <paramref name="time"/>):
+    /// a failed move waits <see cref="RetryDelay"/> by its failures so far, a busy one <see cref="WorkerOptions.BusyDelay"/>
+    /// with jitter (its failures unchanged), for as long as it takes; each failure counts one retry (<c>move_failed</c>).
+    /// </summary>
+    internal static ResiliencePipeline<WorkspaceAttempt> MoveRetry(WorkerOptions options, TimeProvider time) =>
+        new ResiliencePipelineBuilder<WorkspaceAttempt> { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions<WorkspaceAttempt>
+            {
+                Name = "coldstore.worker.move",
+                MaxRetryAttempts = int.MaxValue,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result is { Outcome: WorkerOutcome.Failed or WorkerOutcome.Busy }),
+                DelayGenerator = args =>
+                {
+                    // Polly asks for the delay once per retry, before OnRetry: the one place that sees every failure in order.
+                    var state = args.Context.Properties.GetValue(MoveKey, null!);
+                    if (args.Outcome.Result!.Outcome == WorkerOutcome.Busy)
+                    {
+                        return ValueTask.FromResult<TimeSpan?>(Jitter(options.BusyDelay));
+                    }
+
+                    var failures = state is null ? args.AttemptNumber + 1 : ++state.Failures;
+                    return ValueTask.FromResult<TimeSpan?>(RetryDelay(options, failures));
+                },
+                OnRetry = args =>
+                {
+                    if (args.Outcome.Result!.Outcome == WorkerOutcome.Failed)
+                    {
+                        CountRetry();
+                    }
+
+                    args.Context.Properties.GetValue(MoveKey, null!)?.Waiting();
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+
+    private static readonly ResiliencePropertyKey<MoveState> MoveKey = new("coldstore.worker.move");
+
+    private static void CountRetry() =>
+        Diagnostics.ColdstoreTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("coldstore.reason", "move_failed"));
+
+    /// <summary>Exponential backoff with "equal jitter": half fixed, half random, so failing workers spread out.</summary>
+    internal static TimeSpan RetryDelay(WorkerOptions options, int failures) =>
+        Jitter(Backoff.Geometric(options.RetryBaseDelay, 2, options.RetryMaxDelay, Math.Min(failures - 1, 20)));
+
+    private static TimeSpan Jitter(TimeSpan ceiling) => Backoff.EqualJitter(ceiling, Random.Shared.NextDouble());
+
+    /// <summary>One workspace's retry: its failures so far and what to do before each wait.</summary>
+    private sealed class MoveState(Action waiting)
+    {
+        public int Failures { get; set; }
+
+        public Action Waiting => waiting;
+    }
 
     /// <summary>Waits for a move to finish, a notification (left in the channel for the loop to read), or the delay.</summary>
-    private static async Task WaitForSomethingAsync(IEnumerable<Task> running, ChannelReader<Guid> wake, TimeSpan delay, CancellationToken cancellationToken)
+    private async Task WaitForSomethingAsync(IEnumerable<Task> running, ChannelReader<Guid> wake, TimeSpan delay, CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var waits = new List<Task>(running)
         {
-            Task.Delay(delay, stop.Token),
+            Task.Delay(delay, _time, stop.Token),
             wake.WaitToReadAsync(stop.Token).AsTask(),
         };
         await Task.WhenAny(waits).ConfigureAwait(false);
@@ -720,8 +863,6 @@ public sealed partial class ColdstoreWorker
     private static bool IsRecoverable(Exception e) =>
         e is ColdstoreException or IOException or TimeoutException or HttpRequestException or InvalidOperationException
             or System.Data.Common.DbException;
-
-    private sealed record Backoff(int Failures, DateTimeOffset DueAt);
 
     [LoggerMessage(EventId = 1200, Level = LogLevel.Information, Message = "Worker started: {Concurrency} at a time, full pass every {PollSeconds} s, change notifications {Notifications}")]
     private static partial void LogStarted(ILogger logger, int concurrency, double pollSeconds, bool notifications);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Coldstore.Domain;
 using Coldstore.Errors;
 using Coldstore.Ports;
@@ -16,14 +17,16 @@ internal sealed partial class LeaseScope : IAsyncDisposable
 {
     private readonly IStateStore _state;
     private readonly TimeSpan _duration;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _lost = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _renewal;
     private WorkspaceLease _lease;
 
-    private LeaseScope(IStateStore state, WorkspaceLease lease, TimeSpan duration, ILogger logger)
+    private LeaseScope(IStateStore state, WorkspaceLease lease, TimeSpan duration, TimeProvider time, ILogger logger)
     {
+        _time = time;
         _state = state;
         _lease = lease;
         Lease = lease;
@@ -41,30 +44,31 @@ internal sealed partial class LeaseScope : IAsyncDisposable
     public static async Task<LeaseScope> AcquireAsync(
         IStateStore state, Guid workspaceId, string step, ColdstoreOptions options, ILogger logger, CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow + options.LeaseWait;
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (true)
-        {
-            var attempt = await state.TryAcquireLeaseAsync(workspaceId, options.Owner, options.LeaseDuration, cancellationToken).ConfigureAwait(false);
-            if (attempt.Lease is { } lease)
-            {
-                return new LeaseScope(state, lease, options.LeaseDuration, logger);
-            }
-
-            if (DateTime.UtcNow >= deadline)
-            {
-                throw Busy(workspaceId, step, attempt.Holder);
-            }
-
-            // Jitter keeps several waiters from polling the state store in lockstep.
-            await Task.Delay(delay + TimeSpan.FromMilliseconds(Random.Shared.Next(50)), cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 1_000));
-        }
+        var attempt = await LeaseWaits.GetValue(options.Time, NewLeaseWait).UntilAsync(
+            ct => new ValueTask<LeaseAttempt>(state.TryAcquireLeaseAsync(workspaceId, options.Owner, options.LeaseDuration, ct)),
+            static attempt => attempt.Lease is null, options.LeaseWait, null, cancellationToken).ConfigureAwait(false);
+        return attempt.Lease is { } lease
+            ? new LeaseScope(state, lease, options.LeaseDuration, options.Time, logger)
+            : throw Busy(workspaceId, step, attempt.Holder);
     }
+
+    /// <summary>
+    /// The wait between two tries for a held lease (<paramref name="attempt"/> from 0): 100 ms doubling to 1 s, plus up
+    /// to 50 ms of jitter (<paramref name="jitterMilliseconds"/>) so several waiters do not poll the state store in lockstep.
+    /// </summary>
+    internal static TimeSpan LeaseWaitDelay(int attempt, int jitterMilliseconds) =>
+        Backoff.Geometric(TimeSpan.FromMilliseconds(100), 2, TimeSpan.FromSeconds(1), attempt) + TimeSpan.FromMilliseconds(jitterMilliseconds);
+
+    /// <summary>One lease-wait pipeline per clock, built on first use: every acquire of a process shares it.</summary>
+    private static readonly ConditionalWeakTable<TimeProvider, Poll<LeaseAttempt>> LeaseWaits = new();
+
+    private static Poll<LeaseAttempt> NewLeaseWait(TimeProvider time) =>
+        new(time, attempt => LeaseWaitDelay(attempt, Random.Shared.Next(50)),
+            onRetry: _ => Diagnostics.ColdstoreTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("coldstore.reason", "lease_busy")));
 
     /// <summary>Holds a lease already acquired (a batch takes many in one call): renews it until disposed, then releases it.</summary>
     public static LeaseScope Hold(IStateStore state, WorkspaceLease lease, ColdstoreOptions options, ILogger logger) =>
-        new(state, lease, options.LeaseDuration, logger);
+        new(state, lease, options.LeaseDuration, options.Time, logger);
 
     /// <summary>The conflict an operation fails with when another holder has the workspace.</summary>
     public static WorkspaceOperationException Busy(Guid workspaceId, string step, LeaseHolder? holder)
@@ -86,7 +90,7 @@ internal sealed partial class LeaseScope : IAsyncDisposable
         {
             while (!_stop.IsCancellationRequested)
             {
-                await Task.Delay(interval, _stop.Token).ConfigureAwait(false);
+                await Task.Delay(interval, _time, _stop.Token).ConfigureAwait(false);
                 try
                 {
                     var renewed = await _state.RenewLeaseAsync(_lease, _duration, _stop.Token).ConfigureAwait(false);

@@ -63,7 +63,7 @@ internal sealed partial class WorkspaceArchiver
         var outcomes = new Dictionary<Guid, WorkspaceOutcome>();
         foreach (var chunk in ids.Chunk(options.BatchSize))
         {
-            var batch = new BatchRun(operation, [.. chunk.Select(id => new BatchMember(id, new OperationRun(id, progress, options.StepCompleted)))], outcomes);
+            var batch = new BatchRun(operation, [.. chunk.Select(id => new BatchMember(id, new OperationRun(id, progress, options.StepCompleted, options.Time)))], outcomes);
             await RunOneBatchAsync(batch, steps, eligible, cancellationToken).ConfigureAwait(false);
             var alone = new WorkspaceOutcome[batch.HandedBack.Count];
             await Parallel.ForEachAsync(Enumerable.Range(0, alone.Length), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, aloneAtOnce), CancellationToken = cancellationToken },
@@ -377,25 +377,14 @@ internal sealed partial class WorkspaceArchiver
     private async Task WaitForBatchDeletesAsync(List<BatchMember> members, CancellationToken ct)
     {
         var ids = members.Select(m => EventSql.WorkspaceIdText(m.WorkspaceId)).ToHashSet(StringComparer.Ordinal);
-        var deadline = DateTime.UtcNow + options.DeleteWaitTimeout;
-        var delay = TimeSpan.FromMilliseconds(20);
-        while (true)
+        var pending = await batchDeletesApplied.UntilAsync(
+            async c => (await clickHouse.QueryAsync(ArchiveSql.PendingDeletesByWorkspace(tables), c).ConfigureAwait(false))
+                .Count(r => ids.Contains(r.GetString("workspace_id"))),
+            static pending => pending > 0, options.DeleteWaitTimeout, null, ct).ConfigureAwait(false);
+        if (pending > 0)
         {
-            var pending = (await clickHouse.QueryAsync(ArchiveSql.PendingDeletesByWorkspace(tables), ct).ConfigureAwait(false))
-                .Count(r => ids.Contains(r.GetString("workspace_id")));
-            if (pending == 0)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow >= deadline)
-            {
-                throw Failed(members[0].WorkspaceId, Steps.ArchiveDeletesApplied, string.Create(CultureInfo.InvariantCulture,
-                    $"The batch's background deletes of {pending} workspaces have not finished within {options.DeleteWaitTimeout}. Nothing was lost (their rows are archived); check system.mutations and rerun."));
-            }
-
-            await Task.Delay(delay, ct).ConfigureAwait(false);
-            delay = NextDeletePoll(delay);
+            throw Failed(members[0].WorkspaceId, Steps.ArchiveDeletesApplied, string.Create(CultureInfo.InvariantCulture,
+                $"The batch's background deletes of {pending} workspaces have not finished within {options.DeleteWaitTimeout}. Nothing was lost (their rows are archived); check system.mutations and rerun."));
         }
     }
 

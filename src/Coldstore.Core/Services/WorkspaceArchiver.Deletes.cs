@@ -49,25 +49,20 @@ internal sealed partial class WorkspaceArchiver
         // The internal events the listed rows derive, from the same listing.
         var derivedRows = events.Sum(p => p.DerivedRows);
         var derivedChecksum = events.Aggregate(0UL, (sum, p) => unchecked(sum + p.DerivedChecksum));
-        for (var attempt = 1; ; attempt++)
+        // The view writes its rows after the events' own part: an insert still in flight catches up, so the internal
+        // events are listed again, 200 ms more apart each time, up to CopyAttempts listings.
+        var internalEvents = await internalEventsCaughtUp.UntilAsync(
+            c => new ValueTask<IReadOnlyList<PartSummary>>(PartSummariesAsync(HotTable.InternalEvents, record, c)),
+            parts => parts.Sum(p => p.Rows) != derivedRows || Sum(parts) != derivedChecksum, null, null, ct).ConfigureAwait(false);
+        var rows = internalEvents.Sum(p => p.Rows);
+        var checksum = Sum(internalEvents);
+        if (rows == derivedRows && checksum == derivedChecksum)
         {
-            var internalEvents = await PartSummariesAsync(HotTable.InternalEvents, record, ct).ConfigureAwait(false);
-            var rows = internalEvents.Sum(p => p.Rows);
-            var checksum = Sum(internalEvents);
-            if (rows == derivedRows && checksum == derivedChecksum)
-            {
-                return new DeleteBound(events, internalEvents);
-            }
-
-            if (attempt >= options.CopyAttempts)
-            {
-                throw Failed(record.WorkspaceId, Steps.ArchiveDeleteBounded, string.Create(CultureInfo.InvariantCulture,
-                    $"The internal events of workspace {record.WorkspaceId} up to the cutoff of archive {record.ArchiveId} are not the ones its rows derive ({rows} rows, checksum {checksum}; the archived rows derive {derivedRows}, checksum {derivedChecksum}). Nothing was deleted; check what writes internal_events besides its materialized view, then rerun the archive."));
-            }
-
-            // The view writes its rows after the events' own part: an insert still in flight catches up.
-            await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), ct).ConfigureAwait(false);
+            return new DeleteBound(events, internalEvents);
         }
+
+        throw Failed(record.WorkspaceId, Steps.ArchiveDeleteBounded, string.Create(CultureInfo.InvariantCulture,
+            $"The internal events of workspace {record.WorkspaceId} up to the cutoff of archive {record.ArchiveId} are not the ones its rows derive ({rows} rows, checksum {checksum}; the archived rows derive {derivedRows}, checksum {derivedChecksum}). Nothing was deleted; check what writes internal_events besides its materialized view, then rerun the archive."));
     }
 
     /// <summary>Submits both bounded deletes, in the background.</summary>
@@ -195,48 +190,59 @@ internal sealed partial class WorkspaceArchiver
     {
         var name = TableName(table);
         var gate = MutationGates.GetOrAdd($"{engine.Description}\n{tables.Database}\n{name}", _ => new SemaphoreSlim(1, 1));
-        var deadline = DateTime.UtcNow + options.DeleteWaitTimeout;
-        var delay = TimeSpan.FromMilliseconds(50);
-        for (var polls = 0; ; polls++)
-        {
-            await gate.WaitAsync(ct).ConfigureAwait(false);
-            long unfinished;
-            try
+        var (submitted, unfinished) = await budgetDrained.UntilAsync(
+            async c =>
             {
-                unfinished = Convert.ToInt64(await clickHouse.ScalarAsync(ArchiveSql.UnfinishedMutationsOfTable(tables, name), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
-                if (unfinished < options.MutationBudget && !synchronous)
+                await gate.WaitAsync(c).ConfigureAwait(false);
+                long unfinished;
+                try
                 {
-                    await clickHouse.ExecuteAsync(delete, ct).ConfigureAwait(false);
-                    return;
+                    unfinished = Convert.ToInt64(await clickHouse.ScalarAsync(ArchiveSql.UnfinishedMutationsOfTable(tables, name), c).ConfigureAwait(false), CultureInfo.InvariantCulture);
+                    if (unfinished < options.MutationBudget && !synchronous)
+                    {
+                        await clickHouse.ExecuteAsync(delete, c).ConfigureAwait(false);
+                        return (true, unfinished);
+                    }
                 }
-            }
-            finally
-            {
-                gate.Release();
-            }
+                finally
+                {
+                    gate.Release();
+                }
 
-            if (unfinished < options.MutationBudget)
-            {
-                await clickHouse.ExecuteAsync(delete, ct).ConfigureAwait(false);
-                return;
-            }
+                if (unfinished < options.MutationBudget)
+                {
+                    await clickHouse.ExecuteAsync(delete, c).ConfigureAwait(false);
+                    return (true, unfinished);
+                }
 
-            if (DateTime.UtcNow >= deadline)
+                return (false, unfinished);
+            },
+            static look => !look.Submitted,
+            options.DeleteWaitTimeout,
+            (look, wait) =>
             {
-                throw new WorkspaceOperationException(workspaceId, step, string.Create(CultureInfo.InvariantCulture,
-                    $"Table {tables.Database}.{name} still has {unfinished} unfinished mutations, at or above Coldstore's budget of {options.MutationBudget}, after {options.DeleteWaitTimeout}; {subject} was not submitted (its rows are archived and still hot, nothing is lost). Check system.mutations for stuck ones, then rerun; COLDSTORE_MUTATION_BUDGET sets the budget."), WorkspaceErrorKind.Failed);
-            }
-
-            if (polls == 0)
-            {
-                LogMutationBudgetFull(logger, subject, name, unfinished, options.MutationBudget);
-                run?.Starting(string.Create(CultureInfo.InvariantCulture, $"waiting for {tables.Database}.{name} to drain below {options.MutationBudget} unfinished mutations ({unfinished} now)"));
-            }
-
-            await Task.Delay(delay, ct).ConfigureAwait(false);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 2_000));
+                if (wait == 0)
+                {
+                    LogMutationBudgetFull(logger, subject, name, look.Unfinished, options.MutationBudget);
+                    run?.Starting(string.Create(CultureInfo.InvariantCulture, $"waiting for {tables.Database}.{name} to drain below {options.MutationBudget} unfinished mutations ({look.Unfinished} now)"));
+                }
+            },
+            ct).ConfigureAwait(false);
+        if (!submitted)
+        {
+            throw new WorkspaceOperationException(workspaceId, step, string.Create(CultureInfo.InvariantCulture,
+                $"Table {tables.Database}.{name} still has {unfinished} unfinished mutations, at or above Coldstore's budget of {options.MutationBudget}, after {options.DeleteWaitTimeout}; {subject} was not submitted (its rows are archived and still hot, nothing is lost). Check system.mutations for stuck ones, then rerun; COLDSTORE_MUTATION_BUDGET sets the budget."), WorkspaceErrorKind.Failed);
         }
     }
+
+    /// <summary>
+    /// Lists the internal events again until they are the ones the archived rows derive: 200 ms, 400 ms, … apart, at
+    /// most <see cref="ColdstoreOptions.CopyAttempts"/> listings.
+    /// </summary>
+    private readonly Poll<IReadOnlyList<PartSummary>> internalEventsCaughtUp = new(options.Time, attempt => TimeSpan.FromMilliseconds(200 * (attempt + 1)), options.CopyAttempts);
+
+    /// <summary>Counts a table's unfinished mutations until there is room in the budget: 50 ms doubling to 2 s.</summary>
+    private readonly Poll<(bool Submitted, long Unfinished)> budgetDrained = new(options.Time, attempt => Backoff.Geometric(TimeSpan.FromMilliseconds(50), 2, TimeSpan.FromSeconds(2), attempt));
 
     /// <summary>One gate per server and table, shared by every archiver of the process (see <see cref="SubmitMutationAsync"/>).</summary>
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> MutationGates = new(StringComparer.Ordinal);

@@ -34,7 +34,7 @@ internal sealed partial class WorkspaceArchiver
 
     public async Task<ErasureResult> EraseAsync(Guid workspaceId, ErasureRequest? request, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
-        var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        var run = new OperationRun(workspaceId, progress, options.StepCompleted, options.Time);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         await RequireWorkspaceAsync(workspaceId, EraseOperation, cancellationToken).ConfigureAwait(false);
         ErasureRecord? erasure = null;

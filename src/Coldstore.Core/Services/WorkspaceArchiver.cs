@@ -34,6 +34,18 @@ internal sealed partial class WorkspaceArchiver(
     /// <summary>Every ledger and storage write goes through here.</summary>
     private readonly ArchiveLedger ledger = new(state);
 
+    /// <summary>Looks at <c>system.mutations</c> until the deletes applied (see <see cref="DeletePoll"/>).</summary>
+    private readonly Poll<(long Pending, string Reason)> deletesApplied = new(options.Time, DeletePoll);
+
+    /// <summary>Looks at a batch's deletes until none is left, on the same schedule as one workspace's.</summary>
+    private readonly Poll<int> batchDeletesApplied = new(options.Time, DeletePoll);
+
+    /// <summary>Looks for inserts in flight at the cutoff: 20 ms doubling to half a second, within <see cref="ColdstoreOptions.InFlightInsertWait"/>.</summary>
+    private readonly Poll<long> insertsSettled = new(options.Time, attempt => Backoff.Geometric(TimeSpan.FromMilliseconds(20), 2, TimeSpan.FromMilliseconds(500), attempt));
+
+    /// <summary>KILL QUERY, then a look 100 ms later, until an earlier run's statements are gone.</summary>
+    private readonly Poll<(IReadOnlyList<ClickHouseRow> Running, bool Expired)> orphansStopped = new(options.Time, _ => TimeSpan.FromMilliseconds(100));
+
     private const string DataFormat = "Parquet";
     private const string DataObjectPattern = "month={_partition_id}.parquet";
     private const string DataObjectGlob = "*.parquet";
@@ -44,7 +56,7 @@ internal sealed partial class WorkspaceArchiver(
 
     public async Task<OperationResult> ArchiveAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
-        var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        var run = new OperationRun(workspaceId, progress, options.StepCompleted, options.Time);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         return await ColdstoreTelemetry.TraceAsync("archive", workspaceId,
             () => HoldingLeaseAsync(workspaceId, "archive", options.LeaseWait, session => ArchiveHoldingLeaseAsync(workspaceId, run, session.Token), cancellationToken),
@@ -53,7 +65,7 @@ internal sealed partial class WorkspaceArchiver(
 
     public async Task<OperationResult> RestoreAsync(Guid workspaceId, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
-        var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        var run = new OperationRun(workspaceId, progress, options.StepCompleted, options.Time);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         return await ColdstoreTelemetry.TraceAsync("restore", workspaceId,
             () => HoldingLeaseAsync(workspaceId, "restore", options.LeaseWait, session => RestoreHoldingLeaseAsync(workspaceId, run, session.Token), cancellationToken),
@@ -77,7 +89,7 @@ internal sealed partial class WorkspaceArchiver(
         Guid workspaceId, TimeSpan leaseWait, bool sweepStragglers, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
         const string Operation = "reconcile";
-        var run = new OperationRun(workspaceId, progress, options.StepCompleted);
+        var run = new OperationRun(workspaceId, progress, options.StepCompleted, options.Time);
         using var tagged = StatementTagger.Begin(StatementTagger.PrefixFor(tables, workspaceId));
         return await ColdstoreTelemetry.TraceAsync(Operation, workspaceId,
             () => HoldingLeaseAsync(workspaceId, Operation, leaseWait, session => ReconcileHoldingLeaseAsync(workspaceId, sweepStragglers, run, session), cancellationToken),
@@ -364,22 +376,33 @@ internal sealed partial class WorkspaceArchiver(
         }
 
         LogKillingOrphans(logger, workspaceId, running.Count, string.Join(", ", running.Select(r => r.GetString("query_id"))));
-        var deadline = DateTime.UtcNow + options.OrphanStatementWait;
-        while (true)
-        {
-            await engine.ExecuteAsync(ArchiveSql.KillStatements(tables, prefix), ct).ConfigureAwait(false);
-            await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
-            running = await engine.QueryAsync(ArchiveSql.RunningStatements(tables, prefix), ct).ConfigureAwait(false);
-            if (running.Count == 0)
+        var deadline = Backoff.Deadline(options.Time.GetUtcNow(), options.OrphanStatementWait);
+        var looks = 0;
+        // Each look but the first asks the server again; while statements remain and the wait is not over, it kills them
+        // (again) and the pipeline waits 100 ms before the next look. Past the deadline the last look is reported, unkilled.
+        var last = await orphansStopped.UntilAsync(
+            async c =>
             {
-                return;
-            }
+                var rows = looks++ == 0 ? running : await engine.QueryAsync(ArchiveSql.RunningStatements(tables, prefix), c).ConfigureAwait(false);
+                if (rows.Count == 0)
+                {
+                    return (rows, false);
+                }
 
-            if (DateTime.UtcNow >= deadline)
-            {
-                throw Failed(workspaceId, step, string.Create(CultureInfo.InvariantCulture,
-                    $"{running.Count} statements of an earlier run on workspace {workspaceId} are still running on ClickHouse {options.OrphanStatementWait.TotalSeconds:0} s after KILL QUERY ({string.Join(", ", running.Select(r => r.GetString("query_id")))}). Nothing was changed; check system.processes and rerun once they are gone."));
-            }
+                if (looks > 1 && options.Time.GetUtcNow() >= deadline)
+                {
+                    return (rows, true);
+                }
+
+                await engine.ExecuteAsync(ArchiveSql.KillStatements(tables, prefix), c).ConfigureAwait(false);
+                return (rows, false);
+            },
+            static look => look.Running.Count > 0 && !look.Expired, null, null, ct).ConfigureAwait(false);
+        if (last.Running.Count > 0)
+        {
+            running = last.Running;
+            throw Failed(workspaceId, step, string.Create(CultureInfo.InvariantCulture,
+                $"{running.Count} statements of an earlier run on workspace {workspaceId} are still running on ClickHouse {options.OrphanStatementWait.TotalSeconds:0} s after KILL QUERY ({string.Join(", ", running.Select(r => r.GetString("query_id")))}). Nothing was changed; check system.processes and rerun once they are gone."));
         }
     }
 
@@ -571,30 +594,22 @@ internal sealed partial class WorkspaceArchiver(
     /// millisecond a poll oversleeps is added to it (doubling to a second overslept 0.4–0.8 s of a 1 s delete); short
     /// polls of one small system table cost less than that.
     /// </summary>
-    internal static TimeSpan NextDeletePoll(TimeSpan delay) => TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 1.5, 250));
+    internal static TimeSpan DeletePoll(int attempt) => Backoff.Geometric(TimeSpan.FromMilliseconds(20), 1.5, TimeSpan.FromMilliseconds(250), attempt);
 
     private async Task WaitForDeletesAsync(Guid workspaceId, string step, CancellationToken ct)
     {
-        var deadline = DateTime.UtcNow + options.DeleteWaitTimeout;
-        var delay = TimeSpan.FromMilliseconds(20);
-        while (true)
+        var (pending, reason) = await deletesApplied.UntilAsync(
+            async c =>
+            {
+                var row = (await clickHouse.QueryAsync(ArchiveSql.PendingDeletes(tables, workspaceId), c).ConfigureAwait(false)).Single();
+                return (row.GetInt64("pending"), row.IsNull("fail_reason") ? string.Empty : row.GetString("fail_reason"));
+            },
+            // A failed mutation never finishes: stop looking at once and say why.
+            static look => look.Pending > 0 && look.Reason.Length == 0, options.DeleteWaitTimeout, null, ct).ConfigureAwait(false);
+        if (pending > 0)
         {
-            var row = (await clickHouse.QueryAsync(ArchiveSql.PendingDeletes(tables, workspaceId), ct).ConfigureAwait(false)).Single();
-            var pending = row.GetInt64("pending");
-            if (pending == 0)
-            {
-                return;
-            }
-
-            var reason = row.IsNull("fail_reason") ? string.Empty : row.GetString("fail_reason");
-            if (DateTime.UtcNow >= deadline || reason.Length > 0)
-            {
-                throw Failed(workspaceId, step, string.Create(CultureInfo.InvariantCulture,
-                    $"{pending} background deletes of workspace {workspaceId} have not finished{(reason.Length > 0 ? $" (ClickHouse reports: {reason})" : $" within {options.DeleteWaitTimeout}")}. Nothing was changed; check system.mutations and rerun."));
-            }
-
-            await Task.Delay(delay, ct).ConfigureAwait(false);
-            delay = NextDeletePoll(delay);
+            throw Failed(workspaceId, step, string.Create(CultureInfo.InvariantCulture,
+                $"{pending} background deletes of workspace {workspaceId} have not finished{(reason.Length > 0 ? $" (ClickHouse reports: {reason})" : $" within {options.DeleteWaitTimeout}")}. Nothing was changed; check system.mutations and rerun."));
         }
     }
 
@@ -609,34 +624,29 @@ internal sealed partial class WorkspaceArchiver(
         if (options.SettleWindow > TimeSpan.Zero)
         {
             run.Starting("waiting the settle window");
-            await Task.Delay(options.SettleWindow, ct).ConfigureAwait(false);
+            await Task.Delay(options.SettleWindow, options.Time, ct).ConfigureAwait(false);
         }
 
-        var deadline = DateTime.UtcNow + options.InFlightInsertWait;
-        var delay = TimeSpan.FromMilliseconds(20);
         var query = ArchiveSql.InsertsInFlight(tables, cutoff, StatementTagger.TablePrefixFor(tables));
-        for (var polls = 0; ; polls++)
+        var inFlight = await insertsSettled.UntilAsync(
+            async c =>
+            {
+                var row = (await clickHouse.QueryAsync(query, c).ConfigureAwait(false)).Single();
+                return row.GetInt64("inserts") + row.GetInt64("queued");
+            },
+            static inFlight => inFlight > 0,
+            options.InFlightInsertWait,
+            (inFlight, wait) =>
+            {
+                if (wait == 0)
+                {
+                    run.Starting(string.Create(CultureInfo.InvariantCulture, $"waiting for {inFlight} inserts that started by the cutoff"));
+                }
+            },
+            ct).ConfigureAwait(false);
+        if (inFlight > 0)
         {
-            var row = (await clickHouse.QueryAsync(query, ct).ConfigureAwait(false)).Single();
-            var inFlight = row.GetInt64("inserts") + row.GetInt64("queued");
-            if (inFlight == 0)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow >= deadline)
-            {
-                LogInsertsStillInFlight(logger, inFlight, options.InFlightInsertWait.TotalSeconds);
-                return;
-            }
-
-            if (polls == 0)
-            {
-                run.Starting(string.Create(CultureInfo.InvariantCulture, $"waiting for {inFlight} inserts that started by the cutoff"));
-            }
-
-            await Task.Delay(delay, ct).ConfigureAwait(false);
-            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
+            LogInsertsStillInFlight(logger, inFlight, options.InFlightInsertWait.TotalSeconds);
         }
     }
 
