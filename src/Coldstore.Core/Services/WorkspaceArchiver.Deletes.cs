@@ -51,7 +51,7 @@ internal sealed partial class WorkspaceArchiver
         var derivedChecksum = events.Aggregate(0UL, (sum, p) => unchecked(sum + p.DerivedChecksum));
         // The view writes its rows after the events' own part: an insert still in flight catches up, so the internal
         // events are listed again, 200 ms more apart each time, up to CopyAttempts listings.
-        var internalEvents = await internalEventsCaughtUp.UntilAsync(
+        var internalEvents = await _internalEventsCaughtUp.UntilAsync(
             c => new ValueTask<IReadOnlyList<PartSummary>>(PartSummariesAsync(HotTable.InternalEvents, record, c)),
             parts => parts.Sum(p => p.Rows) != derivedRows || Sum(parts) != derivedChecksum, null, null, ct).ConfigureAwait(false);
         var rows = internalEvents.Sum(p => p.Rows);
@@ -190,7 +190,7 @@ internal sealed partial class WorkspaceArchiver
     {
         var name = TableName(table);
         var gate = MutationGates.GetOrAdd($"{engine.Description}\n{tables.Database}\n{name}", _ => new SemaphoreSlim(1, 1));
-        var (submitted, unfinished) = await budgetDrained.UntilAsync(
+        var (submitted, unfinished) = await _budgetDrained.UntilAsync(
             async c =>
             {
                 await gate.WaitAsync(c).ConfigureAwait(false);
@@ -239,10 +239,10 @@ internal sealed partial class WorkspaceArchiver
     /// Lists the internal events again until they are the ones the archived rows derive: 200 ms, 400 ms, … apart, at
     /// most <see cref="ColdstoreOptions.CopyAttempts"/> listings.
     /// </summary>
-    private readonly Poll<IReadOnlyList<PartSummary>> internalEventsCaughtUp = new(options.Time, attempt => TimeSpan.FromMilliseconds(200 * (attempt + 1)), options.CopyAttempts);
+    private readonly Poll<IReadOnlyList<PartSummary>> _internalEventsCaughtUp = new(options.Time, attempt => TimeSpan.FromMilliseconds(200 * (attempt + 1)), options.CopyAttempts);
 
     /// <summary>Counts a table's unfinished mutations until there is room in the budget: 50 ms doubling to 2 s.</summary>
-    private readonly Poll<(bool Submitted, long Unfinished)> budgetDrained = new(options.Time, attempt => Backoff.Geometric(TimeSpan.FromMilliseconds(50), 2, TimeSpan.FromSeconds(2), attempt));
+    private readonly Poll<(bool Submitted, long Unfinished)> _budgetDrained = new(options.Time, attempt => Backoff.Geometric(TimeSpan.FromMilliseconds(50), 2, TimeSpan.FromSeconds(2), attempt));
 
     /// <summary>One gate per server and table, shared by every archiver of the process (see <see cref="SubmitMutationAsync"/>).</summary>
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> MutationGates = new(StringComparer.Ordinal);
