@@ -191,14 +191,27 @@ internal sealed partial class WorkspaceArchiver
     private async Task<ErasureRecord> DeleteErasedHotRowsAsync(ErasureRecord erasure, OperationRun run, CancellationToken ct)
     {
         run.Starting("deleting the users' hot rows and internal events");
+        var deleted = new List<string>();
         foreach (var table in new[] { HotTable.Events, HotTable.InternalEvents })
         {
-            await clickHouse.ExecuteAsync(EraseSql.DeleteHotRows(tables, table, erasure.WorkspaceId, erasure.Identities), ct).ConfigureAwait(false);
+            // A delete is a mutation of every part of the workspace's table (about a second with 200,000 rows in the
+            // bench), and a paused workspace's users usually have no hot row left: only a table that holds some is
+            // mutated. A row of theirs arriving after this count is an event after the erasure, and stays.
+            var rows = Convert.ToInt64(await clickHouse.ScalarAsync(EraseSql.CountHotRows(tables, table, erasure.WorkspaceId, erasure.Identities), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            if (rows > 0)
+            {
+                await clickHouse.ExecuteAsync(EraseSql.DeleteHotRows(tables, table, erasure.WorkspaceId, erasure.Identities), ct).ConfigureAwait(false);
+                deleted.Add(string.Create(CultureInfo.InvariantCulture, $"{rows} {(table == HotTable.Events ? "rows" : "internal events")}"));
+            }
         }
 
-        await WaitForDeletesAsync(erasure.WorkspaceId, Steps.EraseHotDeleted, ct).ConfigureAwait(false);
+        if (deleted.Count > 0)
+        {
+            await WaitForDeletesAsync(erasure.WorkspaceId, Steps.EraseHotDeleted, ct).ConfigureAwait(false);
+        }
+
         erasure = await ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress with { HotRowsDeleted = true } }, ct).ConfigureAwait(false);
-        run.Completed(Steps.EraseHotDeleted, "the users' hot rows and internal events are deleted");
+        run.Completed(Steps.EraseHotDeleted, deleted.Count == 0 ? "none of the users' rows was hot" : $"{string.Join(" and ", deleted)} deleted from the hot tables");
         return erasure;
     }
 
