@@ -82,7 +82,11 @@ internal sealed class StatementTagger(IClickHouseClient inner) : IClickHouseClie
 
     /// <inheritdoc />
     public Task ExecuteAsync(ClickHouseQuery query, CancellationToken cancellationToken = default) =>
-        TracedAsync(Tag(query), q => inner.ExecuteAsync(q, cancellationToken).ContinueWith(_ => true, cancellationToken, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default));
+        TracedAsync(Tag(query), async q =>
+        {
+            await inner.ExecuteAsync(q, cancellationToken).ConfigureAwait(false);
+            return true;
+        });
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ClickHouseRow>> QueryAsync(ClickHouseQuery query, CancellationToken cancellationToken = default) =>
@@ -94,7 +98,11 @@ internal sealed class StatementTagger(IClickHouseClient inner) : IClickHouseClie
 
     /// <inheritdoc />
     public Task InsertAsync(ClickHouseQuery insert, string format, Stream data, CancellationToken cancellationToken = default) =>
-        TracedAsync(Tag(insert), q => inner.InsertAsync(q, format, data, cancellationToken).ContinueWith(_ => true, cancellationToken, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default));
+        TracedAsync(Tag(insert), async q =>
+        {
+            await inner.InsertAsync(q, format, data, cancellationToken).ConfigureAwait(false);
+            return true;
+        });
 
     /// <summary>
     /// Sends one statement inside a client span that carries its query id, so a trace leads to the statement's row in
