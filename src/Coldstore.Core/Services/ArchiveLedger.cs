@@ -18,14 +18,14 @@ namespace Coldstore.Services;
 /// </summary>
 internal sealed class ArchiveLedger(IStateStore state)
 {
-    private readonly FencedLedger fenced = new(state);
+    private readonly FencedLedger _fenced = new(state);
 
     /// <summary>Records a new archive (of the rows up to the cutoff, or of one chunk of them), copying.</summary>
     public async Task<ArchiveRecord> StartAsync(Guid workspaceId, Guid archiveId, DateTime cutoff, string prefix, ArchiveChunk? chunk, CancellationToken ct)
     {
         var record = new ArchiveRecord(archiveId, workspaceId, ArchiveState.Copying, cutoff, prefix,
             null, null, null, null, DateTime.UtcNow, DateTime.UtcNow, null) { Chunk = chunk };
-        await fenced.InsertArchiveAsync(record, ct).ConfigureAwait(false);
+        await _fenced.InsertArchiveAsync(record, ct).ConfigureAwait(false);
         return record;
     }
 
@@ -87,7 +87,7 @@ internal sealed class ArchiveLedger(IStateStore state)
     /// <summary>Records an erasure's progress (or its end), while it is pending and the lease is held.</summary>
     public async Task<ErasureRecord> UpdateErasureAsync(ErasureRecord erasure, CancellationToken ct)
     {
-        await fenced.UpdateErasureAsync(erasure, ct).ConfigureAwait(false);
+        await _fenced.UpdateErasureAsync(erasure, ct).ConfigureAwait(false);
         return erasure;
     }
 
@@ -99,7 +99,7 @@ internal sealed class ArchiveLedger(IStateStore state)
         {
             try
             {
-                await fenced.UpdateArchiveAsync(current with { LastError = message }, current.State, CancellationToken.None).ConfigureAwait(false);
+                await _fenced.UpdateArchiveAsync(current with { LastError = message }, current.State, CancellationToken.None).ConfigureAwait(false);
             }
             catch (LeaseLostException)
             {
@@ -126,7 +126,7 @@ internal sealed class ArchiveLedger(IStateStore state)
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var workspace = await state.RequireWorkspaceAsync(workspaceId, "set-storage", ct).ConfigureAwait(false);
-            if (workspace.Storage == desired || await fenced.TrySetStorageAsync(workspaceId, workspace.Storage, desired, ct).ConfigureAwait(false))
+            if (workspace.Storage == desired || await _fenced.TrySetStorageAsync(workspaceId, workspace.Storage, desired, ct).ConfigureAwait(false))
             {
                 return desired;
             }
@@ -140,7 +140,7 @@ internal sealed class ArchiveLedger(IStateStore state)
     /// <summary>Writes <paramref name="next"/> over <paramref name="current"/>, only while the row is still in <paramref name="current"/>'s state.</summary>
     private async Task<ArchiveRecord> MoveAsync(ArchiveRecord current, ArchiveRecord next, CancellationToken ct)
     {
-        await fenced.UpdateArchiveAsync(next, current.State, ct).ConfigureAwait(false);
+        await _fenced.UpdateArchiveAsync(next, current.State, ct).ConfigureAwait(false);
         return next;
     }
 }

@@ -42,12 +42,12 @@ internal sealed partial class WorkspaceArchiver
 
                 LogRowsArrivedAfterCopy(logger, record.WorkspaceId, record.ArchiveId);
                 Diagnostics.ColdstoreTelemetry.Retries.Add(1, new KeyValuePair<string, object?>("coldstore.reason", "rows_arrived_after_copy"));
-                record = await ledger.CopyAgainAsync(record, ct).ConfigureAwait(false);
+                record = await _ledger.CopyAgainAsync(record, ct).ConfigureAwait(false);
                 record = await CopyAndVerifyAsync(record, run, ct).ConfigureAwait(false);
                 continue;
             }
 
-            record = await ledger.DeletingAsync(record, ct).ConfigureAwait(false);
+            record = await _ledger.DeletingAsync(record, ct).ConfigureAwait(false);
             run.Completed(Steps.ArchiveDeleteBounded, string.Create(CultureInfo.InvariantCulture,
                 $"{bound.Events.Count} parts of events, {bound.InternalEvents.Count} of internal events"));
         }
@@ -74,7 +74,7 @@ internal sealed partial class WorkspaceArchiver
 
         run.Starting("waiting for the deletes to apply");
         await ConfirmDeletesAsync(record, bound, ct).ConfigureAwait(false);
-        record = await ledger.ArchivedAsync(record, ct).ConfigureAwait(false);
+        record = await _ledger.ArchivedAsync(record, ct).ConfigureAwait(false);
         run.Completed(Steps.ArchiveDeletesApplied, "no archived row or internal event is hot");
         return record;
     }
@@ -100,7 +100,7 @@ internal sealed partial class WorkspaceArchiver
         await store.DeletePrefixAsync(record.ObjectPrefix, ct).ConfigureAwait(false);
         run.Starting($"copying rows to {record.ObjectPrefix}");
         var target = store.TableFunction(record.ObjectPrefix + DataObjectPattern, DataFormat, "archive");
-        await clickHouse.ExecuteAsync(ArchiveSql.CopyToArchive(tables, record.WorkspaceId, record.Cutoff, target, options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false);
+        await _clickHouse.ExecuteAsync(ArchiveSql.CopyToArchive(tables, record.WorkspaceId, record.Cutoff, target, options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false);
         run.Completed(Steps.ArchiveCopied, record.ObjectPrefix);
     }
 
@@ -108,7 +108,7 @@ internal sealed partial class WorkspaceArchiver
     private async Task<Summary> ReadBackAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
     {
         run.Starting("reading the archive back");
-        var row = (await clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(ReadSource(record), record.WorkspaceId, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
+        var row = (await _clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(ReadSource(record), record.WorkspaceId, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
         var archived = ArchiveContent(row);
         run.Completed(Steps.ArchiveReadBack, string.Create(CultureInfo.InvariantCulture, $"{archived.Rows} rows read back"));
         return archived;
@@ -136,7 +136,7 @@ internal sealed partial class WorkspaceArchiver
         }
 
         var manifest = await WriteManifestAsync(record, hot, ct).ConfigureAwait(false);
-        record = await ledger.VerifiedAsync(record, hot.Rows, hot.Checksum, manifest.Bytes, hot.DerivedRows, ct).ConfigureAwait(false);
+        record = await _ledger.VerifiedAsync(record, hot.Rows, hot.Checksum, manifest.Bytes, hot.DerivedRows, ct).ConfigureAwait(false);
         run.Completed(Steps.ArchiveVerified, string.Create(CultureInfo.InvariantCulture,
             $"{hot.Rows} rows, checksum {hot.Checksum}, {manifest.Bytes} bytes in {manifest.Objects.Count} objects"));
         return record;

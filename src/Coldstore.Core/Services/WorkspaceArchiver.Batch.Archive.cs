@@ -78,7 +78,7 @@ internal sealed partial class WorkspaceArchiver
 
         // Copy, read back, verify: one statement each.
         var copying = batch.Open;
-        await clickHouse.ExecuteAsync(BatchSql.CopyToArchives(tables, [.. copying.Select(m => (m.WorkspaceId, m.Record!.ArchiveId))], cutoff,
+        await _clickHouse.ExecuteAsync(BatchSql.CopyToArchives(tables, [.. copying.Select(m => (m.WorkspaceId, m.Record!.ArchiveId))], cutoff,
             store.TableFunction("{_partition_id}.parquet", DataFormat, "archive"), options.BatchStatementTimeout), ct).ConfigureAwait(false);
         Completed(copying, Steps.ArchiveCopied, m => m.Record!.ObjectPrefix);
         var readBack = await ReadBackBatchAsync(copying, ct).ConfigureAwait(false);

@@ -136,7 +136,7 @@ internal sealed partial class WorkspaceArchiver
 
         // One insert for all of them, each workspace's rows from its own objects up to its own cutoff.
         var inserting = batch.Open;
-        await clickHouse.ExecuteAsync(BatchSql.RestoreInsert(tables,
+        await _clickHouse.ExecuteAsync(BatchSql.RestoreInsert(tables,
             [.. inserting.Select((m, i) => (m.WorkspaceId, m.Record!.Cutoff, ReadSource(m.Record, $"archive{i}")))],
             options.BatchStatementTimeout), ct).ConfigureAwait(false);
         Completed(inserting, Steps.RestoreInserted, _ => null);

@@ -237,7 +237,7 @@ internal sealed partial class WorkspaceArchiver
         foreach (var member in batch.Open)
         {
             member.Workspace = await state.GetWorkspaceAsync(member.WorkspaceId, ct).ConfigureAwait(false);
-            member.Archives = member.Workspace is null ? [] : await ledger.ListAsync(member.WorkspaceId, ct).ConfigureAwait(false);
+            member.Archives = member.Workspace is null ? [] : await _ledger.ListAsync(member.WorkspaceId, ct).ConfigureAwait(false);
             // A pending erasure is applied by the single path (before a restore inserts anything, at an archive's end).
             if (member.Workspace is null || (eligible is not null && !eligible(member.Workspace)) || member.Archives.Any(ArchiveLedger.IsOpen)
                 || (await state.ListErasuresAsync(member.WorkspaceId, ct).ConfigureAwait(false)).Any(e => e.State == ErasureState.Pending))
@@ -261,7 +261,7 @@ internal sealed partial class WorkspaceArchiver
             }
         }
 
-        var pending = (await clickHouse.QueryAsync(ArchiveSql.PendingDeletesByWorkspace(tables), ct).ConfigureAwait(false))
+        var pending = (await _clickHouse.QueryAsync(ArchiveSql.PendingDeletesByWorkspace(tables), ct).ConfigureAwait(false))
             .Select(r => r.GetString("workspace_id")).ToHashSet(StringComparer.Ordinal);
         foreach (var member in batch.Open.Where(m => pending.Contains(EventSql.WorkspaceIdText(m.WorkspaceId))))
         {
@@ -273,13 +273,13 @@ internal sealed partial class WorkspaceArchiver
     private async Task<Dictionary<Guid, (Summary Content, long Foreign)>> ReadBackBatchAsync(List<BatchMember> members, CancellationToken ct)
     {
         var sources = members.Select((m, i) => (m.WorkspaceId, ReadSource(m.Record!, $"archive{i}"))).ToList();
-        return (await clickHouse.QueryAsync(BatchSql.ArchiveSummaries(sources, options.BatchStatementTimeout), ct).ConfigureAwait(false))
+        return (await _clickHouse.QueryAsync(BatchSql.ArchiveSummaries(sources, options.BatchStatementTimeout), ct).ConfigureAwait(false))
             .ToDictionary(r => Guid.Parse(r.GetString("member")), r => (ArchiveContent(r), r.GetInt64("foreign_rows")));
     }
 
     /// <summary>Each member's rows and internal events up to its archive's cutoff, in one statement.</summary>
     private async Task<Dictionary<Guid, (long Rows, ulong Checksum, long InternalRows, ulong InternalChecksum)>> RowsUpToCutoffsAsync(List<BatchMember> members, CancellationToken ct) =>
-        (await clickHouse.QueryAsync(BatchSql.HotSummariesUpTo(tables, [.. members.Select(m => (m.WorkspaceId, m.Record!.Cutoff))]), ct).ConfigureAwait(false))
+        (await _clickHouse.QueryAsync(BatchSql.HotSummariesUpTo(tables, [.. members.Select(m => (m.WorkspaceId, m.Record!.Cutoff))]), ct).ConfigureAwait(false))
             .ToDictionary(r => Guid.Parse(r.GetString("workspace_id")),
                 r => (r.GetInt64("rows"), r.GetUInt64("checksum"), r.GetInt64("internal_rows"), r.GetUInt64("internal_checksum")));
 
@@ -350,11 +350,11 @@ internal sealed partial class WorkspaceArchiver
     }
 
     private async Task<Dictionary<Guid, Summary>> HotSummariesAsync(IEnumerable<BatchMember> members, DateTime cutoff, CancellationToken ct) =>
-        (await clickHouse.QueryAsync(BatchSql.HotSummaries(tables, [.. members.Select(m => m.WorkspaceId)], cutoff), ct).ConfigureAwait(false))
+        (await _clickHouse.QueryAsync(BatchSql.HotSummaries(tables, [.. members.Select(m => m.WorkspaceId)], cutoff), ct).ConfigureAwait(false))
             .ToDictionary(r => Guid.Parse(r.GetString("workspace_id")), HotContent);
 
     private async Task<Dictionary<Guid, IReadOnlyList<PartSummary>>> BatchPartSummariesAsync(HotTable table, IEnumerable<BatchMember> members, DateTime cutoff, CancellationToken ct) =>
-        (await clickHouse.QueryAsync(BatchSql.PartSummaries(tables, table, [.. members.Select(m => m.WorkspaceId)], cutoff), ct).ConfigureAwait(false))
+        (await _clickHouse.QueryAsync(BatchSql.PartSummaries(tables, table, [.. members.Select(m => m.WorkspaceId)], cutoff), ct).ConfigureAwait(false))
             .GroupBy(r => Guid.Parse(r.GetString("workspace_id")))
             .ToDictionary(g => g.Key, g => (IReadOnlyList<PartSummary>)[.. g.Select(r => PartSummaryOf(r, table))]);
 
@@ -377,8 +377,8 @@ internal sealed partial class WorkspaceArchiver
     private async Task WaitForBatchDeletesAsync(List<BatchMember> members, CancellationToken ct)
     {
         var ids = members.Select(m => EventSql.WorkspaceIdText(m.WorkspaceId)).ToHashSet(StringComparer.Ordinal);
-        var pending = await batchDeletesApplied.UntilAsync(
-            async c => (await clickHouse.QueryAsync(ArchiveSql.PendingDeletesByWorkspace(tables), c).ConfigureAwait(false))
+        var pending = await _batchDeletesApplied.UntilAsync(
+            async c => (await _clickHouse.QueryAsync(ArchiveSql.PendingDeletesByWorkspace(tables), c).ConfigureAwait(false))
                 .Count(r => ids.Contains(r.GetString("workspace_id"))),
             static pending => pending > 0, options.DeleteWaitTimeout, null, ct).ConfigureAwait(false);
         if (pending > 0)

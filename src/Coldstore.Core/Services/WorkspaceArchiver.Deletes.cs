@@ -125,7 +125,7 @@ internal sealed partial class WorkspaceArchiver
 
             // Judged on this read alone, not against the candidates: a merge between the two reads renames the part, and
             // a check against the first read's names would then find nothing to remove and declare the rows gone.
-            var parts = (await clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsByPart(tables, table, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
+            var parts = (await _clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsByPart(tables, table, record.WorkspaceId, record.Cutoff, ReadSource(record), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
                 .Select(r => (Part: r.GetString("part"), Rows: r.GetInt64("rows"), Archived: r.GetInt64("archived")))
                 .Where(p => p.Archived > 0 && DescendsFromListed(p.Part))
                 .ToList();
@@ -151,7 +151,7 @@ internal sealed partial class WorkspaceArchiver
                 {
                     // List whichever side is smaller: the archived rows to delete, or the other rows to keep.
                     var listArchived = archived <= rows - archived;
-                    var hashes = (await clickHouse.QueryAsync(BoundedDeleteSql.HashesInPart(tables, table, record.WorkspaceId, record.Cutoff, part, ReadSource(record), listArchived, MaxLiteralHashes, options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
+                    var hashes = (await _clickHouse.QueryAsync(BoundedDeleteSql.HashesInPart(tables, table, record.WorkspaceId, record.Cutoff, part, ReadSource(record), listArchived, MaxLiteralHashes, options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
                         .Select(r => r.GetUInt64("hash"))
                         .ToList();
                     if (hashes.Count > MaxLiteralHashes)
@@ -197,10 +197,10 @@ internal sealed partial class WorkspaceArchiver
                 long unfinished;
                 try
                 {
-                    unfinished = Convert.ToInt64(await clickHouse.ScalarAsync(ArchiveSql.UnfinishedMutationsOfTable(tables, name), c).ConfigureAwait(false), CultureInfo.InvariantCulture);
+                    unfinished = Convert.ToInt64(await _clickHouse.ScalarAsync(ArchiveSql.UnfinishedMutationsOfTable(tables, name), c).ConfigureAwait(false), CultureInfo.InvariantCulture);
                     if (unfinished < options.MutationBudget && !synchronous)
                     {
-                        await clickHouse.ExecuteAsync(delete, c).ConfigureAwait(false);
+                        await _clickHouse.ExecuteAsync(delete, c).ConfigureAwait(false);
                         return (true, unfinished);
                     }
                 }
@@ -211,7 +211,7 @@ internal sealed partial class WorkspaceArchiver
 
                 if (unfinished < options.MutationBudget)
                 {
-                    await clickHouse.ExecuteAsync(delete, c).ConfigureAwait(false);
+                    await _clickHouse.ExecuteAsync(delete, c).ConfigureAwait(false);
                     return (true, unfinished);
                 }
 
@@ -251,7 +251,7 @@ internal sealed partial class WorkspaceArchiver
     private static partial void LogMutationBudgetFull(Microsoft.Extensions.Logging.ILogger logger, string subject, string table, long unfinished, int budget);
 
     private async Task<IReadOnlyList<PartSummary>> PartSummariesAsync(HotTable table, ArchiveRecord record, CancellationToken ct) =>
-        [.. (await clickHouse.QueryAsync(BoundedDeleteSql.PartSummaries(tables, table, record.WorkspaceId, record.Cutoff, record.Chunk), ct).ConfigureAwait(false))
+        [.. (await _clickHouse.QueryAsync(BoundedDeleteSql.PartSummaries(tables, table, record.WorkspaceId, record.Cutoff, record.Chunk), ct).ConfigureAwait(false))
             .Select(r => PartSummaryOf(r, table))];
 
     /// <summary>A part listing's row (<see cref="BoundedDeleteSql.PartSummaries"/>, <see cref="BatchSql.PartSummaries"/>); internal events derive nothing.</summary>

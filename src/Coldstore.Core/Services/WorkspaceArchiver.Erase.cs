@@ -112,7 +112,7 @@ internal sealed partial class WorkspaceArchiver
             return ([], null);
         }
 
-        if (await ledger.OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false) is { } open)
+        if (await _ledger.OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false) is { } open)
         {
             var verb = open.State == ArchiveState.Restoring ? "restore" : "archive";
             return ([], $"Workspace {workspaceId} has an unfinished {(verb == "restore" ? "restore of archive" : "archive")} {open.ArchiveId} ({open.State.ToText()}); {pending.Count} erasures stay recorded and are applied when it finishes: run `coldstore {verb} {workspaceId}` (or let the worker).");
@@ -137,7 +137,7 @@ internal sealed partial class WorkspaceArchiver
             }
 
             ErasureSources? sources = null;
-            foreach (var archive in await ledger.ListAsync(erasure.WorkspaceId, ct).ConfigureAwait(false))
+            foreach (var archive in await _ledger.ListAsync(erasure.WorkspaceId, ct).ConfigureAwait(false))
             {
                 var done = erasure.Progress.Of(archive.ArchiveId);
                 if (done is { Step: ErasedArchiveStep.Done } || (done is null && archive.State != ArchiveState.Archived))
@@ -167,7 +167,7 @@ internal sealed partial class WorkspaceArchiver
                 }
             }
 
-            erasure = await ledger.UpdateErasureAsync(erasure with { State = ErasureState.Applied, LastError = null }, ct).ConfigureAwait(false);
+            erasure = await _ledger.UpdateErasureAsync(erasure with { State = ErasureState.Applied, LastError = null }, ct).ConfigureAwait(false);
             run.Completed(Steps.EraseApplied, string.Create(CultureInfo.InvariantCulture,
                 $"erasure {erasure.ErasureId}: {erasure.Progress.ArchivedRowsErased} archived rows erased from {erasure.Progress.Archives.Count} archives"));
             return erasure;
@@ -176,7 +176,7 @@ internal sealed partial class WorkspaceArchiver
         {
             try
             {
-                await ledger.UpdateErasureAsync(erasure with { LastError = e.Message }, CancellationToken.None).ConfigureAwait(false);
+                await _ledger.UpdateErasureAsync(erasure with { LastError = e.Message }, CancellationToken.None).ConfigureAwait(false);
             }
             catch (ColdstoreException)
             {
@@ -197,10 +197,10 @@ internal sealed partial class WorkspaceArchiver
             // A delete is a mutation of every part of the workspace's table (about a second with 200,000 rows in the
             // bench), and a paused workspace's users usually have no hot row left: only a table that holds some is
             // mutated. A row of theirs arriving after this count is an event after the erasure, and stays.
-            var rows = Convert.ToInt64(await clickHouse.ScalarAsync(EraseSql.CountHotRows(tables, table, erasure.WorkspaceId, erasure.Identities), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            var rows = Convert.ToInt64(await _clickHouse.ScalarAsync(EraseSql.CountHotRows(tables, table, erasure.WorkspaceId, erasure.Identities), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
             if (rows > 0)
             {
-                await clickHouse.ExecuteAsync(EraseSql.DeleteHotRows(tables, table, erasure.WorkspaceId, erasure.Identities), ct).ConfigureAwait(false);
+                await _clickHouse.ExecuteAsync(EraseSql.DeleteHotRows(tables, table, erasure.WorkspaceId, erasure.Identities), ct).ConfigureAwait(false);
                 deleted.Add(string.Create(CultureInfo.InvariantCulture, $"{rows} {(table == HotTable.Events ? "rows" : "internal events")}"));
             }
         }
@@ -210,7 +210,7 @@ internal sealed partial class WorkspaceArchiver
             await WaitForDeletesAsync(erasure.WorkspaceId, Steps.EraseHotDeleted, ct).ConfigureAwait(false);
         }
 
-        erasure = await ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress with { HotRowsDeleted = true } }, ct).ConfigureAwait(false);
+        erasure = await _ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress with { HotRowsDeleted = true } }, ct).ConfigureAwait(false);
         run.Completed(Steps.EraseHotDeleted, deleted.Count == 0 ? "none of the users' rows was hot" : $"{string.Join(" and ", deleted)} deleted from the hot tables");
         return erasure;
     }
@@ -220,7 +220,7 @@ internal sealed partial class WorkspaceArchiver
 
     private async Task<ErasureSources> ErasureSourcesAsync(Guid workspaceId, CancellationToken ct)
     {
-        var columns = (await clickHouse.QueryAsync(ArchiveQuerySql.EventColumns(tables), ct).ConfigureAwait(false))
+        var columns = (await _clickHouse.QueryAsync(ArchiveQuerySql.EventColumns(tables), ct).ConfigureAwait(false))
             .ToDictionary(r => r.GetString("name"), r => r.GetString("default_expression"), StringComparer.Ordinal);
         string Expression(string column) =>
             columns.TryGetValue(column, out var expression) && expression.Length > 0
@@ -246,7 +246,7 @@ internal sealed partial class WorkspaceArchiver
 
         run.Starting($"finding the users' rows in archive {archive.ArchiveId}");
         var manifest = await CheckManifestAsync(archive, ct, Step).ConfigureAwait(false);
-        var objects = (await clickHouse.QueryAsync(EraseSql.MatchesPerObject(ExactSource(archive, manifest), archive.WorkspaceId, sources.Match, erasure.Identities, options.StatementTimeout), ct).ConfigureAwait(false))
+        var objects = (await _clickHouse.QueryAsync(EraseSql.MatchesPerObject(ExactSource(archive, manifest), archive.WorkspaceId, sources.Match, erasure.Identities, options.StatementTimeout), ct).ConfigureAwait(false))
             .Select(r => new ObjectMatch(r.GetString("key"), r.GetInt64("rows"), r.GetUInt64("checksum"), r.GetInt64("foreign_rows"),
                 r.GetInt64("matched_rows"), r.IsNull("matched_checksum") ? 0 : r.GetUInt64("matched_checksum"), r.GetInt64("matched_derived_rows")))
             .ToList();
@@ -272,18 +272,18 @@ internal sealed partial class WorkspaceArchiver
             unchecked(manifest.ChecksumValue - touched.Aggregate(0UL, (sum, o) => unchecked(sum + o.MatchedChecksum))).ToString(CultureInfo.InvariantCulture),
             manifest.InternalEventRows - touched.Sum(o => o.MatchedDerivedRows));
         // Recorded before anything is written, so a crash leaves the keys it may have written known.
-        erasure = await ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress.With(planned) }, ct).ConfigureAwait(false);
+        erasure = await _ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress.With(planned) }, ct).ConfigureAwait(false);
 
         run.Starting(string.Create(CultureInfo.InvariantCulture, $"rewriting {rewritten.Count} objects of archive {archive.ArchiveId} without {matched} rows"));
         foreach (var (source, index) in rewritten.Select((o, i) => (o, i)))
         {
             var from = store.TableFunction(archive.ObjectPrefix + source.Key, DataFormat, "archive", SchemaSql.StoredColumnsStructure);
             var to = store.TableFunction(archive.ObjectPrefix + planned.NewObjects[index].Key, DataFormat, "target");
-            await clickHouse.ExecuteAsync(EraseSql.RewriteObject(from, to, archive.WorkspaceId, sources.Match, erasure.Identities, options.StatementTimeout), ct).ConfigureAwait(false);
+            await _clickHouse.ExecuteAsync(EraseSql.RewriteObject(from, to, archive.WorkspaceId, sources.Match, erasure.Identities, options.StatementTimeout), ct).ConfigureAwait(false);
         }
 
         var written = await CheckReplacementsAsync(archive, rewritten, planned, ct).ConfigureAwait(false);
-        erasure = await ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress.With(written) }, ct).ConfigureAwait(false);
+        erasure = await _ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress.With(written) }, ct).ConfigureAwait(false);
         run.Completed(Step, string.Create(CultureInfo.InvariantCulture,
             $"archive {archive.ArchiveId}: {matched} rows erased; {rewritten.Count} objects rewritten, {touched.Count - rewritten.Count} dropped; {written.Rows} rows left"));
         return (erasure, written);
@@ -299,7 +299,7 @@ internal sealed partial class WorkspaceArchiver
 
         var keys = planned.NewObjects.Select(o => o.Key).ToList();
         var source = store.TableFunction(EraseSql.ExactKeys(archive.ObjectPrefix, keys), DataFormat, "archive", SchemaSql.StoredColumnsStructure);
-        var read = (await clickHouse.QueryAsync(EraseSql.ObjectSummaries(source, options.StatementTimeout), ct).ConfigureAwait(false))
+        var read = (await _clickHouse.QueryAsync(EraseSql.ObjectSummaries(source, options.StatementTimeout), ct).ConfigureAwait(false))
             .ToDictionary(r => r.GetString("key"), r => (Rows: r.GetInt64("rows"), Checksum: r.GetUInt64("checksum")), StringComparer.Ordinal);
         for (var i = 0; i < rewritten.Count; i++)
         {
@@ -328,7 +328,7 @@ internal sealed partial class WorkspaceArchiver
     {
         if (written.Rows == 0)
         {
-            archive = await ledger.AllErasedAsync(archive, erasure.ErasureId, ct).ConfigureAwait(false);
+            archive = await _ledger.AllErasedAsync(archive, erasure.ErasureId, ct).ConfigureAwait(false);
         }
         else
         {
@@ -351,12 +351,12 @@ internal sealed partial class WorkspaceArchiver
 
             if (archive.RowCount != written.Rows || archive.Checksum != written.ChecksumValue)
             {
-                archive = await ledger.ErasedFromAsync(archive, written, swapped.Bytes, ct).ConfigureAwait(false);
+                archive = await _ledger.ErasedFromAsync(archive, written, swapped.Bytes, ct).ConfigureAwait(false);
             }
         }
 
         var swappedRecord = written with { Step = ErasedArchiveStep.Swapped };
-        erasure = await ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress.With(swappedRecord) }, ct).ConfigureAwait(false);
+        erasure = await _ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress.With(swappedRecord) }, ct).ConfigureAwait(false);
         run.Completed(Steps.EraseSwapped, string.Create(CultureInfo.InvariantCulture, $"archive {archive.ArchiveId}: {written.Rows} rows, checksum {written.Checksum}"));
         return (erasure, swappedRecord);
     }
@@ -373,7 +373,7 @@ internal sealed partial class WorkspaceArchiver
             await DeleteKeysAsync(archive, swapped.ReplacedKeys, ct).ConfigureAwait(false);
         }
 
-        erasure = await ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress.With(swapped with { Step = ErasedArchiveStep.Done }) }, ct).ConfigureAwait(false);
+        erasure = await _ledger.UpdateErasureAsync(erasure with { Progress = erasure.Progress.With(swapped with { Step = ErasedArchiveStep.Done }) }, ct).ConfigureAwait(false);
         run.Completed(Steps.EraseOldObjectsDeleted, string.Create(CultureInfo.InvariantCulture, $"archive {archive.ArchiveId}: {swapped.ReplacedKeys.Count} objects deleted"));
         return erasure;
     }

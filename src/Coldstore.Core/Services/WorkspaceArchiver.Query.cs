@@ -32,7 +32,7 @@ internal sealed partial class WorkspaceArchiver
         IReadOnlyList<string> tree;
         try
         {
-            tree = [.. (await clickHouse.QueryAsync(ArchiveQuerySql.ExplainSyntax(text), ct).ConfigureAwait(false)).Select(r => r[0]?.ToString() ?? string.Empty)];
+            tree = [.. (await _clickHouse.QueryAsync(ArchiveQuerySql.ExplainSyntax(text), ct).ConfigureAwait(false)).Select(r => r[0]?.ToString() ?? string.Empty)];
         }
         catch (ClickHouseException e) when (!e.IsTransient)
         {
@@ -44,7 +44,7 @@ internal sealed partial class WorkspaceArchiver
             throw Refused(workspaceId, problem);
         }
 
-        var archives = (await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false)).Where(a => a.State == ArchiveState.Archived).ToList();
+        var archives = (await _ledger.ListAsync(workspaceId, ct).ConfigureAwait(false)).Where(a => a.State == ArchiveState.Archived).ToList();
         if (archives.Count == 0)
         {
             throw new WorkspaceOperationException(workspaceId, QueryStep,
@@ -52,7 +52,7 @@ internal sealed partial class WorkspaceArchiver
                 WorkspaceErrorKind.Conflict);
         }
 
-        var columns = (await clickHouse.QueryAsync(ArchiveQuerySql.EventColumns(tables), ct).ConfigureAwait(false))
+        var columns = (await _clickHouse.QueryAsync(ArchiveQuerySql.EventColumns(tables), ct).ConfigureAwait(false))
             .Select(r => new EventColumn(r.GetString("name"), r.GetString("type"), r.GetString("default_kind"), r.GetString("default_expression")))
             .ToList();
         // Each archive is read through exactly the objects its manifest names (an unfinished erasure may have left others).
@@ -65,7 +65,7 @@ internal sealed partial class WorkspaceArchiver
                 : ExactSource(archive, manifest, $"a{sources.Count}"));
         }
 
-        var rows = await clickHouse.QueryAsync(ArchiveQuerySql.OverArchives(text, columns, workspaceId, sources, options.StatementTimeout), ct).ConfigureAwait(false);
+        var rows = await _clickHouse.QueryAsync(ArchiveQuerySql.OverArchives(text, columns, workspaceId, sources, options.StatementTimeout), ct).ConfigureAwait(false);
         return new ArchiveQueryResult(workspaceId, [.. archives.Select(a => a.ArchiveId)], rows.Count > 0 ? rows[0].ColumnNames : [], rows);
     }
 
@@ -77,7 +77,7 @@ internal sealed partial class WorkspaceArchiver
     {
         await RequireWorkspaceAsync(workspaceId, "archives", ct).ConfigureAwait(false);
         var described = new List<ArchiveDescription>();
-        foreach (var archive in await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false))
+        foreach (var archive in await _ledger.ListAsync(workspaceId, ct).ConfigureAwait(false))
         {
             if (archive.State is ArchiveState.Restored or ArchiveState.Abandoned or ArchiveState.Purged or ArchiveState.Copying)
             {

@@ -42,7 +42,7 @@ internal sealed partial class WorkspaceArchiver
             {
                 // Nothing of this restore is hot yet: what is hot now was there before and must still be there after.
                 baseline = await MeasureBaselineAsync(record, manifest, ct).ConfigureAwait(false);
-                record = await ledger.RestoringAsync(record, baseline, ct).ConfigureAwait(false);
+                record = await _ledger.RestoringAsync(record, baseline, ct).ConfigureAwait(false);
             }
         }
         catch (WorkspaceOperationException e) when (!ct.IsCancellationRequested)
@@ -52,7 +52,7 @@ internal sealed partial class WorkspaceArchiver
                 await RemoveLeftoversAsync(record, recorded, null, ct).ConfigureAwait(false);
             }
 
-            await ledger.BackToArchivedAsync(record, e.Message).ConfigureAwait(false);
+            await _ledger.BackToArchivedAsync(record, e.Message).ConfigureAwait(false);
             throw;
         }
 
@@ -63,13 +63,13 @@ internal sealed partial class WorkspaceArchiver
         run.Completed(Steps.RestoreLeftoversRemoved, string.Create(CultureInfo.InvariantCulture, $"{removed} rows of an interrupted restore removed"));
 
         run.Starting($"inserting {manifest.RowCount} rows");
-        await clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, record.WorkspaceId, record.Cutoff, ExactSource(record, manifest), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false);
+        await _clickHouse.ExecuteAsync(ArchiveSql.RestoreInsert(tables, record.WorkspaceId, record.Cutoff, ExactSource(record, manifest), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreInserted);
 
         await CheckRestoredAsync(record, baseline, content, manifest, ct).ConfigureAwait(false);
 
         // Mark restored before deleting objects: a crash in between leaves only garbage, which the next run removes.
-        record = await ledger.RestoredAsync(record, ct).ConfigureAwait(false);
+        record = await _ledger.RestoredAsync(record, ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreVerified, string.Create(CultureInfo.InvariantCulture, $"{manifest.RowCount} rows, checksum {manifest.ChecksumValue}"));
 
         await store.DeletePrefixAsync(record.ObjectPrefix, ct).ConfigureAwait(false);
@@ -150,12 +150,12 @@ internal sealed partial class WorkspaceArchiver
         var message = string.Create(CultureInfo.InvariantCulture,
             $"Restoring archive {record.ArchiveId} of workspace {record.WorkspaceId} did not reproduce it (expected {expectedRows} rows, checksum {expectedChecksum}, {expectedInternal} internal events; found {hot.Rows}, {hot.Checksum}, {internalRows}). The inserted rows were removed and the archive kept; rerun the restore.");
         await RemoveLeftoversAsync(record, baseline, manifest, ct).ConfigureAwait(false);
-        await ledger.BackToArchivedAsync(record, message).ConfigureAwait(false);
+        await _ledger.BackToArchivedAsync(record, message).ConfigureAwait(false);
         throw Failed(record.WorkspaceId, Steps.RestoreVerified, message);
     }
 
     /// <summary>How many hot rows are the archive's; read through its manifest's objects when the manifest is known.</summary>
     private async Task<long> ArchivedRowsHotAsync(ArchiveRecord record, HotTable table, ArchiveManifest? manifest, CancellationToken ct) =>
-        (await clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsHot(tables, table, record.WorkspaceId, record.Cutoff, manifest is null ? ReadSource(record) : ExactSource(record, manifest), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
+        (await _clickHouse.QueryAsync(BoundedDeleteSql.ArchivedRowsHot(tables, table, record.WorkspaceId, record.Cutoff, manifest is null ? ReadSource(record) : ExactSource(record, manifest), options.StatementTimeout, record.Chunk), ct).ConfigureAwait(false))
             .Single().GetInt64("rows");
 }

@@ -116,7 +116,7 @@ internal sealed partial class WorkspaceArchiver
     /// <summary>Under the lease, with the workspace and its hold read again: a workspace activated or held meanwhile keeps its archives.</summary>
     private async Task<IReadOnlyList<ArchiveRecord>> PurgeHoldingLeaseAsync(Guid workspaceId, TimeSpan after, DateTime now, CancellationToken ct)
     {
-        var archived = (await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false)).Where(a => a.State == ArchiveState.Archived).ToList();
+        var archived = (await _ledger.ListAsync(workspaceId, ct).ConfigureAwait(false)).Where(a => a.State == ArchiveState.Archived).ToList();
         if (!await StillDueAsync().ConfigureAwait(false))
         {
             return [];
@@ -127,7 +127,7 @@ internal sealed partial class WorkspaceArchiver
         var purged = new List<ArchiveRecord>();
         foreach (var archive in archived)
         {
-            purged.Add(await ledger.PurgedAsync(archive, ct).ConfigureAwait(false));
+            purged.Add(await _ledger.PurgedAsync(archive, ct).ConfigureAwait(false));
         }
 
         // An activation does not wait for this lease to change the status, and a hold takes no lease: read both again
@@ -137,7 +137,7 @@ internal sealed partial class WorkspaceArchiver
         {
             foreach (var archive in purged)
             {
-                await ledger.UnpurgedAsync(archive, ct).ConfigureAwait(false);
+                await _ledger.UnpurgedAsync(archive, ct).ConfigureAwait(false);
             }
 
             return [];

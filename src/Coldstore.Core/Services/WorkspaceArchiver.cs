@@ -29,22 +29,22 @@ internal sealed partial class WorkspaceArchiver(
 #pragma warning restore CA1001
 {
     /// <summary>Every statement of an operation goes through here, tagged with a query id of its workspace.</summary>
-    private readonly StatementTagger clickHouse = new(engine);
+    private readonly StatementTagger _clickHouse = new(engine);
 
     /// <summary>Every ledger and storage write goes through here.</summary>
-    private readonly ArchiveLedger ledger = new(state);
+    private readonly ArchiveLedger _ledger = new(state);
 
     /// <summary>Looks at <c>system.mutations</c> until the deletes applied (see <see cref="DeletePoll"/>).</summary>
-    private readonly Poll<(long Pending, string Reason)> deletesApplied = new(options.Time, DeletePoll);
+    private readonly Poll<(long Pending, string Reason)> _deletesApplied = new(options.Time, DeletePoll);
 
     /// <summary>Looks at a batch's deletes until none is left, on the same schedule as one workspace's.</summary>
-    private readonly Poll<int> batchDeletesApplied = new(options.Time, DeletePoll);
+    private readonly Poll<int> _batchDeletesApplied = new(options.Time, DeletePoll);
 
     /// <summary>Looks for inserts in flight at the cutoff: 20 ms doubling to half a second, within <see cref="ColdstoreOptions.InFlightInsertWait"/>.</summary>
-    private readonly Poll<long> insertsSettled = new(options.Time, attempt => Backoff.Geometric(TimeSpan.FromMilliseconds(20), 2, TimeSpan.FromMilliseconds(500), attempt));
+    private readonly Poll<long> _insertsSettled = new(options.Time, attempt => Backoff.Geometric(TimeSpan.FromMilliseconds(20), 2, TimeSpan.FromMilliseconds(500), attempt));
 
     /// <summary>KILL QUERY, then a look 100 ms later, until an earlier run's statements are gone.</summary>
-    private readonly Poll<(IReadOnlyList<ClickHouseRow> Running, bool Expired)> orphansStopped = new(options.Time, _ => TimeSpan.FromMilliseconds(100));
+    private readonly Poll<(IReadOnlyList<ClickHouseRow> Running, bool Expired)> _orphansStopped = new(options.Time, _ => TimeSpan.FromMilliseconds(100));
 
     private const string DataFormat = "Parquet";
     private const string DataObjectPattern = "month={_partition_id}.parquet";
@@ -121,7 +121,7 @@ internal sealed partial class WorkspaceArchiver(
     private async Task<OperationResult> ArchiveHoldingLeaseAsync(Guid workspaceId, OperationRun run, CancellationToken ct)
     {
         const string Operation = "archive";
-        var open = await ledger.OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
+        var open = await _ledger.OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
         if (open is { State: ArchiveState.Restoring })
         {
             // A restore died half-way: finish it first, so the new archive starts from an exact hot table.
@@ -133,7 +133,7 @@ internal sealed partial class WorkspaceArchiver(
         var archived = new List<ArchiveRecord>();
         if (open is not null)
         {
-            await ledger.SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
+            await _ledger.SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
             run.Starting($"resuming archive {open.ArchiveId} from {open.State.ToText()}{(open.Chunk is { } chunk ? $" (chunk {chunk})" : "")}");
             archived.Add(await AdvanceRecordingErrorAsync(open, run, ct).ConfigureAwait(false));
         }
@@ -147,7 +147,7 @@ internal sealed partial class WorkspaceArchiver(
 
         // An erasure recorded while this archive ran is applied before it finishes: its users' rows leave the new archive too.
         await ApplyPendingErasuresAsync(workspaceId, run, ct).ConfigureAwait(false);
-        var final = await ledger.SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
+        var final = await _ledger.SetStorageAsync(workspaceId, StorageState.Cold, ct).ConfigureAwait(false);
         if (archived.Count == 0)
         {
             // Nothing to archive: no ledger row, no objects. The storage still follows the request, so a paused
@@ -190,7 +190,7 @@ internal sealed partial class WorkspaceArchiver(
             run.Starting(string.Create(CultureInfo.InvariantCulture, $"archiving {hot.Rows} rows in {chunks.Count} chunks of about {options.ChunkRows}"));
         }
 
-        await ledger.SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
+        await _ledger.SetStorageAsync(workspaceId, StorageState.Archiving, ct).ConfigureAwait(false);
         var archived = new List<ArchiveRecord>();
         var done = 0L;
         foreach (var (chunk, index) in chunks.Select((c, i) => (c, i)))
@@ -202,7 +202,7 @@ internal sealed partial class WorkspaceArchiver(
             }
 
             var archiveId = Guid.NewGuid();
-            var record = await ledger.StartAsync(workspaceId, archiveId, cutoff, ArchivePrefix(workspaceId, archiveId), chunk, ct).ConfigureAwait(false);
+            var record = await _ledger.StartAsync(workspaceId, archiveId, cutoff, ArchivePrefix(workspaceId, archiveId), chunk, ct).ConfigureAwait(false);
             run.Completed(Steps.ArchiveStarted, chunk is null
                 ? string.Create(CultureInfo.InvariantCulture, $"archive {archiveId}, cutoff {cutoff:O}, {hot.Rows} hot rows")
                 : string.Create(CultureInfo.InvariantCulture, $"archive {archiveId}, cutoff {cutoff:O}, chunk {index + 1} of {chunks.Count} ({chunk})"));
@@ -222,14 +222,14 @@ internal sealed partial class WorkspaceArchiver(
     /// <summary>The chunks of a large workspace's rows up to the cutoff, from one count per month.</summary>
     private async Task<IReadOnlyList<ArchiveChunk?>> PlanChunksAsync(Guid workspaceId, DateTime cutoff, CancellationToken ct)
     {
-        var months = (await clickHouse.QueryAsync(ArchiveSql.RowsPerMonth(tables, workspaceId, cutoff), ct).ConfigureAwait(false))
+        var months = (await _clickHouse.QueryAsync(ArchiveSql.RowsPerMonth(tables, workspaceId, cutoff), ct).ConfigureAwait(false))
             .Select(r => ((int)r.GetInt64("month"), r.GetInt64("rows")))
             .ToList();
         return [.. ArchiveChunk.Plan(months, options.ChunkRows)];
     }
 
     private async Task<long> ChunkRowsAsync(Guid workspaceId, DateTime cutoff, ArchiveChunk chunk, CancellationToken ct) =>
-        Convert.ToInt64(await clickHouse.ScalarAsync(ArchiveSql.CountRows(tables, workspaceId, cutoff, chunk), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+        Convert.ToInt64(await _clickHouse.ScalarAsync(ArchiveSql.CountRows(tables, workspaceId, cutoff, chunk), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
 
     /// <summary>Takes an archive through its remaining steps, keeping the reason on its ledger row when it stops.</summary>
     private async Task<ArchiveRecord> AdvanceRecordingErrorAsync(ArchiveRecord record, OperationRun run, CancellationToken ct)
@@ -240,7 +240,7 @@ internal sealed partial class WorkspaceArchiver(
         }
         catch (Exception e) when (e is ColdstoreException && !ct.IsCancellationRequested)
         {
-            await ledger.RecordErrorAsync(record, e.Message).ConfigureAwait(false);
+            await _ledger.RecordErrorAsync(record, e.Message).ConfigureAwait(false);
             throw;
         }
     }
@@ -248,12 +248,12 @@ internal sealed partial class WorkspaceArchiver(
     private async Task<OperationResult> RestoreHoldingLeaseAsync(Guid workspaceId, OperationRun run, CancellationToken ct)
     {
         const string Operation = "restore";
-        var open = await ledger.OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
+        var open = await _ledger.OpenArchiveAsync(workspaceId, ct).ConfigureAwait(false);
         if (open is { State: ArchiveState.Copying or ArchiveState.Verified })
         {
             // An archive that never deleted anything is rolled back: its rows are all still hot.
             await store.DeletePrefixAsync(open.ObjectPrefix, ct).ConfigureAwait(false);
-            await ledger.AbandonedAsync(open, ct).ConfigureAwait(false);
+            await _ledger.AbandonedAsync(open, ct).ConfigureAwait(false);
             run.Completed("archive:rolled-back", $"archive {open.ArchiveId} had not deleted anything; its objects were removed");
         }
         else if (open is { State: ArchiveState.Deleting })
@@ -264,19 +264,19 @@ internal sealed partial class WorkspaceArchiver(
 
         // Pending erasures first, so their users' rows are never inserted; an interrupted restore of an archive defers them to its end.
         await ApplyPendingErasuresAsync(workspaceId, run, ct).ConfigureAwait(false);
-        await CleanUpFinishedArchivesAsync(await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-        var pending = (await ledger.ListAsync(workspaceId, ct).ConfigureAwait(false))
+        await CleanUpFinishedArchivesAsync(await _ledger.ListAsync(workspaceId, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+        var pending = (await _ledger.ListAsync(workspaceId, ct).ConfigureAwait(false))
             .Where(a => a.State is ArchiveState.Archived or ArchiveState.Restoring)
             .ToList();
         if (pending.Count == 0)
         {
             await ApplyPendingErasuresAsync(workspaceId, run, ct).ConfigureAwait(false);
-            var storage = await ledger.SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
+            var storage = await _ledger.SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
             run.Completed(Steps.RestoreDone, "no archive to restore");
             return Result(workspaceId, Operation, storage, [], run);
         }
 
-        await ledger.SetStorageAsync(workspaceId, StorageState.Restoring, ct).ConfigureAwait(false);
+        await _ledger.SetStorageAsync(workspaceId, StorageState.Restoring, ct).ConfigureAwait(false);
         var outcomes = new List<ArchiveOutcome>();
         var total = pending.Sum(a => a.RowCount ?? 0);
         foreach (var archive in pending)
@@ -295,10 +295,10 @@ internal sealed partial class WorkspaceArchiver(
             {
                 // The archive stays archived and the workspace cold for what was not restored; the ledger keeps
                 // the reason, so an operator (or the worker's next attempt) sees why.
-                await ledger.RecordErrorAsync(archive, e.Message).ConfigureAwait(false);
+                await _ledger.RecordErrorAsync(archive, e.Message).ConfigureAwait(false);
                 if (e is WorkspaceOperationException)
                 {
-                    await ledger.SetStorageAsync(workspaceId, StorageState.Cold, CancellationToken.None).ConfigureAwait(false);
+                    await _ledger.SetStorageAsync(workspaceId, StorageState.Cold, CancellationToken.None).ConfigureAwait(false);
                 }
 
                 throw;
@@ -307,7 +307,7 @@ internal sealed partial class WorkspaceArchiver(
 
         // An erasure recorded while this restore ran: its users' rows, restored meanwhile, leave the hot tables before it ends.
         await ApplyPendingErasuresAsync(workspaceId, run, ct).ConfigureAwait(false);
-        var final = await ledger.SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
+        var final = await _ledger.SetStorageAsync(workspaceId, StorageState.Hot, ct).ConfigureAwait(false);
         run.Completed(Steps.RestoreDone);
         var rows = outcomes.Sum(o => o.Rows);
         LogRestored(logger, workspaceId, outcomes.Count, rows);
@@ -380,7 +380,7 @@ internal sealed partial class WorkspaceArchiver(
         var looks = 0;
         // Each look but the first asks the server again; while statements remain and the wait is not over, it kills them
         // (again) and the pipeline waits 100 ms before the next look. Past the deadline the last look is reported, unkilled.
-        var last = await orphansStopped.UntilAsync(
+        var last = await _orphansStopped.UntilAsync(
             async c =>
             {
                 var rows = looks++ == 0 ? running : await engine.QueryAsync(ArchiveSql.RunningStatements(tables, prefix), c).ConfigureAwait(false);
@@ -429,7 +429,7 @@ internal sealed partial class WorkspaceArchiver(
         await RequireWorkspaceAsync(workspaceId, "verify", cancellationToken).ConfigureAwait(false);
         var checks = new List<ArchiveCheck>();
         var erasing = await PendingErasuresByArchiveAsync(workspaceId, cancellationToken).ConfigureAwait(false);
-        foreach (var archive in await ledger.ListAsync(workspaceId, cancellationToken).ConfigureAwait(false))
+        foreach (var archive in await _ledger.ListAsync(workspaceId, cancellationToken).ConfigureAwait(false))
         {
             if (archive.State is not (ArchiveState.Archived or ArchiveState.Restoring))
             {
@@ -462,7 +462,7 @@ internal sealed partial class WorkspaceArchiver(
         try
         {
             var source = ExactSource(record, manifest);
-            var row = (await clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(source, record.WorkspaceId, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
+            var row = (await _clickHouse.QueryAsync(ArchiveSql.ArchiveSummary(source, record.WorkspaceId, options.StatementTimeout), ct).ConfigureAwait(false)).Single();
             archived = ArchiveContent(row);
             foreign = row.GetInt64("foreign_rows");
         }
@@ -598,10 +598,10 @@ internal sealed partial class WorkspaceArchiver(
 
     private async Task WaitForDeletesAsync(Guid workspaceId, string step, CancellationToken ct)
     {
-        var (pending, reason) = await deletesApplied.UntilAsync(
+        var (pending, reason) = await _deletesApplied.UntilAsync(
             async c =>
             {
-                var row = (await clickHouse.QueryAsync(ArchiveSql.PendingDeletes(tables, workspaceId), c).ConfigureAwait(false)).Single();
+                var row = (await _clickHouse.QueryAsync(ArchiveSql.PendingDeletes(tables, workspaceId), c).ConfigureAwait(false)).Single();
                 return (row.GetInt64("pending"), row.IsNull("fail_reason") ? string.Empty : row.GetString("fail_reason"));
             },
             // A failed mutation never finishes: stop looking at once and say why.
@@ -628,10 +628,10 @@ internal sealed partial class WorkspaceArchiver(
         }
 
         var query = ArchiveSql.InsertsInFlight(tables, cutoff, StatementTagger.TablePrefixFor(tables));
-        var inFlight = await insertsSettled.UntilAsync(
+        var inFlight = await _insertsSettled.UntilAsync(
             async c =>
             {
-                var row = (await clickHouse.QueryAsync(query, c).ConfigureAwait(false)).Single();
+                var row = (await _clickHouse.QueryAsync(query, c).ConfigureAwait(false)).Single();
                 return row.GetInt64("inserts") + row.GetInt64("queued");
             },
             static inFlight => inFlight > 0,
@@ -655,14 +655,14 @@ internal sealed partial class WorkspaceArchiver(
 
     private async Task<DateTime> ServerNowAsync(CancellationToken ct)
     {
-        var milliseconds = Convert.ToInt64(await clickHouse.ScalarAsync(ArchiveSql.ServerNow(), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+        var milliseconds = Convert.ToInt64(await _clickHouse.ScalarAsync(ArchiveSql.ServerNow(), ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
         return DateTime.UnixEpoch.AddMilliseconds(milliseconds);
     }
 
     /// <summary>Count and checksum of the hot rows up to the cutoff (within a chunk, when one is given) and of what they derive.</summary>
     private async Task<Summary> HotSummaryAsync(Guid workspaceId, DateTime cutoff, ArchiveChunk? chunk, CancellationToken ct)
     {
-        var row = (await clickHouse.QueryAsync(ArchiveSql.HotSummary(tables, workspaceId, cutoff, chunk), ct).ConfigureAwait(false)).Single();
+        var row = (await _clickHouse.QueryAsync(ArchiveSql.HotSummary(tables, workspaceId, cutoff, chunk), ct).ConfigureAwait(false)).Single();
         return HotContent(row);
     }
 
@@ -675,7 +675,7 @@ internal sealed partial class WorkspaceArchiver(
 
     private async Task<(long Rows, ulong Checksum)> InternalSummaryAsync(ArchiveRecord record, CancellationToken ct)
     {
-        var row = (await clickHouse.QueryAsync(ArchiveSql.InternalSummary(tables, record.WorkspaceId, record.Cutoff, record.Chunk), ct).ConfigureAwait(false)).Single();
+        var row = (await _clickHouse.QueryAsync(ArchiveSql.InternalSummary(tables, record.WorkspaceId, record.Cutoff, record.Chunk), ct).ConfigureAwait(false)).Single();
         return (row.GetInt64("rows"), row.GetUInt64("checksum"));
     }
 
