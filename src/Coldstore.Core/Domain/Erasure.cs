@@ -64,8 +64,11 @@ public sealed record ErasureIdentities(string Salt, IReadOnlyList<string> UserId
     }
 
     /// <summary>True when <paramref name="id"/> is one of this erasure's users or anonymous ids.</summary>
-    public bool Names(string id) =>
-        UserIdHashes.Contains(Hash(Salt, id), StringComparer.Ordinal) || AnonymousIdHashes.Contains(Hash(Salt, id), StringComparer.Ordinal);
+    public bool Names(string id)
+    {
+        var hash = Hash(Salt, id);
+        return UserIdHashes.Contains(hash, StringComparer.Ordinal) || AnonymousIdHashes.Contains(hash, StringComparer.Ordinal);
+    }
 
     /// <summary>The persisted JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, ErasureJsonContext.Default.ErasureIdentities);

@@ -234,13 +234,15 @@ internal sealed partial class WorkspaceArchiver
     /// </summary>
     private async Task ScreenAsync(BatchRun batch, Func<Workspace, bool>? eligible, CancellationToken ct)
     {
+        // A pending erasure is applied by the single path (before a restore inserts anything, at an archive's end). One
+        // read of every pending erasure serves the whole batch: there are few, and a read per member would be as many.
+        var erasing = (await state.ListPendingErasuresAsync(ct).ConfigureAwait(false)).Select(e => e.WorkspaceId).ToHashSet();
         foreach (var member in batch.Open)
         {
             member.Workspace = await state.GetWorkspaceAsync(member.WorkspaceId, ct).ConfigureAwait(false);
             member.Archives = member.Workspace is null ? [] : await _ledger.ListAsync(member.WorkspaceId, ct).ConfigureAwait(false);
-            // A pending erasure is applied by the single path (before a restore inserts anything, at an archive's end).
             if (member.Workspace is null || (eligible is not null && !eligible(member.Workspace)) || member.Archives.Any(ArchiveLedger.IsOpen)
-                || (await state.ListErasuresAsync(member.WorkspaceId, ct).ConfigureAwait(false)).Any(e => e.State == ErasureState.Pending))
+                || erasing.Contains(member.WorkspaceId))
             {
                 batch.HandBack(member);
             }
