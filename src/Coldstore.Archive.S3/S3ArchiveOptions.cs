@@ -1,5 +1,8 @@
 using System.Text.RegularExpressions;
+using Coldstore.Configuration;
 using Coldstore.Errors;
+using Coldstore.Ports;
+using Microsoft.Extensions.Logging;
 
 namespace Coldstore.Archive.S3;
 
@@ -13,7 +16,7 @@ namespace Coldstore.Archive.S3;
 /// shared files, container and instance roles). ClickHouse gets the same credentials as secret query parameters,
 /// unless <see cref="NamedCollection"/> names a collection that holds its own.
 /// </remarks>
-public sealed partial class S3ArchiveOptions
+public sealed partial class S3ArchiveOptions : IArchiveStoreConnector
 {
     /// <summary>The setting holding <c>s3://bucket/prefix</c>.</summary>
     public const string ArchiveSetting = "COLDSTORE_ARCHIVE";
@@ -101,22 +104,24 @@ public sealed partial class S3ArchiveOptions
     /// Pure: reaches no service.
     /// </summary>
     /// <exception cref="ConfigurationException">The value is not of that form; the message lists the accepted forms.</exception>
-    public static (string Bucket, string Prefix) ParseArchiveUri(string value)
+    public static (string Bucket, string Prefix) ParseArchiveUri(string value) => ParseArchiveUri(value, ArchiveSetting);
+
+    private static (string Bucket, string Prefix) ParseArchiveUri(string value, string setting)
     {
         if (string.IsNullOrWhiteSpace(value))
         {
-            throw new ConfigurationException(ArchiveSetting, $"{ArchiveSetting} is empty. {AcceptedForms}");
+            throw new ConfigurationException(setting, $"{setting} is empty. {AcceptedForms}");
         }
 
         if (!value.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
         {
-            throw InvalidUri(value, "it does not start with 's3://'");
+            throw InvalidUri(setting, value, "it does not start with 's3://'");
         }
 
         var rest = value[Scheme.Length..];
         if (rest.Contains('?', StringComparison.Ordinal) || rest.Contains('#', StringComparison.Ordinal))
         {
-            throw InvalidUri(value, "it must not contain '?' or '#'");
+            throw InvalidUri(setting, value, "it must not contain '?' or '#'");
         }
 
         var slash = rest.IndexOf('/', StringComparison.Ordinal);
@@ -124,41 +129,112 @@ public sealed partial class S3ArchiveOptions
         var prefix = slash < 0 ? "" : rest[(slash + 1)..].TrimEnd('/');
         if (BucketProblem(bucket) is { } bucketProblem)
         {
-            throw InvalidUri(value, bucketProblem);
+            throw InvalidUri(setting, value, bucketProblem);
         }
 
         if (PrefixProblem(prefix) is { } prefixProblem)
         {
-            throw InvalidUri(value, prefixProblem);
+            throw InvalidUri(setting, value, prefixProblem);
         }
 
         return (bucket, prefix);
     }
 
-    /// <summary>
-    /// Builds options from settings: <c>COLDSTORE_ARCHIVE</c> (<c>s3://bucket/prefix</c>), <c>COLDSTORE_S3_ENDPOINT</c>,
-    /// <c>COLDSTORE_S3_ENDPOINT_FOR_CLICKHOUSE</c>, <c>AWS_REGION</c> and <c>COLDSTORE_S3_NAMED_COLLECTION</c>.
-    /// Credentials are left to the AWS SDK's default chain, which reads its own variables.
-    /// </summary>
-    /// <param name="getSetting">Reads a setting; the process environment when null.</param>
-    /// <exception cref="ConfigurationException">A setting is missing or malformed.</exception>
-    public static S3ArchiveOptions FromSettings(Func<string, string?>? getSetting = null)
+    /// <summary>The S3 store's own settings, as every surface names them.</summary>
+    public static class Definitions
     {
-        getSetting ??= Environment.GetEnvironmentVariable;
-        var (bucket, prefix) = ParseArchiveUri(getSetting(ArchiveSetting) ?? "");
+        /// <summary>The endpoint Coldstore's SDK uses (<c>S3:Endpoint</c>).</summary>
+        public static SettingDefinition Endpoint { get; } = new("S3:Endpoint", EndpointSetting, "--s3-endpoint",
+            "S3 endpoint Coldstore uses (MinIO, an emulator); unset for AWS");
+
+        /// <summary>The endpoint as ClickHouse reaches it (<c>S3:EndpointForClickHouse</c>).</summary>
+        public static SettingDefinition EndpointForClickHouse { get; } = new("S3:EndpointForClickHouse", ClickHouseEndpointSetting, "--s3-endpoint-for-clickhouse",
+            "S3 endpoint as ClickHouse reaches it, when it differs from Coldstore's (e.g. http://minio:9000 inside a container network)");
+
+        /// <summary>The named collection holding ClickHouse's S3 credentials (<c>S3:NamedCollection</c>).</summary>
+        public static SettingDefinition NamedCollection { get; } = new("S3:NamedCollection", NamedCollectionSetting, "--s3-named-collection",
+            "ClickHouse named collection holding the S3 credentials, so none travels with a query");
+
+        /// <summary>How long a step waits out an S3 outage (<c>S3:OutageSeconds</c>).</summary>
+        public static SettingDefinition OutageSeconds { get; } = new("S3:OutageSeconds", OutageSetting, "--s3-outage-seconds",
+            "seconds a step goes on trying to reach S3 once it stops answering, then fails (5 to 3600; default 120)");
+
+        /// <summary>The region (<c>S3:Region</c>; <c>AWS_REGION</c>, else <c>AWS_DEFAULT_REGION</c>).</summary>
+        public static SettingDefinition Region { get; } = new("S3:Region", RegionSetting, null, "the AWS region (default us-east-1)")
+        {
+            FallbackVariable = "AWS_DEFAULT_REGION",
+        };
+
+        /// <summary>
+        /// An access key id given in configuration (<c>S3:AccessKeyId</c>, with <c>S3:SecretAccessKey</c>); from the
+        /// environment the AWS SDK reads <c>AWS_ACCESS_KEY_ID</c> itself.
+        /// </summary>
+        public static SettingDefinition AccessKeyId { get; } = new("S3:AccessKeyId", null, null,
+            "access key id, for a host that keeps secrets in its configuration (user secrets, a vault); otherwise the AWS SDK's own chain");
+
+        /// <summary>The secret access key given in configuration (<c>S3:SecretAccessKey</c>).</summary>
+        public static SettingDefinition SecretAccessKey { get; } = new("S3:SecretAccessKey", null, null,
+            "secret access key, with S3:AccessKeyId");
+
+        /// <summary>Every setting the S3 store reads besides the archive location itself.</summary>
+        public static IReadOnlyList<SettingDefinition> All { get; } =
+            [Endpoint, EndpointForClickHouse, NamedCollection, OutageSeconds, Region, AccessKeyId, SecretAccessKey];
+    }
+
+    /// <summary>The form this adapter accepts, for help and for errors that list every form.</summary>
+    public const string AcceptedForm = "s3://bucket[/prefix] for S3 (with an endpoint for MinIO or another S3-compatible service)";
+
+    /// <summary>Whether <paramref name="archive"/> names an S3 location (<c>s3://</c>).</summary>
+    public static bool Claims(string archive) => archive is not null && archive.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Builds options from the archive location <paramref name="archive"/> (<c>s3://bucket/prefix</c>) and the S3
+    /// settings <see cref="Definitions.All"/> in <paramref name="source"/>. Without explicit credentials the AWS SDK's
+    /// default chain supplies them from its own variables.
+    /// </summary>
+    /// <exception cref="ConfigurationException">A setting is malformed; the message names it as given and quotes it (never a secret).</exception>
+    public static S3ArchiveOptions Read(SettingValue archive, SettingSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var (bucket, prefix) = ParseArchiveUri(archive.Text, archive.Name);
+        var accessKey = source.Get(Definitions.AccessKeyId);
+        var secretKey = source.Get(Definitions.SecretAccessKey);
+        if ((accessKey is null) != (secretKey is null))
+        {
+            var given = (accessKey ?? secretKey)!.Value.Name;
+            throw new ConfigurationException(given, $"{given} is set without its pair: give both S3:AccessKeyId and S3:SecretAccessKey, or neither (the AWS SDK's own chain).");
+        }
+
         var options = new S3ArchiveOptions
         {
             Bucket = bucket,
             Prefix = prefix,
-            ServiceUrl = ParseEndpoint(EndpointSetting, NullIfBlank(getSetting(EndpointSetting))),
-            ClickHouseEndpoint = ParseEndpoint(ClickHouseEndpointSetting, NullIfBlank(getSetting(ClickHouseEndpointSetting))),
-            Region = NullIfBlank(getSetting(RegionSetting)) ?? "us-east-1",
-            NamedCollection = NullIfBlank(getSetting(NamedCollectionSetting)),
-            OutageBound = ParseOutageBound(NullIfBlank(getSetting(OutageSetting))),
+            ServiceUrl = ParseEndpoint(source.Get(Definitions.Endpoint)),
+            ClickHouseEndpoint = ParseEndpoint(source.Get(Definitions.EndpointForClickHouse)),
+            Region = source.Text(Definitions.Region) ?? "us-east-1",
+            NamedCollection = source.Text(Definitions.NamedCollection),
+            OutageBound = source.Seconds(Definitions.OutageSeconds, DefaultOutageBound, MinimumOutageBound.TotalSeconds, MaximumOutageBound.TotalSeconds),
+            Credentials = accessKey is { } id && secretKey is { } secret ? new S3Credentials(id.Text, secret.Text) : null,
         };
         options.Validate();
         return options;
     }
+
+    /// <summary>Builds options from <paramref name="source"/>, whose archive setting must name an S3 location.</summary>
+    /// <exception cref="ConfigurationException">The archive is unset or not S3, or a setting is malformed.</exception>
+    public static S3ArchiveOptions FromSettings(SettingSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return source.Get(ColdstoreSettings.Definitions.Archive) is { } archive
+            ? Read(archive, source)
+            : throw new ConfigurationException(ArchiveSetting, $"{ArchiveSetting} is empty. {AcceptedForms}");
+    }
+
+    /// <inheritdoc />
+    public string Description => ToString();
+
+    /// <inheritdoc />
+    public IArchiveStore Connect(ILoggerFactory loggerFactory) => S3ArchiveStore.Create(this, loggerFactory);
 
     /// <summary>Checks every option; throws on the first bad one with its setting's name and the value (never a secret).</summary>
     /// <exception cref="ConfigurationException">An option is invalid.</exception>
@@ -219,30 +295,15 @@ public sealed partial class S3ArchiveOptions
     public override string ToString() =>
         $"s3://{Bucket}/{NormalizedPrefix}" + (ServiceUrl is null ? $" (AWS {Region})" : $" at {ServiceUrl}");
 
-    /// <summary>Parses a number of seconds for <see cref="OutageBound"/>; null means the default.</summary>
-    /// <exception cref="ConfigurationException">The value is not a number of seconds in range.</exception>
-    public static TimeSpan ParseOutageBound(string? value)
+    private static Uri? ParseEndpoint(SettingValue? given)
     {
-        if (value is null)
-        {
-            return DefaultOutageBound;
-        }
-
-        return double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
-            && seconds >= MinimumOutageBound.TotalSeconds && seconds <= MaximumOutageBound.TotalSeconds
-            ? TimeSpan.FromSeconds(seconds)
-            : throw new ConfigurationException(OutageSetting, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{OutageSetting}='{value}' is not valid: use a number of seconds from {MinimumOutageBound.TotalSeconds} to {MaximumOutageBound.TotalSeconds}, e.g. 120."));
-    }
-
-    internal static Uri? ParseEndpoint(string setting, string? value)
-    {
-        if (value is null)
+        if (given is not { } value)
         {
             return null;
         }
 
-        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri))
+        var setting = value.Name;
+        if (!Uri.TryCreate(value.Text, UriKind.Absolute, out var uri))
         {
             // Not quoted: a malformed endpoint may be a URL with user:password in it.
             throw new ConfigurationException(setting, $"{setting} is not an absolute URL; expected e.g. http://localhost:9000.");
@@ -318,10 +379,8 @@ public sealed partial class S3ArchiveOptions
         return glob >= 0 ? $"prefix '{prefix}' contains '{prefix[glob]}', which ClickHouse reads as a glob" : null;
     }
 
-    private static ConfigurationException InvalidUri(string value, string reason) =>
-        new(ArchiveSetting, $"{ArchiveSetting} '{value}' is not a valid S3 archive location: {reason}. {AcceptedForms}");
-
-    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    private static ConfigurationException InvalidUri(string setting, string value, string reason) =>
+        new(setting, $"{setting} '{value}' is not a valid S3 archive location: {reason}. {AcceptedForms}");
 
     [GeneratedRegex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", RegexOptions.CultureInvariant)]
     private static partial Regex BucketPattern();

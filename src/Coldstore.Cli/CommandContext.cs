@@ -1,6 +1,9 @@
 using System.CommandLine;
 using Coldstore.Configuration;
 using Coldstore.Errors;
+using Coldstore.Services;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Coldstore.Cli;
@@ -44,8 +47,76 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
     }
 
     /// <summary>Runs a command body that also logs, after the checks <paramref name="startup"/> names.</summary>
-    public async Task<int> RunAsync(
-        ParseResult parseResult, Startup startup, LogLevel defaultLogLevel, Func<ColdstoreRuntime, CliOutput, ILoggerFactory, Task<int>> body, CancellationToken cancellationToken)
+    public Task<int> RunAsync(
+        ParseResult parseResult, Startup startup, LogLevel defaultLogLevel, Func<ColdstoreRuntime, CliOutput, ILoggerFactory, Task<int>> body, CancellationToken cancellationToken) =>
+        GuardAsync(parseResult, defaultLogLevel, async (output, loggerFactory) =>
+        {
+            var configuration = ColdstoreConfiguration.Read(Source(parseResult));
+            await using var runtime = await ColdstoreRuntime.OpenAsync(
+                configuration, loggerFactory, OperationOptions(parseResult, ColdstoreRuntime.DefaultOptions(configuration.Settings)),
+                probe: startup != Startup.Unchecked, cancellationToken).ConfigureAwait(false);
+            if (startup == Startup.Initialized)
+            {
+                await runtime.Service.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return await body(runtime, output, loggerFactory).ConfigureAwait(false);
+        });
+
+    /// <summary>
+    /// Runs a command on a .NET host that <paramref name="build"/> makes, with Coldstore registered in it exactly as a
+    /// library user registers it (<c>AddColdstore</c>, from the same settings: flags over <c>COLDSTORE_*</c>). The
+    /// settings are read, and the adapters opened, before the body runs; then the checks <paramref name="startup"/> names.
+    /// </summary>
+    /// <param name="parseResult">The command line.</param>
+    /// <param name="startup">What to check before the body.</param>
+    /// <param name="defaultLogLevel">The level of Coldstore's own logs without <c>--verbose</c>.</param>
+    /// <param name="build">Builds the host; calls the given registration on its services.</param>
+    /// <param name="body">The command, given the host and the runtime the host holds.</param>
+    /// <param name="cancellationToken">The command line's stop signal.</param>
+    public Task<int> RunHostedAsync(
+        ParseResult parseResult, Startup startup, LogLevel defaultLogLevel, Func<Action<IServiceCollection>, IHost> build,
+        Func<IHost, ColdstoreRuntime, CliOutput, Task<int>> body, CancellationToken cancellationToken) =>
+        GuardAsync(parseResult, defaultLogLevel, async (output, loggerFactory) =>
+        {
+            var source = Source(parseResult);
+            using var host = build(services =>
+            {
+                // One logging pipeline for the whole command: the CLI's, which keeps stdout for results.
+                services.AddSingleton(loggerFactory);
+                services.AddColdstore(() => source, options => OperationOptions(parseResult, options));
+            });
+            // Resolving the runtime reads and validates the settings (a refusal is one line) and opens the adapters.
+            var runtime = host.Services.GetRequiredService<ColdstoreRuntime>();
+            if (startup != Startup.Unchecked)
+            {
+                await runtime.ProbeAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (startup == Startup.Initialized)
+            {
+                await runtime.Service.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return await body(host, runtime, output).ConfigureAwait(false);
+        });
+
+    /// <summary>Where this command line's settings come from: its flags over the process's variables.</summary>
+    private SettingSource Source(ParseResult parseResult) => SettingSource.FromProcessEnvironment(Options.Overrides(parseResult));
+
+    /// <summary>The options the settings imply, with this command line's lease wait and, for crash tests, failpoints.</summary>
+    private ColdstoreOptions OperationOptions(ParseResult parseResult, ColdstoreOptions implied) => implied with
+    {
+        LeaseWait = GlobalOptions.Seconds("--wait", parseResult.GetValue(Options.WaitSeconds), 0, 86_400),
+        // The CLI honours COLDSTORE_FAILPOINT (crash tests kill it after a step); the library's defaults do not.
+        StepCompleted = Failpoints.FromEnvironment(),
+    };
+
+    /// <summary>
+    /// Runs <paramref name="body"/> with the command's output and loggers, turning any failure into one line on stderr
+    /// and an exit code.
+    /// </summary>
+    private async Task<int> GuardAsync(ParseResult parseResult, LogLevel defaultLogLevel, Func<CliOutput, ILoggerFactory, Task<int>> body)
     {
         var output = new CliOutput(stdout, stderr, parseResult.GetValue(Options.Json), terminal);
         // Without --verbose the CLI reports failures itself, in one line; adapters' logs would only repeat them. A
@@ -55,18 +126,8 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
         output.HoldFailureLogs = !verbose && defaultLogLevel == LogLevel.None;
         try
         {
-            var settings = ColdstoreSettings.FromEnvironment(Options.Overrides(parseResult));
             using var loggerFactory = CreateLoggerFactory(output, verbose, defaultLogLevel);
-            var wait = GlobalOptions.Seconds("--wait", parseResult.GetValue(Options.WaitSeconds), 0, 86_400);
-            // The CLI honours COLDSTORE_FAILPOINT (crash tests kill it after a step); the library's defaults do not.
-            var options = ColdstoreRuntime.DefaultOptions(settings) with { LeaseWait = wait, StepCompleted = Failpoints.FromEnvironment() };
-            await using var runtime = await ColdstoreRuntime.OpenAsync(settings, loggerFactory, options, probe: startup != Startup.Unchecked, cancellationToken).ConfigureAwait(false);
-            if (startup == Startup.Initialized)
-            {
-                await runtime.Service.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            return await body(runtime, output, loggerFactory).ConfigureAwait(false);
+            return await body(output, loggerFactory).ConfigureAwait(false);
         }
         catch (Exception error)
         {

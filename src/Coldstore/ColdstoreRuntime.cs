@@ -11,23 +11,23 @@ namespace Coldstore;
 /// </summary>
 /// <example>
 /// <code>
-/// await using var runtime = await ColdstoreRuntime.OpenAsync(ColdstoreSettings.FromEnvironment());
+/// await using var runtime = await ColdstoreRuntime.OpenAsync(ColdstoreConfiguration.FromEnvironment());
 /// await runtime.Service.InitializeAsync();
 /// </code>
 /// </example>
-public sealed class ColdstoreRuntime : IAsyncDisposable
+public sealed class ColdstoreRuntime : IAsyncDisposable, IDisposable
 {
-    private ColdstoreRuntime(ColdstoreSettings settings, IClickHouseClient clickHouse, IStateStore state, IArchiveStore archive, ColdstoreService service)
+    private ColdstoreRuntime(ColdstoreConfiguration configuration, IClickHouseClient clickHouse, IStateStore state, IArchiveStore archive, ColdstoreService service)
     {
-        Settings = settings;
+        Configuration = configuration;
         ClickHouse = clickHouse;
         State = state;
         Archive = archive;
         Service = service;
     }
 
-    /// <summary>The settings the runtime was opened with.</summary>
-    public ColdstoreSettings Settings { get; }
+    /// <summary>The configuration the runtime was opened with.</summary>
+    public ColdstoreConfiguration Configuration { get; }
 
     /// <summary>The ClickHouse adapter.</summary>
     public IClickHouseClient ClickHouse { get; }
@@ -45,58 +45,98 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
     /// Opens the adapters the settings name. Nothing is created or migrated here (that is <c>init</c>'s job), but
     /// each engine is reached once so a wrong setting fails now, naming the setting, rather than mid-operation.
     /// </summary>
-    /// <param name="settings">Where the engines are.</param>
+    /// <param name="configuration">Where the engines are, and the core's settings.</param>
     /// <param name="loggerFactory">Logging; none by default.</param>
-    /// <param name="options">How archive and restore behave; by default from <paramref name="settings"/> and <c>COLDSTORE_FAILPOINT</c>.</param>
+    /// <param name="options">How archive and restore behave; by default those the settings imply.</param>
     /// <param name="cancellationToken">Cancels opening.</param>
     public static Task<ColdstoreRuntime> OpenAsync(
-        ColdstoreSettings settings, ILoggerFactory? loggerFactory = null, ColdstoreOptions? options = null, CancellationToken cancellationToken = default) =>
-        OpenAsync(settings, loggerFactory, options, probe: true, cancellationToken);
+        ColdstoreConfiguration configuration, ILoggerFactory? loggerFactory = null, ColdstoreOptions? options = null, CancellationToken cancellationToken = default) =>
+        OpenAsync(configuration, loggerFactory, options, probe: true, cancellationToken);
 
     /// <summary>
     /// Opens the adapters; with <paramref name="probe"/> false, without reaching ClickHouse or the state store first:
     /// for a process that reports their reachability itself (a worker serving <c>/readyz</c>) instead of failing at start.
     /// </summary>
-    /// <param name="settings">Where everything is.</param>
+    /// <param name="configuration">Where everything is, and the core's settings.</param>
     /// <param name="loggerFactory">Logs; none by default.</param>
     /// <param name="options">Operation options; by default those the settings imply.</param>
     /// <param name="probe">Reach ClickHouse and the state store once, so a wrong setting fails here with its name.</param>
     /// <param name="cancellationToken">Cancels the probe.</param>
     public static async Task<ColdstoreRuntime> OpenAsync(
-        ColdstoreSettings settings, ILoggerFactory? loggerFactory, ColdstoreOptions? options, bool probe, CancellationToken cancellationToken = default)
+        ColdstoreConfiguration configuration, ILoggerFactory? loggerFactory, ColdstoreOptions? options, bool probe, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(settings);
-        options ??= DefaultOptions(settings);
-        loggerFactory ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
-        var opened = new List<IAsyncDisposable>();
+        var runtime = Open(configuration, loggerFactory, options);
         try
         {
-            var state = AdapterFactory.OpenState(settings.State, loggerFactory);
-            opened.Add(state);
-            var clickHouse = AdapterFactory.OpenClickHouse(settings.ClickHouse, loggerFactory);
-            opened.Add(clickHouse);
-            var archive = AdapterFactory.OpenArchive(settings, loggerFactory);
-            if (archive is IAsyncDisposable disposableArchive)
-            {
-                opened.Add(disposableArchive);
-            }
             if (probe)
             {
-                await AdapterFactory.ProbeAsync(clickHouse, state, cancellationToken).ConfigureAwait(false);
+                await runtime.ProbeAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            var service = new ColdstoreService(clickHouse, state, archive, settings.Tables, options, loggerFactory.CreateLogger<ColdstoreService>());
-            return new ColdstoreRuntime(settings, clickHouse, state, archive, service);
+            return runtime;
         }
         catch
         {
-            foreach (var disposable in opened)
+            await runtime.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens the adapters without reaching any engine (a server is reached by the first statement): what a host does
+    /// when it first needs the service, reporting reachability through <see cref="ColdstoreService.CheckReadinessAsync"/>.
+    /// </summary>
+    /// <param name="configuration">Where everything is, and the core's settings.</param>
+    /// <param name="loggerFactory">Logs; none by default.</param>
+    /// <param name="options">Operation options; by default those the settings imply.</param>
+    public static ColdstoreRuntime Open(ColdstoreConfiguration configuration, ILoggerFactory? loggerFactory = null, ColdstoreOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        options ??= DefaultOptions(configuration.Settings);
+        loggerFactory ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+        var opened = new List<object>();
+        try
+        {
+            var state = configuration.State.Connect(loggerFactory);
+            opened.Add(state);
+            var clickHouse = configuration.ClickHouse.Connect(loggerFactory);
+            opened.Add(clickHouse);
+            var archive = configuration.Archive.Connect(loggerFactory);
+            opened.Add(archive);
+            var service = new ColdstoreService(clickHouse, state, archive, configuration.Settings.Tables, options, loggerFactory.CreateLogger<ColdstoreService>());
+            return new ColdstoreRuntime(configuration, clickHouse, state, archive, service);
+        }
+        catch
+        {
+            foreach (var adapter in opened)
             {
-                await disposable.DisposeAsync().ConfigureAwait(false);
+                Close(adapter).AsTask().GetAwaiter().GetResult();
             }
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// Reaches ClickHouse and the state store once, so a wrong setting fails now with the setting's name rather than
+    /// mid-operation. Changes nothing.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the probe.</param>
+    /// <exception cref="Errors.EngineUnavailableException">An engine cannot be reached; the message names its setting.</exception>
+    public async Task ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await ClickHouse.ScalarAsync(new ClickHouseQuery("SELECT 1").For("connectivity check"), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Errors.ClickHouseException e) when (e.Code == 0 || e.IsTransient)
+        {
+            throw new Errors.EngineUnavailableException(ColdstoreSettings.ClickHouseVariable,
+                $"{ColdstoreSettings.ClickHouseVariable}: cannot reach ClickHouse at {ClickHouse.Description}: {e.EngineMessage}", e);
+        }
+
+        // Listing migrations reads the database, which proves it is reachable without changing anything.
+        await State.AppliedMigrationsAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -130,16 +170,25 @@ public sealed class ColdstoreRuntime : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        await ClickHouse.DisposeAsync().ConfigureAwait(false);
-        await State.DisposeAsync().ConfigureAwait(false);
-        switch (Archive)
+        await Close(ClickHouse).ConfigureAwait(false);
+        await Close(State).ConfigureAwait(false);
+        await Close(Archive).ConfigureAwait(false);
+    }
+
+    /// <summary>Closes the adapters synchronously, for a container disposed without <c>await</c>.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private static ValueTask Close(object adapter)
+    {
+        switch (adapter)
         {
             case IAsyncDisposable asyncDisposable:
-                await asyncDisposable.DisposeAsync().ConfigureAwait(false);
-                break;
+                return asyncDisposable.DisposeAsync();
             case IDisposable disposable:
                 disposable.Dispose();
                 break;
         }
+
+        return ValueTask.CompletedTask;
     }
 }

@@ -1,7 +1,5 @@
 using Coldstore.Services;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace Coldstore;
 
@@ -12,9 +10,9 @@ namespace Coldstore;
 /// </summary>
 /// <example>
 /// <code>
-/// await using var runtime = await ColdstoreRuntime.OpenAsync(ColdstoreSettings.FromEnvironment());
 /// var builder = Host.CreateApplicationBuilder(args);
-/// builder.Services.AddColdstoreWorker(runtime);
+/// builder.Services.AddColdstore(builder.Configuration.GetSection("Coldstore"));
+/// builder.Services.AddColdstoreWorker();
 /// await builder.Build().RunAsync();
 /// </code>
 /// </example>
@@ -22,26 +20,4 @@ public sealed class ColdstoreWorkerService(ColdstoreWorker worker) : BackgroundS
 {
     /// <inheritdoc />
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => worker.RunAsync(stoppingToken);
-}
-
-/// <summary>Registers the worker in a host.</summary>
-public static class ColdstoreWorkerServiceCollectionExtensions
-{
-    /// <summary>
-    /// Adds <see cref="ColdstoreWorker"/> over an opened runtime, and the hosted service that runs it.
-    /// The runtime stays the caller's to dispose, after the host stops.
-    /// </summary>
-    /// <param name="services">The host's services.</param>
-    /// <param name="runtime">The opened engines and service.</param>
-    /// <param name="options">Scheduling; by default from the runtime's settings (concurrency, poll interval).</param>
-    public static IServiceCollection AddColdstoreWorker(this IServiceCollection services, ColdstoreRuntime runtime, WorkerOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(services);
-        ArgumentNullException.ThrowIfNull(runtime);
-        var workerOptions = options ?? ColdstoreRuntime.DefaultWorkerOptions(runtime.Settings);
-        services.AddSingleton(provider => new ColdstoreWorker(
-            runtime.Service, workerOptions, provider.GetService<ILoggerFactory>()?.CreateLogger<ColdstoreWorker>()));
-        services.AddHostedService<ColdstoreWorkerService>();
-        return services;
-    }
 }

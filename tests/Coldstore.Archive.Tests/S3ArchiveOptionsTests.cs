@@ -1,3 +1,4 @@
+using Coldstore.Configuration;
 using Coldstore.Archive.S3;
 using Coldstore.Errors;
 
@@ -92,7 +93,7 @@ public sealed class S3ArchiveOptionsTests
             [setting] = value,
         };
 
-        var e = Assert.Throws<ConfigurationException>(() => S3ArchiveOptions.FromSettings(settings.GetValueOrDefault));
+        var e = Assert.Throws<ConfigurationException>(() => S3ArchiveOptions.FromSettings(Settings([.. settings.Select(s => (s.Key, s.Value))])));
 
         Assert.Equal(setting, e.Setting);
         Assert.Contains(setting, e.Message, StringComparison.Ordinal);
@@ -183,6 +184,6 @@ public sealed class S3ArchiveOptionsTests
         Assert.Equal(expected, store.ClickHouseUrl(pattern));
     }
 
-    private static Func<string, string?> Settings(params (string Name, string Value)[] settings) =>
-        name => settings.FirstOrDefault(s => s.Name == name).Value;
+    private static SettingSource Settings(params (string Name, string Value)[] settings) =>
+        SettingSource.FromEnvironment(settings.ToDictionary(s => s.Name, s => (string?)s.Value, StringComparer.Ordinal), null, "/");
 }

@@ -256,9 +256,9 @@ public sealed class OrphanSearchOnClusterTests
 
 public sealed class ClusterSettingTests
 {
-    private static Configuration.ColdstoreSettings Read(string? cluster) => Configuration.ColdstoreSettings.Read(
+    private static Configuration.ColdstoreSettings Read(string? cluster) => Configuration.ColdstoreSettings.Read(Configuration.SettingSource.FromEnvironment(
         new Dictionary<string, string?>(StringComparer.Ordinal) { [Configuration.ColdstoreSettings.ClusterVariable] = cluster },
-        new Dictionary<string, string?>(StringComparer.Ordinal), Path.GetTempPath());
+        null, Path.GetTempPath()));
 
     [Fact]
     public void The_cluster_setting_reaches_the_tables_and_a_bad_name_is_refused_naming_the_setting()

@@ -96,7 +96,7 @@ public sealed class LifecycleRulesTests
     public void The_cold_storage_switch_reads_on_and_off(string? value, bool enabled)
     {
         var environment = new Dictionary<string, string?> { [ColdstoreSettings.ColdStorageVariable] = value };
-        Assert.Equal(enabled, ColdstoreSettings.Read(environment, new Dictionary<string, string?>(), "/srv").ColdStorageEnabled);
+        Assert.Equal(enabled, ColdstoreSettings.Read(SettingSource.FromEnvironment(environment, null, "/srv")).ColdStorageEnabled);
     }
 
     [Theory]
@@ -119,7 +119,7 @@ public sealed class LifecycleRulesTests
     {
         var environment = new Dictionary<string, string?> { [variable] = value };
 
-        var error = Assert.Throws<ConfigurationException>(() => ColdstoreSettings.Read(environment, new Dictionary<string, string?>(), "/srv"));
+        var error = Assert.Throws<ConfigurationException>(() => ColdstoreSettings.Read(SettingSource.FromEnvironment(environment, null, "/srv")));
 
         Assert.Equal(variable, error.Setting);
         Assert.Contains($"'{value}'", error.Message, StringComparison.Ordinal);
@@ -128,32 +128,32 @@ public sealed class LifecycleRulesTests
     [Fact]
     public void Lease_and_worker_settings_are_read_with_their_defaults()
     {
-        var defaults = ColdstoreSettings.Read(new Dictionary<string, string?>(), new Dictionary<string, string?>(), "/srv");
+        var defaults = ColdstoreSettings.Read(SettingSource.FromEnvironment(new Dictionary<string, string?>(), null, "/srv"));
         Assert.Equal((TimeSpan.FromSeconds(60), 2, TimeSpan.FromSeconds(30)), (defaults.LeaseDuration, defaults.WorkerConcurrency, defaults.WorkerPollInterval));
 
-        var set = ColdstoreSettings.Read(new Dictionary<string, string?>
+        var set = ColdstoreSettings.Read(SettingSource.FromEnvironment(new Dictionary<string, string?>
         {
             [ColdstoreSettings.LeaseSecondsVariable] = "15",
             [ColdstoreSettings.WorkerConcurrencyVariable] = "8",
             [ColdstoreSettings.WorkerPollSecondsVariable] = "0.5",
-        }, new Dictionary<string, string?>(), "/srv");
+        }, null, "/srv"));
         Assert.Equal((TimeSpan.FromSeconds(15), 8, TimeSpan.FromSeconds(0.5)), (set.LeaseDuration, set.WorkerConcurrency, set.WorkerPollInterval));
     }
 
     [Fact]
     public void Settling_the_mutation_budget_the_batch_size_and_the_chunk_size_are_read_with_their_defaults()
     {
-        var defaults = ColdstoreSettings.Read(new Dictionary<string, string?>(), new Dictionary<string, string?>(), "/srv");
+        var defaults = ColdstoreSettings.Read(SettingSource.FromEnvironment(new Dictionary<string, string?>(), null, "/srv"));
         Assert.Equal((TimeSpan.Zero, TimeSpan.FromSeconds(30), 100, 100, 1_000_000L), (defaults.SettleWindow, defaults.InFlightInsertWait, defaults.MutationBudget, defaults.BatchSize, defaults.ChunkRows));
 
-        var set = ColdstoreSettings.Read(new Dictionary<string, string?>
+        var set = ColdstoreSettings.Read(SettingSource.FromEnvironment(new Dictionary<string, string?>
         {
             [ColdstoreSettings.SettleWindowVariable] = "1.5",
             [ColdstoreSettings.InsertWaitVariable] = "5",
             [ColdstoreSettings.MutationBudgetVariable] = "20",
             [ColdstoreSettings.BatchSizeVariable] = "7",
             [ColdstoreSettings.ChunkRowsVariable] = "250000",
-        }, new Dictionary<string, string?>(), "/srv");
+        }, null, "/srv"));
         Assert.Equal((TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(5), 20, 7, 250_000L), (set.SettleWindow, set.InFlightInsertWait, set.MutationBudget, set.BatchSize, set.ChunkRows));
     }
 }

@@ -27,6 +27,9 @@ public abstract class ClickHouseDatabaseFixture : IAsyncLifetime
     /// <summary>Opens a further client on the same engine, e.g. for a second service instance; the caller disposes it.</summary>
     public abstract IClickHouseClient OpenClient();
 
+    /// <summary>The engine as Coldstore's ClickHouse setting names it (<c>embedded:&lt;dir&gt;</c> or the server's URL).</summary>
+    public abstract string Setting { get; }
+
     /// <inheritdoc />
     public async Task InitializeAsync()
     {
@@ -68,6 +71,9 @@ public class ChdbDatabaseFixture : ClickHouseDatabaseFixture
 {
     /// <inheritdoc />
     public override IClickHouseClient OpenClient() => ChdbTestEngine.OpenClient();
+
+    /// <inheritdoc />
+    public override string Setting => $"embedded:{ChdbTestEngine.DataDirectory}";
 }
 
 /// <summary>
@@ -78,4 +84,7 @@ public class HttpDatabaseFixture : ClickHouseDatabaseFixture
 {
     /// <inheritdoc />
     public override IClickHouseClient OpenClient() => HttpClickHouseClient.Create(ClickHouseHttpTestServer.Url);
+
+    /// <inheritdoc />
+    public override string Setting => ClickHouseHttpTestServer.Url;
 }

@@ -58,6 +58,9 @@ public abstract class PretendedReleaseFixture(string release) : ClickHouseDataba
     public override IClickHouseClient OpenClient() => HttpClickHouseClient.Create(Url);
 
     /// <inheritdoc />
+    public override string Setting => Url;
+
+    /// <inheritdoc />
     public override async Task DisposeAsync()
     {
         try

@@ -453,12 +453,12 @@ public abstract class CliContract(CliTarget target)
     // ---- configuration errors ----
 
     [Fact]
-    public async Task A_malformed_clickhouse_setting_is_one_line_naming_the_variable()
+    public async Task A_malformed_clickhouse_setting_is_one_line_naming_the_flag_it_came_by()
     {
         var status = await Cli.RunAsync(Target.Args(["status"], clickHouse: "bogus"));
 
         Assert.True(status.ExitCode == 2, status.ToString());
-        Assert.Contains("COLDSTORE_CLICKHOUSE", Assert.Single(status.StderrLines), StringComparison.Ordinal);
+        Assert.Contains("--clickhouse='bogus' is not valid: use embedded:<directory>", Assert.Single(status.StderrLines), StringComparison.Ordinal);
         Assert.Empty(status.Stdout);
     }
 
@@ -479,7 +479,7 @@ public abstract class CliContract(CliTarget target)
         var status = await Cli.RunAsync(Target.Args(["status"], archive: "gs://x"));
 
         Assert.True(status.ExitCode == 2, status.ToString());
-        Assert.Contains("COLDSTORE_ARCHIVE", Assert.Single(status.StderrLines), StringComparison.Ordinal);
+        Assert.Contains("--archive='gs://x' is not valid", Assert.Single(status.StderrLines), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -488,7 +488,7 @@ public abstract class CliContract(CliTarget target)
         var status = await Cli.RunAsync(Target.Args(["status"], database: "no-dashes; DROP"));
 
         Assert.True(status.ExitCode == 2, status.ToString());
-        Assert.Contains("COLDSTORE_CLICKHOUSE_DATABASE", Assert.Single(status.StderrLines), StringComparison.Ordinal);
+        Assert.Contains("--database='no-dashes; DROP' is not valid", Assert.Single(status.StderrLines), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -4,7 +4,10 @@ using System.Text;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using Coldstore.Cli;
+using Coldstore.Archive.S3;
+using Coldstore.ClickHouse.Http;
 using Coldstore.Configuration;
+using Coldstore.State.Postgres;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -14,7 +17,7 @@ namespace Coldstore.Tests;
 /// deploy/docker-compose.coldstore.yaml and deploy/Dockerfile cannot run here (no Docker), so what can be wrong in
 /// them without running is checked instead: the YAML, the services and their order, that every COLDSTORE_ variable
 /// is one Coldstore reads, that Dittofeed's variables reach Coldstore's settings (resolved as Compose would, then
-/// read by <see cref="ColdstoreSettings.Read"/>), that no secret is written out, and that the Dockerfile builds the
+/// read by <see cref="ColdstoreConfiguration.Read(SettingSource)"/>), that no secret is written out, and that the Dockerfile builds the
 /// CLI project on the repository's target framework.
 /// </summary>
 public sealed class DeployComposeTests
@@ -152,19 +155,19 @@ public sealed class DeployComposeTests
     public void With_Dittofeeds_defaults_the_settings_are_valid_and_point_at_Dittofeeds_services()
     {
         var environment = Resolve(Environment(Worker), new Dictionary<string, string>());
-        var settings = ColdstoreSettings.Read(Nullable(environment), new Dictionary<string, string?>(), "/");
+        var settings = ColdstoreConfiguration.Read(Nullable(environment), null, "/");
+        var s3 = Assert.IsType<S3ArchiveOptions>(settings.Archive);
 
-        var clickHouse = new Uri(Assert.IsType<ClickHouseTarget.Server>(settings.ClickHouse).Url);
+        var clickHouse = new Uri(Assert.IsType<ClickHouseHttpConnector>(settings.ClickHouse).Url);
         Assert.Equal((DittofeedClickHouse, 8123), (clickHouse.Host, clickHouse.Port));
-        Assert.Equal("dittofeed", settings.Tables.Database);
-        var state = new Npgsql.NpgsqlConnectionStringBuilder(Assert.IsType<StateTarget.Postgres>(settings.State).ConnectionString);
+        Assert.Equal("dittofeed", settings.Settings.Tables.Database);
+        var state = new Npgsql.NpgsqlConnectionStringBuilder(Assert.IsType<PostgresStateConnector>(settings.State).ConnectionString);
         Assert.Equal((DittofeedPostgres, 5432, "dittofeed"), (state.Host, state.Port, state.Database));
-        Assert.IsType<ArchiveTarget.S3>(settings.Archive);
-        Assert.Equal(DittofeedMinio, settings.S3Endpoint?.Host);
-        Assert.Equal(DittofeedMinio, settings.S3EndpointForClickHouse?.Host);
-        Assert.Null(settings.S3NamedCollection);
-        Assert.Null(settings.PurgeTombstonedAfter);
-        Assert.True(settings.ColdStorageEnabled);
+        Assert.Equal(DittofeedMinio, s3.ServiceUrl?.Host);
+        Assert.Equal(DittofeedMinio, s3.ClickHouseEndpoint?.Host);
+        Assert.Null(s3.NamedCollection);
+        Assert.Null(settings.Settings.PurgeTombstonedAfter);
+        Assert.True(settings.Settings.ColdStorageEnabled);
         AssertTheWaitReads(state, Resolve(Environment(WaitForDittofeed), new Dictionary<string, string>()));
 
         Assert.Equal(Environment(Worker), Environment(Init));
@@ -189,23 +192,24 @@ public sealed class DeployComposeTests
             ["BLOB_STORAGE_REGION"] = "eu-west-1",
         };
         var worker = Resolve(Environment(Worker), dittofeed);
-        var settings = ColdstoreSettings.Read(Nullable(worker), new Dictionary<string, string?>(), "/");
+        var settings = ColdstoreConfiguration.Read(Nullable(worker), null, "/");
+        var s3 = Assert.IsType<S3ArchiveOptions>(settings.Archive);
 
-        var clickHouse = new Uri(Assert.IsType<ClickHouseTarget.Server>(settings.ClickHouse).Url);
+        var clickHouse = new Uri(Assert.IsType<ClickHouseHttpConnector>(settings.ClickHouse).Url);
         Assert.Equal("ch_user:ch-pass", clickHouse.UserInfo);
-        Assert.Equal("events_db", settings.Tables.Database);
-        var state = new Npgsql.NpgsqlConnectionStringBuilder(Assert.IsType<StateTarget.Postgres>(settings.State).ConnectionString);
+        Assert.Equal("events_db", settings.Settings.Tables.Database);
+        var state = new Npgsql.NpgsqlConnectionStringBuilder(Assert.IsType<PostgresStateConnector>(settings.State).ConnectionString);
         Assert.Equal(("pg.internal", 6543, "df_main", "pg_user", "pg-pass"), (state.Host, state.Port, state.Database, state.Username, state.Password));
-        Assert.Equal(new Uri("http://minio.internal:9100"), settings.S3Endpoint);
-        Assert.Equal(new Uri("http://minio.internal:9100"), settings.S3EndpointForClickHouse);
-        Assert.Equal("eu-west-1", settings.S3Region);
+        Assert.Equal(new Uri("http://minio.internal:9100"), s3.ServiceUrl);
+        Assert.Equal(new Uri("http://minio.internal:9100"), s3.ClickHouseEndpoint);
+        Assert.Equal("eu-west-1", s3.Region);
         Assert.Equal(("key-id", "secret-key"), (worker["AWS_ACCESS_KEY_ID"], worker["AWS_SECRET_ACCESS_KEY"]));
 
         AssertTheWaitReads(state, Resolve(Environment(WaitForDittofeed), dittofeed));
 
         // The bucket is made where the worker writes, with the worker's keys.
         var bucket = Resolve(Environment(Bucket), dittofeed);
-        foreach (var name in new[] { ColdstoreSettings.ArchiveVariable, ColdstoreSettings.S3EndpointVariable, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY" })
+        foreach (var name in new[] { ColdstoreSettings.ArchiveVariable, S3ArchiveOptions.EndpointSetting, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY" })
         {
             Assert.Equal(worker[name], bucket[name]);
         }

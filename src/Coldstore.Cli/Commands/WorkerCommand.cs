@@ -19,8 +19,6 @@ internal static class WorkerCommand
     public static Command Create(CommandContext context)
     {
         var once = new Option<bool>("--once") { Description = "Run one pass over every workspace, print a summary and exit (0: all in place, 1: a move failed, 3: a workspace was busy)" };
-        var concurrency = new Option<int?>("--concurrency") { Description = "Workspaces moved at a time [env: COLDSTORE_WORKER_CONCURRENCY, default 2]", HelpName = "n" };
-        var poll = new Option<double?>("--poll-seconds") { Description = "Seconds between full passes [env: COLDSTORE_WORKER_POLL_SECONDS, default 30]", HelpName = "seconds" };
         var shutdown = new Option<double>("--shutdown-seconds")
         {
             Description = "On SIGTERM, how long to wait for the moves in progress to reach a safe point before exiting anyway (default 30)",
@@ -34,68 +32,76 @@ internal static class WorkerCommand
         };
         var command = new Command("worker", "Move each workspace's events to where its status says (Paused/Tombstoned: cold, Active: hot), until stopped.")
         {
-            once, concurrency, poll, shutdown, listen,
+            once, shutdown, listen,
         };
-        command.SetAction((parseResult, cancellationToken) => context.RunAsync(parseResult, parseResult.GetValue(listen) is null ? CommandContext.Startup.Initialized : CommandContext.Startup.Unchecked, LogLevel.Information, async (runtime, output, loggerFactory) =>
+        // --concurrency and --poll-seconds are the worker's settings (Worker:Concurrency, Worker:PollSeconds), read with the rest.
+        foreach (var setting in context.Options.WorkerSettings)
         {
-            var options = ColdstoreRuntime.DefaultWorkerOptions(runtime.Settings);
-            options = options with
-            {
-                Concurrency = parseResult.GetValue(concurrency) ?? options.Concurrency,
-                PollInterval = parseResult.GetValue(poll) is { } seconds ? GlobalOptions.Seconds("--poll-seconds", seconds, 0.01, 3600) : options.PollInterval,
-            };
-            if (options.Concurrency is < 1 or > 64)
-            {
-                throw new Errors.ConfigurationException("--concurrency", $"--concurrency {options.Concurrency} is not valid: use a whole number from 1 to 64.");
-            }
+            command.Options.Add(setting);
+        }
 
-            var drain = GlobalOptions.Seconds("--shutdown-seconds", parseResult.GetValue(shutdown), 0, 3600);
-            var worker = new ColdstoreWorker(runtime.Service, options, loggerFactory.CreateLogger<ColdstoreWorker>());
-            worker.RequireColdStorage();
-            if (parseResult.GetValue(once))
-            {
-                var summary = await worker.RunOnceAsync(cancellationToken).ConfigureAwait(false);
-                Print(output, summary);
-                return summary.Attempts.Any(a => a.Outcome == WorkerOutcome.Failed) ? ExitCodes.Failed
-                    : summary.Converged ? ExitCodes.Ok
-                    : ExitCodes.Conflict;
-            }
+        command.SetAction((parseResult, cancellationToken) =>
+        {
+            var address = parseResult.GetValue(listen);
+            return context.RunHostedAsync(
+                parseResult,
+                address is null ? CommandContext.Startup.Initialized : CommandContext.Startup.Unchecked,
+                LogLevel.Information,
+                register =>
+                {
+                    var drain = GlobalOptions.Seconds("--shutdown-seconds", parseResult.GetValue(shutdown), 0, 3600);
+                    return address is null ? BuildHost(register, drain) : WorkerEndpoint.Build(ParseListen(address), register, drain);
+                },
+                async (host, _, output) =>
+                {
+                    var worker = host.Services.GetRequiredService<ColdstoreWorker>();
+                    worker.RequireColdStorage();
+                    if (parseResult.GetValue(once))
+                    {
+                        var summary = await worker.RunOnceAsync(cancellationToken).ConfigureAwait(false);
+                        Print(output, summary);
+                        return summary.Attempts.Any(a => a.Outcome == WorkerOutcome.Failed) ? ExitCodes.Failed
+                            : summary.Converged ? ExitCodes.Ok
+                            : ExitCodes.Conflict;
+                    }
 
-            using var host = parseResult.GetValue(listen) is { } address
-                ? WorkerEndpoint.Build(ParseListen(address), runtime, worker, drain, loggerFactory)
-                : BuildHost(worker, drain);
-            var service = host.Services.GetServices<IHostedService>().OfType<ColdstoreWorkerService>().Single();
-            await host.RunAsync(cancellationToken).ConfigureAwait(false);
-            // The host logs a hosted service's failure and stops; the command must still report it and exit non-zero.
-            if (service.ExecuteTask is { IsFaulted: true } faulted)
-            {
-                await faulted.ConfigureAwait(false);
-            }
+                    var service = host.Services.GetServices<IHostedService>().OfType<ColdstoreWorkerService>().Single();
+                    await host.RunAsync(cancellationToken).ConfigureAwait(false);
+                    // The host logs a hosted service's failure and stops; the command must still report it and exit non-zero.
+                    if (service.ExecuteTask is { IsFaulted: true } faulted)
+                    {
+                        await faulted.ConfigureAwait(false);
+                    }
 
-            if (service.ExecuteTask is { IsCompleted: false })
-            {
-                // Safe (every step resumes), but not graceful: say so rather than exit 0.
-                output.Error($"The worker stopped before its moves in progress reached a safe point within --shutdown-seconds; the next run resumes them once their leases lapse ({ColdstoreSettings.LeaseSecondsVariable}).");
-                return ExitCodes.Failed;
-            }
+                    if (service.ExecuteTask is { IsCompleted: false })
+                    {
+                        // Safe (every step resumes), but not graceful: say so rather than exit 0.
+                        output.Error($"The worker stopped before its moves in progress reached a safe point within --shutdown-seconds; the next run resumes them once their leases lapse ({ColdstoreSettings.LeaseSecondsVariable}).");
+                        return ExitCodes.Failed;
+                    }
 
-            return ExitCodes.Ok;
-        }, cancellationToken));
+                    return ExitCodes.Ok;
+                },
+                cancellationToken);
+        });
         return command;
     }
 
-    private static IHost BuildHost(ColdstoreWorker worker, TimeSpan drain)
+    private static IHost BuildHost(Action<IServiceCollection> register, TimeSpan drain)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        AddWorker(builder.Services, worker, drain);
+        AddWorker(builder.Services, register, drain);
         return builder.Build();
     }
 
-    /// <summary>The worker's hosted service, stopped by the command line's token only, with the drain bound.</summary>
-    internal static void AddWorker(IServiceCollection services, ColdstoreWorker worker, TimeSpan drain)
+    /// <summary>
+    /// Coldstore and its worker as any host registers them (<c>AddColdstore</c>, <c>AddColdstoreWorker</c>), stopped by
+    /// the command line's token only, with the drain bound.
+    /// </summary>
+    internal static void AddWorker(IServiceCollection services, Action<IServiceCollection> register, TimeSpan drain)
     {
-        services.AddSingleton(worker);
-        services.AddHostedService<ColdstoreWorkerService>();
+        register(services);
+        services.AddColdstoreWorker();
         // The command line's token (SIGTERM, Ctrl+C) is the one stop signal; no second console lifetime.
         services.AddSingleton<IHostLifetime, CommandLineLifetime>();
         services.Configure<HostOptions>(host => host.ShutdownTimeout = drain);

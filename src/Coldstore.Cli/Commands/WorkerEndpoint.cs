@@ -20,23 +20,22 @@ namespace Coldstore.Cli.Commands;
 /// </summary>
 internal static class WorkerEndpoint
 {
-    public static IHost Build(IPEndPoint endpoint, ColdstoreRuntime runtime, ColdstoreWorker worker, TimeSpan drain, ILoggerFactory loggerFactory)
+    public static IHost Build(IPEndPoint endpoint, Action<IServiceCollection> register, TimeSpan drain)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "coldstore-worker" });
-        // One logging pipeline for the whole command: the CLI's, which keeps stdout for results.
+        // The CLI's logging pipeline (registered by the command) is the only one.
         builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(loggerFactory);
         builder.WebHost.UseKestrel(kestrel => kestrel.Listen(endpoint));
-        WorkerCommand.AddWorker(builder.Services, worker, drain);
+        WorkerCommand.AddWorker(builder.Services, register, drain);
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("coldstore-worker", serviceVersion: typeof(WorkerEndpoint).Assembly.GetName().Version?.ToString()))
             .WithMetrics(metrics => metrics.AddMeter(ColdstoreTelemetry.Name).AddPrometheusExporter());
         var app = builder.Build();
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", async (CancellationToken cancellationToken) =>
+        app.MapGet("/readyz", async (ColdstoreService service, CancellationToken cancellationToken) =>
         {
-            var report = await runtime.Service.CheckReadinessAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            var report = await service.CheckReadinessAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             return Results.Json(
                 new { ready = report.Ready, checks = report.Checks.Select(c => new { name = c.Name, ok = c.Ok, problem = c.Problem }) },
                 statusCode: report.Ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);

@@ -1,176 +1,150 @@
-using Coldstore.Errors;
 using Coldstore.Sql;
 
 namespace Coldstore.Configuration;
 
-/// <summary>Which ClickHouse to use.</summary>
-public abstract record ClickHouseTarget
-{
-    /// <summary>Embedded chDB with its data in <paramref name="Directory"/> (absolute).</summary>
-    public sealed record Embedded(string Directory) : ClickHouseTarget;
-
-    /// <summary>A ClickHouse server over HTTP(S); the URL may carry user, password and database.</summary>
-    public sealed record Server(string Url) : ClickHouseTarget
-    {
-        /// <inheritdoc />
-        public override string ToString() => $"Server {{ Url = {SettingText.MaskUrlPassword(Url)} }}";
-    }
-}
-
-/// <summary>Which state store to use.</summary>
-public abstract record StateTarget
-{
-    /// <summary>A SQLite database file (absolute path).</summary>
-    public sealed record Sqlite(string Path) : StateTarget;
-
-    /// <summary>A Postgres database, as an Npgsql connection string.</summary>
-    public sealed record Postgres(string ConnectionString) : StateTarget
-    {
-        /// <inheritdoc />
-        public override string ToString() => "Postgres { ConnectionString = *** }";
-    }
-}
-
-/// <summary>Which archive store to use.</summary>
-public abstract record ArchiveTarget
-{
-    /// <summary>A local directory (absolute path).</summary>
-    public sealed record LocalDirectory(string Path) : ArchiveTarget;
-
-    /// <summary>An S3 bucket and key prefix (empty for the bucket's root).</summary>
-    public sealed record S3(string Bucket, string Prefix) : ArchiveTarget;
-}
-
 /// <summary>
-/// Coldstore's configuration: where ClickHouse, the state and the archive are. Read from <c>COLDSTORE_*</c>
-/// environment variables (each overridable by a CLI flag) and validated once, with errors that quote the bad
-/// value (passwords masked) and the accepted forms. With nothing set, everything is embedded under
-/// <c>./.coldstore/</c>.
+/// The core's own settings: which tables, how archives settle and wait, batching, chunking, retention, leases and the
+/// worker's pace. Where ClickHouse, the state and the archives are is the adapters' business (each declares and
+/// validates its own settings); the composition picks them. Every setting is read through a <see cref="SettingSource"/>,
+/// so flags, <c>COLDSTORE_*</c> variables and a configuration section fill the same values, validated the same way.
 /// </summary>
 public sealed record ColdstoreSettings
 {
-    /// <summary>ClickHouse: <c>embedded:&lt;dir&gt;</c> or an <c>http(s)://</c> URL.</summary>
+    /// <summary>The variable naming ClickHouse (the composition reads it; messages point at it).</summary>
     public const string ClickHouseVariable = "COLDSTORE_CLICKHOUSE";
+
+    /// <summary>The variable naming the state store.</summary>
+    public const string StateVariable = "COLDSTORE_STATE";
+
+    /// <summary>The variable naming the archive store.</summary>
+    public const string ArchiveVariable = "COLDSTORE_ARCHIVE";
 
     /// <summary>The ClickHouse database holding the event tables.</summary>
     public const string DatabaseVariable = "COLDSTORE_CLICKHOUSE_DATABASE";
 
-    /// <summary>
-    /// The ClickHouse cluster the event tables are replicated across (unset: one server). With it, the statements an
-    /// earlier run left running and unfinished deletes are looked for on every replica, and orphans killed on all.
-    /// </summary>
+    /// <summary>The ClickHouse cluster the event tables are replicated across.</summary>
     public const string ClusterVariable = "COLDSTORE_CLICKHOUSE_CLUSTER";
 
-    /// <summary>State: <c>sqlite:&lt;file&gt;</c> or a Postgres connection string or URL.</summary>
-    public const string StateVariable = "COLDSTORE_STATE";
-
-    /// <summary>Archive: <c>file:&lt;dir&gt;</c> or <c>s3://bucket/prefix</c>.</summary>
-    public const string ArchiveVariable = "COLDSTORE_ARCHIVE";
-
-    /// <summary>The S3 endpoint Coldstore uses (MinIO, an emulator); unset for AWS.</summary>
-    public const string S3EndpointVariable = "COLDSTORE_S3_ENDPOINT";
-
-    /// <summary>The S3 endpoint as ClickHouse reaches it, when it differs from Coldstore's.</summary>
-    public const string S3EndpointForClickHouseVariable = "COLDSTORE_S3_ENDPOINT_FOR_CLICKHOUSE";
-
-    /// <summary>A ClickHouse named collection holding the S3 credentials, so they never travel with queries.</summary>
-    public const string S3NamedCollectionVariable = "COLDSTORE_S3_NAMED_COLLECTION";
-
-    /// <summary>
-    /// Seconds an archive or restore goes on trying to reach S3 once it stops answering, before the step fails with
-    /// one line naming the endpoint and the step (5 to 3600; default 120). Bounds ClickHouse's <c>s3()</c> reads and
-    /// writes and Coldstore's own S3 calls alike.
-    /// </summary>
-    public const string S3OutageVariable = "COLDSTORE_S3_OUTAGE_SECONDS";
-
-    /// <summary>
-    /// Seconds of fixed wait after an archive's cutoff, for writers the server does not show as running (decimal;
-    /// default 0).
-    /// </summary>
+    /// <summary>Seconds of fixed wait after an archive's cutoff.</summary>
     public const string SettleWindowVariable = "COLDSTORE_SETTLE_SECONDS";
 
-    /// <summary>
-    /// The most seconds an archive waits for inserts that started by its cutoff and are still running (decimal;
-    /// default 30).
-    /// </summary>
+    /// <summary>The most seconds an archive waits for inserts running at its cutoff.</summary>
     public const string InsertWaitVariable = "COLDSTORE_INSERT_WAIT_SECONDS";
 
-    /// <summary>The most unfinished mutations a table may have for Coldstore to add a delete (1 to 900; default 100).</summary>
+    /// <summary>The most unfinished mutations a table may have for Coldstore to add a delete.</summary>
     public const string MutationBudgetVariable = "COLDSTORE_MUTATION_BUDGET";
 
-    /// <summary>How many workspaces a batch moves together (1 to 1000; default 100); 1 moves each alone.</summary>
+    /// <summary>How many workspaces a batch moves together.</summary>
     public const string BatchSizeVariable = "COLDSTORE_BATCH_SIZE";
 
-    /// <summary>
-    /// Days a workspace must have been Tombstoned (or its row deleted) before the worker (and <c>coldstore purge</c>)
-    /// purges its archives (1 to 36500); unset, archives are kept forever. A legal hold stops it.
-    /// </summary>
+    /// <summary>Days a workspace stays Tombstoned (or deleted) before its archives are purged.</summary>
     public const string PurgeAfterVariable = "COLDSTORE_PURGE_TOMBSTONED_AFTER_DAYS";
 
-    /// <summary>
-    /// The most rows one archive statement moves (100 to 1,000,000,000; default 1,000,000): a workspace with more is
-    /// archived and restored in chunks of about this many, one by one, in bounded memory.
-    /// </summary>
+    /// <summary>The most rows one archive statement moves.</summary>
     public const string ChunkRowsVariable = "COLDSTORE_CHUNK_ROWS";
 
-    /// <summary>
-    /// <c>on</c> (default) or <c>off</c>. Off, lifecycle changes only set the status (as Dittofeed does without
-    /// Coldstore) and the worker has nothing to do.
-    /// </summary>
+    /// <summary><c>on</c> or <c>off</c>: whether lifecycle changes move events.</summary>
     public const string ColdStorageVariable = "COLDSTORE_COLD_STORAGE";
 
-    /// <summary>Seconds a workspace lease lasts without renewal; a crashed holder blocks others this long (5 to 3600).</summary>
+    /// <summary>Seconds a workspace lease lasts without renewal.</summary>
     public const string LeaseSecondsVariable = "COLDSTORE_LEASE_SECONDS";
 
-    /// <summary>How many workspaces one worker moves at a time (1 to 64).</summary>
+    /// <summary>How many workspaces one worker moves at a time.</summary>
     public const string WorkerConcurrencyVariable = "COLDSTORE_WORKER_CONCURRENCY";
 
-    /// <summary>Seconds between the worker's full passes over every workspace (notifications come sooner on Postgres).</summary>
+    /// <summary>Seconds between the worker's full passes.</summary>
     public const string WorkerPollSecondsVariable = "COLDSTORE_WORKER_POLL_SECONDS";
 
-    /// <summary>The folder the embedded defaults live in, relative to the working directory.</summary>
-    public const string DefaultHome = ".coldstore";
+    /// <summary>The core's settings as every surface names them (configuration key, variable, flag).</summary>
+    public static class Definitions
+    {
+        /// <summary>
+        /// Which ClickHouse (<c>ClickHouse</c>). Its value picks the adapter, which reads it; the composition lists the
+        /// accepted forms. Unset: embedded.
+        /// </summary>
+        public static SettingDefinition ClickHouse { get; } = new("ClickHouse", ClickHouseVariable, "--clickhouse", "where ClickHouse is");
 
-    /// <summary>Where ClickHouse is.</summary>
-    public required ClickHouseTarget ClickHouse { get; init; }
+        /// <summary>Which state store (<c>State</c>); as <see cref="ClickHouse"/>.</summary>
+        public static SettingDefinition State { get; } = new("State", StateVariable, "--state", "where Coldstore's state is");
 
-    /// <summary>Where Coldstore's state is.</summary>
-    public required StateTarget State { get; init; }
+        /// <summary>Which archive store (<c>Archive</c>); as <see cref="ClickHouse"/>.</summary>
+        public static SettingDefinition Archive { get; } = new("Archive", ArchiveVariable, "--archive", "where archives go");
 
-    /// <summary>Where archives go.</summary>
-    public required ArchiveTarget Archive { get; init; }
+        /// <summary>The database (<c>Database</c>; default <c>default</c>).</summary>
+        public static SettingDefinition Database { get; } = new("Database", DatabaseVariable, "--database",
+            "ClickHouse database holding user_events_v2 (default: default)");
+
+        /// <summary>The cluster (<c>Cluster</c>; unset: one server).</summary>
+        public static SettingDefinition Cluster { get; } = new("Cluster", ClusterVariable, "--cluster",
+            "ClickHouse cluster the event tables are replicated across: orphaned statements and pending deletes are looked for on every replica (default: one server)");
+
+        /// <summary>The settle window (<c>SettleSeconds</c>).</summary>
+        public static SettingDefinition SettleSeconds { get; } = new("SettleSeconds", SettleWindowVariable, "--settle-seconds",
+            "fixed seconds an archive waits after its cutoff, for writers the server does not show (0 to 3600; default 0)");
+
+        /// <summary>The in-flight insert wait (<c>InsertWaitSeconds</c>).</summary>
+        public static SettingDefinition InsertWaitSeconds { get; } = new("InsertWaitSeconds", InsertWaitVariable, "--insert-wait-seconds",
+            "most seconds an archive waits for inserts running at its cutoff (0 to 3600; default 30)");
+
+        /// <summary>The mutation budget (<c>MutationBudget</c>).</summary>
+        public static SettingDefinition MutationBudget { get; } = new("MutationBudget", MutationBudgetVariable, "--mutation-budget",
+            "most unfinished mutations a table may have for a delete to be added (1 to 900; default 100)");
+
+        /// <summary>The batch size (<c>BatchSize</c>).</summary>
+        public static SettingDefinition BatchSize { get; } = new("BatchSize", BatchSizeVariable, "--batch-size",
+            "workspaces moved together in one batch (1 to 1000; default 100); 1 moves each alone");
+
+        /// <summary>The retention (<c>PurgeTombstonedAfterDays</c>).</summary>
+        public static SettingDefinition PurgeTombstonedAfterDays { get; } = new("PurgeTombstonedAfterDays", PurgeAfterVariable, "--purge-after-days",
+            "purge archives of workspaces tombstoned (or deleted) this many days ago, unless held (1 to 36500; default: never)");
+
+        /// <summary>The chunk size (<c>ChunkRows</c>).</summary>
+        public static SettingDefinition ChunkRows { get; } = new("ChunkRows", ChunkRowsVariable, "--chunk-rows",
+            "the most rows one archive statement moves; larger workspaces go in chunks (100 to 1000000000; default 1000000)");
+
+        /// <summary>The cold-storage switch (<c>ColdStorage</c>).</summary>
+        public static SettingDefinition ColdStorage { get; } = new("ColdStorage", ColdStorageVariable, "--cold-storage",
+            "on (default) or off: off, lifecycle commands only change the status and the worker has nothing to do");
+
+        /// <summary>The lease duration (<c>LeaseSeconds</c>).</summary>
+        public static SettingDefinition LeaseSeconds { get; } = new("LeaseSeconds", LeaseSecondsVariable, "--lease-seconds",
+            "seconds a workspace lease lasts without renewal; a crashed holder blocks others this long (5 to 3600; default 60)");
+
+        /// <summary>The worker's concurrency (<c>Worker:Concurrency</c>; flag of the worker command).</summary>
+        public static SettingDefinition WorkerConcurrency { get; } = new("Worker:Concurrency", WorkerConcurrencyVariable, "--concurrency",
+            "workspaces the worker moves at a time (1 to 64; default 2)");
+
+        /// <summary>The worker's full-pass interval (<c>Worker:PollSeconds</c>; flag of the worker command).</summary>
+        public static SettingDefinition WorkerPollSeconds { get; } = new("Worker:PollSeconds", WorkerPollSecondsVariable, "--poll-seconds",
+            "seconds between the worker's full passes; Postgres notifications come sooner (0.1 to 3600; default 30)");
+
+        /// <summary>Every core setting, the three adapter choices first, in the order help lists them.</summary>
+        public static IReadOnlyList<SettingDefinition> All { get; } =
+        [
+            ClickHouse, State, Archive, Database, Cluster, SettleSeconds, InsertWaitSeconds, MutationBudget, BatchSize, ChunkRows, PurgeTombstonedAfterDays,
+            ColdStorage, LeaseSeconds, WorkerConcurrency, WorkerPollSeconds,
+        ];
+    }
 
     /// <summary>The ClickHouse event tables.</summary>
     public EventTables Tables { get; init; } = new();
 
-    /// <summary>The S3 endpoint for Coldstore's own S3 calls, or null for AWS.</summary>
-    public Uri? S3Endpoint { get; init; }
-
-    /// <summary>The S3 endpoint ClickHouse uses, or null to use <see cref="S3Endpoint"/>.</summary>
-    public Uri? S3EndpointForClickHouse { get; init; }
-
-    /// <summary>The ClickHouse named collection with S3 credentials, or null.</summary>
-    public string? S3NamedCollection { get; init; }
-
-    /// <summary>How long a step goes on trying to reach S3 once it stops answering (see <see cref="S3OutageVariable"/>).</summary>
-    public TimeSpan S3OutageBound { get; init; } = TimeSpan.FromMinutes(2);
-
-    /// <summary>The fixed wait after an archive's cutoff (see <see cref="SettleWindowVariable"/>).</summary>
+    /// <summary>The fixed wait after an archive's cutoff.</summary>
     public TimeSpan SettleWindow { get; init; } = TimeSpan.Zero;
 
-    /// <summary>The longest wait for inserts in flight at an archive's cutoff (see <see cref="InsertWaitVariable"/>).</summary>
+    /// <summary>The longest wait for inserts in flight at an archive's cutoff.</summary>
     public TimeSpan InFlightInsertWait { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>The most unfinished mutations per table before a delete waits (see <see cref="MutationBudgetVariable"/>).</summary>
+    /// <summary>The most unfinished mutations per table before a delete waits.</summary>
     public int MutationBudget { get; init; } = 100;
 
-    /// <summary>How many workspaces a batch moves together (see <see cref="BatchSizeVariable"/>).</summary>
+    /// <summary>How many workspaces a batch moves together.</summary>
     public int BatchSize { get; init; } = 100;
 
-    /// <summary>How long a workspace stays Tombstoned before its archives are purged, or null for never (see <see cref="PurgeAfterVariable"/>).</summary>
+    /// <summary>How long a workspace stays Tombstoned before its archives are purged, or null for never.</summary>
     public TimeSpan? PurgeTombstonedAfter { get; init; }
 
-    /// <summary>The most rows one archive statement moves (see <see cref="ChunkRowsVariable"/>).</summary>
+    /// <summary>The most rows one archive statement moves.</summary>
     public long ChunkRows { get; init; } = 1_000_000;
 
     /// <summary>Whether lifecycle changes move events to and from cold storage.</summary>
@@ -185,211 +159,27 @@ public sealed record ColdstoreSettings
     /// <summary>How often the worker re-reads every workspace.</summary>
     public TimeSpan WorkerPollInterval { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>The S3 region (from <c>AWS_REGION</c> or <c>AWS_DEFAULT_REGION</c>; default <c>us-east-1</c>).</summary>
-    public string S3Region { get; init; } = "us-east-1";
-
-    /// <summary>
-    /// Reads and validates settings. <paramref name="overrides"/> (from CLI flags) win over <paramref name="environment"/>;
-    /// relative paths resolve against <paramref name="workingDirectory"/>.
-    /// </summary>
-    /// <exception cref="ConfigurationException">A value is malformed; the message names the setting and quotes the value.</exception>
-    public static ColdstoreSettings Read(
-        IReadOnlyDictionary<string, string?> environment,
-        IReadOnlyDictionary<string, string?> overrides,
-        string workingDirectory)
+    /// <summary>Reads and validates the core's settings.</summary>
+    /// <exception cref="Errors.ConfigurationException">A value is malformed; the message names the setting as given and quotes the value.</exception>
+    public static ColdstoreSettings Read(SettingSource source)
     {
-        ArgumentNullException.ThrowIfNull(environment);
-        ArgumentNullException.ThrowIfNull(overrides);
-        string? Get(string name) =>
-            overrides.TryGetValue(name, out var o) && !string.IsNullOrWhiteSpace(o) ? o.Trim()
-            : environment.TryGetValue(name, out var e) && !string.IsNullOrWhiteSpace(e) ? e.Trim()
-            : null;
-
-        var home = Path.Combine(workingDirectory, DefaultHome);
-        var database = Get(DatabaseVariable) ?? "default";
-        if (!EventTables.IsValidIdentifier(database))
-        {
-            throw new ConfigurationException(DatabaseVariable,
-                $"{DatabaseVariable}='{database}' is not a valid ClickHouse database name: use letters, digits and underscores, starting with a letter or underscore.");
-        }
-
-        var namedCollection = Get(S3NamedCollectionVariable);
-        if (namedCollection is not null && !EventTables.IsValidIdentifier(namedCollection))
-        {
-            throw new ConfigurationException(S3NamedCollectionVariable,
-                $"{S3NamedCollectionVariable}='{namedCollection}' is not a valid named collection name: use letters, digits and underscores.");
-        }
-
+        ArgumentNullException.ThrowIfNull(source);
         return new ColdstoreSettings
         {
-            ClickHouse = ParseClickHouse(Get(ClickHouseVariable), home, workingDirectory),
-            State = ParseState(Get(StateVariable), home, workingDirectory),
-            Archive = ParseArchive(Get(ArchiveVariable), home, workingDirectory),
-            Tables = new EventTables(database) { Cluster = ParseCluster(Get(ClusterVariable)) },
-            S3Endpoint = ParseEndpoint(S3EndpointVariable, Get(S3EndpointVariable)),
-            S3EndpointForClickHouse = ParseEndpoint(S3EndpointForClickHouseVariable, Get(S3EndpointForClickHouseVariable)),
-            S3NamedCollection = namedCollection,
-            S3Region = Get("AWS_REGION") ?? Get("AWS_DEFAULT_REGION") ?? "us-east-1",
-            S3OutageBound = ParseSeconds(S3OutageVariable, Get(S3OutageVariable), TimeSpan.FromMinutes(2), minimum: 5),
-            SettleWindow = ParseSeconds(SettleWindowVariable, Get(SettleWindowVariable), TimeSpan.Zero),
-            InFlightInsertWait = ParseSeconds(InsertWaitVariable, Get(InsertWaitVariable), TimeSpan.FromSeconds(30)),
-            MutationBudget = ParseCount(MutationBudgetVariable, Get(MutationBudgetVariable), fallback: 100, maximum: 900),
-            BatchSize = ParseCount(BatchSizeVariable, Get(BatchSizeVariable), fallback: 100, maximum: 1000),
-            PurgeTombstonedAfter = Get(PurgeAfterVariable) is { } days
-                ? TimeSpan.FromDays(ParseCount(PurgeAfterVariable, days, fallback: 0, maximum: 36_500))
-                : null,
-            ChunkRows = ParseCount(ChunkRowsVariable, Get(ChunkRowsVariable), fallback: 1_000_000, maximum: 1_000_000_000, minimum: 100),
-            ColdStorageEnabled = ParseSwitch(ColdStorageVariable, Get(ColdStorageVariable), fallback: true),
-            LeaseDuration = ParseSeconds(LeaseSecondsVariable, Get(LeaseSecondsVariable), TimeSpan.FromSeconds(60), minimum: 5),
-            WorkerConcurrency = ParseCount(WorkerConcurrencyVariable, Get(WorkerConcurrencyVariable), fallback: 2, maximum: 64),
-            WorkerPollInterval = ParseSeconds(WorkerPollSecondsVariable, Get(WorkerPollSecondsVariable), TimeSpan.FromSeconds(30), minimum: 0.1),
-        };
-    }
-
-    private static string? ParseCluster(string? value) =>
-        value is null ? null
-        : EventTables.IsValidIdentifier(value) ? value
-        : throw new ConfigurationException(ClusterVariable,
-            $"{ClusterVariable}='{value}' is not a valid ClickHouse cluster name: use letters, digits and underscores, starting with a letter or underscore.");
-
-    /// <summary>Reads settings from this process's environment.</summary>
-    public static ColdstoreSettings FromEnvironment(IReadOnlyDictionary<string, string?>? overrides = null, string? workingDirectory = null)
-    {
-        var environment = Environment.GetEnvironmentVariables()
-            .Cast<System.Collections.DictionaryEntry>()
-            .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
-        return Read(environment, overrides ?? new Dictionary<string, string?>(), workingDirectory ?? Directory.GetCurrentDirectory());
-    }
-
-    internal static ClickHouseTarget ParseClickHouse(string? value, string home, string workingDirectory)
-    {
-        if (value is null)
-        {
-            return new ClickHouseTarget.Embedded(Path.Combine(home, "chdb"));
-        }
-
-        if (value.StartsWith("embedded:", StringComparison.Ordinal) && value.Length > "embedded:".Length)
-        {
-            return new ClickHouseTarget.Embedded(Path.GetFullPath(value["embedded:".Length..], workingDirectory));
-        }
-
-        if (Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && !string.IsNullOrEmpty(uri.Host))
-        {
-            return new ClickHouseTarget.Server(value);
-        }
-
-        throw new ConfigurationException(ClickHouseVariable,
-            $"{ClickHouseVariable}='{SettingText.MaskUrlPassword(value)}' is not valid: use embedded:<directory> for embedded chDB, or http(s)://[user[:password]@]host:port[/database] for a ClickHouse server.");
-    }
-
-    internal static StateTarget ParseState(string? value, string home, string workingDirectory)
-    {
-        if (value is null)
-        {
-            return new StateTarget.Sqlite(Path.Combine(home, "state.db"));
-        }
-
-        if (value.StartsWith("sqlite:", StringComparison.Ordinal) && value.Length > "sqlite:".Length)
-        {
-            return new StateTarget.Sqlite(Path.GetFullPath(value["sqlite:".Length..], workingDirectory));
-        }
-
-        if (value.StartsWith("postgres://", StringComparison.Ordinal) || value.StartsWith("postgresql://", StringComparison.Ordinal))
-        {
-            return new StateTarget.Postgres(SettingText.PostgresUrlToConnectionString(value, StateVariable));
-        }
-
-        if (value.Contains("Host=", StringComparison.OrdinalIgnoreCase) || value.Contains("Server=", StringComparison.OrdinalIgnoreCase))
-        {
-            return new StateTarget.Postgres(value);
-        }
-
-        throw new ConfigurationException(StateVariable,
-            $"{StateVariable}='{SettingText.MaskConnectionString(value)}' is not valid: use sqlite:<file>, a Postgres URL postgres://user:password@host:5432/database, or an Npgsql connection string Host=…;Database=…;Username=….");
-    }
-
-    internal static ArchiveTarget ParseArchive(string? value, string home, string workingDirectory)
-    {
-        if (value is null)
-        {
-            return new ArchiveTarget.LocalDirectory(Path.Combine(home, "archive"));
-        }
-
-        if (value.StartsWith("file:", StringComparison.Ordinal) && value.Length > "file:".Length)
-        {
-            var path = value["file:".Length..];
-            // Accept file:///abs/path as well as file:relative/path.
-            path = path.StartsWith("//", StringComparison.Ordinal) ? path[2..] : path;
-            return new ArchiveTarget.LocalDirectory(Path.GetFullPath(path, workingDirectory));
-        }
-
-        if (value.StartsWith("s3://", StringComparison.Ordinal))
-        {
-            var rest = value["s3://".Length..];
-            var slash = rest.IndexOf('/', StringComparison.Ordinal);
-            var bucket = slash < 0 ? rest : rest[..slash];
-            var prefix = slash < 0 ? string.Empty : rest[(slash + 1)..].Trim('/');
-            if (IsValidBucket(bucket) && !prefix.Contains("//", StringComparison.Ordinal) && !prefix.Split('/').Contains(".."))
+            Tables = new EventTables(source.Identifier(Definitions.Database, "database name") ?? "default")
             {
-                return new ArchiveTarget.S3(bucket, prefix.Length == 0 ? string.Empty : prefix + "/");
-            }
-        }
-
-        throw new ConfigurationException(ArchiveVariable,
-            $"{ArchiveVariable}='{value}' is not valid: use file:<directory> for a local directory, or s3://bucket[/prefix] (bucket: 3-63 lower-case letters, digits, dots or hyphens).");
-    }
-
-    private static TimeSpan ParseSeconds(string variable, string? value, TimeSpan fallback, double minimum = 0)
-    {
-        if (value is null)
-        {
-            return fallback;
-        }
-
-        return double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
-            && seconds >= minimum && seconds <= 3600
-            ? TimeSpan.FromSeconds(seconds)
-            : throw new ConfigurationException(variable, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{variable}='{value}' is not valid: use a number of seconds from {minimum} to 3600, e.g. {Math.Max(minimum, 2)} or {Math.Max(minimum, 30)}."));
-    }
-
-    private static bool ParseSwitch(string variable, string? value, bool fallback) => value?.ToLowerInvariant() switch
-    {
-        null => fallback,
-        "on" or "true" or "1" or "yes" => true,
-        "off" or "false" or "0" or "no" => false,
-        _ => throw new ConfigurationException(variable, $"{variable}='{value}' is not valid: use on or off."),
-    };
-
-    private static int ParseCount(string variable, string? value, int fallback, int maximum, int minimum = 1)
-    {
-        if (value is null)
-        {
-            return fallback;
-        }
-
-        return int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count)
-            && count >= minimum && count <= maximum
-            ? count
-            : throw new ConfigurationException(variable, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{variable}='{value}' is not valid: use a whole number from {minimum} to {maximum}."));
-    }
-
-    private static bool IsValidBucket(string bucket) =>
-        bucket.Length is >= 3 and <= 63
-        && bucket.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '.' or '-')
-        && char.IsAsciiLetterOrDigit(bucket[0]) && char.IsAsciiLetterOrDigit(bucket[^1]);
-
-    private static Uri? ParseEndpoint(string variable, string? value)
-    {
-        if (value is null)
-        {
-            return null;
-        }
-
-        return Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && string.IsNullOrEmpty(uri.UserInfo)
-            ? uri
-            : throw new ConfigurationException(variable,
-                $"{variable}='{SettingText.MaskUrlPassword(value)}' is not valid: use an http(s)://host:port URL without credentials (credentials come from the AWS variables or a named collection).");
+                Cluster = source.Identifier(Definitions.Cluster, "cluster name"),
+            },
+            SettleWindow = source.Seconds(Definitions.SettleSeconds, TimeSpan.Zero),
+            InFlightInsertWait = source.Seconds(Definitions.InsertWaitSeconds, TimeSpan.FromSeconds(30)),
+            MutationBudget = source.Count(Definitions.MutationBudget, fallback: 100, maximum: 900),
+            BatchSize = source.Count(Definitions.BatchSize, fallback: 100, maximum: 1000),
+            PurgeTombstonedAfter = source.OptionalCount(Definitions.PurgeTombstonedAfterDays, maximum: 36_500) is { } days ? TimeSpan.FromDays(days) : null,
+            ChunkRows = source.Count(Definitions.ChunkRows, fallback: 1_000_000, maximum: 1_000_000_000, minimum: 100),
+            ColdStorageEnabled = source.Switch(Definitions.ColdStorage, fallback: true),
+            LeaseDuration = source.Seconds(Definitions.LeaseSeconds, TimeSpan.FromSeconds(60), minimum: 5),
+            WorkerConcurrency = source.Count(Definitions.WorkerConcurrency, fallback: 2, maximum: 64),
+            WorkerPollInterval = source.Seconds(Definitions.WorkerPollSeconds, TimeSpan.FromSeconds(30), minimum: 0.1),
+        };
     }
 }

@@ -44,7 +44,9 @@ internal static class ArchiveStoreOutage
     /// </summary>
     internal static bool IsOutage(ColdstoreException error, IArchiveStore store) => error switch
     {
-        EngineUnavailableException unavailable => unavailable.Setting is ColdstoreSettings.S3EndpointVariable or ColdstoreSettings.ArchiveVariable
+        // The S3 store names the archive setting or one of its own (COLDSTORE_S3_*) when it cannot be reached.
+        EngineUnavailableException unavailable => (unavailable.Setting == ColdstoreSettings.ArchiveVariable
+                || unavailable.Setting.StartsWith("COLDSTORE_S3_", StringComparison.Ordinal))
             && IsS3(store),
         ClickHouseException clickHouse => IsS3(store) && OutageCodes.Contains(clickHouse.Code)
             && (clickHouse.Code == 499 || clickHouse.EngineMessage.Contains("S3", StringComparison.Ordinal)
@@ -72,7 +74,7 @@ internal static class ArchiveStoreOutage
             : "before its first step";
         return $"The {operation} of workspace {workspaceId} stopped {where}: the S3 archive store {store.Description} did not answer ({reason.ReplaceLineEndings(" ")}). "
             + $"Nothing was lost: what was done so far is recorded and nothing was deleted on the strength of the unfinished step. "
-            + $"Rerun the {operation} once S3 answers again; it resumes where it stopped ({ColdstoreSettings.S3OutageVariable} bounds how long a step waits for S3).";
+            + $"Rerun the {operation} once S3 answers again; it resumes where it stopped (COLDSTORE_S3_OUTAGE_SECONDS bounds how long a step waits for S3).";
     }
 
     /// <summary>Passes progress on and remembers the step running and the last one completed.</summary>

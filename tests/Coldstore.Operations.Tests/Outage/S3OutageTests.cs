@@ -113,13 +113,12 @@ public abstract class S3OutageTests(ClickHouseDatabaseFixture clickHouse, Func<s
             + long.Parse(access["s3_request_timeout_ms"], System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(perAttempt * attempts < Bound, $"{attempts} attempts of {perAttempt} exceed the bound {Bound}");
         Assert.Equal(TimeSpan.FromMinutes(2), new S3ArchiveOptions { Bucket = "b-1" }.OutageBound);
-        Assert.Equal(TimeSpan.FromSeconds(30), S3ArchiveOptions.FromSettings(name => name switch
-        {
-            S3ArchiveOptions.ArchiveSetting => "s3://bucket-a/p",
-            S3ArchiveOptions.OutageSetting => "30",
-            _ => null,
-        }).OutageBound);
-        var refused = Assert.Throws<ConfigurationException>(() => S3ArchiveOptions.ParseOutageBound("1"));
+        static Configuration.SettingSource Source(string outageSeconds) => Configuration.SettingSource.FromEnvironment(
+            new Dictionary<string, string?>(StringComparer.Ordinal) { [S3ArchiveOptions.ArchiveSetting] = "s3://bucket-a/p", [S3ArchiveOptions.OutageSetting] = outageSeconds },
+            null,
+            "/");
+        Assert.Equal(TimeSpan.FromSeconds(30), S3ArchiveOptions.FromSettings(Source("30")).OutageBound);
+        var refused = Assert.Throws<ConfigurationException>(() => S3ArchiveOptions.FromSettings(Source("1")));
         Assert.Equal(S3ArchiveOptions.OutageSetting, refused.Setting);
     }
 
@@ -246,6 +245,8 @@ public abstract class S3OutageTests(ClickHouseDatabaseFixture clickHouse, Func<s
     private sealed class Engines(S3OutageTests test) : IEngines
     {
         public bool NotifiesChanges => false;
+
+        public IReadOnlyDictionary<string, string?> Settings => throw new NotSupportedException();
 
         public Task InitializeAsync(string label) => Task.CompletedTask;
 

@@ -26,6 +26,9 @@ public interface IEngines : IAsyncDisposable
     /// <summary>True when the state store notifies status changes (Postgres), so a worker reacts without polling.</summary>
     bool NotifiesChanges { get; }
 
+    /// <summary>The test's state and archive stores as configuration keys (<c>State</c>, <c>Archive</c>, <c>S3:*</c>), for a host built from configuration.</summary>
+    IReadOnlyDictionary<string, string?> Settings { get; }
+
     /// <summary>
     /// Sets a workspace's status with one plain SQL UPDATE, as the host application (in any language) would, without
     /// going through Coldstore.
@@ -50,6 +53,12 @@ public sealed class EmbeddedEngines : IEngines
     public string ArchiveDirectory => Path.Combine(Directory, "archive");
 
     public bool NotifiesChanges => false;
+
+    public IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>(StringComparer.Ordinal)
+    {
+        ["State"] = $"sqlite:{Path.Combine(Directory, "state.db")}",
+        ["Archive"] = $"file:{ArchiveDirectory}",
+    };
 
     public async Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status)
     {
@@ -132,6 +141,16 @@ public sealed class ServerEngines(PostgresFixture postgres, S3rverFixture s3) : 
     }
 
     public bool NotifiesChanges => true;
+
+    public IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>(StringComparer.Ordinal)
+    {
+        ["State"] = (_schema ?? throw new InvalidOperationException("Not initialized.")).ConnectionString,
+        ["Archive"] = $"s3://{s3.Bucket}/{_prefix}",
+        ["S3:Endpoint"] = s3.Endpoint.ToString(),
+        ["S3:EndpointForClickHouse"] = s3.EndpointForClickHouse.ToString(),
+        ["S3:AccessKeyId"] = s3.AccessKey,
+        ["S3:SecretAccessKey"] = s3.SecretKey,
+    };
 
     public async Task SetStatusAsAnApplicationAsync(Guid workspaceId, string status)
     {

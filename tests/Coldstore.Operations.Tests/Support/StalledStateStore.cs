@@ -98,6 +98,8 @@ public class ForwardingEngines(IEngines inner) : IEngines
 
     public bool NotifiesChanges => inner.NotifiesChanges;
 
+    public IReadOnlyDictionary<string, string?> Settings => inner.Settings;
+
     public Task InitializeAsync(string label) => inner.InitializeAsync(label);
 
     public virtual IStateStore OpenState() => inner.OpenState();
