@@ -22,14 +22,7 @@ public sealed record PostgresStateConnector : IStateStoreConnector
     public string ConnectionString { get; }
 
     /// <inheritdoc />
-    public string Description
-    {
-        get
-        {
-            var builder = new NpgsqlConnectionStringBuilder(ConnectionString);
-            return $"Postgres {builder.Host}:{builder.Port}/{builder.Database}";
-        }
-    }
+    public string Description => $"Postgres {PostgresErrors.Endpoint(new NpgsqlConnectionStringBuilder(ConnectionString))}";
 
     /// <summary>Whether <paramref name="value"/> is this adapter's (a <c>postgres(ql)://</c> URL or a connection string naming a host).</summary>
     public static bool Claims(string value) =>

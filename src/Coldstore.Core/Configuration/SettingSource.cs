@@ -78,13 +78,6 @@ public sealed class SettingSource
     /// <summary>The setting's text, or null when unset.</summary>
     public string? Text(SettingDefinition setting) => Get(setting)?.Text;
 
-    /// <summary>The name a setting goes by in errors when it is unset: its variable, else its key.</summary>
-    public static string NameOf(SettingDefinition setting)
-    {
-        ArgumentNullException.ThrowIfNull(setting);
-        return setting.Variable ?? setting.Key;
-    }
-
     /// <summary>A refusal of <paramref name="value"/>: <c>NAME='shown' is not valid: advice</c>.</summary>
     /// <param name="value">The value refused.</param>
     /// <param name="advice">What to write instead (the accepted forms).</param>
@@ -128,12 +121,6 @@ public sealed class SettingSource
     public string? Identifier(SettingDefinition setting, string what) => Get(setting) is not { } value ? null
         : Sql.EventTables.IsValidIdentifier(value.Text) ? value.Text
         : throw Invalid(value, $"it is not a valid ClickHouse {what}: use letters, digits and underscores, starting with a letter or underscore.");
-
-    /// <summary>An <c>http(s)://host:port</c> URL without credentials, or null when unset.</summary>
-    public Uri? Endpoint(SettingDefinition setting) => Get(setting) is not { } value ? null
-        : Uri.TryCreate(value.Text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && string.IsNullOrEmpty(uri.UserInfo) && uri.Host.Length > 0
-            ? uri
-            : throw Invalid(value, "use an http(s)://host:port URL without credentials (credentials come from their own settings).", SettingText.MaskUrlPassword(value.Text));
 
     /// <summary>A path, made absolute against <see cref="WorkingDirectory"/>.</summary>
     public string FullPath(string path) => Path.GetFullPath(path, WorkingDirectory);
