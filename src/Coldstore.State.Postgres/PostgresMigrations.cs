@@ -216,5 +216,12 @@ internal static class PostgresMigrations
                 CREATE INDEX IF NOT EXISTS "ColdstoreErasure_workspaceId_idx" ON "ColdstoreErasure" ("workspaceId", "seq");
                 """),
         ]),
+
+        // Lease takeovers: an acquire that replaces a lapsed lease (its holder crashed or was cut off without releasing)
+        // records whose it was, so the taker can say so and count it; a fresh acquire leaves it null.
+        new(10, "lease-takeover",
+        [
+            new("""ALTER TABLE "ColdstoreLease" ADD COLUMN IF NOT EXISTS "previousOwner" text"""),
+        ]),
     ];
 }

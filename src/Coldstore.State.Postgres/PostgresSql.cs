@@ -223,13 +223,13 @@ internal static class PostgresSql
     /// racers both see "free"; the conflict arbiter on the primary key serialises them instead.
     /// </summary>
     public const string AcquireLease = """
-        INSERT INTO "ColdstoreLease" AS l ("workspaceId", "owner", "token", "acquiredAt", "expiresAt")
-        VALUES (@workspaceId, @owner, @token, now(), now() + @duration)
+        INSERT INTO "ColdstoreLease" AS l ("workspaceId", "owner", "token", "acquiredAt", "expiresAt", "previousOwner")
+        VALUES (@workspaceId, @owner, @token, now(), now() + @duration, NULL)
         ON CONFLICT ("workspaceId") DO UPDATE
             SET "owner" = EXCLUDED."owner", "token" = EXCLUDED."token",
-                "acquiredAt" = EXCLUDED."acquiredAt", "expiresAt" = EXCLUDED."expiresAt"
+                "acquiredAt" = EXCLUDED."acquiredAt", "expiresAt" = EXCLUDED."expiresAt", "previousOwner" = l."owner"
             WHERE l."expiresAt" < now()
-        RETURNING "workspaceId", "owner", "token", "expiresAt"
+        RETURNING "workspaceId", "owner", "token", "expiresAt", "previousOwner"
         """;
 
     /// <summary>Who holds the lease of <c>@workspaceId</c>.</summary>

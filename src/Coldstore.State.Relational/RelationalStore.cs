@@ -464,12 +464,12 @@ internal class RelationalStore : IStateStore
     /// </summary>
     private async Task<LeaseAttempt> AcquireLeaseAsync(Db db, Guid workspaceId, string owner, TimeSpan duration, bool isolate, CancellationToken cancellationToken)
     {
-        var taken = await IsolatedAsync(db, isolate, () => FirstAsync(db, Sql.AcquireLease, ReadLease, cancellationToken,
+        var taken = await IsolatedAsync(db, isolate, () => FirstAsync(db, Sql.AcquireLease, ReadAcquired, cancellationToken,
             _dialect.Uuid("workspaceId", workspaceId), _dialect.Text("owner", owner), _dialect.Uuid("token", Guid.NewGuid()),
             _dialect.Duration("duration", duration)), cancellationToken).ConfigureAwait(false);
         if (taken is not null)
         {
-            return new LeaseAttempt(taken, null);
+            return taken;
         }
 
         // Same transaction, new statement: Postgres under READ COMMITTED sees the holder that made the upsert
@@ -901,6 +901,9 @@ internal class RelationalStore : IStateStore
     private WorkspaceHold ReadHold(DbDataReader r) => new(_dialect.GetUuid(r, 0), r.GetString(1), _dialect.GetInstant(r, 2));
 
     private WorkspaceLease ReadLease(DbDataReader r) => new(_dialect.GetUuid(r, 0), r.GetString(1), _dialect.GetUuid(r, 2), _dialect.GetInstant(r, 3));
+
+    /// <summary>An acquired lease and, when it replaced a lapsed one, whose that was (column 4).</summary>
+    private LeaseAttempt ReadAcquired(DbDataReader r) => new(ReadLease(r), null) { TakenOverFrom = r.IsDBNull(4) ? null : r.GetString(4) };
 
     private LeaseHolder ReadHolder(DbDataReader r) => new(_dialect.GetUuid(r, 0), r.GetString(1), _dialect.GetInstant(r, 2));
 

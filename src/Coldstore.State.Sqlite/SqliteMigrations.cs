@@ -176,5 +176,11 @@ internal static class SqliteMigrations
                 CREATE INDEX IF NOT EXISTS "ColdstoreErasure_workspaceId_idx" ON "ColdstoreErasure" ("workspaceId");
                 """),
         ]),
+
+        // See the Postgres migration of the same number.
+        new(10, "lease-takeover",
+        [
+            new("""ALTER TABLE "ColdstoreLease" ADD COLUMN "previousOwner" TEXT"""),
+        ]),
     ];
 }

@@ -199,13 +199,13 @@ internal static class SqliteSql
     /// <c>+30.000 seconds</c> (see <see cref="StateTime.Modifier"/>).
     /// </summary>
     public const string AcquireLease = $"""
-        INSERT INTO "ColdstoreLease" ("workspaceId", "owner", "token", "acquiredAt", "expiresAt")
-        VALUES (@workspaceId, @owner, @token, {Now}, strftime('%Y-%m-%d %H:%M:%f', 'now', @duration))
+        INSERT INTO "ColdstoreLease" ("workspaceId", "owner", "token", "acquiredAt", "expiresAt", "previousOwner")
+        VALUES (@workspaceId, @owner, @token, {Now}, strftime('%Y-%m-%d %H:%M:%f', 'now', @duration), NULL)
         ON CONFLICT ("workspaceId") DO UPDATE
             SET "owner" = excluded."owner", "token" = excluded."token",
-                "acquiredAt" = excluded."acquiredAt", "expiresAt" = excluded."expiresAt"
+                "acquiredAt" = excluded."acquiredAt", "expiresAt" = excluded."expiresAt", "previousOwner" = "ColdstoreLease"."owner"
             WHERE "ColdstoreLease"."expiresAt" < {Now}
-        RETURNING "workspaceId", "owner", "token", "expiresAt"
+        RETURNING "workspaceId", "owner", "token", "expiresAt", "previousOwner"
         """;
 
     /// <summary>Who holds the lease of <c>@workspaceId</c>.</summary>

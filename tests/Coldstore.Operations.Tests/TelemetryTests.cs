@@ -77,6 +77,24 @@ public abstract class TelemetryTests(ClickHouseDatabaseFixture clickHouse, IEngi
         await h.State.ReleaseLeaseAsync(lease.Lease!);
     }
 
+    [Fact]
+    public async Task Taking_over_a_lapsed_lease_is_counted_and_the_archive_goes_on()
+    {
+        var h = await OpenAsync();
+        var workspace = await h.NewWorkspaceAsync();
+        await h.IngestAsync(workspace, 15, seed: 7);
+        using var metrics = new Recorder();
+        // A holder that died: its lease lapses without a release.
+        Assert.True((await h.State.TryAcquireLeaseAsync(workspace, "crashed-host:1", TimeSpan.FromMilliseconds(200))).Acquired);
+        await Task.Delay(600);
+
+        var archived = await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
+
+        Assert.Equal(15, archived.Rows);
+        // Other tests share the meter (and some take leases over), so this is at least this test's one.
+        Assert.True(metrics.Sum("coldstore.lease.takeovers", ("coldstore.operation", "archive")) >= 1);
+    }
+
     /// <summary>Collects Coldstore's measurements while it lives.</summary>
     private sealed class Recorder : IDisposable
     {

@@ -45,7 +45,7 @@ public abstract partial class StateStoreContract : IAsyncLifetime
     protected abstract Task CreateDittofeedWorkspaceTableAsync(Guid paused, Guid active);
 
     /// <summary>The expected applied versions after migrating.</summary>
-    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
     public async Task InitializeAsync()
     {
@@ -1272,6 +1272,29 @@ public abstract partial class StateStoreContract : IAsyncLifetime
         Assert.Equal("successor", taken.Lease!.Owner);
         Assert.NotEqual(old.Token, taken.Lease.Token);
         Assert.True(taken.Lease.ExpiresAt > old.ExpiresAt);
+        // A takeover says whose lapsed lease it replaced.
+        Assert.Equal("crashed", taken.TakenOverFrom);
+    }
+
+    [Fact]
+    public async Task An_acquire_after_a_release_or_on_a_free_workspace_is_no_takeover_in_one_call_or_a_batch()
+    {
+        var store = await MigratedAsync();
+        var one = await store.CreateWorkspaceAsync(new NewWorkspace("one"));
+        var two = await store.CreateWorkspaceAsync(new NewWorkspace("two"));
+
+        var fresh = await store.TryAcquireLeaseAsync(one.Id, "first", TimeSpan.FromMinutes(5));
+        Assert.Null(fresh.TakenOverFrom);
+        await store.ReleaseLeaseAsync(fresh.Lease!);
+        var again = await store.TryAcquireLeaseAsync(one.Id, "second", TimeSpan.FromMilliseconds(200));
+        Assert.True(again.Acquired);
+        Assert.Null(again.TakenOverFrom);
+
+        // In a batch: one workspace's lease lapsed (taken over), the other was free.
+        await Task.Delay(500);
+        var batch = await store.TryAcquireLeasesAsync([one.Id, two.Id], "batch", TimeSpan.FromMinutes(5));
+        Assert.True(batch.All(a => a.Acquired));
+        Assert.Equal(["second", null], batch.Select(a => a.TakenOverFrom));
     }
 
     [Fact]

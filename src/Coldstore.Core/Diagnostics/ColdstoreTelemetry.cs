@@ -53,6 +53,9 @@ public static class ColdstoreTelemetry
 
     internal static readonly Counter<long> LeasesLost = Meter.CreateCounter<long>("coldstore.lease.lost", "{lease}", "Operations that lost their workspace's lease on the way.");
 
+    internal static readonly Counter<long> LeaseTakeovers = Meter.CreateCounter<long>(
+        "coldstore.lease.takeovers", "{lease}", "Leases taken over from a holder whose lease lapsed without a release (it crashed or was cut off).");
+
     private static FleetSnapshot _fleet = new(new Dictionary<StorageState, long>(), null);
 
     static ColdstoreTelemetry()

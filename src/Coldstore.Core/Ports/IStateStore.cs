@@ -177,6 +177,12 @@ public interface IWorkspaceChangeFeed
 /// <param name="Holder">The current holder when not acquired (null if the lease vanished meanwhile).</param>
 public sealed record LeaseAttempt(WorkspaceLease? Lease, LeaseHolder? Holder)
 {
+    /// <summary>
+    /// When the lease was acquired by replacing one that had lapsed without being released (its holder crashed, or
+    /// was cut off and never came back): that holder's owner name. Null for a fresh acquire.
+    /// </summary>
+    public string? TakenOverFrom { get; init; }
+
     /// <summary>True when the lease was acquired.</summary>
     public bool Acquired => Lease is not null;
 }

@@ -47,9 +47,33 @@ internal sealed partial class LeaseScope : IAsyncDisposable
         var attempt = await LeaseWaits.GetValue(options.Time, NewLeaseWait).UntilAsync(
             ct => new ValueTask<LeaseAttempt>(state.TryAcquireLeaseAsync(workspaceId, options.Owner, options.LeaseDuration, ct)),
             static attempt => attempt.Lease is null, options.LeaseWait, null, cancellationToken).ConfigureAwait(false);
-        return attempt.Lease is { } lease
-            ? new LeaseScope(state, lease, options.LeaseDuration, options.Time, logger)
-            : throw Busy(workspaceId, step, attempt.Holder);
+        if (attempt.Lease is not { } lease)
+        {
+            throw Busy(workspaceId, step, attempt.Holder);
+        }
+
+        NoteTakeover(attempt, step, logger);
+        return new LeaseScope(state, lease, options.LeaseDuration, options.Time, logger);
+    }
+
+    /// <summary>
+    /// Counts and logs an acquire that replaced a lapsed lease: its holder died or was cut off mid-operation, and this
+    /// operation resumes what it left (every step resumes from the ledger).
+    /// </summary>
+    public static void NoteTakeover(LeaseAttempt attempt, string operation, ILogger logger)
+    {
+        if (attempt is { Lease: { } lease, TakenOverFrom: { } previous })
+        {
+            Diagnostics.ColdstoreTelemetry.LeaseTakeovers.Add(1, new KeyValuePair<string, object?>("coldstore.operation", OperationOf(operation)));
+            LogTakeover(logger, lease.WorkspaceId, previous);
+        }
+    }
+
+    /// <summary>The operation a step or operation name belongs to (<c>archive:started</c> → <c>archive</c>).</summary>
+    private static string OperationOf(string step)
+    {
+        var colon = step.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0 ? step : step[..colon];
     }
 
     /// <summary>
@@ -135,6 +159,10 @@ internal sealed partial class LeaseScope : IAsyncDisposable
 
     [LoggerMessage(EventId = 1100, Level = LogLevel.Error, Message = "Lease on workspace {WorkspaceId} was lost; stopping the operation")]
     private static partial void LogLeaseLost(ILogger logger, Guid workspaceId);
+
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Warning,
+        Message = "Took over the lease on workspace {WorkspaceId} from {PreviousOwner}, whose lease lapsed without a release; resuming from what it recorded")]
+    private static partial void LogTakeover(ILogger logger, Guid workspaceId, string previousOwner);
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "Renewing the lease on workspace {WorkspaceId} failed: {Reason}")]
     private static partial void LogRenewalFailed(ILogger logger, Guid workspaceId, string reason);

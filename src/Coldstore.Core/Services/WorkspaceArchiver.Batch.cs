@@ -161,6 +161,7 @@ internal sealed partial class WorkspaceArchiver
             var member = batch.Members[i];
             if (attempts[i].Lease is { } lease)
             {
+                LeaseScope.NoteTakeover(attempts[i], batch.Operation, logger);
                 member.Lease = LeaseScope.Hold(state, lease, options, logger);
                 continue;
             }
