@@ -25,7 +25,7 @@ public sealed class StatementTaggerTests
     }
 
     [Fact]
-    public async Task Statements_inside_an_operation_carry_its_ids_and_statements_outside_carry_none()
+    public async Task Statements_inside_an_operation_carry_its_ids_and_statements_outside_carry_ids_no_operation_matches()
     {
         var seen = new ConcurrentQueue<ClickHouseQuery>();
         var tagger = new StatementTagger(new Recorder(seen));
@@ -43,12 +43,14 @@ public sealed class StatementTaggerTests
         await tagger.ExecuteAsync(new ClickHouseQuery("SELECT 4"));
 
         var ids = seen.Select(q => q.QueryId).ToArray();
-        Assert.Null(ids[0]);
+        Assert.Matches("^coldstore:other:[0-9a-f]{32}:0:statement$", ids[0]);
         Assert.StartsWith(StatementTagger.PrefixFor(Tables, Workspace), prefix, StringComparison.Ordinal);
         Assert.Equal(prefix + "1:first", ids[1]);
         Assert.Equal(prefix + "2:second", ids[2]);
         Assert.Equal("chosen", ids[3]);
-        Assert.Null(ids[4]);
+        Assert.Matches("^coldstore:other:[0-9a-f]{32}:0:statement$", ids[4]);
+        Assert.NotEqual(ids[0], ids[4]);
+        Assert.False(ids[4]!.StartsWith(StatementTagger.TablePrefixFor(Tables), StringComparison.Ordinal));
     }
 
     [Fact]

@@ -54,6 +54,27 @@ public abstract class TelemetryTests(ClickHouseDatabaseFixture clickHouse, IEngi
             Assert.All(statements.Where(s => s.GetTagItem("db.query.id") is not null), s => Assert.Contains(ofWorkspace, (string)s.GetTagItem("db.query.id")!, StringComparison.Ordinal));
             Assert.Contains(statements, s => s.OperationName == "copy rows to archive" || s.OperationName == "insert archived rows");
         }
+
+        // A statement outside any operation (a status read) is a span too, with an id of its own that no workspace's
+        // orphan search matches.
+        // orphan search matches. The test's own parent span picks them out from other tests' statements.
+        using var testSource = new ActivitySource($"coldstore-tests-{Guid.NewGuid():N}");
+        using var testListener = new ActivityListener
+        {
+            ShouldListenTo = source => source == testSource,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(testListener);
+        ActivitySpanId parent;
+        using (var reading = testSource.StartActivity("status read"))
+        {
+            parent = reading!.SpanId;
+            await h.Service.GetStatusAsync(workspace);
+        }
+
+        var status = spans.Completed.Where(a => a.ParentSpanId == parent && a.Kind == ActivityKind.Client).ToList();
+        Assert.NotEmpty(status);
+        Assert.All(status, s => Assert.Matches("^coldstore:other:[0-9a-f]{32}:0:", (string)s.GetTagItem("db.query.id")!));
     }
 
     [Fact]

@@ -14,12 +14,14 @@ namespace Coldstore.Services;
 /// The operations of Coldstore, over the three ports. The CLI, the worker and library users all call this one
 /// class, so every surface behaves the same.
 /// </summary>
+#pragma warning disable CA1001 // The tagger it holds wraps the engine client without owning it; its dispose does nothing.
 public sealed partial class ColdstoreService
+#pragma warning restore CA1001
 {
     /// <summary>Rows sent per INSERT when ingesting: large enough for few parts, small enough to bound memory.</summary>
     public const int IngestBatchRows = 50_000;
 
-    private readonly IClickHouseClient _clickHouse;
+    private readonly StatementTagger _clickHouse;
     private readonly IStateStore _state;
     private readonly IArchiveStore _archive;
     private readonly EventTables _tables;
@@ -35,14 +37,16 @@ public sealed partial class ColdstoreService
         ColdstoreOptions? options = null,
         ILogger<ColdstoreService>? logger = null)
     {
-        _clickHouse = clickHouse ?? throw new ArgumentNullException(nameof(clickHouse));
+        ArgumentNullException.ThrowIfNull(clickHouse);
+        // Every statement the service sends is a span with its query id; the archiver tags (and traces) its own.
+        _clickHouse = new StatementTagger(clickHouse);
         _state = state ?? throw new ArgumentNullException(nameof(state));
         _archive = archive ?? throw new ArgumentNullException(nameof(archive));
         _tables = tables ?? throw new ArgumentNullException(nameof(tables));
         Options = options ?? new ColdstoreOptions();
         Options.Validate();
         _logger = (ILogger?)logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-        _archiver = new WorkspaceArchiver(_clickHouse, _state, _archive, _tables, Options, _logger);
+        _archiver = new WorkspaceArchiver(clickHouse, _state, _archive, _tables, Options, _logger);
     }
 
     /// <summary>How archive and restore behave.</summary>

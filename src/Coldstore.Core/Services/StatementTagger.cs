@@ -16,12 +16,15 @@ namespace Coldstore.Services;
 /// </summary>
 /// <remarks>
 /// The operation in progress is carried in an <see cref="AsyncLocal{T}"/> set by <see cref="Begin"/>, so every statement
-/// the operation sends, however deep, is tagged without threading an id through each call; statements outside an
-/// operation pass through untouched. The lease makes one operation per workspace at a time, so the prefix of a
+/// the operation sends, however deep, is tagged without threading an id through each call; a statement outside an
+/// operation gets an id of its own under <see cref="OtherPrefix"/>. The lease makes one operation per workspace at a time, so the prefix of a
 /// workspace belongs to one live holder.
 /// </remarks>
 internal sealed class StatementTagger(IClickHouseClient inner) : IClickHouseClient
 {
+    /// <summary>The prefix of the ids of statements sent outside any operation.</summary>
+    internal const string OtherPrefix = "coldstore:other:";
+
     private static readonly AsyncLocal<Scope?> Current = new();
 
     /// <inheritdoc />
@@ -145,9 +148,11 @@ internal sealed class StatementTagger(IClickHouseClient inner) : IClickHouseClie
     private static ClickHouseQuery Tag(ClickHouseQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
-        return Current.Value is { } scope && query.QueryId is null
-            ? query.WithQueryId(NextId(scope.Prefix, Interlocked.Increment(ref scope.Sequence), query.Purpose))
-            : query;
+        return query.QueryId is not null ? query
+            : Current.Value is { } scope ? query.WithQueryId(NextId(scope.Prefix, Interlocked.Increment(ref scope.Sequence), query.Purpose))
+            // Outside an operation (status, listings, init): an id of its own, so its span still leads to its row in
+            // system.query_log. "other" is no table prefix (those are 16 hex digits), so no orphan search matches it.
+            : query.WithQueryId(NextId(string.Create(CultureInfo.InvariantCulture, $"{OtherPrefix}{Guid.NewGuid():N}:"), 0, query.Purpose));
     }
 
     private sealed class Scope(string prefix, Scope? previous) : IDisposable
