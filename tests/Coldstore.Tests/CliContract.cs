@@ -84,7 +84,7 @@ public abstract class CliContract(CliTarget target)
         Assert.Equal(["internal_events", "internal_events_mv", "user_events_v2"], await TablesAsync(database));
         var json = Json.Parse(init);
         Assert.Equal(database, json.GetProperty("database").GetString());
-        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9], Migrations(json));
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], Migrations(json));
     }
 
     [Fact]
