@@ -172,19 +172,11 @@ public static partial class ClickHouseHttpTestServer
     private static string FindInterface()
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent?.Name ?? "Release";
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Coldstore.slnx")))
-            {
-                var dll = Path.Combine(directory.FullName, "tests", "Coldstore.ClickHouseHttp", "bin", configuration, "net10.0", "Coldstore.ClickHouseHttp.dll");
-                return File.Exists(dll)
-                    ? dll
-                    : throw new InvalidOperationException(
-                        $"The ClickHouse HTTP interface is not built ({dll} is missing). Build it with: dotnet build tests/Coldstore.ClickHouseHttp -c {configuration}");
-            }
-        }
-
-        throw new InvalidOperationException($"No Coldstore.slnx above {AppContext.BaseDirectory}; run the tests from the repository.");
+        var dll = Repository.PathOf("tests", "Coldstore.ClickHouseHttp", "bin", configuration, "net10.0", "Coldstore.ClickHouseHttp.dll");
+        return File.Exists(dll)
+            ? dll
+            : throw new InvalidOperationException(
+                $"The ClickHouse HTTP interface is not built ({dll} is missing). Build it with: dotnet build tests/Coldstore.ClickHouseHttp -c {configuration}");
     }
 
     private static string WithUser(string url, string user) =>

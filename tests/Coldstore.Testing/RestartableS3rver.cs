@@ -18,7 +18,7 @@ public sealed class RestartableS3rver : IAsyncDisposable
     public const string Key = S3rverFixture.AccessKeyId;
     public const string Secret = S3rverFixture.SecretAccessKey;
 
-    private readonly string _root = FindRepositoryRoot();
+    private readonly string _root = Repository.Root;
     private readonly Lock _gate = new();
     private Process? _process;
 
@@ -155,18 +155,5 @@ public sealed class RestartableS3rver : IAsyncDisposable
         }
 
         return ValueTask.CompletedTask;
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Coldstore.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Coldstore.slnx above {AppContext.BaseDirectory}.");
     }
 }

@@ -121,7 +121,7 @@ public sealed partial class S3rverFixture : IAsyncLifetime
             return;
         }
 
-        var root = FindRepositoryRoot();
+        var root = Repository.Root;
         var emulator = Path.Combine(root, "tools", "node_modules", "s3rver", "bin", "s3rver.js");
         // The guard runs s3rver and exits with this process, however this process ends (see the script).
         var script = Path.Combine(root, "tools", "s3rver-guarded.js");
@@ -288,18 +288,6 @@ public sealed partial class S3rverFixture : IAsyncLifetime
     }
 
     // The repository's root: the nearest directory above the test binaries that holds Coldstore.slnx.
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Coldstore.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Coldstore.slnx above {AppContext.BaseDirectory}; run the tests from the repository.");
-    }
 
     /// <summary>The S3 the opt-in variables name.</summary>
     private sealed record ExternalS3(Uri Endpoint, Uri EndpointForClickHouse, string AccessKey, string SecretKey, string Bucket)

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Coldstore.Testing;
 
 namespace Coldstore.Tests;
 
@@ -19,7 +19,7 @@ public sealed class ColdstoreScriptTests
     [Fact]
     public async Task The_script_at_the_repository_root_prints_help_listing_every_command()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
 
         var (exitCode, output, stderr) = await RunScriptAsync(root, "--help");
 
@@ -68,52 +68,7 @@ public sealed class ColdstoreScriptTests
     /// </summary>
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunScriptAsync(string workingDirectory, params string[] args)
     {
-        var start = new ProcessStartInfo(Path.Combine(RepositoryRoot(), "coldstore"))
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("COLDSTORE_", StringComparison.Ordinal)).ToList())
-        {
-            start.Environment.Remove(name);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("./coldstore did not start.");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using (var timeout = new CancellationTokenSource(Timeout))
-        {
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"./coldstore {string.Join(' ', args)} did not finish within {Timeout.TotalMinutes} minutes. stderr: {await stderr}");
-            }
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Coldstore.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Coldstore.slnx above {AppContext.BaseDirectory}; run the tests from the repository.");
+        var outcome = await CleanProcess.RunAsync(Repository.PathOf("coldstore"), workingDirectory, Timeout, null, args);
+        return (outcome.ExitCode, outcome.Stdout, outcome.Stderr);
     }
 }

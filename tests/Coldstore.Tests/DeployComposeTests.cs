@@ -8,6 +8,7 @@ using Coldstore.Archive.S3;
 using Coldstore.ClickHouse.Http;
 using Coldstore.Configuration;
 using Coldstore.State.Postgres;
+using Coldstore.Testing;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -55,7 +56,7 @@ public sealed class DeployComposeTests
     private const string WaitForDittofeed = "coldstore-wait-for-dittofeed";
     private const string Bucket = "coldstore-bucket";
 
-    private static readonly string Root = RepositoryRoot();
+    private static readonly string Root = Repository.Root;
 
     private static readonly string ComposePath = Path.Combine(Root, "deploy", "docker-compose.coldstore.yaml");
 
@@ -602,18 +603,5 @@ public sealed class DeployComposeTests
         }
 
         return Assert.IsType<YamlMappingNode>(Assert.Single(stream.Documents).RootNode);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Coldstore.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Coldstore.slnx above {AppContext.BaseDirectory}.");
     }
 }

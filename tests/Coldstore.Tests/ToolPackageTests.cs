@@ -1,7 +1,8 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Reflection;
 using System.Xml.Linq;
+
+using Coldstore.Testing;
 
 namespace Coldstore.Tests;
 
@@ -22,7 +23,7 @@ public sealed class ToolPackageTests
     [Fact]
     public async Task The_packed_tool_installs_into_a_tool_path_from_the_local_package_and_prints_its_package_version()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         var scratch = Directory.CreateTempSubdirectory("coldstore-tool-").FullName;
         try
         {
@@ -86,57 +87,21 @@ public sealed class ToolPackageTests
         return (Field("id"), Field("version"), packageType, zip.Entries.Select(entry => entry.FullName).ToList());
     }
 
-    private sealed record Outcome(int ExitCode, string Stdout, string Stderr)
-    {
-        public override string ToString() => $"exit {ExitCode}\n--- stdout ---\n{Stdout}\n--- stderr ---\n{Stderr}";
-    }
-
     /// <summary>Runs a program to its end with none of the test run's <c>COLDSTORE_*</c> variables.</summary>
-    private static async Task<Outcome> RunAsync(string workingDirectory, string program, params string[] args)
+    private static Task<CleanProcess.Outcome> RunAsync(string workingDirectory, string program, params string[] args)
     {
-        var start = new ProcessStartInfo(program)
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
+            ["DOTNET_NOLOGO"] = "1",
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
         };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("COLDSTORE_", StringComparison.Ordinal)).ToList())
-        {
-            start.Environment.Remove(name);
-        }
-
         // The installed command is an app host: it finds the runtime through DOTNET_ROOT, set to the SDK running this.
         if (DotnetRoot() is { } dotnetRoot)
         {
-            start.Environment["DOTNET_ROOT"] = dotnetRoot;
+            environment["DOTNET_ROOT"] = dotnetRoot;
         }
 
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{program} did not start.");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using (var timeout = new CancellationTokenSource(StepTimeout))
-        {
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"{program} {string.Join(' ', args)} did not finish within {StepTimeout.TotalMinutes} minutes. stderr: {await stderr}");
-            }
-        }
-
-        return new Outcome(process.ExitCode, await stdout, await stderr);
+        return CleanProcess.RunAsync(program, workingDirectory, StepTimeout, environment, args);
     }
 
     /// <summary>The SDK names the dotnet host it runs under; a bare "dotnet" from PATH could be another installation.</summary>
@@ -164,17 +129,4 @@ public sealed class ToolPackageTests
     /// <summary>The configuration this test assembly, and so the CLI it references, was built in.</summary>
     private static string Configuration() =>
         typeof(ToolPackageTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Coldstore.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Coldstore.slnx above {AppContext.BaseDirectory}; run the tests from the repository.");
-    }
 }

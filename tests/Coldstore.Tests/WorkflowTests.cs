@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Coldstore.Testing;
 using YamlDotNet.RepresentationModel;
 
 namespace Coldstore.Tests;
@@ -12,7 +13,7 @@ public sealed class WorkflowTests
 {
     private const string VariablePrefix = "COLDSTORE_TEST_";
 
-    private static readonly string Root = FindRepositoryRoot();
+    private static readonly string Root = Repository.Root;
 
     private static readonly YamlMappingNode Workflow = Load(Path.Combine(Root, ".github", "workflows", "ci.yml"));
 
@@ -140,18 +141,5 @@ public sealed class WorkflowTests
         }
 
         return Assert.IsType<YamlMappingNode>(Assert.Single(stream.Documents).RootNode);
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Coldstore.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Coldstore.slnx above {AppContext.BaseDirectory}.");
     }
 }
