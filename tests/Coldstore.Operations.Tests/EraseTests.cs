@@ -293,6 +293,77 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
     }
 
     [Fact]
+    public async Task An_erase_requested_while_a_batch_archive_holds_the_workspace_is_applied_when_the_batch_ends()
+    {
+        var other = await OpenAsync();
+        var workspace = await other.NewWorkspaceAsync();
+        var neighbour = await other.NewWorkspaceAsync();
+        ErasureResult? during = null;
+        var racing = await OpenAsync(Fast with
+        {
+            StepCompleted = completed =>
+            {
+                // The batch verified its copies: the users' rows are in the new archive and still hot.
+                if (completed == Steps.ArchiveVerified && during is null)
+                {
+                    during = other.Service.EraseUsersAsync(workspace, new ErasureRequest([Victim], [AnonymousVictim], "racing")).GetAwaiter().GetResult();
+                }
+            },
+        });
+        await SeedAsync(other, workspace, seed: 43, (2024, 10), (2024, 11));
+        await SeedAsync(other, neighbour, seed: 44, (2024, 10));
+        var expected = await ChecksumsWithoutAsync(other, workspace);
+        var neighbourBefore = await other.ChecksumsAsync(neighbour);
+
+        var outcomes = await racing.Service.ColdStoreWorkspacesEventsAsync([workspace, neighbour]);
+
+        Assert.All(outcomes, o => Assert.Null(o.Error));
+        Assert.Contains("busy", during?.PendingBecause, StringComparison.Ordinal);
+        Assert.Equal(ErasureState.Applied, Assert.Single(await other.Service.ListErasuresAsync(workspace)).State);
+        var cold = await other.Service.QueryArchivesAsync(workspace, $"SELECT countIf(user_id = '{Victim}' OR anonymous_id = '{AnonymousVictim}') AS erased FROM user_events_v2");
+        Assert.Equal(0L, Convert.ToInt64(cold.Rows[0]["erased"], CultureInfo.InvariantCulture));
+        Assert.Equal(StorageState.Cold, await other.StorageAsync(workspace));
+
+        await other.Service.RestoreWorkspacesEventsAsync([workspace, neighbour]);
+        Assert.Equal(expected, await other.ChecksumsAsync(workspace));
+        Assert.Equal(neighbourBefore, await other.ChecksumsAsync(neighbour));
+    }
+
+    [Fact]
+    public async Task An_erase_requested_while_a_batch_restore_holds_the_workspace_leaves_none_of_the_users_rows_hot()
+    {
+        var other = await OpenAsync();
+        var workspace = await other.NewWorkspaceAsync();
+        var neighbour = await other.NewWorkspaceAsync();
+        ErasureResult? during = null;
+        var racing = await OpenAsync(Fast with
+        {
+            StepCompleted = completed =>
+            {
+                // The batch inserted its rows back: the users' rows are hot again.
+                if (completed == Steps.RestoreInserted && during is null)
+                {
+                    during = other.Service.EraseUsersAsync(workspace, new ErasureRequest([Victim], [AnonymousVictim], "racing")).GetAwaiter().GetResult();
+                }
+            },
+        });
+        await SeedAsync(other, workspace, seed: 53, (2025, 2));
+        await SeedAsync(other, neighbour, seed: 54, (2025, 2));
+        var expected = await ChecksumsWithoutAsync(other, workspace);
+        var neighbourBefore = await other.ChecksumsAsync(neighbour);
+        Assert.All(await other.Service.ColdStoreWorkspacesEventsAsync([workspace, neighbour]), o => Assert.Null(o.Error));
+
+        var outcomes = await racing.Service.RestoreWorkspacesEventsAsync([workspace, neighbour]);
+
+        Assert.All(outcomes, o => Assert.Null(o.Error));
+        Assert.Contains("busy", during?.PendingBecause, StringComparison.Ordinal);
+        Assert.Equal(ErasureState.Applied, Assert.Single(await other.Service.ListErasuresAsync(workspace)).State);
+        Assert.Equal((0L, 0L), await HotRowsOfUsersAsync(other, workspace));
+        Assert.Equal(expected, await other.ChecksumsAsync(workspace));
+        Assert.Equal(neighbourBefore, await other.ChecksumsAsync(neighbour));
+    }
+
+    [Fact]
     public async Task An_erase_naming_nobody_or_an_empty_id_is_refused_and_records_nothing()
     {
         var h = await OpenAsync();

@@ -83,10 +83,53 @@ internal sealed partial class WorkspaceArchiver
             {
                 outcomes[outcome.WorkspaceId] = outcome;
             }
+
+            if (single is not null)
+            {
+                await ApplyErasuresRecordedDuringAsync(batch, single, outcomes, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         return [.. ids.Select(id => outcomes[id])];
     }
+
+    /// <summary>
+    /// An erase that came while the batch held one of its workspaces was recorded and left to the holder (its caller was
+    /// told so): each such workspace the batch moved runs its single path once more, now that the batch's leases are
+    /// released, and that path applies pending erasures before it ends (an archive: from the archive just written too; a
+    /// restore: from the rows it put back). One state read per batch. A failure leaves the erasure recorded for the next
+    /// operation or the worker's sweep, and the workspace's outcome stays the batch's. (The worker's batches pass no
+    /// single path: its sweep applies them.)
+    /// </summary>
+    private async Task ApplyErasuresRecordedDuringAsync(
+        BatchRun batch, Func<Guid, Task<OperationResult>> single, Dictionary<Guid, WorkspaceOutcome> outcomes, CancellationToken ct)
+    {
+        var moved = batch.Members
+            .Where(m => !batch.HandedBack.Contains(m.WorkspaceId) && outcomes.TryGetValue(m.WorkspaceId, out var o) && o is { Error: null, Result: not null })
+            .Select(m => m.WorkspaceId)
+            .ToHashSet();
+        if (moved.Count == 0)
+        {
+            return;
+        }
+
+        var erasing = (await state.ListPendingErasuresAsync(ct).ConfigureAwait(false)).Select(e => e.WorkspaceId).Where(moved.Contains).Distinct();
+        foreach (var workspaceId in erasing)
+        {
+            try
+            {
+                await single(workspaceId).ConfigureAwait(false);
+            }
+            catch (ColdstoreException e) when (!ct.IsCancellationRequested)
+            {
+                LogErasuresLeftPending(logger, workspaceId, e.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 1216, Level = LogLevel.Warning,
+        Message = "Workspace {WorkspaceId}: erasures recorded during its batch stay pending (the next operation or the worker's sweep applies them): {Reason}")]
+    private static partial void LogErasuresLeftPending(ILogger logger, Guid workspaceId, string reason);
 
     /// <summary>One workspace of a batch: its lease, its steps, and what the batch learned of it so far.</summary>
     private sealed class BatchMember(Guid workspaceId, OperationRun run)
