@@ -1,9 +1,11 @@
 using Coldstore.Domain;
 using Coldstore.Operations.Tests.Support;
+using Coldstore.Ports;
 using Coldstore.Services;
 using Coldstore.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -13,7 +15,8 @@ namespace Coldstore.Operations.Tests;
 /// A .NET host built only from configuration (<c>AddColdstore(configuration.GetSection("Coldstore"))</c> and
 /// <c>AddColdstoreWorker()</c>, the keys in an in-memory provider) runs the worker end to end: it archives a workspace the
 /// application paused and restores it exactly when it is active again. A bad value stops the host's start with one line
-/// naming the key and quoting the value, before any adapter is opened.
+/// naming the key and quoting the value, before any adapter is opened. The host's health check reports what is missing
+/// until <c>init</c>.
 /// </summary>
 public abstract class HostingTests(ClickHouseDatabaseFixture clickHouse, IEngines engines) : OperationsTest(clickHouse, engines)
 {
@@ -76,6 +79,33 @@ public abstract class HostingTests(ClickHouseDatabaseFixture clickHouse, IEngine
         Assert.False(Directory.Exists(unopened), "An adapter was opened although the settings were refused.");
     }
 
+    [Fact]
+    public async Task The_health_check_is_unhealthy_naming_what_is_missing_until_init_and_healthy_after()
+    {
+        // A database of its own that nothing initialized yet.
+        var database = ChdbTestEngine.UniqueDatabaseName("coldstore_health");
+        using var host = Build(new Dictionary<string, string?>(Settings(), StringComparer.Ordinal) { ["Database"] = database }, health: true);
+        var health = host.Services.GetRequiredService<HealthCheckService>();
+        try
+        {
+            var before = (await health.CheckHealthAsync()).Entries["coldstore"];
+            Assert.Equal(HealthStatus.Unhealthy, before.Status);
+            Assert.Contains($"clickhouse: no table {database}.user_events_v2; run `coldstore init`", before.Description, StringComparison.Ordinal);
+            Assert.Equal("ok", before.Data["archive"]);
+
+            await host.Services.GetRequiredService<ColdstoreService>().InitializeAsync();
+
+            var after = (await health.CheckHealthAsync()).Entries["coldstore"];
+            Assert.Equal(HealthStatus.Healthy, after.Status);
+            Assert.Equal(["archive", "clickhouse", "state"], after.Data.Keys.Order(StringComparer.Ordinal));
+            Assert.All(after.Data.Values, value => Assert.Equal("ok", value));
+        }
+        finally
+        {
+            await ClickHouse.Client.ExecuteAsync(new ClickHouseQuery($"DROP DATABASE IF EXISTS {database} SYNC").For("drop the health test's database"));
+        }
+    }
+
     /// <summary>The test's engines and database as the keys of a <c>Coldstore</c> section.</summary>
     private Dictionary<string, string?> Settings() => new(Engines.Settings, StringComparer.Ordinal)
     {
@@ -86,12 +116,17 @@ public abstract class HostingTests(ClickHouseDatabaseFixture clickHouse, IEngine
         ["Worker:Concurrency"] = "2",
     };
 
-    private static IHost Build(IReadOnlyDictionary<string, string?> settings)
+    private static IHost Build(IReadOnlyDictionary<string, string?> settings, bool health = false)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(settings.Select(s => KeyValuePair.Create($"Coldstore:{s.Key}", s.Value)));
         builder.Services.AddColdstore(builder.Configuration.GetSection("Coldstore"));
         builder.Services.AddColdstoreWorker();
+        if (health)
+        {
+            builder.Services.AddHealthChecks().AddColdstore();
+        }
+
         return builder.Build();
     }
 }

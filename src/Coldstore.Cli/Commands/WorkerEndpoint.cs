@@ -1,10 +1,11 @@
 using System.Net;
 using Coldstore.Diagnostics;
-using Coldstore.Services;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
@@ -27,19 +28,37 @@ internal static class WorkerEndpoint
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(kestrel => kestrel.Listen(endpoint));
         WorkerCommand.AddWorker(builder.Services, register, drain);
+        builder.Services.AddHealthChecks().AddColdstore();
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("coldstore-worker", serviceVersion: typeof(WorkerEndpoint).Assembly.GetName().Version?.ToString()))
             .WithMetrics(metrics => metrics.AddMeter(ColdstoreTelemetry.Name).AddPrometheusExporter());
         var app = builder.Build();
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", async (ColdstoreService service, CancellationToken cancellationToken) =>
+        // The same health check a library host registers (AddHealthChecks().AddColdstore()), written as the probe's JSON.
+        app.MapHealthChecks("/readyz", new HealthCheckOptions
         {
-            var report = await service.CheckReadinessAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            return Results.Json(
-                new { ready = report.Ready, checks = report.Checks.Select(c => new { name = c.Name, ok = c.Ok, problem = c.Problem }) },
-                statusCode: report.Ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+            Predicate = check => check.Tags.Contains(ColdstoreHealthChecksBuilderExtensions.ReadyTag),
+            ResultStatusCodes =
+            {
+                [HealthStatus.Healthy] = StatusCodes.Status200OK,
+                [HealthStatus.Degraded] = StatusCodes.Status503ServiceUnavailable,
+                [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
+            },
+            ResponseWriter = WriteReadinessAsync,
         });
         return app;
+    }
+
+    /// <summary><c>{"ready":…,"checks":[{"name":…,"ok":…,"problem":…}]}</c>: each check and why it failed.</summary>
+    private static Task WriteReadinessAsync(HttpContext http, HealthReport report)
+    {
+        var checks = report.Entries.Values.SelectMany(entry => entry.Data.Select(check => new
+        {
+            name = check.Key,
+            ok = Equals(check.Value, "ok"),
+            problem = Equals(check.Value, "ok") ? null : check.Value as string,
+        }));
+        return http.Response.WriteAsJsonAsync(new { ready = report.Status == HealthStatus.Healthy, checks });
     }
 }
