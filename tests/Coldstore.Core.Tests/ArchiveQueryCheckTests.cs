@@ -82,39 +82,76 @@ public sealed class ArchiveQueryCheckTests
               TableIdentifier system.one
         """;
 
+    /// <summary>A server's catalog in small: a few built-ins (some that read outside, which the check refuses anyway) and the combinators.</summary>
+    private static readonly QueryFunctions Functions = new(
+        [("count", true, true), ("sum", false, true), ("uniqExact", false, true), ("in", false, false), ("plus", false, false),
+         ("arrayMap", false, false), ("tuple", false, false), ("multiIf", false, false), ("file", false, false), ("dictGet", false, false),
+         ("joinGet", false, false)],
+        ["If", "Array", "State", "MergeState", "Merge", "Distinct", "OrNull"]);
+
     private static string[] Lines(string tree) => tree.Split('\n');
+
+    [Theory]
+    [InlineData("count")]
+    [InlineData("COUNT")]
+    [InlineData("countIf")]
+    [InlineData("sumArrayIf")]
+    [InlineData("countDistinct")]
+    [InlineData("uniqExactMergeState")]
+    [InlineData("sumOrNull")]
+    [InlineData("multiIf")]
+    [InlineData("lambda")]
+    public void A_built_in_function_an_aggregate_with_combinators_or_a_lambda_is_accepted(string function)
+    {
+        var tree = WithoutFormat.Replace("Function count (alias n) (children 1)", $"Function {function} (alias n) (children 1)", StringComparison.Ordinal);
+        Assert.Null(ArchiveQueryCheck.Problem(Lines(tree), Functions));
+    }
+
+    [Theory]
+    [InlineData("my_udf")]
+    [InlineData("executableReader")]
+    [InlineData("plusIf")]
+    [InlineData("MultiIf")]
+    [InlineData("sumIfx")]
+    public void A_function_the_server_does_not_list_as_built_in_is_refused(string function)
+    {
+        var tree = WithoutFormat.Replace("Function count (alias n) (children 1)", $"Function {function} (children 1)", StringComparison.Ordinal);
+        Assert.Equal(
+            $"the function {function} is not one of ClickHouse's built-in functions (user-defined functions are not accepted)",
+            ArchiveQueryCheck.Problem(Lines(tree), Functions));
+    }
 
     private static string WithoutFormat => string.Join('\n', Lines(SelectWithSubqueryAndFormat).Where(l => l != " Identifier CSV"));
 
     [Fact]
     public void A_select_of_the_archived_rows_with_a_subquery_and_an_alias_is_accepted()
     {
-        Assert.Null(ArchiveQueryCheck.Problem(Lines(WithoutFormat)));
+        Assert.Null(ArchiveQueryCheck.Problem(Lines(WithoutFormat), Functions));
     }
 
     [Fact]
     public void Format_and_into_outfile_are_refused()
     {
-        Assert.Contains("FORMAT", ArchiveQueryCheck.Problem(Lines(SelectWithSubqueryAndFormat)), StringComparison.Ordinal);
-        Assert.Contains("FORMAT", ArchiveQueryCheck.Problem(Lines(IntoOutfile)), StringComparison.Ordinal);
+        Assert.Contains("FORMAT", ArchiveQueryCheck.Problem(Lines(SelectWithSubqueryAndFormat), Functions), StringComparison.Ordinal);
+        Assert.Contains("FORMAT", ArchiveQueryCheck.Problem(Lines(IntoOutfile), Functions), StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_named_subquery_is_refused_before_its_settings()
     {
-        Assert.Contains("named subqueries", ArchiveQueryCheck.Problem(Lines(NamedSubqueryAndSettings)), StringComparison.Ordinal);
+        Assert.Contains("named subqueries", ArchiveQueryCheck.Problem(Lines(NamedSubqueryAndSettings), Functions), StringComparison.Ordinal);
         var settingsOnly = string.Join('\n', Lines(NamedSubqueryAndSettings).Take(3).Concat(["   Set"]));
-        Assert.Contains("SETTINGS", ArchiveQueryCheck.Problem(Lines(settingsOnly)), StringComparison.Ordinal);
+        Assert.Contains("SETTINGS", ArchiveQueryCheck.Problem(Lines(settingsOnly), Functions), StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_table_function_or_another_table_is_refused()
     {
-        Assert.Contains("table functions such as s3()", ArchiveQueryCheck.Problem(Lines(TableFunctionAndSystemTable)), StringComparison.Ordinal);
+        Assert.Contains("table functions such as s3()", ArchiveQueryCheck.Problem(Lines(TableFunctionAndSystemTable), Functions), StringComparison.Ordinal);
         var systemOnly = TableFunctionAndSystemTable.Replace("Function s3 (children 1)", "TableIdentifier user_events_v2", StringComparison.Ordinal);
-        Assert.Contains("reads system.one", ArchiveQueryCheck.Problem(Lines(systemOnly)), StringComparison.Ordinal);
+        Assert.Contains("reads system.one", ArchiveQueryCheck.Problem(Lines(systemOnly), Functions), StringComparison.Ordinal);
         var qualified = WithoutFormat.Replace("TableIdentifier user_events_v2 (alias e)", "TableIdentifier dittofeed.user_events_v2", StringComparison.Ordinal);
-        Assert.Contains("reads dittofeed.user_events_v2", ArchiveQueryCheck.Problem(Lines(qualified)), StringComparison.Ordinal);
+        Assert.Contains("reads dittofeed.user_events_v2", ArchiveQueryCheck.Problem(Lines(qualified), Functions), StringComparison.Ordinal);
     }
 
     [Theory]
@@ -126,7 +163,7 @@ public sealed class ArchiveQueryCheckTests
     public void A_function_that_reads_outside_the_query_is_refused(string function)
     {
         var tree = WithoutFormat.Replace("Function count (alias n) (children 1)", $"Function {function} (children 1)", StringComparison.Ordinal);
-        Assert.Contains($"function {function}", ArchiveQueryCheck.Problem(Lines(tree)), StringComparison.Ordinal);
+        Assert.Contains($"function {function}", ArchiveQueryCheck.Problem(Lines(tree), Functions), StringComparison.Ordinal);
     }
 
     [Theory]
@@ -137,6 +174,6 @@ public sealed class ArchiveQueryCheckTests
     [InlineData("ExplainQuery", "EXPLAIN")]
     public void Any_other_statement_is_refused(string root, string named)
     {
-        Assert.Equal($"only a SELECT is accepted, not a {named} statement", ArchiveQueryCheck.Problem([$"{root} (children 1)", " Identifier x"]));
+        Assert.Equal($"only a SELECT is accepted, not a {named} statement", ArchiveQueryCheck.Problem([$"{root} (children 1)", " Identifier x"], Functions));
     }
 }

@@ -140,6 +140,32 @@ public abstract class ArchiveQueryTests(ClickHouseDatabaseFixture clickHouse, IE
     }
 
     [Fact]
+    public async Task A_user_defined_function_is_refused_and_built_ins_with_combinators_and_lambdas_run()
+    {
+        var h = await OpenAsync();
+        var workspace = await h.NewWorkspaceAsync();
+        await h.IngestAsync(workspace, 30, seed: 71);
+        await h.Service.ColdStoreWorkspaceEventsAsync(workspace);
+        // A function the server has but did not ship: the check allows only built-in ones, so it never runs.
+        var udf = $"coldstore_test_udf_{Guid.NewGuid():N}";
+        await h.ClickHouse.ExecuteAsync(new ClickHouseQuery($"CREATE FUNCTION {udf} AS (x) -> x + 1").For("create a user-defined function"));
+        try
+        {
+            var error = await Assert.ThrowsAsync<WorkspaceOperationException>(() => h.Service.QueryArchivesAsync(workspace, $"SELECT {udf}(count()) AS n FROM user_events_v2"));
+            Assert.Equal(WorkspaceErrorKind.InvalidInput, error.Kind);
+            Assert.Contains($"the function {udf} is not one of ClickHouse's built-in functions", error.Message, StringComparison.Ordinal);
+
+            var built = await h.Service.QueryArchivesAsync(workspace,
+                "SELECT countIf(event_type = 'track') + countIf(event_type != 'track') AS n, COUNT(*) AS m, length(arrayMap(x -> x + 1, [1, 2])) AS l FROM user_events_v2");
+            Assert.Equal((30L, 30L, 2L), (built.Rows.Single().GetInt64("n"), built.Rows.Single().GetInt64("m"), built.Rows.Single().GetInt64("l")));
+        }
+        finally
+        {
+            await h.ClickHouse.ExecuteAsync(new ClickHouseQuery($"DROP FUNCTION IF EXISTS {udf}").For("drop the user-defined function"));
+        }
+    }
+
+    [Fact]
     public async Task A_workspace_with_nothing_archived_says_so()
     {
         var h = await OpenAsync();

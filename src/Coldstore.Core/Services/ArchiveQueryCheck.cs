@@ -14,8 +14,9 @@ namespace Coldstore.Services;
 /// other statement; a table function (<c>s3()</c>, <c>file()</c>, <c>remote()</c>, …: another workspace's objects or
 /// anything else); a table by any other name or with a database (the hot table, <c>system.*</c>); named subqueries
 /// (<c>WITH name AS (SELECT …)</c>, which the tree does not name, so their uses could not be told from tables);
-/// functions that read outside the query (<c>file</c>, dictionaries, <c>joinGet</c>, …); a <c>SETTINGS</c> or
-/// <c>FORMAT</c> clause, and <c>INTO OUTFILE</c>.
+/// any function that is not one of the server's built-in functions (<see cref="QueryFunctions"/>: user-defined ones
+/// above all), and of those, the ones that read outside the query (<c>file</c>, dictionaries, <c>joinGet</c>, …); a
+/// <c>SETTINGS</c> or <c>FORMAT</c> clause, and <c>INTO OUTFILE</c>.
 /// </remarks>
 public static partial class ArchiveQueryCheck
 {
@@ -40,9 +41,11 @@ public static partial class ArchiveQueryCheck
     /// Null when the query may run over the archives; otherwise what makes it refused, for people.
     /// </summary>
     /// <param name="syntaxTree">The lines of <c>EXPLAIN AST</c> of the query.</param>
-    public static string? Problem(IReadOnlyList<string> syntaxTree)
+    /// <param name="functions">The functions it may call: the server's built-in ones.</param>
+    public static string? Problem(IReadOnlyList<string> syntaxTree, QueryFunctions functions)
     {
         ArgumentNullException.ThrowIfNull(syntaxTree);
+        ArgumentNullException.ThrowIfNull(functions);
         if (syntaxTree.Count == 0)
         {
             return "it is empty";
@@ -91,6 +94,8 @@ public static partial class ArchiveQueryCheck
                     return $"it reads {node.Name}; a query over archives reads only {ArchiveQuerySql.RowsName} (the archived rows)";
                 case "Function" when IsReading(node.Name):
                     return $"the function {node.Name} reads outside the query and is not accepted";
+                case "Function" when !functions.Allows(node.Name):
+                    return $"the function {node.Name} is not one of ClickHouse's built-in functions (user-defined functions are not accepted)";
                 case "Function" when MembershipFunctions.Contains(node.Name, StringComparer.Ordinal)
                     && SecondArgument(syntaxTree, i, node.Depth) is { Kind: "Identifier" } table && !IsRowsName(table.Text):
                     return $"it reads {table.Name} (x IN table); a query over archives reads only {ArchiveQuerySql.RowsName} (the archived rows)";

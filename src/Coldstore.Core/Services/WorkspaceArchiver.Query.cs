@@ -12,6 +12,23 @@ internal sealed partial class WorkspaceArchiver
 {
     private const string QueryStep = "query";
 
+    /// <summary>The server's built-in functions, read on the first query (a function created later is never among them).</summary>
+    private QueryFunctions? _queryFunctions;
+
+    private async Task<QueryFunctions> QueryFunctionsAsync(CancellationToken ct)
+    {
+        if (_queryFunctions is { } known)
+        {
+            return known;
+        }
+
+        var functions = await _clickHouse.QueryAsync(ArchiveQuerySql.BuiltInFunctions(), ct).ConfigureAwait(false);
+        var combinators = await _clickHouse.QueryAsync(ArchiveQuerySql.AggregateCombinators(), ct).ConfigureAwait(false);
+        return _queryFunctions = new QueryFunctions(
+            functions.Select(r => (r.GetString("name"), r.GetInt64("case_insensitive") != 0, r.GetInt64("is_aggregate") != 0)),
+            combinators.Select(r => r.GetString("name")));
+    }
+
     public async Task<ArchiveQueryResult> QueryAsync(Guid workspaceId, string sql, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(sql);
@@ -39,7 +56,7 @@ internal sealed partial class WorkspaceArchiver
             throw Refused(workspaceId, $"ClickHouse cannot parse it ({e.EngineMessage})");
         }
 
-        if (ArchiveQueryCheck.Problem(tree) is { } problem)
+        if (ArchiveQueryCheck.Problem(tree, await QueryFunctionsAsync(ct).ConfigureAwait(false)) is { } problem)
         {
             throw Refused(workspaceId, problem);
         }

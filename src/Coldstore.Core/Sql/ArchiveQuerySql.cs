@@ -34,6 +34,20 @@ public static class ArchiveQuerySql
         return new ClickHouseQuery("EXPLAIN AST " + sql).For("parse a query over archives");
     }
 
+    /// <summary>
+    /// ClickHouse's built-in functions (not user-defined ones), with whether each is case-insensitive and whether it
+    /// aggregates: the only functions a query over archives may call (<see cref="Coldstore.Services.QueryFunctions"/>).
+    /// </summary>
+    public static ClickHouseQuery BuiltInFunctions() => new ClickHouseQuery("""
+        SELECT name, toUInt8(case_insensitive) AS case_insensitive, toUInt8(is_aggregate) AS is_aggregate
+        FROM system.functions
+        WHERE origin = 'System'
+        """).For("list built-in functions");
+
+    /// <summary>The aggregate function combinators (<c>If</c>, <c>Array</c>, <c>State</c>, …), which build names such as <c>countIf</c>.</summary>
+    public static ClickHouseQuery AggregateCombinators() =>
+        new ClickHouseQuery("SELECT name FROM system.aggregate_function_combinators").For("list aggregate combinators");
+
     /// <summary>The events table's columns in order, with how the table computes the derived ones.</summary>
     public static ClickHouseQuery EventColumns(EventTables tables)
     {
