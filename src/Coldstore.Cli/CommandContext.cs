@@ -80,25 +80,40 @@ internal sealed class CommandContext(GlobalOptions options, TextWriter stdout, T
         GuardAsync(parseResult, defaultLogLevel, async (output, loggerFactory) =>
         {
             var source = Source(parseResult);
-            using var host = build(services =>
+            var host = build(services =>
             {
                 // One logging pipeline for the whole command: the CLI's, which keeps stdout for results.
                 services.AddSingleton(loggerFactory);
                 services.AddColdstore(() => source, options => OperationOptions(parseResult, options));
             });
-            // Resolving the runtime reads and validates the settings (a refusal is one line) and opens the adapters.
-            var runtime = host.Services.GetRequiredService<ColdstoreRuntime>();
-            if (startup != Startup.Unchecked)
+            try
             {
-                await runtime.ProbeAsync(cancellationToken).ConfigureAwait(false);
-            }
+                // Resolving the runtime reads and validates the settings (a refusal is one line) and opens the adapters.
+                var runtime = host.Services.GetRequiredService<ColdstoreRuntime>();
+                if (startup != Startup.Unchecked)
+                {
+                    await runtime.ProbeAsync(cancellationToken).ConfigureAwait(false);
+                }
 
-            if (startup == Startup.Initialized)
+                if (startup == Startup.Initialized)
+                {
+                    await runtime.Service.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                return await body(host, runtime, output).ConfigureAwait(false);
+            }
+            finally
             {
-                await runtime.Service.EnsureInitializedAsync(cancellationToken).ConfigureAwait(false);
+                // The container closes the runtime's adapters, asynchronously.
+                if (host is IAsyncDisposable asyncHost)
+                {
+                    await asyncHost.DisposeAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    host.Dispose();
+                }
             }
-
-            return await body(host, runtime, output).ConfigureAwait(false);
         });
 
     /// <summary>Where this command line's settings come from: its flags over the process's variables.</summary>

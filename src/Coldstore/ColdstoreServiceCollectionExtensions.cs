@@ -43,11 +43,13 @@ public static class ColdstoreServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(source);
-        services.AddOptions<ColdstoreHostSettings>()
-            .Configure(host => host.Load(source))
-            .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ColdstoreHostSettings>, ColdstoreHostSettings.Validation>();
-        services.AddSingleton(provider => provider.GetRequiredService<IOptions<ColdstoreHostSettings>>().Value.Configuration);
+        // Read once, on first use: by the host's start (through the options validation below, which stops it with the
+        // refusal's line) or by whoever resolves a service first (who gets the ConfigurationException itself).
+        services.AddSingleton(new ColdstoreHostSettings(source));
+        services.AddSingleton(provider => provider.GetRequiredService<ColdstoreHostSettings>().Configuration);
+        services.AddOptions<ColdstoreHostSettings.StartCheck>().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ColdstoreHostSettings.StartCheck>>(provider =>
+            new ColdstoreHostSettings.Validation(provider.GetRequiredService<ColdstoreHostSettings>()));
         services.AddSingleton(provider =>
         {
             var configuration = provider.GetRequiredService<ColdstoreConfiguration>();
@@ -108,34 +110,37 @@ public static class ColdstoreServiceCollectionExtensions
 }
 
 /// <summary>
-/// The settings as the options system holds them: read once, when first asked for (the host's start validates them),
-/// keeping the refusal so the start fails with its one line rather than an exception from deep inside a factory.
+/// The settings of a host, read once when first asked for, keeping a refusal so the host's start fails with its one line
+/// (an options validation) while a service resolved directly throws the <see cref="ConfigurationException"/> itself.
 /// </summary>
-internal sealed class ColdstoreHostSettings
+internal sealed class ColdstoreHostSettings(Func<SettingSource> source)
 {
-    private ColdstoreConfiguration? _configuration;
-
-    public ConfigurationException? Error { get; private set; }
-
-    public ColdstoreConfiguration Configuration =>
-        _configuration ?? throw (Exception?)Error ?? new InvalidOperationException("Coldstore's settings were not read.");
-
-    public void Load(Func<SettingSource> source)
+    private readonly Lazy<(ColdstoreConfiguration? Configuration, ConfigurationException? Error)> _read = new(() =>
     {
         try
         {
-            _configuration = ColdstoreConfiguration.Read(source());
+            return (ColdstoreConfiguration.Read(source()), null);
         }
         catch (ConfigurationException e)
         {
-            Error = e;
+            return (null, e);
         }
-    }
+    });
+
+    /// <summary>The refusal, or null when the settings were read.</summary>
+    public ConfigurationException? Error => _read.Value.Error;
+
+    /// <summary>The configuration.</summary>
+    /// <exception cref="ConfigurationException">A setting was refused; the message names it and quotes the value.</exception>
+    public ColdstoreConfiguration Configuration => _read.Value.Configuration ?? throw _read.Value.Error!;
+
+    /// <summary>An options type with nothing in it: its validation at the host's start is what reads the settings.</summary>
+    internal sealed class StartCheck;
 
     /// <summary>Fails the host's start with the refusal's message (the setting's name and the value, secrets masked).</summary>
-    internal sealed class Validation : IValidateOptions<ColdstoreHostSettings>
+    internal sealed class Validation(ColdstoreHostSettings settings) : IValidateOptions<StartCheck>
     {
-        public ValidateOptionsResult Validate(string? name, ColdstoreHostSettings options) =>
-            options.Error is { } error ? ValidateOptionsResult.Fail($"Coldstore: {error.Message}") : ValidateOptionsResult.Success;
+        public ValidateOptionsResult Validate(string? name, StartCheck options) =>
+            settings.Error is { } error ? ValidateOptionsResult.Fail($"Coldstore: {error.Message}") : ValidateOptionsResult.Success;
     }
 }

@@ -1,4 +1,5 @@
 using Coldstore.Domain;
+using Coldstore.Errors;
 using Coldstore.Operations.Tests.Support;
 using Coldstore.Ports;
 using Coldstore.Services;
@@ -76,6 +77,10 @@ public abstract class HostingTests(ClickHouseDatabaseFixture clickHouse, IEngine
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains("Coldstore:Worker:Concurrency='lots' is not valid: use a whole number from 1 to 64.", error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(unopened), "An adapter was opened although the settings were refused.");
+        // A service resolved without starting the host throws the refusal itself.
+        var direct = Assert.Throws<ConfigurationException>(() => host.Services.GetRequiredService<ColdstoreService>());
+        Assert.Equal("Coldstore:Worker:Concurrency", direct.Setting);
         Assert.False(Directory.Exists(unopened), "An adapter was opened although the settings were refused.");
     }
 

@@ -183,6 +183,23 @@ public abstract class LifecycleCliTests(CliTarget target)
     }
 
     [Fact]
+    public async Task The_worker_refuses_a_bad_setting_with_one_line_naming_it_and_exit_2()
+    {
+        // The worker runs on a .NET host (AddColdstore): a bad setting there is the same one line and exit 2.
+        foreach (var (flag, value, expected) in new[]
+        {
+            ("--lease-seconds", "2", "--lease-seconds='2' is not valid: use a number of seconds from 5 to 3600"),
+            ("--concurrency", "lots", "--concurrency='lots' is not valid: use a whole number from 1 to 64."),
+            ("--poll-seconds", "0.01", "--poll-seconds='0.01' is not valid: use a number of seconds from 0.1 to 3600"),
+        })
+        {
+            var refused = await target.RunAsync("worker", "--once", flag, value);
+            Assert.True(refused.ExitCode == 2, refused.ToString());
+            Assert.Contains(expected, Assert.Single(refused.StderrLines), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task With_cold_storage_off_pause_changes_only_the_status_and_the_worker_refuses_to_run()
     {
         var id = await CreateWorkspaceAsync($"cli-off-{Guid.NewGuid():N}", 200);
