@@ -3,6 +3,7 @@ using Coldstore.Errors;
 using Coldstore.Services;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -29,7 +30,9 @@ public static class ColdstoreServiceCollectionExtensions
     public static IServiceCollection AddColdstore(this IServiceCollection services, IConfiguration section, Func<ColdstoreOptions, ColdstoreOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(section);
-        return services.AddColdstore(() => ColdstoreConfiguration.SourceOf(section, workingDirectory: null), configure);
+        // Relative paths (embedded:, sqlite:, file:) resolve against the host's content root, where its appsettings.json is.
+        return services.AddColdstore(
+            provider => ColdstoreConfiguration.SourceOf(section, provider.GetService<IHostEnvironment>()?.ContentRootPath), configure);
     }
 
     /// <summary>
@@ -41,11 +44,16 @@ public static class ColdstoreServiceCollectionExtensions
     /// <param name="configure">Adjusts the operation options the settings imply.</param>
     public static IServiceCollection AddColdstore(this IServiceCollection services, Func<SettingSource> source, Func<ColdstoreOptions, ColdstoreOptions>? configure = null)
     {
-        ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(source);
+        return services.AddColdstore(_ => source(), configure);
+    }
+
+    private static IServiceCollection AddColdstore(this IServiceCollection services, Func<IServiceProvider, SettingSource> source, Func<ColdstoreOptions, ColdstoreOptions>? configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
         // Read once, on first use: by the host's start (through the options validation below, which stops it with the
         // refusal's line) or by whoever resolves a service first (who gets the ConfigurationException itself).
-        services.AddSingleton(new ColdstoreHostSettings(source));
+        services.AddSingleton(provider => new ColdstoreHostSettings(() => source(provider)));
         services.AddSingleton(provider => provider.GetRequiredService<ColdstoreHostSettings>().Configuration);
         services.AddOptions<ColdstoreHostSettings.StartCheck>().ValidateOnStart();
         services.AddSingleton<IValidateOptions<ColdstoreHostSettings.StartCheck>>(provider =>

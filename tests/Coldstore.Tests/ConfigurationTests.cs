@@ -7,6 +7,8 @@ using Coldstore.Errors;
 using Coldstore.State.Postgres;
 using Coldstore.State.Sqlite;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Coldstore.Tests;
 
@@ -98,6 +100,28 @@ public sealed class ConfigurationTests
         var half = Assert.Throws<ConfigurationException>(() => FromSection(("Archive", "s3://cold-events"), ("S3:AccessKeyId", "AKIDCONFIG")));
         Assert.Equal("Coldstore:S3:AccessKeyId", half.Setting);
         Assert.DoesNotContain("AKIDCONFIG", half.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_host_resolves_relative_paths_against_its_content_root_and_opens_nothing_to_read_its_settings()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"coldstore-content-root-{Guid.NewGuid():N}");
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = root });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Coldstore:ClickHouse"] = "embedded:data/chdb",
+            ["Coldstore:State"] = "sqlite:state/coldstore.db",
+            ["Coldstore:Archive"] = "file:cold",
+        });
+        builder.Services.AddColdstore(builder.Configuration.GetSection("Coldstore"));
+        using var host = builder.Build();
+
+        var configuration = host.Services.GetRequiredService<ColdstoreConfiguration>();
+
+        Assert.Equal(new ChdbConnector(Path.Combine(root, "data", "chdb")), configuration.ClickHouse);
+        Assert.Equal(new SqliteStateConnector(Path.Combine(root, "state", "coldstore.db")), configuration.State);
+        Assert.Equal(new FileSystemArchiveConnector(Path.Combine(root, "cold")), configuration.Archive);
+        Assert.False(Directory.Exists(root), "reading the settings created something");
     }
 
     [Fact]
