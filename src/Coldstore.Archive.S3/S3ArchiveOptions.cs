@@ -216,8 +216,26 @@ public sealed partial class S3ArchiveOptions : IArchiveStoreConnector
             OutageBound = source.Seconds(Definitions.OutageSeconds, DefaultOutageBound, MinimumOutageBound.TotalSeconds, MaximumOutageBound.TotalSeconds),
             Credentials = accessKey is { } id && secretKey is { } secret ? new S3Credentials(id.Text, secret.Text) : null,
         };
-        options.Validate();
+        try
+        {
+            options.Validate();
+        }
+        catch (ConfigurationException e) when (NameGiven(e.Setting, source) is { } given && given != e.Setting)
+        {
+            // Validate names the variable; name the setting as this source gave it (a flag, a configuration key).
+            throw new ConfigurationException(given, e.Message.Replace(e.Setting, given, StringComparison.Ordinal), e);
+        }
+
         return options;
+    }
+
+    /// <summary>The name <paramref name="source"/> gave the setting <see cref="Validate"/> refused, or null when unset.</summary>
+    private static string? NameGiven(string variable, SettingSource source)
+    {
+        var setting = variable == CredentialsSetting
+            ? Definitions.AccessKeyId
+            : Definitions.All.FirstOrDefault(d => d.Variable == variable);
+        return setting is null ? null : source.Get(setting)?.Name;
     }
 
     /// <summary>Builds options from <paramref name="source"/>, whose archive setting must name an S3 location.</summary>

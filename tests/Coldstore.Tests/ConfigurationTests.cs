@@ -97,6 +97,11 @@ public sealed class ConfigurationTests
         var error = Assert.Throws<ConfigurationException>(() => FromSection(("Worker:Concurrency", "65")));
         Assert.Equal("Coldstore:Worker:Concurrency", error.Setting);
         Assert.Contains("Coldstore:Worker:Concurrency='65'", error.Message, StringComparison.Ordinal);
+        var region = Assert.Throws<ConfigurationException>(() => FromSection(("Archive", "s3://cold-events"), ("S3:Region", "US East 1")));
+        Assert.Equal("Coldstore:S3:Region", region.Setting);
+        Assert.Contains("Coldstore:S3:Region 'US East 1' is not a region name", region.Message, StringComparison.Ordinal);
+        var forClickHouse = Assert.Throws<ConfigurationException>(() => FromSection(("Archive", "s3://cold-events"), ("S3:EndpointForClickHouse", "http://minio:9000")));
+        Assert.Equal("Coldstore:S3:EndpointForClickHouse", forClickHouse.Setting);
         var half = Assert.Throws<ConfigurationException>(() => FromSection(("Archive", "s3://cold-events"), ("S3:AccessKeyId", "AKIDCONFIG")));
         Assert.Equal("Coldstore:S3:AccessKeyId", half.Setting);
         Assert.DoesNotContain("AKIDCONFIG", half.Message, StringComparison.Ordinal);
