@@ -330,6 +330,41 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
     }
 
     [Fact]
+    public async Task An_erase_requested_while_a_worker_batch_archives_the_workspace_is_applied_when_the_batch_ends()
+    {
+        var other = await OpenAsync();
+        var workspace = await other.NewWorkspaceAsync();
+        var neighbour = await other.NewWorkspaceAsync();
+        ErasureResult? during = null;
+        var racing = await OpenAsync(Fast with
+        {
+            StepCompleted = completed =>
+            {
+                if (completed == Steps.ArchiveVerified && during is null)
+                {
+                    during = other.Service.EraseUsersAsync(workspace, new ErasureRequest([Victim], [AnonymousVictim], "racing")).GetAwaiter().GetResult();
+                }
+            },
+        });
+        await SeedAsync(other, workspace, seed: 45, (2024, 9));
+        await SeedAsync(other, neighbour, seed: 46, (2024, 9));
+        var expected = await ChecksumsWithoutAsync(other, workspace);
+        await Engines.SetStatusAsAnApplicationAsync(workspace, "Paused");
+        await Engines.SetStatusAsAnApplicationAsync(neighbour, "Paused");
+
+        // The worker's batch path (no single path behind it): the erasure is applied right after, not by a later sweep.
+        var outcomes = await racing.Service.ReconcileWorkspacesAsync([workspace, neighbour], toCold: true);
+
+        Assert.All(outcomes, o => Assert.Null(o.Error));
+        Assert.Contains("busy", during?.PendingBecause, StringComparison.Ordinal);
+        Assert.Equal(ErasureState.Applied, Assert.Single(await other.Service.ListErasuresAsync(workspace)).State);
+        var cold = await other.Service.QueryArchivesAsync(workspace, $"SELECT countIf(user_id = '{Victim}' OR anonymous_id = '{AnonymousVictim}') AS erased FROM user_events_v2");
+        Assert.Equal(0L, Convert.ToInt64(cold.Rows[0]["erased"], CultureInfo.InvariantCulture));
+        await other.Service.RestoreWorkspaceEventsAsync(workspace);
+        Assert.Equal(expected, await other.ChecksumsAsync(workspace));
+    }
+
+    [Fact]
     public async Task An_erase_requested_while_a_batch_restore_holds_the_workspace_leaves_none_of_the_users_rows_hot()
     {
         var other = await OpenAsync();

@@ -84,10 +84,7 @@ internal sealed partial class WorkspaceArchiver
                 outcomes[outcome.WorkspaceId] = outcome;
             }
 
-            if (single is not null)
-            {
-                await ApplyErasuresRecordedDuringAsync(batch, single, outcomes, cancellationToken).ConfigureAwait(false);
-            }
+            await ApplyErasuresRecordedDuringAsync(batch, outcomes, progress, cancellationToken).ConfigureAwait(false);
         }
 
         return [.. ids.Select(id => outcomes[id])];
@@ -95,14 +92,13 @@ internal sealed partial class WorkspaceArchiver
 
     /// <summary>
     /// An erase that came while the batch held one of its workspaces was recorded and left to the holder (its caller was
-    /// told so): each such workspace the batch moved runs its single path once more, now that the batch's leases are
-    /// released, and that path applies pending erasures before it ends (an archive: from the archive just written too; a
-    /// restore: from the rows it put back). One state read per batch. A failure leaves the erasure recorded for the next
-    /// operation or the worker's sweep, and the workspace's outcome stays the batch's. (The worker's batches pass no
-    /// single path: its sweep applies them.)
+    /// told so): each such workspace the batch moved has its pending erasures applied now, under a lease of its own, the
+    /// batch's being released (from the archive just written, or from the rows a restore put back). One state read per
+    /// batch. A failure (the workspace busy again, an outage) leaves the erasure recorded for the next operation or the
+    /// worker's sweep, and the workspace's outcome stays the batch's.
     /// </summary>
     private async Task ApplyErasuresRecordedDuringAsync(
-        BatchRun batch, Func<Guid, Task<OperationResult>> single, Dictionary<Guid, WorkspaceOutcome> outcomes, CancellationToken ct)
+        BatchRun batch, Dictionary<Guid, WorkspaceOutcome> outcomes, IProgress<OperationProgress>? progress, CancellationToken ct)
     {
         var moved = batch.Members
             .Where(m => !batch.HandedBack.Contains(m.WorkspaceId) && outcomes.TryGetValue(m.WorkspaceId, out var o) && o is { Error: null, Result: not null })
@@ -118,7 +114,7 @@ internal sealed partial class WorkspaceArchiver
         {
             try
             {
-                await single(workspaceId).ConfigureAwait(false);
+                await EraseAsync(workspaceId, null, progress, ct).ConfigureAwait(false);
             }
             catch (ColdstoreException e) when (!ct.IsCancellationRequested)
             {
