@@ -21,14 +21,14 @@ public sealed record FileSystemArchiveConnector(string Directory) : IArchiveStor
 
     /// <summary>Whether <paramref name="value"/> is this adapter's (<c>file:</c> and a directory).</summary>
     public static bool Claims(string value) =>
-        value is not null && value.StartsWith(Scheme, StringComparison.Ordinal) && value.Length > Scheme.Length;
+        SettingText.AfterScheme(value, Scheme) is not null;
 
     /// <summary>Reads a value <see cref="Claims"/> accepted.</summary>
     /// <exception cref="Errors.ConfigurationException">The directory holds characters ClickHouse reads as globs.</exception>
     public static FileSystemArchiveConnector Read(SettingValue value, SettingSource source)
     {
         ArgumentNullException.ThrowIfNull(source);
-        var path = value.Text[Scheme.Length..];
+        var path = SettingText.AfterScheme(value.Text, Scheme)!;
         // Accept file:///abs/path as well as file:relative/path.
         path = path.StartsWith("//", StringComparison.Ordinal) ? path[2..] : path;
         var full = source.FullPath(path);

@@ -22,14 +22,14 @@ public sealed record ChdbConnector(string DataDirectory) : IClickHouseConnector
 
     /// <summary>Whether <paramref name="value"/> is this adapter's (<c>embedded:</c> and a directory).</summary>
     public static bool Claims(string value) =>
-        value is not null && value.StartsWith(Scheme, StringComparison.Ordinal) && value.Length > Scheme.Length;
+        SettingText.AfterScheme(value, Scheme) is not null;
 
     /// <summary>Reads a value <see cref="Claims"/> accepted.</summary>
     /// <exception cref="ConfigurationException">The directory holds a character no path may.</exception>
     public static ChdbConnector Read(SettingValue value, SettingSource source)
     {
         ArgumentNullException.ThrowIfNull(source);
-        var directory = value.Text[Scheme.Length..];
+        var directory = SettingText.AfterScheme(value.Text, Scheme)!;
         return directory.AsSpan().IndexOfAny(Path.GetInvalidPathChars()) < 0
             ? new ChdbConnector(source.FullPath(directory))
             : throw SettingSource.Invalid(value, "the directory holds a character no path may; use embedded:<directory>.");

@@ -21,13 +21,13 @@ public sealed record SqliteStateConnector(string Path) : IStateStoreConnector
 
     /// <summary>Whether <paramref name="value"/> is this adapter's (<c>sqlite:</c> and a file).</summary>
     public static bool Claims(string value) =>
-        value is not null && value.StartsWith(Scheme, StringComparison.Ordinal) && value.Length > Scheme.Length;
+        SettingText.AfterScheme(value, Scheme) is not null;
 
     /// <summary>Reads a value <see cref="Claims"/> accepted.</summary>
     public static SqliteStateConnector Read(SettingValue value, SettingSource source)
     {
         ArgumentNullException.ThrowIfNull(source);
-        return new SqliteStateConnector(source.FullPath(value.Text[Scheme.Length..]));
+        return new SqliteStateConnector(source.FullPath(SettingText.AfterScheme(value.Text, Scheme)!));
     }
 
     /// <summary>The embedded default: <c>.coldstore/state.db</c> under the working directory.</summary>
