@@ -232,30 +232,16 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
     {
         var other = await OpenAsync(Chunked);
         var workspace = await other.NewWorkspaceAsync();
-        ErasureResult? during = null;
-        var racing = await OpenAsync(Chunked with
-        {
-            StepCompleted = completed =>
-            {
-                // Right after the copy is verified, with the users' rows in the new archive and still hot.
-                if (completed == Steps.ArchiveVerified && during is null)
-                {
-                    during = other.Service.EraseUsersAsync(workspace, new ErasureRequest([Victim], [AnonymousVictim], "racing")).GetAwaiter().GetResult();
-                }
-            },
-        });
+        // Right after the copy is verified, with the users' rows in the new archive and still hot.
+        var (racing, during) = await RacingEraseAsync(other, workspace, Steps.ArchiveVerified, Chunked);
         await SeedAsync(other, workspace, seed: 41, (2024, 11), (2024, 12));
         var expected = await ChecksumsWithoutAsync(other, workspace);
 
         var archived = await racing.Service.ColdStoreWorkspaceEventsAsync(workspace);
 
-        Assert.NotNull(during);
-        Assert.NotNull(during!.PendingBecause);
-        Assert.Contains("busy", during.PendingBecause, StringComparison.Ordinal);
-        Assert.Equal(ErasureState.Applied, Assert.Single(await other.Service.ListErasuresAsync(workspace)).State);
+        await AssertAppliedAfterBusyAsync(other, workspace, during());
         Assert.Contains(archived.Steps, s => s.Name == Steps.EraseApplied);
-        var cold = await other.Service.QueryArchivesAsync(workspace, $"SELECT countIf(user_id = '{Victim}' OR anonymous_id = '{AnonymousVictim}') AS erased FROM user_events_v2");
-        Assert.Equal(0L, Convert.ToInt64(cold.Rows[0]["erased"], CultureInfo.InvariantCulture));
+        Assert.Equal(0L, await ArchivedRowsOfUsersAsync(other, workspace));
 
         await other.Service.RestoreWorkspaceEventsAsync(workspace);
         Assert.Equal(expected, await other.ChecksumsAsync(workspace));
@@ -267,27 +253,16 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
     {
         var other = await OpenAsync();
         var workspace = await other.NewWorkspaceAsync();
-        ErasureResult? during = null;
-        var racing = await OpenAsync(Fast with
-        {
-            StepCompleted = completed =>
-            {
-                // Right after the insert: the users' rows are hot again for a moment.
-                if (completed == Steps.RestoreInserted && during is null)
-                {
-                    during = other.Service.EraseUsersAsync(workspace, new ErasureRequest([Victim], [AnonymousVictim], "racing")).GetAwaiter().GetResult();
-                }
-            },
-        });
+        // Right after the insert: the users' rows are hot again for a moment.
+        var (racing, during) = await RacingEraseAsync(other, workspace, Steps.RestoreInserted, Fast);
         await SeedAsync(other, workspace, seed: 51, (2025, 1));
         var expected = await ChecksumsWithoutAsync(other, workspace);
         await other.Service.ColdStoreWorkspaceEventsAsync(workspace);
 
         var restored = await racing.Service.RestoreWorkspaceEventsAsync(workspace);
 
-        Assert.NotNull(during?.PendingBecause);
+        await AssertAppliedAfterBusyAsync(other, workspace, during());
         Assert.Contains(restored.Steps, s => s.Name == Steps.EraseApplied);
-        Assert.Equal(ErasureState.Applied, Assert.Single(await other.Service.ListErasuresAsync(workspace)).State);
         Assert.Equal((0L, 0L), await HotRowsOfUsersAsync(other, workspace));
         Assert.Equal(expected, await other.ChecksumsAsync(workspace));
     }
@@ -298,18 +273,8 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
         var other = await OpenAsync();
         var workspace = await other.NewWorkspaceAsync();
         var neighbour = await other.NewWorkspaceAsync();
-        ErasureResult? during = null;
-        var racing = await OpenAsync(Fast with
-        {
-            StepCompleted = completed =>
-            {
-                // The batch verified its copies: the users' rows are in the new archive and still hot.
-                if (completed == Steps.ArchiveVerified && during is null)
-                {
-                    during = other.Service.EraseUsersAsync(workspace, new ErasureRequest([Victim], [AnonymousVictim], "racing")).GetAwaiter().GetResult();
-                }
-            },
-        });
+        // The batch verified its copies: the users' rows are in the new archive and still hot.
+        var (racing, during) = await RacingEraseAsync(other, workspace, Steps.ArchiveVerified, Fast);
         await SeedAsync(other, workspace, seed: 43, (2024, 10), (2024, 11));
         await SeedAsync(other, neighbour, seed: 44, (2024, 10));
         var expected = await ChecksumsWithoutAsync(other, workspace);
@@ -318,10 +283,8 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
         var outcomes = await racing.Service.ColdStoreWorkspacesEventsAsync([workspace, neighbour]);
 
         Assert.All(outcomes, o => Assert.Null(o.Error));
-        Assert.Contains("busy", during?.PendingBecause, StringComparison.Ordinal);
-        Assert.Equal(ErasureState.Applied, Assert.Single(await other.Service.ListErasuresAsync(workspace)).State);
-        var cold = await other.Service.QueryArchivesAsync(workspace, $"SELECT countIf(user_id = '{Victim}' OR anonymous_id = '{AnonymousVictim}') AS erased FROM user_events_v2");
-        Assert.Equal(0L, Convert.ToInt64(cold.Rows[0]["erased"], CultureInfo.InvariantCulture));
+        await AssertAppliedAfterBusyAsync(other, workspace, during());
+        Assert.Equal(0L, await ArchivedRowsOfUsersAsync(other, workspace));
         Assert.Equal(StorageState.Cold, await other.StorageAsync(workspace));
 
         await other.Service.RestoreWorkspacesEventsAsync([workspace, neighbour]);
@@ -335,17 +298,7 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
         var other = await OpenAsync();
         var workspace = await other.NewWorkspaceAsync();
         var neighbour = await other.NewWorkspaceAsync();
-        ErasureResult? during = null;
-        var racing = await OpenAsync(Fast with
-        {
-            StepCompleted = completed =>
-            {
-                if (completed == Steps.ArchiveVerified && during is null)
-                {
-                    during = other.Service.EraseUsersAsync(workspace, new ErasureRequest([Victim], [AnonymousVictim], "racing")).GetAwaiter().GetResult();
-                }
-            },
-        });
+        var (racing, during) = await RacingEraseAsync(other, workspace, Steps.ArchiveVerified, Fast);
         await SeedAsync(other, workspace, seed: 45, (2024, 9));
         await SeedAsync(other, neighbour, seed: 46, (2024, 9));
         var expected = await ChecksumsWithoutAsync(other, workspace);
@@ -356,10 +309,8 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
         var outcomes = await racing.Service.ReconcileWorkspacesAsync([workspace, neighbour], toCold: true);
 
         Assert.All(outcomes, o => Assert.Null(o.Error));
-        Assert.Contains("busy", during?.PendingBecause, StringComparison.Ordinal);
-        Assert.Equal(ErasureState.Applied, Assert.Single(await other.Service.ListErasuresAsync(workspace)).State);
-        var cold = await other.Service.QueryArchivesAsync(workspace, $"SELECT countIf(user_id = '{Victim}' OR anonymous_id = '{AnonymousVictim}') AS erased FROM user_events_v2");
-        Assert.Equal(0L, Convert.ToInt64(cold.Rows[0]["erased"], CultureInfo.InvariantCulture));
+        await AssertAppliedAfterBusyAsync(other, workspace, during());
+        Assert.Equal(0L, await ArchivedRowsOfUsersAsync(other, workspace));
         await other.Service.RestoreWorkspaceEventsAsync(workspace);
         Assert.Equal(expected, await other.ChecksumsAsync(workspace));
     }
@@ -370,18 +321,8 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
         var other = await OpenAsync();
         var workspace = await other.NewWorkspaceAsync();
         var neighbour = await other.NewWorkspaceAsync();
-        ErasureResult? during = null;
-        var racing = await OpenAsync(Fast with
-        {
-            StepCompleted = completed =>
-            {
-                // The batch inserted its rows back: the users' rows are hot again.
-                if (completed == Steps.RestoreInserted && during is null)
-                {
-                    during = other.Service.EraseUsersAsync(workspace, new ErasureRequest([Victim], [AnonymousVictim], "racing")).GetAwaiter().GetResult();
-                }
-            },
-        });
+        // The batch inserted its rows back: the users' rows are hot again.
+        var (racing, during) = await RacingEraseAsync(other, workspace, Steps.RestoreInserted, Fast);
         await SeedAsync(other, workspace, seed: 53, (2025, 2));
         await SeedAsync(other, neighbour, seed: 54, (2025, 2));
         var expected = await ChecksumsWithoutAsync(other, workspace);
@@ -391,8 +332,7 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
         var outcomes = await racing.Service.RestoreWorkspacesEventsAsync([workspace, neighbour]);
 
         Assert.All(outcomes, o => Assert.Null(o.Error));
-        Assert.Contains("busy", during?.PendingBecause, StringComparison.Ordinal);
-        Assert.Equal(ErasureState.Applied, Assert.Single(await other.Service.ListErasuresAsync(workspace)).State);
+        await AssertAppliedAfterBusyAsync(other, workspace, during());
         Assert.Equal((0L, 0L), await HotRowsOfUsersAsync(other, workspace));
         Assert.Equal(expected, await other.ChecksumsAsync(workspace));
         Assert.Equal(neighbourBefore, await other.ChecksumsAsync(neighbour));
@@ -500,13 +440,48 @@ public abstract class EraseTests(ClickHouseDatabaseFixture clickHouse, IEngines 
         return (row.GetInt64("events"), row.GetInt64("internal"));
     }
 
-    /// <summary>How many of the erased users' rows the workspace's archives hold (read through the query over archives).</summary>
+    /// <summary>How many of the erased users' rows the workspace's archives hold, before the erase (there must be some).</summary>
     private static async Task<long> RowsOfAsync(Harness h, Guid workspace)
     {
-        var cold = await h.Service.QueryArchivesAsync(workspace, $"SELECT count() AS n FROM user_events_v2 WHERE user_id = '{Victim}' OR anonymous_id = '{AnonymousVictim}'");
-        var rows = Convert.ToInt64(cold.Rows[0]["n"], CultureInfo.InvariantCulture);
+        var rows = await ArchivedRowsOfUsersAsync(h, workspace);
         Assert.True(rows > 0, "the archives hold the users' rows before the erase");
         return rows;
+    }
+
+    /// <summary>How many of the erased users' rows the workspace's archives hold (read through the query over archives).</summary>
+    private static async Task<long> ArchivedRowsOfUsersAsync(Harness h, Guid workspace)
+    {
+        var cold = await h.Service.QueryArchivesAsync(workspace, $"SELECT count() AS n FROM user_events_v2 WHERE user_id = '{Victim}' OR anonymous_id = '{AnonymousVictim}'");
+        return Convert.ToInt64(cold.Rows[0]["n"], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// A second service instance whose operation races an erase: right after it completes <paramref name="step"/> (the
+    /// first time), the users are erased from <paramref name="workspace"/> through <paramref name="other"/>, while the
+    /// racing operation holds the workspace. <c>During</c> gives what that erase answered.
+    /// </summary>
+    private async Task<(Harness Racing, Func<ErasureResult?> During)> RacingEraseAsync(Harness other, Guid workspace, string step, ColdstoreOptions options)
+    {
+        ErasureResult? during = null;
+        var racing = await OpenAsync(options with
+        {
+            StepCompleted = completed =>
+            {
+                if (completed == step && during is null)
+                {
+                    during = other.Service.EraseUsersAsync(workspace, new ErasureRequest([Victim], [AnonymousVictim], "racing")).GetAwaiter().GetResult();
+                }
+            },
+        });
+        return (racing, () => during);
+    }
+
+    /// <summary>The racing erase was told the workspace was busy and left recorded; the operation holding it applied it.</summary>
+    private static async Task AssertAppliedAfterBusyAsync(Harness other, Guid workspace, ErasureResult? during)
+    {
+        Assert.NotNull(during);
+        Assert.Contains("busy", during.PendingBecause, StringComparison.Ordinal);
+        Assert.Equal(ErasureState.Applied, Assert.Single(await other.Service.ListErasuresAsync(workspace)).State);
     }
 }
 
